@@ -1,0 +1,51 @@
+//! The `sluice` command line. Thin: it parses flags and calls the crates.
+//!
+//! Custom actions: build your own binary that calls [`main_with`] with a registry holding the
+//! built-in actions plus yours (see `examples/custom-action/`).
+
+mod policy_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sluice_policy::Registry;
+
+/// Command-line interface.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about = "Self-hosted tunnels and reverse proxy with Traffic Policy")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate, explain, test and describe Traffic Policy files.
+    Policy(policy_cmd::PolicyArgs),
+    /// Run the project's conformance suite (or another folder of cases).
+    Conformance(policy_cmd::ConformanceArgs),
+}
+
+/// Runs the CLI with the given action registry. Exit codes: 0 success, 1 the input is invalid
+/// or a test failed, 2 usage error.
+pub fn main_with(registry: Registry) -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Policy(args) => policy_cmd::run(args, &registry),
+        Command::Conformance(args) => policy_cmd::run_conformance(args, &registry),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

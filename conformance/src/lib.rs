@@ -1,0 +1,8 @@
+//! Policy test cases: the `*.policytest.yml` format ([`format`]), the in-process runner
+//! ([`runner`]) that sends each case through the engine with a recording fake upstream, and
+//! reports ([`report`]) as text, JSON and JUnit XML.
+
+pub mod cli;
+pub mod format;
+pub mod report;
+pub mod runner;

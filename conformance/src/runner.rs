@@ -1,0 +1,345 @@
+//! Runs test files in-process: each case gets a fresh policy (fresh limiter state), a virtual
+//! clock, a connection, and a recording fake upstream.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use sluice_policy::harness::{self, ManualClock, TestConn, UpstreamReply};
+use sluice_policy::source::{Node, NodeDeserializer, parse};
+use sluice_policy::{LoadOptions, Phase, Policy, Registry, load_node, load_policy};
+
+use crate::format::{
+    Case, ConnSpec, HeaderValues, RequestSpec, Step, TestFile, UpstreamSpec, parse_duration,
+};
+
+/// The result of one case.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    /// Case name.
+    pub name: String,
+    /// Whether every expectation held.
+    pub passed: bool,
+    /// What went wrong: one line each, "expected … got …".
+    pub failures: Vec<String>,
+}
+
+/// The result of one file.
+#[derive(Debug, Clone)]
+pub struct FileResult {
+    /// The file.
+    pub path: PathBuf,
+    /// Cases in order.
+    pub cases: Vec<CaseResult>,
+    /// An error that stopped the whole file (unreadable file, policy that does not load).
+    pub error: Option<String>,
+    /// Rules no case fired: `phase[index] name`.
+    pub unfired_rules: Vec<String>,
+    /// Number of rules in the policy.
+    pub total_rules: usize,
+}
+
+impl FileResult {
+    /// Whether the file passed.
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.cases.iter().all(|c| c.passed)
+    }
+}
+
+/// Finds `*.policytest.yml` / `.yaml` files under the given paths, sorted.
+pub fn discover(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        collect(p, &mut out);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn collect(p: &Path, out: &mut Vec<PathBuf>) {
+    if p.is_dir() {
+        if let Ok(entries) = std::fs::read_dir(p) {
+            for e in entries.flatten() {
+                collect(&e.path(), out);
+            }
+        }
+    } else if is_test_file(p) {
+        out.push(p.to_path_buf());
+    }
+}
+
+/// Whether a path names a policy test file.
+pub fn is_test_file(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    name.ends_with(".policytest.yml") || name.ends_with(".policytest.yaml")
+}
+
+/// Runs one file. `filter` keeps only cases whose name contains it.
+pub fn run_file(path: &Path, registry: &Registry, filter: Option<&str>) -> FileResult {
+    let mut result = FileResult {
+        path: path.to_path_buf(),
+        cases: Vec::new(),
+        error: None,
+        unfired_rules: Vec::new(),
+        total_rules: 0,
+    };
+    match prepare(path, registry) {
+        Err(e) => result.error = Some(e),
+        Ok(prepared) => {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    result.error = Some(format!("cannot start runtime: {e}"));
+                    return result;
+                }
+            };
+            let mut fired: BTreeSet<(Phase, usize)> = BTreeSet::new();
+            for case in &prepared.file.cases {
+                if filter.is_some_and(|f| !case.name.contains(f)) {
+                    continue;
+                }
+                let policy = match prepared.load(registry) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        result.error = Some(e);
+                        return result;
+                    }
+                };
+                let r = runtime.block_on(run_case(&policy, &prepared, case, &mut fired));
+                result.cases.push(r);
+            }
+            let policy = prepared.load(registry).ok();
+            if let Some(policy) = policy {
+                for phase in Phase::ALL {
+                    for (i, rule) in policy.rules(phase).iter().enumerate() {
+                        result.total_rules += 1;
+                        if !fired.contains(&(phase, i)) {
+                            let name = rule.name.clone().unwrap_or_default();
+                            result
+                                .unfired_rules
+                                .push(format!("{}[{i}] {name}", phase.key()).trim().to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    result
+}
+
+struct Prepared {
+    file: TestFile,
+    file_name: Arc<str>,
+    policy_node: Option<Node>,
+    policy_text: Option<(String, String)>,
+    endpoint: String,
+}
+
+impl Prepared {
+    fn load(&self, registry: &Registry) -> Result<Policy, String> {
+        let loaded = if let Some(node) = &self.policy_node {
+            load_node(&self.file_name, node, registry, LoadOptions::default())
+        } else if let Some((name, text)) = &self.policy_text {
+            load_policy(name, text, registry, LoadOptions::default())
+        } else {
+            Ok(Policy::empty())
+        };
+        loaded.map_err(|e| format!("policy does not load:\n{e}"))
+    }
+}
+
+fn prepare(path: &Path, registry: &Registry) -> Result<Prepared, String> {
+    let _ = registry;
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let root = parse(&text).map_err(|(loc, m)| format!("{name}:{loc}: {m}"))?;
+    let file: TestFile = NodeDeserializer::deserialize(&root).map_err(|e| {
+        let loc = e.loc.unwrap_or_default();
+        format!(
+            "{name}:{loc}: {}: {}",
+            sluice_policy::source::PathSeg::render(&e.path),
+            e.message
+        )
+    })?;
+    let policy_node = root.get("policy").cloned();
+    let policy_text = match &file.policy_file {
+        Some(rel) => {
+            let p = path.parent().unwrap_or(Path::new(".")).join(rel);
+            let t = std::fs::read_to_string(&p)
+                .map_err(|e| format!("{name}: cannot read policy_file {}: {e}", p.display()))?;
+            Some((p.display().to_string(), t))
+        }
+        None => None,
+    };
+    if policy_node.is_some() && policy_text.is_some() {
+        return Err(format!("{name}: give `policy` or `policy_file`, not both"));
+    }
+    let endpoint = file
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| "https://app.example.com".into());
+    Ok(Prepared {
+        file,
+        file_name: Arc::from(name.as_str()),
+        policy_node,
+        policy_text,
+        endpoint,
+    })
+}
+
+fn test_conn(spec: Option<&ConnSpec>) -> Result<TestConn, String> {
+    let mut conn = TestConn::default();
+    if let Some(spec) = spec {
+        if let Some(ip) = &spec.client_ip {
+            let ip: IpAddr = ip.parse().map_err(|_| format!("conn.client_ip `{ip}` is not an IP"))?;
+            conn.client = SocketAddr::new(ip, conn.client.port());
+        }
+        if let Some(port) = spec.client_port {
+            conn.client.set_port(port);
+        }
+        if let Some(port) = spec.server_port {
+            conn.server.set_port(port);
+        }
+        conn.sni = spec.sni.clone();
+    }
+    Ok(conn)
+}
+
+fn header_map(headers: &std::collections::BTreeMap<String, HeaderValues>) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
+            .map_err(|_| format!("`{k}` is not a header name"))?;
+        for value in v.values() {
+            let value =
+                HeaderValue::from_str(value).map_err(|_| format!("bad value for header `{k}`"))?;
+            map.append(name.clone(), value);
+        }
+    }
+    Ok(map)
+}
+
+fn build_request(spec: Option<&RequestSpec>, endpoint: &str) -> Result<(http::request::Parts, Bytes), String> {
+    let spec = spec.cloned().unwrap_or_default();
+    let url = spec.url.unwrap_or_else(|| "/".into());
+    let full = if url.starts_with('/') {
+        format!("{}{url}", endpoint.trim_end_matches('/'))
+    } else {
+        url
+    };
+    let mut parts = harness::request(spec.method.as_deref().unwrap_or("GET"), &full, &[]);
+    let extra = header_map(&spec.headers)?;
+    for (name, value) in &extra {
+        if name == http::header::HOST {
+            parts.headers.insert(name.clone(), value.clone());
+        } else {
+            parts.headers.append(name.clone(), value.clone());
+        }
+    }
+    Ok((parts, Bytes::from(spec.body.unwrap_or_default())))
+}
+
+fn build_reply(spec: Option<&UpstreamSpec>) -> Result<UpstreamReply, String> {
+    let mut reply = UpstreamReply::default();
+    if let Some(spec) = spec {
+        if let Some(s) = spec.status {
+            reply.status = StatusCode::from_u16(s).map_err(|_| format!("bad upstream status {s}"))?;
+        }
+        reply.headers = header_map(&spec.headers)?;
+        if let Some(b) = &spec.body {
+            reply.body = Bytes::from(b.clone());
+        }
+    }
+    Ok(reply)
+}
+
+async fn run_case(
+    policy: &Policy,
+    prepared: &Prepared,
+    case: &Case,
+    fired_all: &mut BTreeSet<(Phase, usize)>,
+) -> CaseResult {
+    let mut failures = Vec::new();
+    let steps: Vec<Step> = match &case.steps {
+        Some(steps) => steps.clone(),
+        None => vec![Step {
+            request: None,
+            upstream: None,
+            repeat: case.repeat,
+            advance: case.advance.clone(),
+            expect: case.expect.clone(),
+        }],
+    };
+    let clock = Arc::new(ManualClock::new());
+    let setup = test_conn(case.conn.as_ref()).map(|c| {
+        harness::connection(&c, harness::endpoint(&prepared.endpoint), clock.clone())
+    });
+    let mut conn = match setup {
+        Ok(c) => c,
+        Err(e) => return fail(case, e),
+    };
+    let tcp_closed = harness::tcp_connect(policy, &mut conn).await;
+    for f in &conn.fired {
+        fired_all.insert((f.phase, f.index));
+    }
+    for (si, step) in steps.iter().enumerate() {
+        if let Some(adv) = &step.advance {
+            match parse_duration(adv) {
+                Some(d) => clock.advance(d),
+                None => return fail(case, format!("step {si}: bad duration `{adv}`")),
+            }
+        }
+        let req_spec = step.request.as_ref().or(case.request.as_ref());
+        let up_spec = step.upstream.as_ref().or(case.upstream.as_ref());
+        let reply = match build_reply(up_spec) {
+            Ok(r) => r,
+            Err(e) => return fail(case, e),
+        };
+        for n in 0..step.repeat.unwrap_or(1) {
+            let label = if steps.len() > 1 || step.repeat.unwrap_or(1) > 1 {
+                format!("step {si} send {n}: ")
+            } else {
+                String::new()
+            };
+            let outcome = if tcp_closed {
+                None
+            } else {
+                let (parts, body) = match build_request(req_spec, &prepared.endpoint) {
+                    Ok(r) => r,
+                    Err(e) => return fail(case, e),
+                };
+                Some(harness::exchange(policy, &conn, parts, body, &reply).await)
+            };
+            if let Some(o) = &outcome {
+                for f in &o.exchange.fired {
+                    fired_all.insert((f.phase, f.index));
+                }
+            }
+            if let Some(expect) = &step.expect {
+                for problem in check::check(expect, outcome.as_ref(), tcp_closed, policy, &conn) {
+                    failures.push(format!("{label}{problem}"));
+                }
+            }
+        }
+    }
+    CaseResult {
+        name: case.name.clone(),
+        passed: failures.is_empty(),
+        failures,
+    }
+}
+
+fn fail(case: &Case, message: String) -> CaseResult {
+    CaseResult {
+        name: case.name.clone(),
+        passed: false,
+        failures: vec![message],
+    }
+}
+
+pub(crate) mod check;
+

@@ -1,0 +1,298 @@
+//! Webhook signature verification for the `verify-webhook` traffic policy action.
+//!
+//! The action is configured with a `provider` id (as ngrok spells it), a
+//! `secret` and `enforce`. [`verify`] checks one request against the
+//! provider's documented signature scheme; a failure is answered by the proxy
+//! with `403` and [`ERROR_CODE`]. For providers with a URL-validation
+//! handshake, [`verify`] returns [`Verification::Challenge`] with the response
+//! the proxy must send instead of forwarding the request.
+//!
+//! | id | signature | replay tolerance |
+//! |----|-----------|------------------|
+//! | `bitbucket` | `X-Hub-Signature: sha256=<hex HMAC-SHA256(body)>` | none signed |
+//! | `calendly` | `Calendly-Webhook-Signature: t=..,v1=<hex HMAC-SHA256("t.body")>` | 180 s |
+//! | `clerk` | Svix (see `svix`) | 300 s |
+//! | `github` | `X-Hub-Signature-256: sha256=<hex>`; legacy `X-Hub-Signature: sha1=<hex>` only when the former is absent | none signed |
+//! | `gitlab` | `X-Gitlab-Token` equals the secret | none signed |
+//! | `hubspot` | `X-HubSpot-Signature-v3`: base64 HMAC-SHA256 of method+URL+body+`X-HubSpot-Request-Timestamp` (ms) | 300 s |
+//! | `intercom` | `X-Hub-Signature: sha1=<hex HMAC-SHA1(body)>` | none signed |
+//! | `linear` | `Linear-Signature: <hex HMAC-SHA256(body)>`; `webhookTimestamp` (ms) in the JSON body | 60 s |
+//! | `pagerduty` | `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>...]` | none signed |
+//! | `sendgrid` | ECDSA P-256/SHA-256 over timestamp+body; secret is the base64 DER public key | 300 s (default) |
+//! | `sentry` | `Sentry-Hook-Signature: <hex HMAC-SHA256(body)>` | none signed |
+//! | `shopify` | `X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256(body)>` | none signed |
+//! | `slack` | `X-Slack-Signature: v0=<hex HMAC-SHA256("v0:ts:body")>` | 300 s |
+//! | `square` | `X-Square-HmacSha256-Signature: <base64 HMAC-SHA256(url+body)>` | none signed |
+//! | `stripe` | `Stripe-Signature: t=..,v1=..[,v1=..]`, hex HMAC-SHA256 of `"t.body"` | 300 s |
+//! | `svix` | `svix-*` or Standard Webhooks `webhook-*` headers, `v1,<base64>` list, `whsec_` secret | 300 s |
+//! | `twilio` | `X-Twilio-Signature`: base64 HMAC-SHA1 of URL + sorted form params, or URL with `bodySHA256` | none signed |
+//! | `twitter` | `X-Twitter-Webhooks-Signature: sha256=<base64>`; answers the CRC `GET` | none signed |
+//! | `typeform` | `Typeform-Signature: sha256=<base64 HMAC-SHA256(body)>` | none signed |
+//! | `worldline` | `X-GCS-Signature: <base64 HMAC-SHA256(body)>`; answers the verification `GET` | none signed |
+//! | `xero` | `X-Xero-Signature: <base64 HMAC-SHA256(body)>`; answers intent-to-receive | none signed |
+//! | `zoom` | `x-zm-signature: v0=<hex HMAC-SHA256("v0:ts:body")>`; answers `endpoint.url_validation` | 300 s (default) |
+//!
+//! Where a provider documents no tolerance, [`DEFAULT_TOLERANCE`] applies.
+//! Timestamps are checked in both directions. Secrets and signatures are always
+//! compared in constant time, and no error message contains a secret.
+
+mod error;
+mod util;
+
+mod github;
+mod gitlab;
+mod hubspot;
+mod linear;
+mod sendgrid;
+mod simple;
+mod slack;
+mod stripe;
+mod svix;
+mod twilio;
+mod twitter;
+mod worldline;
+mod xero;
+mod zoom;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+pub use error::{UnknownProvider, WebhookError};
+
+/// Error code the proxy reports when verification fails (ngrok's `ERR_NGROK_3204`).
+pub const ERROR_CODE: &str = "ERR_SLUICE_3204";
+
+/// Replay tolerance used for providers that sign a timestamp but document no tolerance.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// A provider id as ngrok spells it in policies ("github", "stripe", "svix", ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// Bitbucket (Cloud and Data Center) webhooks.
+    Bitbucket,
+    /// Calendly webhook subscriptions.
+    Calendly,
+    /// Clerk webhooks (delivered through Svix).
+    Clerk,
+    /// GitHub webhooks.
+    GitHub,
+    /// GitLab webhooks (secret token).
+    GitLab,
+    /// HubSpot webhooks and app requests (signature v3).
+    HubSpot,
+    /// Intercom webhooks.
+    Intercom,
+    /// Linear webhooks.
+    Linear,
+    /// PagerDuty v3 webhooks.
+    PagerDuty,
+    /// SendGrid signed Event Webhook.
+    SendGrid,
+    /// Sentry integration platform webhooks.
+    Sentry,
+    /// Shopify webhooks.
+    Shopify,
+    /// Slack requests (events, commands, interactivity).
+    Slack,
+    /// Square webhooks.
+    Square,
+    /// Stripe webhooks.
+    Stripe,
+    /// Svix and Standard Webhooks senders.
+    Svix,
+    /// Twilio webhooks and status callbacks.
+    Twilio,
+    /// Twitter / X Account Activity API webhooks.
+    Twitter,
+    /// Typeform webhooks.
+    Typeform,
+    /// Worldline (Connect / Direct) webhooks.
+    Worldline,
+    /// Xero webhooks.
+    Xero,
+    /// Zoom webhooks.
+    Zoom,
+}
+
+const ALL: &[Provider] = &[
+    Provider::Bitbucket,
+    Provider::Calendly,
+    Provider::Clerk,
+    Provider::GitHub,
+    Provider::GitLab,
+    Provider::HubSpot,
+    Provider::Intercom,
+    Provider::Linear,
+    Provider::PagerDuty,
+    Provider::SendGrid,
+    Provider::Sentry,
+    Provider::Shopify,
+    Provider::Slack,
+    Provider::Square,
+    Provider::Stripe,
+    Provider::Svix,
+    Provider::Twilio,
+    Provider::Twitter,
+    Provider::Typeform,
+    Provider::Worldline,
+    Provider::Xero,
+    Provider::Zoom,
+];
+
+impl Provider {
+    /// The provider id as written in a traffic policy.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Provider::Bitbucket => "bitbucket",
+            Provider::Calendly => "calendly",
+            Provider::Clerk => "clerk",
+            Provider::GitHub => "github",
+            Provider::GitLab => "gitlab",
+            Provider::HubSpot => "hubspot",
+            Provider::Intercom => "intercom",
+            Provider::Linear => "linear",
+            Provider::PagerDuty => "pagerduty",
+            Provider::SendGrid => "sendgrid",
+            Provider::Sentry => "sentry",
+            Provider::Shopify => "shopify",
+            Provider::Slack => "slack",
+            Provider::Square => "square",
+            Provider::Stripe => "stripe",
+            Provider::Svix => "svix",
+            Provider::Twilio => "twilio",
+            Provider::Twitter => "twitter",
+            Provider::Typeform => "typeform",
+            Provider::Worldline => "worldline",
+            Provider::Xero => "xero",
+            Provider::Zoom => "zoom",
+        }
+    }
+
+    /// Every supported provider, sorted by id.
+    pub fn all() -> &'static [Provider] {
+        ALL
+    }
+
+    /// The replay tolerance applied to the provider's signed timestamp, or
+    /// `None` when the provider signs no timestamp.
+    pub fn tolerance(&self) -> Option<Duration> {
+        match self {
+            Provider::Calendly => Some(Duration::from_secs(180)),
+            Provider::Linear => Some(Duration::from_secs(60)),
+            Provider::Clerk
+            | Provider::HubSpot
+            | Provider::SendGrid
+            | Provider::Slack
+            | Provider::Stripe
+            | Provider::Svix
+            | Provider::Zoom => Some(DEFAULT_TOLERANCE),
+            _ => None,
+        }
+    }
+
+    /// The status the proxy should use to reject an unverified request: `401`
+    /// for Xero, whose intent-to-receive check demands it, else `403`.
+    pub fn failure_status(&self) -> http::StatusCode {
+        match self {
+            Provider::Xero => http::StatusCode::UNAUTHORIZED,
+            _ => http::StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = UnknownProvider;
+
+    /// Parses an id (ASCII case-insensitive, surrounding spaces ignored).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim();
+        ALL.iter()
+            .copied()
+            .find(|p| p.id().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| UnknownProvider {
+                given: s.to_owned(),
+                supported: ALL.iter().map(Provider::id).collect::<Vec<_>>().join(", "),
+            })
+    }
+}
+
+/// What the proxy knows about an incoming request.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRequest<'a> {
+    /// The request method.
+    pub method: &'a http::Method,
+    /// Full URL as the client requested it, e.g. `https://example.com/hooks?x=1` (needed by twilio).
+    pub url: &'a str,
+    /// The request headers.
+    pub headers: &'a http::HeaderMap,
+    /// The raw request body, exactly as received.
+    pub body: &'a [u8],
+}
+
+/// The outcome of a successful verification.
+#[derive(Debug)]
+pub enum Verification {
+    /// Signature valid; continue.
+    Verified,
+    /// The provider's URL-validation handshake: the proxy must answer with this response and not forward.
+    Challenge(http::Response<bytes::Bytes>),
+}
+
+/// Checks at policy load time that `secret` is usable with `provider`.
+pub fn validate_secret(provider: Provider, secret: &str) -> Result<(), WebhookError> {
+    if secret.is_empty() {
+        return Err(WebhookError::invalid_secret("the secret must not be empty"));
+    }
+    match provider {
+        Provider::Svix | Provider::Clerk => svix::signing_key(secret).map(drop),
+        Provider::SendGrid => sendgrid::public_key(secret).map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// Verifies one webhook request signed by `provider` with `secret`, at time `now`.
+pub fn verify(
+    provider: Provider,
+    secret: &str,
+    req: &WebhookRequest<'_>,
+    now: SystemTime,
+) -> Result<Verification, WebhookError> {
+    if secret.is_empty() {
+        return Err(WebhookError::invalid_secret("the secret must not be empty"));
+    }
+    let key = secret.as_bytes();
+    let tolerance = provider.tolerance().unwrap_or(DEFAULT_TOLERANCE);
+    match provider {
+        Provider::Bitbucket => github::verify_bitbucket(key, req),
+        Provider::Calendly => stripe::verify_calendly(key, req, now, tolerance),
+        Provider::Clerk | Provider::Svix => svix::verify(secret, req, now, tolerance),
+        Provider::GitHub => github::verify_github(key, req),
+        Provider::GitLab => gitlab::verify(key, req),
+        Provider::HubSpot => hubspot::verify(key, req, now, tolerance),
+        Provider::Intercom => github::verify_intercom(key, req),
+        Provider::Linear => linear::verify(key, req, now, tolerance),
+        Provider::PagerDuty => simple::verify_pagerduty(key, req),
+        Provider::SendGrid => sendgrid::verify(secret, req, now, tolerance),
+        Provider::Sentry => simple::verify_sentry(key, req),
+        Provider::Shopify => simple::verify_shopify(key, req),
+        Provider::Slack => slack::verify(key, req, now, tolerance),
+        Provider::Square => simple::verify_square(key, req),
+        Provider::Stripe => stripe::verify_stripe(key, req, now, tolerance),
+        Provider::Twilio => twilio::verify(key, req),
+        Provider::Twitter => twitter::verify(key, req),
+        Provider::Typeform => simple::verify_typeform(key, req),
+        Provider::Worldline => worldline::verify(key, req),
+        Provider::Xero => xero::verify(key, req),
+        Provider::Zoom => zoom::verify(key, req, now, tolerance),
+    }
+}

@@ -1,0 +1,17 @@
+//! The CEL environment of policies: ngrok's variables and functions on top of the `cel` crate.
+//!
+//! Expressions and `${…}` templates are compiled once, when a policy loads ([`Expr`],
+//! [`Template`]); at request time they only run against a [`Scope`] that lends the
+//! request's values to the interpreter without copying them.
+
+mod env;
+mod expr;
+mod lexer;
+mod scope;
+mod template;
+pub mod value;
+
+pub use env::{KNOWN_VARIABLES, policy_env};
+pub use expr::{CompileError, CompileErrorKind, EvalError, Expr};
+pub use scope::{Scope, ScopeVar, shared};
+pub use template::{Template, TemplateError};

@@ -1,0 +1,100 @@
+//! The variables one evaluation sees, lent to the interpreter without copying.
+
+use std::sync::Arc;
+
+use cel::Value;
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
+
+/// The top-level variables of the policy environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeVar {
+    /// `conn.*`
+    Conn,
+    /// `req.*`
+    Req,
+    /// `res.*`
+    Res,
+    /// `endpoint.*`
+    Endpoint,
+    /// `time.*`
+    Time,
+    /// `vars.*`
+    Vars,
+    /// `actions.*`
+    Actions,
+}
+
+impl ScopeVar {
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn from_name(name: &str) -> Option<ScopeVar> {
+        Some(match name {
+            "conn" => ScopeVar::Conn,
+            "req" => ScopeVar::Req,
+            "res" => ScopeVar::Res,
+            "endpoint" => ScopeVar::Endpoint,
+            "time" => ScopeVar::Time,
+            "vars" => ScopeVar::Vars,
+            "actions" => ScopeVar::Actions,
+            _ => return None,
+        })
+    }
+}
+
+/// Values for the variables of one phase evaluation. Each variable is converted to the
+/// interpreter's representation once when set, then borrowed by every expression that runs.
+#[derive(Default)]
+pub struct Scope {
+    slots: [Option<Arc<dyn Val>>; 7],
+}
+
+impl std::fmt::Debug for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scope").finish_non_exhaustive()
+    }
+}
+
+impl Scope {
+    /// An empty scope.
+    pub fn new() -> Self {
+        Scope::default()
+    }
+
+    /// Sets a variable.
+    pub fn set(&mut self, var: ScopeVar, value: Value) {
+        self.slots[var.index()] = Box::<dyn Val>::try_from(value).ok().map(Arc::from);
+    }
+
+    /// Sets a variable to a value shared with other scopes (e.g. a connection's `conn`,
+    /// built once and lent to every request on it).
+    pub fn set_shared(&mut self, var: ScopeVar, value: Arc<dyn Val>) {
+        self.slots[var.index()] = Some(value);
+    }
+
+    /// Removes a variable (expressions naming it then fail to evaluate).
+    pub fn clear(&mut self, var: ScopeVar) {
+        self.slots[var.index()] = None;
+    }
+
+    /// Whether a variable is set.
+    pub fn has(&self, var: ScopeVar) -> bool {
+        self.slots[var.index()].is_some()
+    }
+}
+
+impl VariableResolver for Scope {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        let var = ScopeVar::from_name(variable)?;
+        self.slots[var.index()]
+            .as_deref()
+            .map(|v| CowVal::Borrowed(v))
+    }
+}
+
+/// Converts a value once into the shared form [`Scope::set_shared`] takes.
+pub fn shared(value: Value) -> Option<Arc<dyn Val>> {
+    Box::<dyn Val>::try_from(value).ok().map(Arc::from)
+}

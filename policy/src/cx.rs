@@ -1,0 +1,194 @@
+//! What an action can see and change while it runs: [`HttpCx`] in the HTTP phases,
+//! [`TcpCx`] in `on_tcp_connect`, and [`PhaseCx`] for what both share.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use cel::Value;
+
+use crate::cel::Scope;
+use crate::exchange::{
+    BodyError, BodyTransform, ConnInfo, Connection, EndpointInfo, Exchange, LogEntry,
+    UpstreamHook,
+};
+use crate::phase::Phase;
+
+/// Which scope variables an action changed, so the engine refreshes only those.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Dirty {
+    pub req: bool,
+    pub res: bool,
+    pub vars: bool,
+    pub actions: bool,
+}
+
+/// Per-phase evaluation state.
+#[derive(Default)]
+pub(crate) struct PhaseState {
+    pub scope: Scope,
+    pub vars: BTreeMap<String, Value>,
+    pub dirty: Dirty,
+}
+
+/// What every phase offers an action.
+pub trait PhaseCx {
+    /// The phase running.
+    fn phase(&self) -> Phase;
+    /// Variables for evaluating templates and expressions.
+    fn scope(&self) -> &Scope;
+    /// The current time (virtual in tests).
+    fn now(&self) -> SystemTime;
+    /// The connection.
+    fn conn(&self) -> &ConnInfo;
+    /// The endpoint.
+    fn endpoint(&self) -> &EndpointInfo;
+    /// Sets `vars.<name>` for the rest of this phase.
+    fn set_var(&mut self, name: &str, value: Value);
+    /// Sets `actions.ngrok.<action>` (replacing the previous run's value).
+    fn set_result(&mut self, action: &str, value: Value);
+    /// Attaches metadata to the request's (or connection's) event.
+    fn log(&mut self, metadata: serde_json::Value);
+}
+
+/// Context of an action in `on_http_request` / `on_http_response`.
+pub struct HttpCx<'a> {
+    pub(crate) conn: &'a Connection,
+    pub(crate) ex: &'a mut Exchange,
+    pub(crate) st: &'a mut PhaseState,
+    pub(crate) phase: Phase,
+}
+
+impl HttpCx<'_> {
+    /// The request head.
+    pub fn request(&self) -> &http::request::Parts {
+        &self.ex.request
+    }
+
+    /// The request head, to change it before it is forwarded.
+    pub fn request_mut(&mut self) -> &mut http::request::Parts {
+        self.st.dirty.req = true;
+        &mut self.ex.request
+    }
+
+    /// The response head (response phase).
+    pub fn response(&self) -> Option<&http::response::Parts> {
+        self.ex.response.as_ref()
+    }
+
+    /// The response head, to change it (response phase).
+    pub fn response_mut(&mut self) -> Option<&mut http::response::Parts> {
+        self.st.dirty.res = true;
+        self.ex.response.as_mut()
+    }
+
+    /// The body replacing the upstream's, if any.
+    pub fn response_body(&self) -> Option<&Bytes> {
+        self.ex.response_body.as_ref()
+    }
+
+    /// Whether the response was made by the policy.
+    pub fn response_is_synthetic(&self) -> bool {
+        self.ex.synthetic
+    }
+
+    /// Replaces a policy-made response body.
+    pub fn set_response_body(&mut self, body: Bytes) {
+        self.ex.response_body = Some(body);
+    }
+
+    /// Reads the whole request body (up to `limit` bytes); it is still forwarded afterwards.
+    pub async fn read_request_body(&mut self, limit: usize) -> Result<Bytes, BodyError> {
+        self.ex.body.buffer(limit).await
+    }
+
+    /// Adds a streaming rewrite of the request body.
+    pub fn add_request_transform(&mut self, t: Box<dyn BodyTransform>) {
+        self.ex.request_transforms.push(t);
+    }
+
+    /// Adds a streaming rewrite of the response body.
+    pub fn add_response_transform(&mut self, t: Box<dyn BodyTransform>) {
+        self.ex.response_transforms.push(t);
+    }
+
+    /// Runs `hook` when the upstream answers or fails.
+    pub fn on_upstream_response(&mut self, hook: UpstreamHook) {
+        self.ex.upstream_hooks.push(hook);
+    }
+
+    /// The whole exchange, read-only.
+    pub fn exchange(&self) -> &Exchange {
+        self.ex
+    }
+}
+
+impl PhaseCx for HttpCx<'_> {
+    fn phase(&self) -> Phase {
+        self.phase
+    }
+    fn scope(&self) -> &Scope {
+        &self.st.scope
+    }
+    fn now(&self) -> SystemTime {
+        self.conn.now()
+    }
+    fn conn(&self) -> &ConnInfo {
+        &self.conn.info
+    }
+    fn endpoint(&self) -> &EndpointInfo {
+        &self.conn.endpoint
+    }
+    fn set_var(&mut self, name: &str, value: Value) {
+        self.st.vars.insert(name.to_string(), value);
+        self.st.dirty.vars = true;
+    }
+    fn set_result(&mut self, action: &str, value: Value) {
+        self.ex.results.insert(action.to_string(), value);
+        self.st.dirty.actions = true;
+    }
+    fn log(&mut self, metadata: serde_json::Value) {
+        self.ex.logs.push(LogEntry {
+            phase: self.phase,
+            metadata,
+        });
+    }
+}
+
+/// Context of an action in `on_tcp_connect`.
+pub struct TcpCx<'a> {
+    pub(crate) conn: &'a mut Connection,
+    pub(crate) st: &'a mut PhaseState,
+}
+
+impl PhaseCx for TcpCx<'_> {
+    fn phase(&self) -> Phase {
+        Phase::TcpConnect
+    }
+    fn scope(&self) -> &Scope {
+        &self.st.scope
+    }
+    fn now(&self) -> SystemTime {
+        self.conn.now()
+    }
+    fn conn(&self) -> &ConnInfo {
+        &self.conn.info
+    }
+    fn endpoint(&self) -> &EndpointInfo {
+        &self.conn.endpoint
+    }
+    fn set_var(&mut self, name: &str, value: Value) {
+        self.st.vars.insert(name.to_string(), value);
+        self.st.dirty.vars = true;
+    }
+    fn set_result(&mut self, action: &str, value: Value) {
+        self.conn.results.insert(action.to_string(), value);
+        self.st.dirty.actions = true;
+    }
+    fn log(&mut self, metadata: serde_json::Value) {
+        self.conn.logs.push(LogEntry {
+            phase: Phase::TcpConnect,
+            metadata,
+        });
+    }
+}

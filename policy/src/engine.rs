@@ -1,0 +1,288 @@
+//! Running a policy's phases (reference §1.4): rules in document order, all expressions must
+//! hold, several rules can match, a terminating response or close ends the phase, `vars.*`
+//! live for one phase, `actions.ngrok.*` are visible to later rules.
+
+use crate::cel::ScopeVar;
+use crate::cx::{HttpCx, PhaseState, TcpCx};
+use crate::exchange::{
+    Connection, Exchange, FiredRule, Flow, RuntimeIssue, SyntheticResponse,
+};
+use crate::phase::Phase;
+use crate::policy::{Policy, Rule};
+use crate::values;
+
+/// Outcome of `on_tcp_connect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpVerdict {
+    /// Go on with the connection.
+    Continue,
+    /// Close it now.
+    Close,
+}
+
+/// Outcome of `on_http_request`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestVerdict {
+    /// Send the (possibly modified) request upstream.
+    Forward,
+    /// The policy answered; `Exchange::response` holds it. Run `on_http_response` next.
+    Responded,
+    /// Close the client connection without a response.
+    Close,
+}
+
+/// Outcome of `on_http_response`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseVerdict {
+    /// Send the (possibly modified) response.
+    Send,
+    /// Close the client connection instead.
+    Close,
+}
+
+/// Whether a rule's expressions all hold; failures count as "no" and are recorded.
+fn rule_matches(
+    rule: &Rule,
+    st: &PhaseState,
+    phase: Phase,
+    index: usize,
+    issues: &mut Vec<RuntimeIssue>,
+) -> bool {
+    for expr in &rule.exprs {
+        match expr.eval_bool(&st.scope) {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => {
+                issues.push(RuntimeIssue {
+                    phase,
+                    rule: index,
+                    message: e.message,
+                });
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn fired(rule: &Rule, phase: Phase, index: usize) -> FiredRule {
+    FiredRule {
+        phase,
+        index,
+        name: rule.name.clone(),
+    }
+}
+
+impl Policy {
+    /// Runs `on_tcp_connect` for a new connection.
+    pub async fn on_tcp_connect(&self, conn: &mut Connection) -> TcpVerdict {
+        let rules = self.rules(Phase::TcpConnect);
+        if rules.is_empty() {
+            return TcpVerdict::Continue;
+        }
+        let mut st = PhaseState::default();
+        st.scope.set_shared(ScopeVar::Conn, conn.conn_value.clone());
+        st.scope
+            .set_shared(ScopeVar::Endpoint, conn.endpoint_value.clone());
+        st.scope
+            .set(ScopeVar::Time, values::time_value(conn.now()));
+        st.scope.set(ScopeVar::Vars, values::vars_value(&st.vars));
+        st.scope
+            .set(ScopeVar::Actions, values::actions_value(&conn.results));
+        let mut verdict = TcpVerdict::Continue;
+        'rules: for (i, rule) in rules.iter().enumerate() {
+            if !rule_matches(rule, &st, Phase::TcpConnect, i, &mut conn.issues) {
+                continue;
+            }
+            conn.fired.push(fired(rule, Phase::TcpConnect, i));
+            for action in &rule.actions {
+                let flow = {
+                    let mut cx = TcpCx {
+                        conn: &mut *conn,
+                        st: &mut st,
+                    };
+                    action.action.on_tcp_connect(&mut cx).await
+                };
+                refresh_tcp(&mut st, conn);
+                match flow {
+                    Ok(Flow::Continue) => {}
+                    Ok(Flow::Respond(_) | Flow::Close) => {
+                        verdict = TcpVerdict::Close;
+                        break 'rules;
+                    }
+                    Err(e) => {
+                        conn.issues.push(RuntimeIssue {
+                            phase: Phase::TcpConnect,
+                            rule: i,
+                            message: e.message,
+                        });
+                        verdict = TcpVerdict::Close;
+                        break 'rules;
+                    }
+                }
+            }
+        }
+        conn.vars = std::mem::take(&mut st.vars);
+        verdict
+    }
+
+    /// Runs `on_http_request`. On [`RequestVerdict::Responded`] the exchange holds the response
+    /// the policy made; the host still calls [`Policy::on_http_response`].
+    pub async fn on_http_request(&self, conn: &Connection, ex: &mut Exchange) -> RequestVerdict {
+        let rules = self.rules(Phase::HttpRequest);
+        let mut st = http_state(conn, ex, Phase::HttpRequest);
+        let mut verdict = RequestVerdict::Forward;
+        'rules: for (i, rule) in rules.iter().enumerate() {
+            if !rule_matches(rule, &st, Phase::HttpRequest, i, &mut ex.issues) {
+                continue;
+            }
+            ex.fired.push(fired(rule, Phase::HttpRequest, i));
+            for action in &rule.actions {
+                let flow = {
+                    let mut cx = HttpCx {
+                        conn,
+                        ex: &mut *ex,
+                        st: &mut st,
+                        phase: Phase::HttpRequest,
+                    };
+                    action.action.on_http_request(&mut cx).await
+                };
+                refresh_http(&mut st, conn, ex);
+                match flow {
+                    Ok(Flow::Continue) => {}
+                    Ok(Flow::Respond(resp)) => {
+                        ex.set_synthetic(resp);
+                        verdict = RequestVerdict::Responded;
+                        break 'rules;
+                    }
+                    Ok(Flow::Close) => {
+                        ex.close = true;
+                        verdict = RequestVerdict::Close;
+                        break 'rules;
+                    }
+                    Err(e) => {
+                        ex.issues.push(RuntimeIssue {
+                            phase: Phase::HttpRequest,
+                            rule: i,
+                            message: e.message.clone(),
+                        });
+                        ex.set_synthetic(SyntheticResponse::error(e.status, e.code, &e.message));
+                        verdict = RequestVerdict::Responded;
+                        break 'rules;
+                    }
+                }
+            }
+        }
+        ex.vars_by_phase
+            .insert(Phase::HttpRequest, std::mem::take(&mut st.vars));
+        verdict
+    }
+
+    /// Runs `on_http_response` against the upstream's response or the one the request phase
+    /// made. Actions may change it in place or replace it.
+    pub async fn on_http_response(&self, conn: &Connection, ex: &mut Exchange) -> ResponseVerdict {
+        let rules = self.rules(Phase::HttpResponse);
+        if ex.close {
+            return ResponseVerdict::Close;
+        }
+        let mut st = http_state(conn, ex, Phase::HttpResponse);
+        let mut verdict = ResponseVerdict::Send;
+        'rules: for (i, rule) in rules.iter().enumerate() {
+            if !rule_matches(rule, &st, Phase::HttpResponse, i, &mut ex.issues) {
+                continue;
+            }
+            ex.fired.push(fired(rule, Phase::HttpResponse, i));
+            for action in &rule.actions {
+                let flow = {
+                    let mut cx = HttpCx {
+                        conn,
+                        ex: &mut *ex,
+                        st: &mut st,
+                        phase: Phase::HttpResponse,
+                    };
+                    action.action.on_http_response(&mut cx).await
+                };
+                refresh_http(&mut st, conn, ex);
+                match flow {
+                    Ok(Flow::Continue) => {}
+                    Ok(Flow::Respond(resp)) => {
+                        ex.set_synthetic(resp);
+                        break 'rules;
+                    }
+                    Ok(Flow::Close) => {
+                        ex.close = true;
+                        verdict = ResponseVerdict::Close;
+                        break 'rules;
+                    }
+                    Err(e) => {
+                        ex.issues.push(RuntimeIssue {
+                            phase: Phase::HttpResponse,
+                            rule: i,
+                            message: e.message.clone(),
+                        });
+                        ex.set_synthetic(SyntheticResponse::error(e.status, e.code, &e.message));
+                        break 'rules;
+                    }
+                }
+            }
+        }
+        ex.vars_by_phase
+            .insert(Phase::HttpResponse, std::mem::take(&mut st.vars));
+        verdict
+    }
+}
+
+fn http_state(conn: &Connection, ex: &Exchange, phase: Phase) -> PhaseState {
+    let mut st = PhaseState::default();
+    st.scope.set_shared(ScopeVar::Conn, conn.conn_value.clone());
+    st.scope
+        .set_shared(ScopeVar::Endpoint, conn.endpoint_value.clone());
+    st.scope
+        .set(ScopeVar::Time, values::time_value(conn.now()));
+    st.scope.set(
+        ScopeVar::Req,
+        values::request_value(&ex.request, &conn.endpoint),
+    );
+    if phase == Phase::HttpResponse
+        && let Some(res) = &ex.response
+    {
+        st.scope.set(ScopeVar::Res, values::response_value(res));
+    }
+    st.scope.set(ScopeVar::Vars, values::vars_value(&st.vars));
+    st.scope
+        .set(ScopeVar::Actions, values::actions_value(&ex.results));
+    st
+}
+
+fn refresh_http(st: &mut PhaseState, conn: &Connection, ex: &Exchange) {
+    let d = std::mem::take(&mut st.dirty);
+    if d.req {
+        st.scope.set(
+            ScopeVar::Req,
+            values::request_value(&ex.request, &conn.endpoint),
+        );
+    }
+    if d.res
+        && let Some(res) = &ex.response
+    {
+        st.scope.set(ScopeVar::Res, values::response_value(res));
+    }
+    if d.vars {
+        st.scope.set(ScopeVar::Vars, values::vars_value(&st.vars));
+    }
+    if d.actions {
+        st.scope
+            .set(ScopeVar::Actions, values::actions_value(&ex.results));
+    }
+}
+
+fn refresh_tcp(st: &mut PhaseState, conn: &Connection) {
+    let d = std::mem::take(&mut st.dirty);
+    if d.vars {
+        st.scope.set(ScopeVar::Vars, values::vars_value(&st.vars));
+    }
+    if d.actions {
+        st.scope
+            .set(ScopeVar::Actions, values::actions_value(&conn.results));
+    }
+}

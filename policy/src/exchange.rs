@@ -1,0 +1,379 @@
+//! The traffic a policy acts on: a connection, and one HTTP exchange (request, then response)
+//! as plain `http` values, plus what actions hand back to the host.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cel::Value;
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+use crate::phase::{Phase, Protocol};
+
+/// Header carrying the error code of responses the edge makes itself.
+pub const ERROR_CODE_HEADER: &str = "sluice-error-code";
+
+/// TLS facts about a connection.
+#[derive(Debug, Clone, Default)]
+pub struct TlsInfo {
+    /// Server name the client asked for.
+    pub sni: Option<String>,
+    /// e.g. `TLSv1.3`.
+    pub version: Option<String>,
+    /// Negotiated cipher suite name.
+    pub cipher_suite: Option<String>,
+    /// Negotiated ALPN protocol.
+    pub alpn: Option<String>,
+}
+
+/// Facts about a client connection, as the listener saw them.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// Client address (layer 4; never from headers).
+    pub client: SocketAddr,
+    /// Local address the client connected to.
+    pub server: SocketAddr,
+    /// TLS facts, when the connection is TLS.
+    pub tls: Option<TlsInfo>,
+    /// When the connection was accepted.
+    pub started: SystemTime,
+}
+
+/// The endpoint the traffic is for.
+#[derive(Debug, Clone)]
+pub struct EndpointInfo {
+    /// Stable id.
+    pub id: String,
+    /// Public URL, e.g. `https://app.example.com`.
+    pub url: String,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Host name.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// The source of time for policies; tests use a virtual one.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> SystemTime;
+}
+
+/// Real time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// One `log` action's output, attached to the request's or connection's event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// Phase it ran in.
+    pub phase: Phase,
+    /// The metadata, interpolated.
+    pub metadata: serde_json::Value,
+}
+
+/// A rule that matched and ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiredRule {
+    /// Phase.
+    pub phase: Phase,
+    /// Index in the phase.
+    pub index: usize,
+    /// Its name, if it has one.
+    pub name: Option<String>,
+}
+
+/// A failure while evaluating an expression or action at request time. Evaluation goes on
+/// (a failing expression counts as false); these are reported for debugging.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeIssue {
+    /// Phase.
+    pub phase: Phase,
+    /// Rule index.
+    pub rule: usize,
+    /// What happened.
+    pub message: String,
+}
+
+/// A streaming rewrite of a body, fed chunk by chunk in order.
+pub trait BodyTransform: Send {
+    /// Feeds the next chunk (possibly empty). `end` is true on the last call.
+    /// Returns the bytes to emit now (possibly empty).
+    fn transform(&mut self, chunk: Bytes, end: bool) -> Result<Bytes, BodyError>;
+}
+
+/// A body could not be read or rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// The body is larger than an action may buffer.
+    #[error("body exceeds the {limit}-byte limit for buffering")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// Reading or rewriting failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Lets an action read the whole request body (bounded) before the request is forwarded.
+/// The host keeps the bytes read and forwards them.
+#[async_trait]
+pub trait RequestBodySource: Send {
+    /// Reads the rest of the body, failing past `limit` bytes.
+    async fn buffer(&mut self, limit: usize) -> Result<Bytes, BodyError>;
+}
+
+/// A request body already in memory.
+#[derive(Debug, Default, Clone)]
+pub struct BufferedBody(pub Bytes);
+
+#[async_trait]
+impl RequestBodySource for BufferedBody {
+    async fn buffer(&mut self, limit: usize) -> Result<Bytes, BodyError> {
+        if self.0.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        Ok(self.0.clone())
+    }
+}
+
+/// A response an action makes instead of (or over) the upstream's.
+#[derive(Debug, Clone)]
+pub struct SyntheticResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl SyntheticResponse {
+    /// A response with no body.
+    pub fn empty(status: StatusCode) -> Self {
+        SyntheticResponse {
+            status,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// An error response carrying `sluice-error-code` and a short text body.
+    pub fn error(status: StatusCode, code: u16, message: &str) -> Self {
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&format!("ERR_SLUICE_{code}")) {
+            headers.insert(ERROR_CODE_HEADER, v);
+        }
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        SyntheticResponse {
+            status,
+            headers,
+            body: Bytes::from(format!("{message}\n\nERR_SLUICE_{code}\n")),
+        }
+    }
+}
+
+/// What an action tells the engine to do next.
+#[derive(Debug)]
+pub enum Flow {
+    /// Go on with the next action.
+    Continue,
+    /// Answer with this response and end the phase.
+    Respond(SyntheticResponse),
+    /// Close the client connection and end the phase.
+    Close,
+}
+
+/// An action failed at request time; the engine answers with `status` and the error code.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ActionError {
+    /// HTTP status to answer with.
+    pub status: StatusCode,
+    /// Error code (printed as `ERR_SLUICE_<code>`).
+    pub code: u16,
+    /// Message.
+    pub message: String,
+}
+
+impl ActionError {
+    /// An internal failure (500, code 2300).
+    pub fn internal(message: impl Into<String>) -> Self {
+        ActionError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: 2300,
+            message: message.into(),
+        }
+    }
+
+    /// A failed `${…}` interpolation (500, code 3900).
+    pub fn interpolation(action: &str, field: &str, err: impl std::fmt::Display) -> Self {
+        ActionError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: 3900,
+            message: format!("CEL interpolation failed in action {action} field {field}: {err}"),
+        }
+    }
+}
+
+/// A callback run when the upstream answers (with its status) or fails (with `None`).
+pub type UpstreamHook = Box<dyn FnOnce(Option<StatusCode>, SystemTime) + Send>;
+
+/// One HTTP request and its response as the policy sees them.
+pub struct Exchange {
+    /// The request head; request-phase actions may change it before it is forwarded.
+    pub request: http::request::Parts,
+    /// The response head, once there is one.
+    pub response: Option<http::response::Parts>,
+    /// A body that replaces the upstream's (set when an action made the response).
+    pub response_body: Option<Bytes>,
+    /// Whether the response was made by the policy rather than the upstream.
+    pub synthetic: bool,
+    /// Whether the policy asked to close the connection.
+    pub close: bool,
+    /// Transforms for the request body, in order.
+    pub request_transforms: Vec<Box<dyn BodyTransform>>,
+    /// Transforms for the response body, in order.
+    pub response_transforms: Vec<Box<dyn BodyTransform>>,
+    /// Callbacks for when the upstream answers.
+    pub upstream_hooks: Vec<UpstreamHook>,
+    /// Output of `log` actions.
+    pub logs: Vec<LogEntry>,
+    /// Rules that fired, in order.
+    pub fired: Vec<FiredRule>,
+    /// Runtime problems met while evaluating.
+    pub issues: Vec<RuntimeIssue>,
+    /// `vars.*` at the end of each phase (for tests and `explain`).
+    pub vars_by_phase: BTreeMap<Phase, BTreeMap<String, Value>>,
+    pub(crate) results: BTreeMap<String, Value>,
+    pub(crate) body: Box<dyn RequestBodySource>,
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("request", &self.request)
+            .field("response", &self.response)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Exchange {
+    /// Starts an exchange for a request whose body the host can buffer on demand.
+    pub fn new(request: http::request::Parts, body: Box<dyn RequestBodySource>) -> Self {
+        Exchange {
+            request,
+            response: None,
+            response_body: None,
+            synthetic: false,
+            close: false,
+            request_transforms: Vec::new(),
+            response_transforms: Vec::new(),
+            upstream_hooks: Vec::new(),
+            logs: Vec::new(),
+            fired: Vec::new(),
+            issues: Vec::new(),
+            vars_by_phase: BTreeMap::new(),
+            results: BTreeMap::new(),
+            body,
+        }
+    }
+
+    /// Records the upstream's response head and runs the upstream hooks.
+    pub fn upstream_responded(&mut self, response: http::response::Parts, now: SystemTime) {
+        let status = response.status;
+        self.response = Some(response);
+        for hook in self.upstream_hooks.drain(..) {
+            hook(Some(status), now);
+        }
+    }
+
+    /// Records that the upstream could not be reached and runs the upstream hooks.
+    pub fn upstream_failed(&mut self, now: SystemTime) {
+        for hook in self.upstream_hooks.drain(..) {
+            hook(None, now);
+        }
+    }
+
+    /// Installs a response made by the policy (or by the host, e.g. an error page).
+    pub fn set_synthetic(&mut self, response: SyntheticResponse) {
+        let mut builder = http::Response::builder().status(response.status);
+        if let Some(h) = builder.headers_mut() {
+            *h = response.headers;
+        }
+        let (parts, ()) = builder
+            .body(())
+            .unwrap_or_else(|_| http::Response::new(()))
+            .into_parts();
+        self.response = Some(parts);
+        self.response_body = Some(response.body);
+        self.synthetic = true;
+        // Transforms were planned for an upstream body that will not come.
+        self.response_transforms.clear();
+    }
+
+    /// The `actions.ngrok.*` result variables set so far.
+    pub fn results(&self) -> &BTreeMap<String, Value> {
+        &self.results
+    }
+}
+
+/// A connection's policy state: built once per connection, shared by its requests.
+pub struct Connection {
+    /// Facts about the connection.
+    pub info: ConnInfo,
+    /// The endpoint.
+    pub endpoint: Arc<EndpointInfo>,
+    /// Output of `log` actions in `on_tcp_connect`.
+    pub logs: Vec<LogEntry>,
+    /// Rules fired in `on_tcp_connect`.
+    pub fired: Vec<FiredRule>,
+    /// `actions.ngrok.*` set in `on_tcp_connect`.
+    pub results: BTreeMap<String, Value>,
+    /// `vars.*` at the end of `on_tcp_connect`.
+    pub vars: BTreeMap<String, Value>,
+    /// Runtime problems.
+    pub issues: Vec<RuntimeIssue>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) conn_value: Arc<dyn cel::common::value::Val>,
+    pub(crate) endpoint_value: Arc<dyn cel::common::value::Val>,
+}
+
+impl Connection {
+    /// Prepares a connection's state (its `conn.*` and `endpoint.*` values are built here, once).
+    pub fn new(info: ConnInfo, endpoint: Arc<EndpointInfo>, clock: Arc<dyn Clock>) -> Self {
+        let conn_value = crate::values::conn_value(&info);
+        let endpoint_value = crate::values::endpoint_value(&endpoint);
+        Connection {
+            info,
+            endpoint,
+            logs: Vec::new(),
+            fired: Vec::new(),
+            results: BTreeMap::new(),
+            vars: BTreeMap::new(),
+            issues: Vec::new(),
+            clock,
+            conn_value,
+            endpoint_value,
+        }
+    }
+
+    /// Current time from the connection's clock.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,42 @@
+//! The sluice Traffic Policy engine.
+//!
+//! A policy document (YAML or JSON, ngrok's format) is loaded strictly — every error with its
+//! file, line, column, JSON path and code — and compiled once: CEL expressions and `${…}`
+//! templates are compiled at load, action configs decoded into typed structs. At request time
+//! the engine runs the phases (`on_tcp_connect`, `on_http_request`, `on_http_response`) over
+//! plain `http` values, so the whole path runs in-process as well as in the proxy.
+//!
+//! Actions are types implementing [`Action`], built by an [`ActionFactory`] (usually
+//! [`Typed`] over a [`TypedAction`]) registered in a [`Registry`].
+
+pub mod action;
+pub mod build;
+pub mod cel;
+pub mod cel_fns;
+pub mod cx;
+pub mod diag;
+mod engine;
+pub mod harness;
+pub mod exchange;
+mod load;
+mod phase;
+mod policy;
+mod registry;
+pub mod schema;
+pub mod source;
+pub mod values;
+
+pub use action::{Action, ActionFactory, Termination, Typed, TypedAction};
+pub use build::BuildCx;
+pub use cx::{HttpCx, PhaseCx, TcpCx};
+pub use diag::{Code, Diagnostic, PolicyError, Severity};
+pub use engine::{RequestVerdict, ResponseVerdict, TcpVerdict};
+pub use exchange::{
+    ActionError, BodyError, BodyTransform, BufferedBody, Clock, ConnInfo, Connection,
+    EndpointInfo, Exchange, FiredRule, Flow, LogEntry, RequestBodySource, SyntheticResponse,
+    SystemClock, TlsInfo, ERROR_CODE_HEADER,
+};
+pub use load::{LoadOptions, load_node, load_policy};
+pub use phase::{Phase, Protocol};
+pub use policy::{Policy, PolicyAction, Rule};
+pub use registry::Registry;

@@ -1,0 +1,466 @@
+//! Loading: text → located tree → validated, compiled [`Policy`]. Every problem in the file is
+//! reported at once, each with its line, column, JSON path and code.
+
+use std::sync::Arc;
+
+use crate::action::Termination;
+use crate::build::BuildCx;
+use crate::cel::{CompileErrorKind, Expr};
+use crate::diag::{Code, Diagnostic, PolicyError};
+use crate::phase::{Phase, Protocol};
+use crate::policy::{Policy, PolicyAction, Rule};
+use crate::registry::Registry;
+use crate::source::{Loc, Node, NodeKind, PathSeg, parse};
+
+/// Options for loading.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    /// The endpoint protocol, when known: TCP and TLS endpoints only allow `on_tcp_connect`.
+    pub protocol: Option<Protocol>,
+}
+
+/// Loads a policy from YAML or JSON text. `file` names it in diagnostics.
+pub fn load_policy(
+    file: &str,
+    text: &str,
+    registry: &Registry,
+    options: LoadOptions,
+) -> Result<Policy, PolicyError> {
+    let file: Arc<str> = Arc::from(file);
+    let root = match parse(text) {
+        Ok(node) => node,
+        Err((loc, message)) => {
+            return Err(PolicyError {
+                diagnostics: vec![Diagnostic::error(
+                    Code::Syntax,
+                    &file,
+                    loc,
+                    &[],
+                    format!("not valid YAML or JSON: {message}"),
+                )],
+            });
+        }
+    };
+    load_node(&file, &root, registry, options)
+}
+
+/// Loads a policy from an already parsed tree (e.g. one embedded in a larger config file);
+/// paths and locations are those of the tree.
+pub fn load_node(
+    file: &Arc<str>,
+    root: &Node,
+    registry: &Registry,
+    options: LoadOptions,
+) -> Result<Policy, PolicyError> {
+    let mut loader = Loader {
+        file,
+        registry,
+        options,
+        diagnostics: Vec::new(),
+        auth_seen: None,
+    };
+    let phases = loader.document(root);
+    if loader.diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(PolicyError {
+            diagnostics: loader.diagnostics,
+        });
+    }
+    Ok(Policy::new(phases, loader.diagnostics))
+}
+
+struct Loader<'a> {
+    file: &'a Arc<str>,
+    registry: &'a Registry,
+    options: LoadOptions,
+    diagnostics: Vec<Diagnostic>,
+    auth_seen: Option<String>,
+}
+
+impl Loader<'_> {
+    fn error(&mut self, code: Code, loc: Loc, path: &[PathSeg], message: impl Into<String>) {
+        self.diagnostics
+            .push(Diagnostic::error(code, self.file, loc, path, message));
+    }
+
+    fn document(&mut self, root: &Node) -> [Vec<Rule>; 3] {
+        let mut phases: [Vec<Rule>; 3] = Default::default();
+        let mut seen: [Option<String>; 3] = Default::default();
+        let entries = match &root.kind {
+            NodeKind::Map(entries) => entries,
+            NodeKind::Null => return phases,
+            other => {
+                self.error(
+                    Code::InvalidStructure,
+                    root.loc,
+                    &[],
+                    format!(
+                        "a policy is a map of phases (on_tcp_connect, on_http_request, on_http_response), found {}",
+                        other.describe()
+                    ),
+                );
+                return phases;
+            }
+        };
+        for (key, value) in entries {
+            let name = key.scalar_text().unwrap_or_default();
+            let path = vec![PathSeg::Key(name.clone())];
+            let Some((phase, legacy)) = Phase::from_key(&name) else {
+                self.error(
+                    Code::InvalidStructure,
+                    key.loc,
+                    &path,
+                    format!(
+                        "unknown phase `{name}`; expected one of on_tcp_connect, on_http_request, on_http_response"
+                    ),
+                );
+                continue;
+            };
+            if legacy {
+                self.diagnostics.push(Diagnostic::warning(
+                    Code::InvalidStructure,
+                    self.file,
+                    key.loc,
+                    &path,
+                    format!("`{name}` is a legacy name: write `{}` instead", phase.key()),
+                ));
+            }
+            if let Some(first) = &seen[phase.index()] {
+                self.error(
+                    Code::InvalidStructure,
+                    key.loc,
+                    &path,
+                    format!("`{name}` repeats phase {} already given as `{first}`", phase.key()),
+                );
+                continue;
+            }
+            seen[phase.index()] = Some(name.clone());
+            if let Some(protocol) = self.options.protocol
+                && !protocol.allows(phase)
+            {
+                self.error(
+                    Code::PhaseNotForProtocol,
+                    key.loc,
+                    &path,
+                    format!(
+                        "{} endpoints only run on_tcp_connect; {} cannot be used here",
+                        protocol,
+                        phase.key()
+                    ),
+                );
+                continue;
+            }
+            phases[phase.index()] = self.rules(phase, value, path);
+        }
+        phases
+    }
+
+    fn rules(&mut self, phase: Phase, node: &Node, path: Vec<PathSeg>) -> Vec<Rule> {
+        let items = match &node.kind {
+            NodeKind::Seq(items) => items,
+            NodeKind::Null => return Vec::new(),
+            NodeKind::Map(_) => {
+                self.error(
+                    Code::InvalidStructure,
+                    node.loc,
+                    &path,
+                    "expected a list of rules, found a map: start each rule with `- ` (e.g. `- actions: [...]`)",
+                );
+                return Vec::new();
+            }
+            other => {
+                self.error(
+                    Code::InvalidStructure,
+                    node.loc,
+                    &path,
+                    format!("expected a list of rules, found {}", other.describe()),
+                );
+                return Vec::new();
+            }
+        };
+        let mut rules = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let mut rule_path = path.clone();
+            rule_path.push(PathSeg::Index(i));
+            if let Some(rule) = self.rule(phase, item, rule_path) {
+                rules.push(rule);
+            }
+        }
+        rules
+    }
+
+    fn rule(&mut self, phase: Phase, node: &Node, path: Vec<PathSeg>) -> Option<Rule> {
+        let Some(entries) = node.as_map() else {
+            self.error(
+                Code::InvalidStructure,
+                node.loc,
+                &path,
+                format!(
+                    "expected a rule (a map with `actions` and optional `name`, `expressions`), found {}",
+                    node.kind.describe()
+                ),
+            );
+            return None;
+        };
+        let before = self.error_count();
+        let mut name = None;
+        let mut exprs = Vec::new();
+        let mut actions = Vec::new();
+        let mut actions_node = None;
+        for (key, value) in entries {
+            let k = key.scalar_text().unwrap_or_default();
+            let mut p = path.clone();
+            p.push(PathSeg::Key(k.clone()));
+            match k.as_str() {
+                "name" => match value.scalar_text() {
+                    Some(t) => name = Some(t),
+                    None => self.error(
+                        Code::InvalidStructure,
+                        value.loc,
+                        &p,
+                        format!("a rule name is a single value, found {}", value.kind.describe()),
+                    ),
+                },
+                "expressions" => exprs = self.expressions(value, p),
+                "actions" => actions_node = Some((value, p)),
+                other => self.error(
+                    Code::InvalidStructure,
+                    key.loc,
+                    &p,
+                    format!("unknown field `{other}` in a rule; expected name, expressions, actions"),
+                ),
+            }
+        }
+        match actions_node {
+            Some((value, p)) => actions = self.actions(phase, value, p),
+            None => self.error(
+                Code::NoActions,
+                node.loc,
+                &path,
+                "a rule must have `actions` with at least one action",
+            ),
+        }
+        (self.error_count() == before).then_some(Rule {
+            name,
+            exprs,
+            actions,
+            loc: node.loc,
+        })
+    }
+
+    fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    fn expressions(&mut self, node: &Node, path: Vec<PathSeg>) -> Vec<Expr> {
+        let items = match &node.kind {
+            NodeKind::Seq(items) => items.as_slice(),
+            NodeKind::Null => return Vec::new(),
+            other => {
+                self.error(
+                    Code::InvalidStructure,
+                    node.loc,
+                    &path,
+                    format!(
+                        "expected a list of CEL expressions, found {}: write each as a list item starting with `- `",
+                        other.describe()
+                    ),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let mut p = path.clone();
+            p.push(PathSeg::Index(i));
+            let Some(text) = item.as_str() else {
+                self.error(
+                    Code::InvalidExpression,
+                    item.loc,
+                    &p,
+                    format!(
+                        "an expression is a string, found {}",
+                        item.kind.describe()
+                    ),
+                );
+                continue;
+            };
+            match Expr::compile(text) {
+                Ok(e) => out.push(e),
+                Err(e) => {
+                    let code = match e.kind {
+                        CompileErrorKind::Syntax => Code::InvalidExpression,
+                        _ => Code::UnknownReference,
+                    };
+                    self.error(code, item.loc, &p, e.message);
+                }
+            }
+        }
+        out
+    }
+
+    fn actions(&mut self, phase: Phase, node: &Node, path: Vec<PathSeg>) -> Vec<PolicyAction> {
+        let items = match &node.kind {
+            NodeKind::Seq(items) if !items.is_empty() => items,
+            NodeKind::Seq(_) | NodeKind::Null => {
+                self.error(
+                    Code::NoActions,
+                    node.loc,
+                    &path,
+                    "a rule must have at least one action",
+                );
+                return Vec::new();
+            }
+            other => {
+                let hint = if matches!(other, NodeKind::Map(_)) {
+                    ": start each action with `- ` (e.g. `- type: deny`)"
+                } else {
+                    ""
+                };
+                self.error(
+                    Code::InvalidStructure,
+                    node.loc,
+                    &path,
+                    format!("expected a list of actions, found {}{hint}", other.describe()),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        let mut terminated_by: Option<String> = None;
+        for (i, item) in items.iter().enumerate() {
+            let mut p = path.clone();
+            p.push(PathSeg::Index(i));
+            if let Some(prior) = &terminated_by {
+                let type_name = item
+                    .get("type")
+                    .and_then(Node::as_str)
+                    .unwrap_or("this action")
+                    .to_string();
+                self.error(
+                    Code::UnreachableAction,
+                    item.loc,
+                    &p,
+                    format!(
+                        "`{type_name}` is unreachable: the terminating action `{prior}` before it ends the phase; move it before `{prior}` or into another rule"
+                    ),
+                );
+                continue;
+            }
+            if let Some(action) = self.action(phase, item, p) {
+                if action.termination == Termination::Always {
+                    terminated_by = Some(action.type_name.to_string());
+                }
+                out.push(action);
+            }
+        }
+        out
+    }
+
+    fn action(&mut self, phase: Phase, node: &Node, path: Vec<PathSeg>) -> Option<PolicyAction> {
+        let Some(entries) = node.as_map() else {
+            self.error(
+                Code::InvalidStructure,
+                node.loc,
+                &path,
+                format!(
+                    "expected an action (a map with `type` and `config`), found {}",
+                    node.kind.describe()
+                ),
+            );
+            return None;
+        };
+        let mut type_node = None;
+        let mut config = None;
+        let mut ok = true;
+        for (key, value) in entries {
+            let k = key.scalar_text().unwrap_or_default();
+            match k.as_str() {
+                "type" => type_node = Some(value),
+                "config" => config = Some(value),
+                other => {
+                    let mut p = path.clone();
+                    p.push(PathSeg::Key(other.to_string()));
+                    self.error(
+                        Code::InvalidStructure,
+                        key.loc,
+                        &p,
+                        format!(
+                            "unknown field `{other}` in an action; expected type, config (action settings go under `config:`)"
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let mut type_path = path.clone();
+        type_path.push(PathSeg::Key("type".into()));
+        let Some(type_node) = type_node else {
+            self.error(
+                Code::UnknownActionType,
+                node.loc,
+                &path,
+                "an action needs a `type`",
+            );
+            return None;
+        };
+        let Some(type_name) = type_node.as_str() else {
+            self.error(
+                Code::UnknownActionType,
+                type_node.loc,
+                &type_path,
+                format!("`type` is a string, found {}", type_node.kind.describe()),
+            );
+            return None;
+        };
+        let Some(factory) = self.registry.get(type_name).cloned() else {
+            let known = self.registry.type_names().join(", ");
+            self.error(
+                Code::UnknownActionType,
+                type_node.loc,
+                &type_path,
+                format!("unknown action type `{type_name}`; known types: {known}"),
+            );
+            return None;
+        };
+        if !factory.phases().contains(&phase) {
+            let allowed: Vec<&str> = factory.phases().iter().map(|p| p.key()).collect();
+            self.error(
+                Code::ActionNotInPhase,
+                type_node.loc,
+                &type_path,
+                format!(
+                    "`{}` cannot run in {}; it runs in {}",
+                    factory.type_name(),
+                    phase.key(),
+                    allowed.join(", ")
+                ),
+            );
+            return None;
+        }
+        if factory.is_auth() {
+            if let Some(first) = &self.auth_seen {
+                self.error(
+                    Code::MultipleAuth,
+                    type_node.loc,
+                    &type_path,
+                    format!(
+                        "only one authentication action is allowed per policy; `{first}` is already used"
+                    ),
+                );
+                return None;
+            }
+            self.auth_seen = Some(factory.type_name().to_string());
+        }
+        let mut cx = BuildCx::new(self.file, phase, path, node.loc, config, &mut self.diagnostics);
+        let built = factory.build(&mut cx);
+        let failed = cx.failed();
+        let action = built.filter(|_| ok && !failed)?;
+        Some(PolicyAction {
+            type_name: factory.type_name(),
+            about: factory.about(),
+            termination: factory.termination(),
+            action: Arc::from(action),
+            loc: node.loc,
+        })
+    }
+}
