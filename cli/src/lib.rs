@@ -12,7 +12,11 @@ use sluice_policy::Registry;
 
 /// Command-line interface.
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about = "Self-hosted tunnels and reverse proxy with Traffic Policy")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Self-hosted tunnels and reverse proxy with Traffic Policy"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -160,7 +160,12 @@ fn explain(file: &PathBuf, registry: &Registry) -> anyhow::Result<u8> {
         if rules.is_empty() {
             continue;
         }
-        println!("\n{} — {} rule{}", phase.key(), rules.len(), if rules.len() == 1 { "" } else { "s" });
+        println!(
+            "\n{} — {} rule{}",
+            phase.key(),
+            rules.len(),
+            if rules.len() == 1 { "" } else { "s" }
+        );
         for (i, rule) in rules.iter().enumerate() {
             let label = rule.name.clone().unwrap_or_else(|| "(unnamed)".into());
             println!("  [{i}] {label}  (line {})", rule.loc.line);
@@ -179,7 +184,11 @@ fn explain(file: &PathBuf, registry: &Registry) -> anyhow::Result<u8> {
                     Termination::Never => "",
                 };
                 let summary = a.action.summary();
-                let detail = if summary.is_empty() { String::new() } else { format!(": {summary}") };
+                let detail = if summary.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {summary}")
+                };
                 println!("      - {}{detail}{end}", a.type_name);
                 println!("        {}", a.about);
             }

@@ -91,7 +91,10 @@ pub fn run_suite(args: SuiteArgs, registry: &Registry) -> anyhow::Result<u8> {
     let results = run_all(std::slice::from_ref(&args.suite), registry, None);
     let features = report::by_feature(&args.suite, &results);
     let mut rows = Vec::new();
-    println!("{:<28} {:>6} {:>6} {:>6}", "feature", "pass", "fail", "skip");
+    println!(
+        "{:<28} {:>6} {:>6} {:>6}",
+        "feature", "pass", "fail", "skip"
+    );
     for (feature, files) in &features {
         let owned: Vec<FileResult> = files.iter().map(|f| (*f).clone()).collect();
         let t = Totals::of(&owned);
@@ -118,13 +121,27 @@ pub fn run_suite(args: SuiteArgs, registry: &Registry) -> anyhow::Result<u8> {
         .filter(|t| !covered.iter().any(|c| c.as_str() == *t))
         .collect();
     if !untested.is_empty() {
-        println!("\nactions with no conformance folder: {}", untested.join(", "));
+        println!(
+            "\nactions with no conformance folder: {}",
+            untested.join(", ")
+        );
     }
     let t = Totals::of(&results);
-    let failed_features = rows.iter().filter(|r| r["failed"].as_u64() != Some(0)).count();
+    let failed_features = rows
+        .iter()
+        .filter(|r| r["failed"].as_u64() != Some(0))
+        .count();
     println!("\n{} passed, {} failed", t.passed, t.failed);
     if t.failed > 0 {
-        print!("{}", report::text(&results.into_iter().filter(|r| !r.passed()).collect::<Vec<_>>()));
+        print!(
+            "{}",
+            report::text(
+                &results
+                    .into_iter()
+                    .filter(|r| !r.passed())
+                    .collect::<Vec<_>>()
+            )
+        );
     }
     if let Some(path) = &args.json {
         let doc = json!({ "features": rows, "untested_actions": untested, "passed": t.passed, "failed": t.failed });

@@ -116,7 +116,8 @@ pub fn junit(results: &[FileResult]) -> String {
         t.failed
     );
     for r in results {
-        let failures = r.cases.iter().filter(|c| !c.passed).count() + usize::from(r.error.is_some());
+        let failures =
+            r.cases.iter().filter(|c| !c.passed).count() + usize::from(r.error.is_some());
         let _ = writeln!(
             s,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\">",
@@ -149,7 +150,10 @@ pub fn junit(results: &[FileResult]) -> String {
 }
 
 /// Groups results by feature: the first folder below `root`.
-pub fn by_feature<'a>(root: &Path, results: &'a [FileResult]) -> BTreeMap<String, Vec<&'a FileResult>> {
+pub fn by_feature<'a>(
+    root: &Path,
+    results: &'a [FileResult],
+) -> BTreeMap<String, Vec<&'a FileResult>> {
     let mut map: BTreeMap<String, Vec<&FileResult>> = BTreeMap::new();
     for r in results {
         let feature = r

@@ -90,7 +90,10 @@ pub fn run_file(path: &Path, registry: &Registry, filter: Option<&str>) -> FileR
     match prepare(path, registry) {
         Err(e) => result.error = Some(e),
         Ok(prepared) => {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     result.error = Some(format!("cannot start runtime: {e}"));
@@ -195,7 +198,9 @@ fn test_conn(spec: Option<&ConnSpec>) -> Result<TestConn, String> {
     let mut conn = TestConn::default();
     if let Some(spec) = spec {
         if let Some(ip) = &spec.client_ip {
-            let ip: IpAddr = ip.parse().map_err(|_| format!("conn.client_ip `{ip}` is not an IP"))?;
+            let ip: IpAddr = ip
+                .parse()
+                .map_err(|_| format!("conn.client_ip `{ip}` is not an IP"))?;
             conn.client = SocketAddr::new(ip, conn.client.port());
         }
         if let Some(port) = spec.client_port {
@@ -209,7 +214,9 @@ fn test_conn(spec: Option<&ConnSpec>) -> Result<TestConn, String> {
     Ok(conn)
 }
 
-fn header_map(headers: &std::collections::BTreeMap<String, HeaderValues>) -> Result<HeaderMap, String> {
+fn header_map(
+    headers: &std::collections::BTreeMap<String, HeaderValues>,
+) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
     for (k, v) in headers {
         let name = HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
@@ -223,7 +230,10 @@ fn header_map(headers: &std::collections::BTreeMap<String, HeaderValues>) -> Res
     Ok(map)
 }
 
-fn build_request(spec: Option<&RequestSpec>, endpoint: &str) -> Result<(http::request::Parts, Bytes), String> {
+fn build_request(
+    spec: Option<&RequestSpec>,
+    endpoint: &str,
+) -> Result<(http::request::Parts, Bytes), String> {
     let spec = spec.cloned().unwrap_or_default();
     let url = spec.url.unwrap_or_else(|| "/".into());
     let full = if url.starts_with('/') {
@@ -247,7 +257,8 @@ fn build_reply(spec: Option<&UpstreamSpec>) -> Result<UpstreamReply, String> {
     let mut reply = UpstreamReply::default();
     if let Some(spec) = spec {
         if let Some(s) = spec.status {
-            reply.status = StatusCode::from_u16(s).map_err(|_| format!("bad upstream status {s}"))?;
+            reply.status =
+                StatusCode::from_u16(s).map_err(|_| format!("bad upstream status {s}"))?;
         }
         reply.headers = header_map(&spec.headers)?;
         if let Some(b) = &spec.body {
@@ -275,9 +286,8 @@ async fn run_case(
         }],
     };
     let clock = Arc::new(ManualClock::new());
-    let setup = test_conn(case.conn.as_ref()).map(|c| {
-        harness::connection(&c, harness::endpoint(&prepared.endpoint), clock.clone())
-    });
+    let setup = test_conn(case.conn.as_ref())
+        .map(|c| harness::connection(&c, harness::endpoint(&prepared.endpoint), clock.clone()));
     let mut conn = match setup {
         Ok(c) => c,
         Err(e) => return fail(case, e),
@@ -342,4 +352,3 @@ fn fail(case: &Case, message: String) -> CaseResult {
 }
 
 pub(crate) mod check;
-

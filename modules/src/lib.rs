@@ -26,8 +26,12 @@ pub fn builtin_registry() -> Registry {
         .register(Typed::<actions::circuit_breaker::CircuitBreaker>::new())
         .register(Typed::<actions::redirect::Redirect>::new())
         .register(Typed::<actions::url_rewrite::UrlRewrite>::new())
-        .register(Typed::<actions::request_body_find_replace::RequestBodyFindReplace>::new())
-        .register(Typed::<actions::response_body_find_replace::ResponseBodyFindReplace>::new())
+        .register(Typed::<
+            actions::request_body_find_replace::RequestBodyFindReplace,
+        >::new())
+        .register(Typed::<
+            actions::response_body_find_replace::ResponseBodyFindReplace,
+        >::new())
         .register(Typed::<actions::log::Log>::new())
         .register(Typed::<actions::compress_response::CompressResponse>::new());
     r

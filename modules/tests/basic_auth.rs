@@ -32,8 +32,7 @@ fn load_err(config: &str) -> String {
     load(&format!(
         "on_http_request:\n  - actions:\n      - type: basic-auth\n        config: {config}\n"
     ))
-    .err()
-    .expect("must not load")
+    .expect_err("must not load")
 }
 
 fn basic(user_pass: &str) -> String {
@@ -239,6 +238,6 @@ fn only_one_auth_action() {
       - type: basic-auth
         config: {credentials: ["b:password1"]}
 "#;
-    let e = load(yaml).err().expect("must not load");
+    let e = load(yaml).expect_err("must not load");
     assert!(e.contains("ERR_SLUICE_2239"), "{e}");
 }

@@ -223,6 +223,30 @@ async fn later_rules_see_the_result() {
     assert_eq!(send(&p, &conn).await.status, Some(StatusCode::IM_A_TEAPOT));
 }
 
+#[tokio::test]
+async fn a_failing_bucket_key_is_a_500() {
+    let clock = Arc::new(ManualClock::new());
+    let p = load(
+        "on_http_request:\n  - actions:\n      - type: rate-limit\n        config: {name: a, algorithm: sliding_window, capacity: 5, rate: 60s, bucket_key: [\"req.headers['x-api-key'][0]\"]}\n",
+    );
+    let conn = conn_from([203, 0, 113, 7], &clock);
+    let out = send(&p, &conn).await;
+    assert_eq!(out.status, Some(StatusCode::INTERNAL_SERVER_ERROR));
+    assert!(out.upstream.is_none());
+    assert_eq!(out.headers["sluice-error-code"], "ERR_SLUICE_2253");
+    let req = harness::request("GET", "https://app.example.com/", &[("x-api-key", "k1")]);
+    let out = harness::exchange(
+        &p,
+        &conn,
+        req,
+        bytes::Bytes::new(),
+        &UpstreamReply::default(),
+    )
+    .await;
+    assert_passed(&out);
+    assert_eq!(result(&out)["bucket_key"], json!("k1"));
+}
+
 /// A policy with one rate-limit action whose config is `config` (flow-style YAML map body).
 fn with_config(config: &str) -> String {
     format!(
@@ -266,7 +290,7 @@ fn load_errors_name_the_field() {
         (
             format!(
                 "name: api, algorithm: sliding_window, capacity: 5, rate: 60s, bucket_key: [{}]",
-                vec!["conn.client_ip"; 11].join(", ")
+                ["conn.client_ip"; 11].join(", ")
             ),
             format!("{at}.bucket_key"),
             "at most 10",

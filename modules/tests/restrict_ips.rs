@@ -31,8 +31,7 @@ fn load_err(config: &str) -> String {
     load(&format!(
         "on_http_request:\n  - actions:\n      - type: restrict-ips\n        config: {config}\n"
     ))
-    .err()
-    .expect("must not load")
+    .expect_err("must not load")
 }
 
 fn conn_from(client: &str) -> TestConn {

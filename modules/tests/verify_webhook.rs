@@ -39,8 +39,7 @@ fn load_err(config: &str) -> String {
         &sluice_modules::builtin_registry(),
         LoadOptions::default(),
     )
-    .err()
-    .expect("must not load")
+    .expect_err("must not load")
     .to_string()
 }
 

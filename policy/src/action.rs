@@ -27,17 +27,23 @@ pub enum Termination {
 pub trait Action: Send + Sync + 'static {
     /// Runs in `on_tcp_connect`.
     async fn on_tcp_connect(&self, _cx: &mut TcpCx<'_>) -> Result<Flow, ActionError> {
-        Err(ActionError::internal("action does not run in on_tcp_connect"))
+        Err(ActionError::internal(
+            "action does not run in on_tcp_connect",
+        ))
     }
 
     /// Runs in `on_http_request`.
     async fn on_http_request(&self, _cx: &mut HttpCx<'_>) -> Result<Flow, ActionError> {
-        Err(ActionError::internal("action does not run in on_http_request"))
+        Err(ActionError::internal(
+            "action does not run in on_http_request",
+        ))
     }
 
     /// Runs in `on_http_response`.
     async fn on_http_response(&self, _cx: &mut HttpCx<'_>) -> Result<Flow, ActionError> {
-        Err(ActionError::internal("action does not run in on_http_response"))
+        Err(ActionError::internal(
+            "action does not run in on_http_response",
+        ))
     }
 
     /// One line about this configured action, for `policy explain`.

@@ -9,8 +9,7 @@ use cel::Value;
 
 use crate::cel::Scope;
 use crate::exchange::{
-    BodyError, BodyTransform, ConnInfo, Connection, EndpointInfo, Exchange, LogEntry,
-    UpstreamHook,
+    BodyError, BodyTransform, ConnInfo, Connection, EndpointInfo, Exchange, LogEntry, UpstreamHook,
 };
 use crate::phase::Phase;
 

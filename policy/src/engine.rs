@@ -4,9 +4,7 @@
 
 use crate::cel::ScopeVar;
 use crate::cx::{HttpCx, PhaseState, TcpCx};
-use crate::exchange::{
-    Connection, Exchange, FiredRule, Flow, RuntimeIssue, SyntheticResponse,
-};
+use crate::exchange::{Connection, Exchange, FiredRule, Flow, RuntimeIssue, SyntheticResponse};
 use crate::phase::Phase;
 use crate::policy::{Policy, Rule};
 use crate::values;
@@ -84,8 +82,7 @@ impl Policy {
         st.scope.set_shared(ScopeVar::Conn, conn.conn_value.clone());
         st.scope
             .set_shared(ScopeVar::Endpoint, conn.endpoint_value.clone());
-        st.scope
-            .set(ScopeVar::Time, values::time_value(conn.now()));
+        st.scope.set(ScopeVar::Time, values::time_value(conn.now()));
         st.scope.set(ScopeVar::Vars, values::vars_value(&st.vars));
         st.scope
             .set(ScopeVar::Actions, values::actions_value(&conn.results));
@@ -237,8 +234,7 @@ fn http_state(conn: &Connection, ex: &Exchange, phase: Phase) -> PhaseState {
     st.scope.set_shared(ScopeVar::Conn, conn.conn_value.clone());
     st.scope
         .set_shared(ScopeVar::Endpoint, conn.endpoint_value.clone());
-    st.scope
-        .set(ScopeVar::Time, values::time_value(conn.now()));
+    st.scope.set(ScopeVar::Time, values::time_value(conn.now()));
     st.scope.set(
         ScopeVar::Req,
         values::request_value(&ex.request, &conn.endpoint),

@@ -16,8 +16,8 @@ pub mod cel_fns;
 pub mod cx;
 pub mod diag;
 mod engine;
-pub mod harness;
 pub mod exchange;
+pub mod harness;
 mod load;
 mod phase;
 mod policy;
@@ -33,8 +33,8 @@ pub use diag::{Code, Diagnostic, PolicyError, Severity};
 pub use engine::{RequestVerdict, ResponseVerdict, TcpVerdict};
 pub use exchange::{
     ActionError, BodyError, BodyTransform, BufferedBody, Clock, ConnInfo, Connection,
-    EndpointInfo, Exchange, FiredRule, Flow, LogEntry, RequestBodySource, SyntheticResponse,
-    SystemClock, TlsInfo, ERROR_CODE_HEADER,
+    ERROR_CODE_HEADER, EndpointInfo, Exchange, FiredRule, Flow, LogEntry, RequestBodySource,
+    SyntheticResponse, SystemClock, TlsInfo,
 };
 pub use load::{LoadOptions, load_node, load_policy};
 pub use phase::{Phase, Protocol};

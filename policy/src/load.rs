@@ -129,7 +129,10 @@ impl Loader<'_> {
                     Code::InvalidStructure,
                     key.loc,
                     &path,
-                    format!("`{name}` repeats phase {} already given as `{first}`", phase.key()),
+                    format!(
+                        "`{name}` repeats phase {} already given as `{first}`",
+                        phase.key()
+                    ),
                 );
                 continue;
             }
@@ -217,7 +220,10 @@ impl Loader<'_> {
                         Code::InvalidStructure,
                         value.loc,
                         &p,
-                        format!("a rule name is a single value, found {}", value.kind.describe()),
+                        format!(
+                            "a rule name is a single value, found {}",
+                            value.kind.describe()
+                        ),
                     ),
                 },
                 "expressions" => exprs = self.expressions(value, p),
@@ -226,7 +232,9 @@ impl Loader<'_> {
                     Code::InvalidStructure,
                     key.loc,
                     &p,
-                    format!("unknown field `{other}` in a rule; expected name, expressions, actions"),
+                    format!(
+                        "unknown field `{other}` in a rule; expected name, expressions, actions"
+                    ),
                 ),
             }
         }
@@ -277,10 +285,7 @@ impl Loader<'_> {
                     Code::InvalidExpression,
                     item.loc,
                     &p,
-                    format!(
-                        "an expression is a string, found {}",
-                        item.kind.describe()
-                    ),
+                    format!("an expression is a string, found {}", item.kind.describe()),
                 );
                 continue;
             };
@@ -320,7 +325,10 @@ impl Loader<'_> {
                     Code::InvalidStructure,
                     node.loc,
                     &path,
-                    format!("expected a list of actions, found {}{hint}", other.describe()),
+                    format!(
+                        "expected a list of actions, found {}{hint}",
+                        other.describe()
+                    ),
                 );
                 return Vec::new();
             }
@@ -451,7 +459,14 @@ impl Loader<'_> {
             }
             self.auth_seen = Some(factory.type_name().to_string());
         }
-        let mut cx = BuildCx::new(self.file, phase, path, node.loc, config, &mut self.diagnostics);
+        let mut cx = BuildCx::new(
+            self.file,
+            phase,
+            path,
+            node.loc,
+            config,
+            &mut self.diagnostics,
+        );
         let built = factory.build(&mut cx);
         let failed = cx.failed();
         let action = built.filter(|_| ok && !failed)?;

@@ -17,7 +17,10 @@ pub struct Policy {
 impl std::fmt::Debug for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Policy")
-            .field("rules", &self.phases.iter().map(Vec::len).collect::<Vec<_>>())
+            .field(
+                "rules",
+                &self.phases.iter().map(Vec::len).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }

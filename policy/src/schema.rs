@@ -19,10 +19,8 @@ pub fn policy_schema(registry: &Registry) -> Value {
             factory.config_optional(),
         ));
     }
-    let mut definitions: Map<String, Value> = generator
-        .take_definitions(true)
-        .into_iter()
-        .collect();
+    let mut definitions: Map<String, Value> =
+        generator.take_definitions(true).into_iter().collect();
 
     for phase in Phase::ALL {
         let mut types = Vec::new();

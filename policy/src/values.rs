@@ -49,7 +49,10 @@ fn ip_fields() -> Value {
         map([
             (
                 "geo",
-                map([("location", empty_geo()), ("registered_location", empty_geo())]),
+                map([
+                    ("location", empty_geo()),
+                    ("registered_location", empty_geo()),
+                ]),
             ),
             ("categories", Value::List(Arc::new(Vec::new()))),
             ("is_on_blocklist", Value::Bool(false)),
@@ -159,7 +162,12 @@ fn list_header(headers: &HeaderMap, name: http::header::HeaderName) -> Value {
         headers
             .get_all(name)
             .iter()
-            .flat_map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned().split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>())
+            .flat_map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
             .filter(|s| !s.is_empty()),
     )
 }
@@ -217,14 +225,14 @@ pub struct RequestUrl {
 impl RequestUrl {
     /// Works the URL out from the request head and the endpoint.
     pub fn of(req: &http::request::Parts, endpoint: &EndpointInfo) -> RequestUrl {
-        let scheme = req
-            .uri
-            .scheme_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| match endpoint.protocol {
-                crate::Protocol::Https | crate::Protocol::Tls => "https".into(),
-                _ => "http".into(),
-            });
+        let scheme =
+            req.uri
+                .scheme_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| match endpoint.protocol {
+                    crate::Protocol::Https | crate::Protocol::Tls => "https".into(),
+                    _ => "http".into(),
+                });
         let authority = req
             .uri
             .authority()
@@ -362,7 +370,10 @@ fn user_agent_fields(ua: &str) -> Value {
         ("url", string("")),
         ("is_mobile", Value::Bool(is_mobile)),
         ("is_tablet", Value::Bool(is_tablet)),
-        ("is_desktop", Value::Bool(!is_mobile && !is_tablet && !is_bot)),
+        (
+            "is_desktop",
+            Value::Bool(!is_mobile && !is_tablet && !is_bot),
+        ),
         ("is_bot", Value::Bool(is_bot)),
     ])
 }
@@ -406,7 +417,10 @@ pub(crate) fn request_value(req: &http::request::Parts, endpoint: &EndpointInfo)
             "content_encoding",
             list_header(&req.headers, http::header::CONTENT_ENCODING),
         ),
-        ("location", string(header_text(&req.headers, http::header::LOCATION))),
+        (
+            "location",
+            string(header_text(&req.headers, http::header::LOCATION)),
+        ),
         ("user_agent", string(user_agent.clone())),
         ("__user_agent", user_agent_fields(&user_agent)),
         ("version", string(format!("{:?}", req.version))),
@@ -465,8 +479,11 @@ fn response_cookies(headers: &HeaderMap) -> Value {
             .push((path_len, map_owned(attrs)));
     }
     map_owned(grouped.into_iter().map(|(k, mut v)| {
-        v.sort_by(|a, b| b.0.cmp(&a.0));
-        (k, Value::List(Arc::new(v.into_iter().map(|(_, c)| c).collect())))
+        v.sort_by_key(|c| std::cmp::Reverse(c.0));
+        (
+            k,
+            Value::List(Arc::new(v.into_iter().map(|(_, c)| c).collect())),
+        )
     }))
 }
 
@@ -483,7 +500,10 @@ pub(crate) fn response_value(res: &http::response::Parts) -> Value {
             "content_encoding",
             list_header(&res.headers, http::header::CONTENT_ENCODING),
         ),
-        ("location", string(header_text(&res.headers, http::header::LOCATION))),
+        (
+            "location",
+            string(header_text(&res.headers, http::header::LOCATION)),
+        ),
         ("trailers", map([])),
     ];
     if let Some(len) = content_length(&res.headers) {

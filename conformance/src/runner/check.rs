@@ -28,7 +28,9 @@ fn check_headers(
     for (k, want) in equal {
         let got = header_text(map, &k.to_ascii_lowercase());
         if got.as_deref() != Some(want.as_str()) {
-            out.push(format!("{what} header `{k}`: expected {want:?}, got {got:?}"));
+            out.push(format!(
+                "{what} header `{k}`: expected {want:?}, got {got:?}"
+            ));
         }
     }
     for k in present {
@@ -81,7 +83,10 @@ pub(crate) fn check(
     if let Some(want) = expect.status {
         let got = o.status.map(|s| s.as_u16());
         if got != Some(want) {
-            out.push(format!("status: expected {want}, got {}", got.map_or("none (closed)".into(), |g| g.to_string())));
+            out.push(format!(
+                "status: expected {want}, got {}",
+                got.map_or("none (closed)".into(), |g| g.to_string())
+            ));
         }
     }
     check_headers(
@@ -118,7 +123,9 @@ pub(crate) fn check(
     }
     if let Some(up) = &expect.upstream {
         match &o.upstream {
-            None => out.push("upstream: expected a request, but the upstream was not called".into()),
+            None => {
+                out.push("upstream: expected a request, but the upstream was not called".into())
+            }
             Some(saw) => {
                 if let Some(m) = &up.method
                     && !m.eq_ignore_ascii_case(saw.method.as_str())

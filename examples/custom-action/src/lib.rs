@@ -31,7 +31,8 @@ pub struct StampRequest {
 impl Action for StampRequest {
     async fn on_http_request(&self, cx: &mut HttpCx<'_>) -> Result<Flow, ActionError> {
         let value = format!("{}:{}", self.label, cx.request().method);
-        let value = HeaderValue::from_str(&value).map_err(|e| ActionError::internal(e.to_string()))?;
+        let value =
+            HeaderValue::from_str(&value).map_err(|e| ActionError::internal(e.to_string()))?;
         cx.request_mut().headers.insert(self.header.clone(), value);
         Ok(Flow::Continue)
     }
@@ -56,7 +57,11 @@ impl TypedAction for StampRequest {
                 header,
             }),
             Err(_) => {
-                cx.error_at(Code::InvalidValue, "header", format!("`{name}` is not a header name"));
+                cx.error_at(
+                    Code::InvalidValue,
+                    "header",
+                    format!("`{name}` is not a header name"),
+                );
                 None
             }
         }

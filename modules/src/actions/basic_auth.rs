@@ -69,6 +69,9 @@ enum Part {
     Dynamic(Template),
 }
 
+/// SHA-256 digests of a username and a password.
+type DigestPair = ([u8; 32], [u8; 32]);
+
 /// A configured credential.
 enum Credential {
     /// `user:password`, each side static or templated.
@@ -203,7 +206,7 @@ fn split_point_end(raw: &str) -> bool {
 
 impl BasicAuth {
     /// Digests of each credential's user and password, rendering templates.
-    fn resolve(&self, cx: &HttpCx<'_>) -> Result<Vec<([u8; 32], [u8; 32])>, ActionError> {
+    fn resolve(&self, cx: &HttpCx<'_>) -> Result<Vec<DigestPair>, ActionError> {
         let render = |i: usize, t: &Template| {
             t.render(cx.scope()).map_err(|e| {
                 ActionError::interpolation(Self::TYPE, &format!("credentials[{i}]"), e)

@@ -9,15 +9,17 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use cel::Value;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use cel::Value;
 use sluice_policy::cel::value::{map, string};
 use sluice_policy::{
     Action, ActionError, BuildCx, Code, Flow, HttpCx, Phase, PhaseCx, Termination, TypedAction,
 };
 
-use crate::compress::{Algorithm, AlgorithmError, Plan, apply_headers, encoder, plan};
+use crate::compress::{
+    Algorithm, AlgorithmError, Plan, apply_headers, encoder, parse_algorithms, plan,
+};
 
 /// Config of `compress-response`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -37,9 +39,9 @@ pub struct CompressResponse {
 impl CompressResponse {
     /// Compresses a whole policy-made body with `alg`.
     fn compress_whole(alg: Algorithm, body: Bytes) -> Result<Bytes, ActionError> {
-        encoder(alg)
-            .transform(body, true)
-            .map_err(|e| ActionError::internal(format!("{}: compressing with {alg}: {e}", Self::TYPE)))
+        encoder(alg).transform(body, true).map_err(|e| {
+            ActionError::internal(format!("{}: compressing with {alg}: {e}", Self::TYPE))
+        })
     }
 }
 
@@ -59,6 +61,11 @@ impl Action for CompressResponse {
             }
             None => Plan::NoBody,
         };
+        tracing::debug!(
+            action = Self::TYPE,
+            outcome = decided.reason(),
+            "compress-response"
+        );
         let negotiated = match decided {
             Plan::Compress(alg) => {
                 let synthetic = cx.response_is_synthetic();
@@ -103,8 +110,7 @@ impl TypedAction for CompressResponse {
     const PHASES: &'static [Phase] = &[Phase::HttpResponse];
     const TERMINATION: Termination = Termination::Never;
     const CONFIG_OPTIONAL: bool = true;
-    const ABOUT: &'static str =
-        "Compresses the response body (gzip, deflate, br or compress) as negotiated by Accept-Encoding.";
+    const ABOUT: &'static str = "Compresses the response body (gzip, deflate, br or compress) as negotiated by Accept-Encoding.";
 
     fn build(config: CompressResponseConfig, cx: &mut BuildCx<'_>) -> Option<Self> {
         let Some(names) = config.algorithms else {
@@ -125,7 +131,11 @@ impl TypedAction for CompressResponse {
             match parsed {
                 Ok(alg) => algorithms.push(alg),
                 Err(e) => {
-                    cx.error_at(Code::InvalidValue, &format!("algorithms[{i}]"), e.to_string());
+                    cx.error_at(
+                        Code::InvalidValue,
+                        &format!("algorithms[{i}]"),
+                        e.to_string(),
+                    );
                     ok = false;
                 }
             }
@@ -133,9 +143,8 @@ impl TypedAction for CompressResponse {
         if !ok {
             return None;
         }
-        if algorithms.is_empty() {
-            algorithms.extend(Algorithm::ALL);
-        }
+        // Validated above; this also turns an empty list into the default.
+        let algorithms = parse_algorithms(&names).ok()?;
         Some(CompressResponse { algorithms })
     }
 }

@@ -53,7 +53,9 @@ pub struct CustomResponse {
 /// Guesses a content type for a body written in a policy.
 fn infer_content_type(body: &str) -> &'static str {
     let t = body.trim_start();
-    if (t.starts_with('{') || t.starts_with('[')) && serde_json::from_str::<serde_json::Value>(t).is_ok() {
+    if (t.starts_with('{') || t.starts_with('['))
+        && serde_json::from_str::<serde_json::Value>(t).is_ok()
+    {
         "application/json"
     } else if t.starts_with('<') {
         "text/html; charset=utf-8"
@@ -64,7 +66,9 @@ fn infer_content_type(body: &str) -> &'static str {
 
 /// Whether a status may carry a body.
 pub(crate) fn status_allows_body(status: StatusCode) -> bool {
-    !(status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED)
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
 }
 
 impl CustomResponse {
@@ -129,7 +133,11 @@ impl TypedAction for CustomResponse {
         let (field, text) = match (&config.body, &config.content) {
             (Some(b), _) => ("body", Some(b.as_str())),
             (None, Some(c)) => {
-                cx.warn_at(Code::InvalidValue, "content", "`content` is deprecated: write `body`");
+                cx.warn_at(
+                    Code::InvalidValue,
+                    "content",
+                    "`content` is deprecated: write `body`",
+                );
                 ("content", Some(c.as_str()))
             }
             _ => ("body", None),
@@ -139,7 +147,10 @@ impl TypedAction for CustomResponse {
                 cx.error_at(
                     Code::InvalidValue,
                     field,
-                    format!("HTTP status {} does not allow a response body", status.as_u16()),
+                    format!(
+                        "HTTP status {} does not allow a response body",
+                        status.as_u16()
+                    ),
                 );
                 None
             }

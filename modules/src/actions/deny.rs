@@ -5,8 +5,8 @@ use http::StatusCode;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_policy::{
-    Action, ActionError, BuildCx, Code, Flow, HttpCx, Phase, SyntheticResponse, TcpCx,
-    Termination, TypedAction,
+    Action, ActionError, BuildCx, Code, Flow, HttpCx, Phase, SyntheticResponse, TcpCx, Termination,
+    TypedAction,
 };
 
 /// Config of `deny`.
@@ -48,8 +48,7 @@ impl TypedAction for Deny {
     const PHASES: &'static [Phase] = &[Phase::TcpConnect, Phase::HttpRequest];
     const TERMINATION: Termination = Termination::Always;
     const CONFIG_OPTIONAL: bool = true;
-    const ABOUT: &'static str =
-        "Rejects traffic: an empty response with the status (default 403), or closes a TCP connection.";
+    const ABOUT: &'static str = "Rejects traffic: an empty response with the status (default 403), or closes a TCP connection.";
 
     fn build(config: DenyConfig, cx: &mut BuildCx<'_>) -> Option<Self> {
         match StatusCode::from_u16(config.status_code) {

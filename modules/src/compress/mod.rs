@@ -16,5 +16,7 @@ mod plan;
 mod tests;
 
 pub use encoder::encoder;
-pub use negotiate::{Algorithm, AlgorithmError, negotiate, parse_algorithms};
+#[cfg(test)]
+pub use negotiate::negotiate;
+pub use negotiate::{Algorithm, AlgorithmError, parse_algorithms};
 pub use plan::{Plan, apply_headers, plan};

@@ -5,9 +5,7 @@ use std::sync::{Arc, OnceLock};
 use cel::Env;
 
 /// The top-level variables a policy expression may name (reference §3.1).
-pub const KNOWN_VARIABLES: &[&str] = &[
-    "conn", "req", "res", "endpoint", "time", "vars", "actions",
-];
+pub const KNOWN_VARIABLES: &[&str] = &["conn", "req", "res", "endpoint", "time", "vars", "actions"];
 
 /// The shared environment: built once per process.
 pub fn policy_env() -> Arc<Env> {

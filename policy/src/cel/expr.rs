@@ -62,7 +62,10 @@ impl Expr {
             message: syntax_message(&e.to_string()),
         })?;
         check_names(program.expression())?;
-        if let Some(name) = crate::cel_fns::unknown_functions(&program).into_iter().next() {
+        if let Some(name) = crate::cel_fns::unknown_functions(&program)
+            .into_iter()
+            .next()
+        {
             return Err(CompileError {
                 kind: CompileErrorKind::UnknownFunction,
                 message: format!("unknown function `{name}`"),
@@ -176,7 +179,11 @@ fn walk(
             // is not a variable: skip such targets; `unknown_functions` checks the name.
             if let Some(target) = &call.target {
                 let namespace = qualified_name(target).is_some_and(|q| {
-                    let root = q.trim_start_matches('.').split('.').next().unwrap_or_default();
+                    let root = q
+                        .trim_start_matches('.')
+                        .split('.')
+                        .next()
+                        .unwrap_or_default();
                     !KNOWN_VARIABLES.contains(&root) && !bound.iter().any(|b| b == root)
                 });
                 if !namespace {

@@ -32,10 +32,7 @@ pub(crate) fn tokens(src: &str) -> Vec<(Tok, usize, usize)> {
                 j += 1;
             }
             let word = &src[i..j];
-            let is_prefix = matches!(
-                word.to_ascii_lowercase().as_str(),
-                "r" | "b" | "rb" | "br"
-            );
+            let is_prefix = matches!(word.to_ascii_lowercase().as_str(), "r" | "b" | "rb" | "br");
             if is_prefix && j < bytes.len() && (bytes[j] == b'"' || bytes[j] == b'\'') {
                 let raw = word.to_ascii_lowercase().contains('r');
                 let end = skip_string(bytes, j, raw);

@@ -88,9 +88,7 @@ impl Scope {
 impl VariableResolver for Scope {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
         let var = ScopeVar::from_name(variable)?;
-        self.slots[var.index()]
-            .as_deref()
-            .map(|v| CowVal::Borrowed(v))
+        self.slots[var.index()].as_deref().map(CowVal::Borrowed)
     }
 }
 

@@ -11,7 +11,6 @@
 //! expands. Binding `req` through a `VariableResolver` that hands out a
 //! borrowed, pre-built value keeps each evaluation free of copies.
 
-
 pub(crate) mod encoding;
 pub(crate) mod hash;
 pub(crate) mod http_helpers;

@@ -66,7 +66,10 @@ impl de::Error for NodeError {
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        de::Error::custom(format!("expected {exp}, found {}", describe_unexpected(&unexp)))
+        de::Error::custom(format!(
+            "expected {exp}, found {}",
+            describe_unexpected(&unexp)
+        ))
     }
 }
 
@@ -322,7 +325,11 @@ impl<'de, 'a> de::VariantAccess<'de> for VariantAccess<'a> {
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, NodeError> {
         seed.deserialize(NodeDeserializer::new(self.value))
     }
-    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, NodeError> {
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, NodeError> {
         de::Deserializer::deserialize_any(NodeDeserializer::new(self.value), visitor)
     }
     fn struct_variant<V: Visitor<'de>>(

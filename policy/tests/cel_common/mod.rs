@@ -7,8 +7,9 @@ use std::sync::{Arc, LazyLock};
 use cel::{Context, Env, ExecutionError, Value};
 use serde_json::json;
 
-pub static ENV: LazyLock<Arc<Env>> =
-    LazyLock::new(|| Arc::new(sluice_policy::cel_fns::ngrok_env().expect("the environment builds")));
+pub static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
+    Arc::new(sluice_policy::cel_fns::ngrok_env().expect("the environment builds"))
+});
 
 /// Compiles and evaluates `expr` with no variables bound.
 pub fn eval(expr: &str) -> Result<Value, ExecutionError> {
