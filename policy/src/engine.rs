@@ -127,6 +127,9 @@ impl Policy {
     /// the policy made; the host still calls [`Policy::on_http_response`].
     pub async fn on_http_request(&self, conn: &Connection, ex: &mut Exchange) -> RequestVerdict {
         let rules = self.rules(Phase::HttpRequest);
+        if rules.is_empty() {
+            return RequestVerdict::Forward;
+        }
         let mut st = http_state(conn, ex, Phase::HttpRequest);
         let mut verdict = RequestVerdict::Forward;
         'rules: for (i, rule) in rules.iter().enumerate() {
@@ -181,6 +184,9 @@ impl Policy {
         let rules = self.rules(Phase::HttpResponse);
         if ex.close {
             return ResponseVerdict::Close;
+        }
+        if rules.is_empty() {
+            return ResponseVerdict::Send;
         }
         let mut st = http_state(conn, ex, Phase::HttpResponse);
         let mut verdict = ResponseVerdict::Send;
