@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::cel::{CompileErrorKind, Expr, Template};
+use crate::cel::{CompileErrorKind, Expr, Needs, Template};
 use crate::diag::{Code, Diagnostic};
 use crate::phase::Phase;
 use crate::source::{Loc, Node, NodeDeserializer, PathSeg};
@@ -19,6 +19,7 @@ pub struct BuildCx<'a> {
     config: Option<&'a Node>,
     diagnostics: &'a mut Vec<Diagnostic>,
     failed: bool,
+    needs: Needs,
 }
 
 impl<'a> BuildCx<'a> {
@@ -38,12 +39,18 @@ impl<'a> BuildCx<'a> {
             config,
             diagnostics,
             failed: false,
+            needs: Needs::default(),
         }
     }
 
     /// The phase the action is being built for.
     pub fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// What the templates and expressions compiled so far read.
+    pub(crate) fn needs(&self) -> Needs {
+        self.needs
     }
 
     /// Whether any error was reported.
@@ -100,7 +107,10 @@ impl<'a> BuildCx<'a> {
     /// Compiles a `${…}` template written at `rel`.
     pub fn template(&mut self, rel: &str, text: &str) -> Option<Template> {
         match Template::compile(text) {
-            Ok(t) => Some(t),
+            Ok(t) => {
+                self.needs.merge(t.needs());
+                Some(t)
+            }
             Err(e) => {
                 let code = match e.cel.as_ref().map(|c| &c.kind) {
                     Some(CompileErrorKind::UnknownVariable | CompileErrorKind::UnknownFunction) => {
@@ -117,7 +127,10 @@ impl<'a> BuildCx<'a> {
     /// Compiles a CEL expression written at `rel`.
     pub fn expr(&mut self, rel: &str, text: &str) -> Option<Expr> {
         match Expr::compile(text) {
-            Ok(e) => Some(e),
+            Ok(e) => {
+                self.needs.merge(e.needs());
+                Some(e)
+            }
             Err(e) => {
                 let code = match e.kind {
                     CompileErrorKind::Syntax => Code::InvalidExpression,

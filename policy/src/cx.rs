@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use cel::Value;
 
-use crate::cel::Scope;
+use crate::cel::{Needs, Scope, ScopeVar};
 use crate::exchange::{
     BodyError, BodyTransform, ConnInfo, Connection, EndpointInfo, Exchange, LogEntry, UpstreamHook,
 };
@@ -18,7 +18,6 @@ use crate::phase::Phase;
 pub(crate) struct Dirty {
     pub req: bool,
     pub res: bool,
-    pub vars: bool,
     pub actions: bool,
 }
 
@@ -28,6 +27,19 @@ pub(crate) struct PhaseState {
     pub scope: Scope,
     pub vars: BTreeMap<String, Value>,
     pub dirty: Dirty,
+    /// What the policy reads: scope variables nobody reads are not built.
+    pub needs: Needs,
+}
+
+impl PhaseState {
+    /// Sets a variable, visible at once (a later entry of the same `set-vars` reads it).
+    fn set_var(&mut self, name: &str, value: Value) {
+        self.vars.insert(name.to_string(), value);
+        if self.needs.vars {
+            self.scope
+                .set(ScopeVar::Vars, crate::values::vars_value(&self.vars));
+        }
+    }
 }
 
 /// What every phase offers an action.
@@ -139,8 +151,7 @@ impl PhaseCx for HttpCx<'_> {
         &self.conn.endpoint
     }
     fn set_var(&mut self, name: &str, value: Value) {
-        self.st.vars.insert(name.to_string(), value);
-        self.st.dirty.vars = true;
+        self.st.set_var(name, value);
     }
     fn set_result(&mut self, action: &str, value: Value) {
         self.ex.results.insert(action.to_string(), value);
@@ -177,8 +188,7 @@ impl PhaseCx for TcpCx<'_> {
         &self.conn.endpoint
     }
     fn set_var(&mut self, name: &str, value: Value) {
-        self.st.vars.insert(name.to_string(), value);
-        self.st.dirty.vars = true;
+        self.st.set_var(name, value);
     }
     fn set_result(&mut self, action: &str, value: Value) {
         self.conn.results.insert(action.to_string(), value);

@@ -2,7 +2,9 @@
 //! hold, several rules can match, a terminating response or close ends the phase, `vars.*`
 //! live for one phase, `actions.ngrok.*` are visible to later rules.
 
-use crate::cel::ScopeVar;
+use std::collections::BTreeMap;
+
+use crate::cel::{Needs, ScopeVar};
 use crate::cx::{HttpCx, PhaseState, TcpCx};
 use crate::exchange::{Connection, Exchange, FiredRule, Flow, RuntimeIssue, SyntheticResponse};
 use crate::phase::Phase;
@@ -78,14 +80,18 @@ impl Policy {
         if rules.is_empty() {
             return TcpVerdict::Continue;
         }
-        let mut st = PhaseState::default();
+        let mut st = PhaseState {
+            needs: self.needs(),
+            ..PhaseState::default()
+        };
         st.scope.set_shared(ScopeVar::Conn, conn.conn_value.clone());
         st.scope
             .set_shared(ScopeVar::Endpoint, conn.endpoint_value.clone());
-        st.scope.set(ScopeVar::Time, values::time_value(conn.now()));
-        st.scope.set(ScopeVar::Vars, values::vars_value(&st.vars));
-        st.scope
-            .set(ScopeVar::Actions, values::actions_value(&conn.results));
+        if self.needs().time {
+            st.scope
+                .set_val(ScopeVar::Time, values::time_value(conn.now()));
+        }
+        init_vars_and_results(&mut st, &conn.results);
         let mut verdict = TcpVerdict::Continue;
         'rules: for (i, rule) in rules.iter().enumerate() {
             if !rule_matches(rule, &st, Phase::TcpConnect, i, &mut conn.issues) {
@@ -130,7 +136,7 @@ impl Policy {
         if rules.is_empty() {
             return RequestVerdict::Forward;
         }
-        let mut st = http_state(conn, ex, Phase::HttpRequest);
+        let mut st = http_state(conn, ex, Phase::HttpRequest, self.needs());
         let mut verdict = RequestVerdict::Forward;
         'rules: for (i, rule) in rules.iter().enumerate() {
             if !rule_matches(rule, &st, Phase::HttpRequest, i, &mut ex.issues) {
@@ -147,7 +153,7 @@ impl Policy {
                     };
                     action.action.on_http_request(&mut cx).await
                 };
-                refresh_http(&mut st, conn, ex);
+                refresh_http(&mut st, conn, ex, self.needs());
                 match flow {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Respond(resp)) => {
@@ -173,6 +179,7 @@ impl Policy {
                 }
             }
         }
+        ex.req_value = st.scope.shared(ScopeVar::Req);
         ex.vars_by_phase
             .insert(Phase::HttpRequest, std::mem::take(&mut st.vars));
         verdict
@@ -188,7 +195,7 @@ impl Policy {
         if rules.is_empty() {
             return ResponseVerdict::Send;
         }
-        let mut st = http_state(conn, ex, Phase::HttpResponse);
+        let mut st = http_state(conn, ex, Phase::HttpResponse, self.needs());
         let mut verdict = ResponseVerdict::Send;
         'rules: for (i, rule) in rules.iter().enumerate() {
             if !rule_matches(rule, &st, Phase::HttpResponse, i, &mut ex.issues) {
@@ -205,7 +212,7 @@ impl Policy {
                     };
                     action.action.on_http_response(&mut cx).await
                 };
-                refresh_http(&mut st, conn, ex);
+                refresh_http(&mut st, conn, ex, self.needs());
                 match flow {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Respond(resp)) => {
@@ -235,44 +242,62 @@ impl Policy {
     }
 }
 
-fn http_state(conn: &Connection, ex: &Exchange, phase: Phase) -> PhaseState {
-    let mut st = PhaseState::default();
+fn http_state(conn: &Connection, ex: &Exchange, phase: Phase, needs: Needs) -> PhaseState {
+    let mut st = PhaseState {
+        needs,
+        ..PhaseState::default()
+    };
     st.scope.set_shared(ScopeVar::Conn, conn.conn_value.clone());
     st.scope
         .set_shared(ScopeVar::Endpoint, conn.endpoint_value.clone());
-    st.scope.set(ScopeVar::Time, values::time_value(conn.now()));
-    st.scope.set(
-        ScopeVar::Req,
-        values::request_value(&ex.request, &conn.endpoint),
-    );
+    if needs.time {
+        st.scope
+            .set_val(ScopeVar::Time, values::time_value(conn.now()));
+    }
+    // The response phase reuses the request phase's `req` when nothing changed it since.
+    match &ex.req_value {
+        Some(v) if phase == Phase::HttpResponse => st.scope.set_shared(ScopeVar::Req, v.clone()),
+        _ => st.scope.set_val(
+            ScopeVar::Req,
+            values::request_val(&ex.request, &conn.endpoint, needs.req, conn.now()),
+        ),
+    }
     if phase == Phase::HttpResponse
         && let Some(res) = &ex.response
     {
-        st.scope.set(ScopeVar::Res, values::response_value(res));
+        st.scope
+            .set_val(ScopeVar::Res, values::response_val(res, needs.res));
     }
-    st.scope.set(ScopeVar::Vars, values::vars_value(&st.vars));
-    st.scope
-        .set(ScopeVar::Actions, values::actions_value(&ex.results));
+    init_vars_and_results(&mut st, &ex.results);
     st
 }
 
-fn refresh_http(st: &mut PhaseState, conn: &Connection, ex: &Exchange) {
+/// Binds `vars` (empty at a phase's start) and `actions`, if the policy reads them.
+fn init_vars_and_results(st: &mut PhaseState, results: &BTreeMap<String, cel::Value>) {
+    if st.needs.vars {
+        st.scope.set(ScopeVar::Vars, values::vars_value(&st.vars));
+    }
+    if st.needs.actions {
+        st.scope
+            .set(ScopeVar::Actions, values::actions_value(results));
+    }
+}
+
+fn refresh_http(st: &mut PhaseState, conn: &Connection, ex: &Exchange, needs: Needs) {
     let d = std::mem::take(&mut st.dirty);
     if d.req {
-        st.scope.set(
+        st.scope.set_val(
             ScopeVar::Req,
-            values::request_value(&ex.request, &conn.endpoint),
+            values::request_val(&ex.request, &conn.endpoint, needs.req, conn.now()),
         );
     }
     if d.res
         && let Some(res) = &ex.response
     {
-        st.scope.set(ScopeVar::Res, values::response_value(res));
+        st.scope
+            .set_val(ScopeVar::Res, values::response_val(res, needs.res));
     }
-    if d.vars {
-        st.scope.set(ScopeVar::Vars, values::vars_value(&st.vars));
-    }
-    if d.actions {
+    if d.actions && needs.actions {
         st.scope
             .set(ScopeVar::Actions, values::actions_value(&ex.results));
     }
@@ -280,10 +305,7 @@ fn refresh_http(st: &mut PhaseState, conn: &Connection, ex: &Exchange) {
 
 fn refresh_tcp(st: &mut PhaseState, conn: &Connection) {
     let d = std::mem::take(&mut st.dirty);
-    if d.vars {
-        st.scope.set(ScopeVar::Vars, values::vars_value(&st.vars));
-    }
-    if d.actions {
+    if d.actions && st.needs.actions {
         st.scope
             .set(ScopeVar::Actions, values::actions_value(&conn.results));
     }

@@ -261,6 +261,8 @@ pub struct Exchange {
     pub vars_by_phase: BTreeMap<Phase, BTreeMap<String, Value>>,
     pub(crate) results: BTreeMap<String, Value>,
     pub(crate) body: Box<dyn RequestBodySource>,
+    /// `req.*` as the request phase left it (reused by the response phase).
+    pub(crate) req_value: Option<Arc<dyn cel::common::value::Val>>,
 }
 
 impl std::fmt::Debug for Exchange {
@@ -290,6 +292,7 @@ impl Exchange {
             vars_by_phase: BTreeMap::new(),
             results: BTreeMap::new(),
             body,
+            req_value: None,
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::action::Termination;
 use crate::build::BuildCx;
-use crate::cel::{CompileErrorKind, Expr};
+use crate::cel::{CompileErrorKind, Expr, Needs};
 use crate::diag::{Code, Diagnostic, PolicyError};
 use crate::phase::{Phase, Protocol};
 use crate::policy::{Policy, PolicyAction, Rule};
@@ -58,6 +58,7 @@ pub fn load_node(
         options,
         diagnostics: Vec::new(),
         auth_seen: None,
+        needs: Needs::default(),
     };
     let phases = loader.document(root);
     if loader.diagnostics.iter().any(Diagnostic::is_error) {
@@ -65,7 +66,7 @@ pub fn load_node(
             diagnostics: loader.diagnostics,
         });
     }
-    Ok(Policy::new(phases, loader.diagnostics))
+    Ok(Policy::new(phases, loader.diagnostics, loader.needs))
 }
 
 struct Loader<'a> {
@@ -74,6 +75,7 @@ struct Loader<'a> {
     options: LoadOptions,
     diagnostics: Vec<Diagnostic>,
     auth_seen: Option<String>,
+    needs: Needs,
 }
 
 impl Loader<'_> {
@@ -290,7 +292,10 @@ impl Loader<'_> {
                 continue;
             };
             match Expr::compile(text) {
-                Ok(e) => out.push(e),
+                Ok(e) => {
+                    self.needs.merge(e.needs());
+                    out.push(e);
+                }
                 Err(e) => {
                     let code = match e.kind {
                         CompileErrorKind::Syntax => Code::InvalidExpression,
@@ -469,6 +474,8 @@ impl Loader<'_> {
         );
         let built = factory.build(&mut cx);
         let failed = cx.failed();
+        let needs = cx.needs();
+        self.needs.merge(needs);
         let action = built.filter(|_| ok && !failed)?;
         Some(PolicyAction {
             type_name: factory.type_name(),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::action::{Action, Termination};
-use crate::cel::Expr;
+use crate::cel::{Expr, Needs};
 use crate::diag::Diagnostic;
 use crate::phase::Phase;
 use crate::source::Loc;
@@ -12,6 +12,7 @@ use crate::source::Loc;
 pub struct Policy {
     phases: [Vec<Rule>; 3],
     warnings: Vec<Diagnostic>,
+    needs: Needs,
 }
 
 impl std::fmt::Debug for Policy {
@@ -52,13 +53,22 @@ pub struct PolicyAction {
 }
 
 impl Policy {
-    pub(crate) fn new(phases: [Vec<Rule>; 3], warnings: Vec<Diagnostic>) -> Self {
-        Policy { phases, warnings }
+    pub(crate) fn new(phases: [Vec<Rule>; 3], warnings: Vec<Diagnostic>, needs: Needs) -> Self {
+        Policy {
+            phases,
+            warnings,
+            needs,
+        }
+    }
+
+    /// The request/response fields its expressions and templates read.
+    pub fn needs(&self) -> Needs {
+        self.needs
     }
 
     /// An empty policy: lets all traffic through.
     pub fn empty() -> Self {
-        Policy::new(Default::default(), Vec::new())
+        Policy::new(Default::default(), Vec::new(), Needs::default())
     }
 
     /// The rules of a phase, in order.

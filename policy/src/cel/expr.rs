@@ -1,6 +1,5 @@
 //! A compiled CEL expression, checked for unknown names at load time.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -9,6 +8,7 @@ use cel::{Context, IdedExpr, Program, Value};
 
 use super::env::{KNOWN_VARIABLES, policy_env};
 use super::lexer::rewrite_subfields;
+use super::needs::{Needs, fields_of, helper_field, suggestion};
 use super::scope::Scope;
 
 /// An expression compiled once at load and evaluated per request.
@@ -16,6 +16,7 @@ use super::scope::Scope;
 pub struct Expr {
     source: Arc<str>,
     program: Arc<Program>,
+    needs: Needs,
 }
 
 impl fmt::Debug for Expr {
@@ -61,7 +62,7 @@ impl Expr {
             kind: CompileErrorKind::Syntax,
             message: syntax_message(&e.to_string()),
         })?;
-        check_names(program.expression())?;
+        let needs = analyze(program.expression())?;
         if let Some(name) = crate::cel_fns::unknown_functions(&program)
             .into_iter()
             .next()
@@ -74,7 +75,13 @@ impl Expr {
         Ok(Expr {
             source: Arc::from(src),
             program: Arc::new(program),
+            needs,
         })
+    }
+
+    /// The request/response fields it reads.
+    pub fn needs(&self) -> Needs {
+        self.needs
     }
 
     /// The expression as written.
@@ -117,13 +124,11 @@ fn syntax_message(raw: &str) -> String {
 }
 
 /// Walks the AST: every identifier must be a known variable or a comprehension variable, and
-/// every function must exist.
-fn check_names(root: &IdedExpr) -> Result<(), CompileError> {
-    let mut bound: Vec<String> = Vec::new();
-    let mut unknown_vars: HashSet<String> = HashSet::new();
-    let mut unknown_fns: HashSet<String> = HashSet::new();
-    walk(root, &mut bound, &mut unknown_vars, &mut unknown_fns);
-    if let Some(name) = sorted(unknown_vars).into_iter().next() {
+/// fields of `req`/`res`/`conn`/`endpoint`/`time` must exist. Returns what the expression reads.
+fn analyze(root: &IdedExpr) -> Result<Needs, CompileError> {
+    let mut w = Walk::default();
+    w.walk(root);
+    if let Some(name) = w.unknown_vars.first() {
         return Err(CompileError {
             kind: CompileErrorKind::UnknownVariable,
             message: format!(
@@ -132,19 +137,21 @@ fn check_names(root: &IdedExpr) -> Result<(), CompileError> {
             ),
         });
     }
-    if let Some(name) = sorted(unknown_fns).into_iter().next() {
+    if let Some(message) = w.bad_fields.first() {
         return Err(CompileError {
-            kind: CompileErrorKind::UnknownFunction,
-            message: format!("unknown function `{name}`"),
+            kind: CompileErrorKind::UnknownVariable,
+            message: message.clone(),
         });
     }
-    Ok(())
+    Ok(w.needs)
 }
 
-fn sorted(set: HashSet<String>) -> Vec<String> {
-    let mut v: Vec<String> = set.into_iter().collect();
-    v.sort();
-    v
+#[derive(Default)]
+struct Walk {
+    bound: Vec<String>,
+    unknown_vars: Vec<String>,
+    bad_fields: Vec<String>,
+    needs: Needs,
 }
 
 /// The dotted name an expression spells (`a.b.c`), if it is one.
@@ -156,88 +163,140 @@ fn qualified_name(e: &IdedExpr) -> Option<String> {
     }
 }
 
-fn walk(
-    e: &IdedExpr,
-    bound: &mut Vec<String>,
-    vars: &mut HashSet<String>,
-    fns: &mut HashSet<String>,
-) {
-    match &e.expr {
-        Ast::Unspecified | Ast::Literal(_) => {}
-        Ast::Ident(name) => {
-            // `.req` (leading dot) is how the request helpers name the root variable.
-            let name = &name.trim_start_matches('.').to_string();
-            if !name.starts_with('@')
-                && !KNOWN_VARIABLES.contains(&name.as_str())
-                && !bound.iter().any(|b| b == name)
-            {
-                vars.insert(name.clone());
-            }
+impl Walk {
+    fn is_bound(&self, name: &str) -> bool {
+        self.bound.iter().any(|b| b == name)
+    }
+
+    /// A whole variable is read (e.g. `req` passed to a function): build all of it.
+    fn whole(&mut self, var: &str) {
+        match var {
+            "req" => self.needs.req.add_all(),
+            "res" => self.needs.res.add_all(),
+            "time" => self.needs.time = true,
+            "vars" => self.needs.vars = true,
+            "actions" => self.needs.actions = true,
+            _ => {}
         }
-        Ast::Call(call) => {
-            // A call on a namespace (`hash.sha256(x)`) parses as a call on an identifier that
-            // is not a variable: skip such targets; `unknown_functions` checks the name.
-            if let Some(target) = &call.target {
-                let namespace = qualified_name(target).is_some_and(|q| {
-                    let root = q
-                        .trim_start_matches('.')
-                        .split('.')
-                        .next()
-                        .unwrap_or_default();
-                    !KNOWN_VARIABLES.contains(&root) && !bound.iter().any(|b| b == root)
-                });
-                if !namespace {
-                    walk(target, bound, vars, fns);
+    }
+
+    /// `var.field` is read.
+    fn field(&mut self, var: &str, field: &str) {
+        let Some(fields) = fields_of(var) else {
+            self.whole(var);
+            return;
+        };
+        let Some(index) = fields.iter().position(|f| *f == field) else {
+            self.bad_fields.push(suggestion(var, field));
+            return;
+        };
+        match var {
+            "req" => self.needs.req.add(index),
+            "res" => self.needs.res.add(index),
+            "time" => self.needs.time = true,
+            _ => {}
+        }
+    }
+
+    /// A root variable named by an identifier, unless shadowed by a comprehension variable.
+    fn root_var<'e>(&self, e: &'e IdedExpr) -> Option<&'e str> {
+        match &e.expr {
+            Ast::Ident(n) => {
+                let n = n.trim_start_matches('.');
+                (KNOWN_VARIABLES.contains(&n) && !self.is_bound(n)).then_some(n)
+            }
+            _ => None,
+        }
+    }
+
+    fn walk(&mut self, e: &IdedExpr) {
+        match &e.expr {
+            Ast::Unspecified | Ast::Literal(_) => {}
+            Ast::Ident(name) => {
+                // `.req` (leading dot) is how the request helpers name the root variable.
+                let name = name.trim_start_matches('.');
+                if name.starts_with('@') || self.is_bound(name) {
+                    return;
+                }
+                if KNOWN_VARIABLES.contains(&name) {
+                    self.whole(name);
+                } else if !self.unknown_vars.iter().any(|v| v == name) {
+                    self.unknown_vars.push(name.to_string());
                 }
             }
-            for a in &call.args {
-                walk(a, bound, vars, fns);
+            Ast::Select(sel) => match self.root_var(&sel.operand) {
+                Some(var) => {
+                    let var = var.to_string();
+                    self.field(&var, &sel.field);
+                }
+                None => self.walk(&sel.operand),
+            },
+            Ast::Call(call) => {
+                let mut args = call.args.iter();
+                if let Some((var, field)) = helper_field(&call.func_name)
+                    && call.args.first().and_then(|a| self.root_var(a)) == Some(var)
+                {
+                    self.field(var, field);
+                    args.next();
+                }
+                // A call on a namespace (`hash.sha256(x)`) parses as a call on an identifier
+                // that is not a variable: skip it; `unknown_functions` checks the name.
+                if let Some(target) = &call.target {
+                    let namespace = qualified_name(target).is_some_and(|q| {
+                        let root = q
+                            .trim_start_matches('.')
+                            .split('.')
+                            .next()
+                            .unwrap_or_default();
+                        !KNOWN_VARIABLES.contains(&root) && !self.is_bound(root)
+                    });
+                    if !namespace {
+                        self.walk(target);
+                    }
+                }
+                for a in args {
+                    self.walk(a);
+                }
+            }
+            Ast::Comprehension(c) => {
+                self.walk(&c.iter_range);
+                self.walk(&c.accu_init);
+                let pushed = 2 + usize::from(c.iter_var2.is_some());
+                self.bound.push(c.iter_var.clone());
+                self.bound.push(c.accu_var.clone());
+                if let Some(v2) = &c.iter_var2 {
+                    self.bound.push(v2.clone());
+                }
+                self.walk(&c.loop_cond);
+                self.walk(&c.loop_step);
+                self.walk(&c.result);
+                self.bound.truncate(self.bound.len() - pushed);
+            }
+            Ast::List(l) => {
+                for x in &l.elements {
+                    self.walk(x);
+                }
+            }
+            Ast::Map(m) => {
+                for entry in &m.entries {
+                    self.walk_entry(&entry.expr);
+                }
+            }
+            Ast::Struct(st) => {
+                for entry in &st.entries {
+                    self.walk_entry(&entry.expr);
+                }
             }
         }
-        Ast::Comprehension(c) => {
-            walk(&c.iter_range, bound, vars, fns);
-            walk(&c.accu_init, bound, vars, fns);
-            let pushed = 2 + usize::from(c.iter_var2.is_some());
-            bound.push(c.iter_var.clone());
-            bound.push(c.accu_var.clone());
-            if let Some(v2) = &c.iter_var2 {
-                bound.push(v2.clone());
-            }
-            walk(&c.loop_cond, bound, vars, fns);
-            walk(&c.loop_step, bound, vars, fns);
-            walk(&c.result, bound, vars, fns);
-            bound.truncate(bound.len() - pushed);
-        }
-        Ast::List(l) => {
-            for x in &l.elements {
-                walk(x, bound, vars, fns);
-            }
-        }
-        Ast::Map(m) => {
-            for entry in &m.entries {
-                walk_entry(&entry.expr, bound, vars, fns);
-            }
-        }
-        Ast::Struct(s) => {
-            for entry in &s.entries {
-                walk_entry(&entry.expr, bound, vars, fns);
-            }
-        }
-        Ast::Select(s) => walk(&s.operand, bound, vars, fns),
     }
-}
 
-fn walk_entry(
-    e: &EntryExpr,
-    bound: &mut Vec<String>,
-    vars: &mut HashSet<String>,
-    fns: &mut HashSet<String>,
-) {
-    match e {
-        EntryExpr::StructField(f) => walk(&f.value, bound, vars, fns),
-        EntryExpr::MapEntry(m) => {
-            walk(&m.key, bound, vars, fns);
-            walk(&m.value, bound, vars, fns);
+    fn walk_entry(&mut self, e: &EntryExpr) {
+        match e {
+            EntryExpr::StructField(f) => self.walk(&f.value),
+            EntryExpr::MapEntry(m) => {
+                self.walk(&m.key);
+                self.walk(&m.value);
+            }
         }
     }
 }

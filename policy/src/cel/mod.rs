@@ -7,11 +7,13 @@
 mod env;
 mod expr;
 mod lexer;
+pub mod needs;
 mod scope;
 mod template;
 pub mod value;
 
 pub use env::{KNOWN_VARIABLES, policy_env};
 pub use expr::{CompileError, CompileErrorKind, EvalError, Expr};
+pub use needs::{FieldSet, Needs};
 pub use scope::{Scope, ScopeVar, shared};
 pub use template::{Template, TemplateError};

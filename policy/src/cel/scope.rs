@@ -68,10 +68,20 @@ impl Scope {
         self.slots[var.index()] = Box::<dyn Val>::try_from(value).ok().map(Arc::from);
     }
 
+    /// Sets a variable to a value already in the interpreter's representation.
+    pub fn set_val(&mut self, var: ScopeVar, value: Box<dyn Val>) {
+        self.slots[var.index()] = Some(Arc::from(value));
+    }
+
     /// Sets a variable to a value shared with other scopes (e.g. a connection's `conn`,
     /// built once and lent to every request on it).
     pub fn set_shared(&mut self, var: ScopeVar, value: Arc<dyn Val>) {
         self.slots[var.index()] = Some(value);
+    }
+
+    /// The shared value of a variable, to lend to a later scope.
+    pub fn shared(&self, var: ScopeVar) -> Option<Arc<dyn Val>> {
+        self.slots[var.index()].clone()
     }
 
     /// Removes a variable (expressions naming it then fail to evaluate).

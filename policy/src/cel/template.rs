@@ -115,6 +115,15 @@ impl Template {
         })
     }
 
+    /// The request/response fields its expressions read.
+    pub fn needs(&self) -> super::Needs {
+        let mut n = super::Needs::default();
+        for e in self.exprs() {
+            n.merge(e.needs());
+        }
+        n
+    }
+
     /// Renders to text.
     pub fn render(&self, scope: &Scope) -> Result<String, EvalError> {
         self.render_with(scope, |s| s)

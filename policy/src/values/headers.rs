@@ -1,0 +1,58 @@
+//! Header-derived values shared by `req.*` and `res.*`.
+
+use http::HeaderMap;
+
+use super::build::{BoxVal, grouped, list, map, map_owned, s};
+
+/// Lower-case name → list of values.
+pub(crate) fn headers(h: &HeaderMap) -> BoxVal {
+    grouped(h.iter().map(|(k, v)| {
+        (
+            k.as_str().to_string(),
+            s(String::from_utf8_lossy(v.as_bytes())),
+        )
+    }))
+}
+
+/// One header's text (first value), or "".
+pub(crate) fn text(h: &HeaderMap, name: http::header::HeaderName) -> String {
+    h.get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default()
+}
+
+/// `content_type` subfields: raw text and parameters.
+pub(crate) fn content_type_fields(raw: &str) -> BoxVal {
+    let params = raw.split(';').skip(1).filter_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        Some((k.trim().to_ascii_lowercase(), s(v.trim().trim_matches('"'))))
+    });
+    map(vec![("raw", s(raw)), ("parameters", map_owned(params))])
+}
+
+/// A comma-separated header as a list (e.g. `content_encoding`).
+pub(crate) fn comma_list(h: &HeaderMap, name: http::header::HeaderName) -> BoxVal {
+    list(
+        h.get_all(name)
+            .iter()
+            .flat_map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .map(s)
+            .collect(),
+    )
+}
+
+/// `Content-Length` as a number, if present and valid.
+pub(crate) fn content_length(h: &HeaderMap) -> Option<i64> {
+    h.get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}

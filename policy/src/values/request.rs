@@ -1,0 +1,167 @@
+//! `req.*`: built per request, only the fields the policy reads.
+
+use http::header;
+
+use super::build::{BoxVal, boolean, grouped, int, map, s, timestamp};
+use super::headers::{comma_list, content_length, content_type_fields, headers, text};
+use super::url::{RequestUrl, url_decode_pairs};
+use crate::cel::FieldSet;
+use crate::exchange::EndpointInfo;
+
+// Indexes into `cel::needs::REQ_FIELDS`.
+const METHOD: usize = 0;
+const URL: usize = 1;
+const URL_FIELDS: usize = 2;
+const HOST: usize = 3;
+const HEADERS: usize = 4;
+const COOKIES: usize = 5;
+const CONTENT_TYPE: usize = 6;
+const CONTENT_TYPE_FIELDS: usize = 7;
+const CONTENT_ENCODING: usize = 8;
+const CONTENT_LENGTH: usize = 9;
+const LOCATION: usize = 10;
+const USER_AGENT: usize = 11;
+const USER_AGENT_FIELDS: usize = 12;
+const VERSION: usize = 13;
+const TRAILERS: usize = 14;
+const TS: usize = 15;
+
+fn url_fields(url: &RequestUrl) -> BoxVal {
+    let mut fields = vec![
+        ("scheme", s(url.scheme.clone())),
+        ("host", s(url.host.clone())),
+        ("authority", s(url.authority())),
+        ("path", s(url.path.clone())),
+        ("raw_path", s(url.path.clone())),
+        ("query", s(url.query.clone())),
+        (
+            "query_params",
+            grouped(
+                url_decode_pairs(&url.query)
+                    .into_iter()
+                    .map(|(k, v)| (k, s(v))),
+            ),
+        ),
+        ("raw", s(url.full())),
+        ("uri", s(url.uri())),
+        ("user_password", s("")),
+    ];
+    if let Some(p) = url.port {
+        fields.push(("port", int(i64::from(p))));
+    }
+    map(fields)
+}
+
+/// Request cookies: name → list of `{name, value}`.
+fn cookies(h: &http::HeaderMap) -> BoxVal {
+    let mut pairs = Vec::new();
+    for header in h.get_all(header::COOKIE) {
+        for pair in String::from_utf8_lossy(header.as_bytes()).split(';') {
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let (name, value) = (name.trim(), value.trim().trim_matches('"'));
+            pairs.push((
+                name.to_string(),
+                map(vec![("name", s(name)), ("value", s(value))]),
+            ));
+        }
+    }
+    grouped(pairs)
+}
+
+/// A rough reading of the User-Agent: product name/version and device class.
+fn user_agent_fields(ua: &str) -> BoxVal {
+    let lower = ua.to_ascii_lowercase();
+    let is_bot = ["bot", "crawler", "spider", "curl/", "wget/"]
+        .iter()
+        .any(|k| lower.contains(k));
+    let is_tablet = lower.contains("ipad") || lower.contains("tablet");
+    let is_mobile = !is_tablet && (lower.contains("mobile") || lower.contains("iphone"));
+    let (name, version) = ua
+        .split_whitespace()
+        .next()
+        .and_then(|first| first.split_once('/'))
+        .unwrap_or_default();
+    map(vec![
+        ("name", s(name)),
+        ("version", s(version)),
+        ("os", s("")),
+        ("os_version", s("")),
+        ("device", s("")),
+        ("url", s("")),
+        ("is_mobile", boolean(is_mobile)),
+        ("is_tablet", boolean(is_tablet)),
+        ("is_desktop", boolean(!is_mobile && !is_tablet && !is_bot)),
+        ("is_bot", boolean(is_bot)),
+    ])
+}
+
+/// Builds `req.*` with the fields in `need`.
+pub(crate) fn request_val(
+    req: &http::request::Parts,
+    endpoint: &EndpointInfo,
+    need: FieldSet,
+    received: std::time::SystemTime,
+) -> BoxVal {
+    let h = &req.headers;
+    let mut f: Vec<(&'static str, BoxVal)> = Vec::with_capacity(8);
+    if need.has(METHOD) {
+        f.push(("method", s(req.method.as_str())));
+    }
+    if need.has(URL) || need.has(URL_FIELDS) || need.has(HOST) {
+        let url = RequestUrl::of(req, endpoint);
+        if need.has(URL) {
+            f.push(("url", s(url.full())));
+        }
+        if need.has(URL_FIELDS) {
+            f.push(("__url", url_fields(&url)));
+        }
+        if need.has(HOST) {
+            f.push(("host", s(url.authority())));
+        }
+    }
+    if need.has(HEADERS) {
+        f.push(("headers", headers(h)));
+    }
+    if need.has(COOKIES) {
+        f.push(("cookies", cookies(h)));
+    }
+    if need.has(CONTENT_TYPE) || need.has(CONTENT_TYPE_FIELDS) {
+        let ct = text(h, header::CONTENT_TYPE);
+        f.push(("__content_type", content_type_fields(&ct)));
+        f.push(("content_type", s(ct)));
+    }
+    if need.has(CONTENT_ENCODING) {
+        f.push(("content_encoding", comma_list(h, header::CONTENT_ENCODING)));
+    }
+    if need.has(CONTENT_LENGTH)
+        && let Some(len) = content_length(h)
+    {
+        f.push(("content_length", int(len)));
+    }
+    if need.has(LOCATION) {
+        f.push(("location", s(text(h, header::LOCATION))));
+    }
+    if need.has(USER_AGENT) || need.has(USER_AGENT_FIELDS) {
+        let ua = text(h, header::USER_AGENT);
+        f.push(("__user_agent", user_agent_fields(&ua)));
+        f.push(("user_agent", s(ua)));
+    }
+    if need.has(VERSION) {
+        f.push(("version", s(format!("{:?}", req.version))));
+    }
+    if need.has(TRAILERS) {
+        f.push(("trailers", map(Vec::new())));
+    }
+    if need.has(TS) {
+        f.push((
+            "ts",
+            map(vec![
+                ("header_received", timestamp(received)),
+                ("body_received", timestamp(received)),
+            ]),
+        ));
+    }
+    map(f)
+}
