@@ -4,6 +4,7 @@
 pub mod actions;
 mod compress;
 mod find_replace;
+mod jwt;
 mod limits;
 mod util;
 mod webhook;
@@ -16,6 +17,7 @@ pub fn builtin_registry() -> Registry {
     r.register(Typed::<actions::add_headers::AddHeaders>::new())
         .register(Typed::<actions::verify_webhook::VerifyWebhook>::new())
         .register(Typed::<actions::basic_auth::BasicAuth>::new())
+        .register(Typed::<actions::jwt_validation::JwtValidation>::new())
         .register(Typed::<actions::restrict_ips::RestrictIps>::new())
         .register(Typed::<actions::remove_headers::RemoveHeaders>::new())
         .register(Typed::<actions::custom_response::CustomResponse>::new())
