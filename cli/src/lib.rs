@@ -3,6 +3,7 @@
 //! Custom actions: build your own binary that calls [`main_with`] with a registry holding the
 //! built-in actions plus yours (see `examples/custom-action/`).
 
+mod edge_cmd;
 mod policy_cmd;
 
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ enum Command {
     Policy(policy_cmd::PolicyArgs),
     /// Run the project's conformance suite (or another folder of cases).
     Conformance(policy_cmd::ConformanceArgs),
+    /// Run an edge: the public reverse proxy that routes by host and runs Traffic Policies.
+    Edge(edge_cmd::EdgeArgs),
 }
 
 /// Runs the CLI with the given action registry. Exit codes: 0 success, 1 the input is invalid
@@ -44,6 +47,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
     let result = match cli.command {
         Command::Policy(args) => policy_cmd::run(args, &registry),
         Command::Conformance(args) => policy_cmd::run_conformance(args, &registry),
+        Command::Edge(args) => edge_cmd::run(args, &registry),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -36,6 +36,14 @@ fn policytest_schema_is_current() {
 }
 
 #[test]
+fn edge_config_schema_is_current() {
+    check(
+        "edge-config.schema.json",
+        sluice_proxy::config::edge_config_schema(),
+    );
+}
+
+#[test]
 fn example_policies_validate_against_the_schema() {
     let schema = sluice_policy::schema::policy_schema(&sluice_modules::builtin_registry());
     let validator = jsonschema::draft7::new(&schema).expect("schema compiles");

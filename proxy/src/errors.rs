@@ -1,0 +1,111 @@
+//! Responses the edge makes itself. Each carries `sluice-error-code: ERR_SLUICE_NNNN`, numbered
+//! like ngrok's codes where the meaning matches:
+//!
+//! | code | status | when |
+//! |---|---|---|
+//! | 3200 | 404 | no endpoint serves the request's Host ("endpoint offline") |
+//! | 3004 | 502 | the upstream's answer was invalid or cut short |
+//! | 3005 | 502 | the connection to a plain-address upstream could not be made (refused, unreachable) |
+//! | 3008 | 504 | the upstream did not answer in time |
+//! | 3904 | 413 | an action needed the request body buffered, but it was larger than the edge can hold |
+//! | 2300 | 500 | anything else inside the edge |
+//!
+//! (8012 is kept for tunnel upstreams: the agent could not reach its local service.)
+//! Browsers (`Accept: text/html`) get a small HTML page, everyone else a short text body.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use sluice_policy::{ERROR_CODE_HEADER, SyntheticResponse};
+
+/// No endpoint for the host.
+pub const ENDPOINT_NOT_FOUND: u16 = 3200;
+/// Invalid or incomplete upstream response.
+pub const UPSTREAM_INVALID: u16 = 3004;
+/// Connection to the upstream not established.
+pub const UPSTREAM_UNREACHABLE: u16 = 3005;
+/// Upstream timed out.
+pub const UPSTREAM_TIMEOUT: u16 = 3008;
+/// Request body too large to buffer for an action.
+pub const BODY_TOO_LARGE: u16 = 3904;
+/// Internal error.
+pub const INTERNAL: u16 = 2300;
+
+/// An error response for a client whose `Accept` header is `accept`.
+pub fn error_page(
+    status: StatusCode,
+    code: u16,
+    message: &str,
+    accept: Option<&str>,
+) -> SyntheticResponse {
+    let wants_html = accept.is_some_and(|a| a.contains("text/html"));
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("ERR_SLUICE_{code}")) {
+        headers.insert(ERROR_CODE_HEADER, v);
+    }
+    let body = if wants_html {
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        let title = status.canonical_reason().unwrap_or("Error");
+        let message = html_escape(message);
+        format!(
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
+             <body><h1>{title}</h1><p>{message}</p><p><code>ERR_SLUICE_{code}</code></p></body></html>\n"
+        )
+    } else {
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        format!("{message}\n\nERR_SLUICE_{code}\n")
+    };
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    SyntheticResponse {
+        status,
+        headers,
+        body: Bytes::from(body),
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_for_browsers_text_otherwise() {
+        let r = error_page(
+            StatusCode::NOT_FOUND,
+            3200,
+            "The endpoint <x> is offline.",
+            Some("text/html,*/*"),
+        );
+        assert_eq!(r.headers[ERROR_CODE_HEADER], "ERR_SLUICE_3200");
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(
+            body.contains("&lt;x&gt;") && body.contains("<html>"),
+            "{body}"
+        );
+        let r = error_page(StatusCode::BAD_GATEWAY, 3005, "down", None);
+        assert_eq!(r.headers[ERROR_CODE_HEADER], "ERR_SLUICE_3005");
+        assert_eq!(r.body, Bytes::from("down\n\nERR_SLUICE_3005\n"));
+    }
+}
