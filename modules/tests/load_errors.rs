@@ -208,3 +208,46 @@ fn rule_names_may_be_any_scalar() {
         Some("404")
     );
 }
+
+#[test]
+fn empty_and_oversized_header_lists_have_their_own_codes() {
+    let e = err("on_http_request:\n  - actions: [{type: remove-headers, config: {headers: []}}]\n");
+    assert!(
+        e.contains("config.headers: give 1 to 10 headers, found 0 [ERR_SLUICE_2204]"),
+        "{e}"
+    );
+    let many: Vec<String> = (0..11).map(|i| format!("h{i}")).collect();
+    let e = err(&format!(
+        "on_http_request:\n  - actions: [{{type: remove-headers, config: {{headers: [{}]}}}}]\n",
+        many.join(", ")
+    ));
+    assert!(e.contains("found 11 [ERR_SLUICE_2218]"), "{e}");
+}
+
+#[test]
+fn unknown_request_field_is_a_load_error_with_a_hint() {
+    let e = err(
+        "on_http_request:\n  - expressions: [\"req.path == '/x'\"]\n    actions: [{type: deny}]\n",
+    );
+    assert!(
+        e.contains("`req.path` is not a variable; did you mean `req.url.path`?"),
+        "{e}"
+    );
+    assert!(e.contains("ERR_SLUICE_2232"), "{e}");
+}
+
+#[test]
+fn policies_only_build_the_fields_they_read() {
+    let p = load("on_http_request:\n  - expressions: [\"req.method == 'GET'\", \"hasReqHeader('x')\"]\n    actions: [{type: add-headers, config: {headers: {a: \"${req.url.path}\"}}}]\n")
+        .expect("loads");
+    let needs = p.needs();
+    let fields = sluice_policy::cel::needs::REQ_FIELDS;
+    let wanted: Vec<&str> = fields
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| needs.req.has(*i))
+        .map(|(_, f)| *f)
+        .collect();
+    assert_eq!(wanted, vec!["method", "__url", "headers"]);
+    assert!(needs.res.is_empty() && !needs.time && !needs.vars && !needs.actions);
+}

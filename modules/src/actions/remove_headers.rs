@@ -73,8 +73,13 @@ impl TypedAction for RemoveHeaders {
 
     fn build(config: RemoveHeadersConfig, cx: &mut BuildCx<'_>) -> Option<Self> {
         if config.headers.is_empty() || config.headers.len() > 10 {
+            let code = if config.headers.is_empty() {
+                Code::InvalidValue
+            } else {
+                Code::TooManyEntries
+            };
             cx.error_at(
-                Code::TooManyEntries,
+                code,
                 "headers",
                 format!("give 1 to 10 headers, found {}", config.headers.len()),
             );

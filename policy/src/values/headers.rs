@@ -2,15 +2,17 @@
 
 use http::HeaderMap;
 
-use super::build::{BoxVal, grouped, list, map, map_owned, s};
+use super::build::{BoxVal, list, map, map_owned, s};
 
 /// Lower-case name → list of values.
 pub(crate) fn headers(h: &HeaderMap) -> BoxVal {
-    grouped(h.iter().map(|(k, v)| {
-        (
-            k.as_str().to_string(),
-            s(String::from_utf8_lossy(v.as_bytes())),
-        )
+    map_owned(h.keys().map(|name| {
+        let values = h
+            .get_all(name)
+            .iter()
+            .map(|v| s(String::from_utf8_lossy(v.as_bytes())))
+            .collect();
+        (name.as_str().to_string(), list(values))
     }))
 }
 

@@ -26,7 +26,7 @@ const VERSION: usize = 13;
 const TRAILERS: usize = 14;
 const TS: usize = 15;
 
-fn url_fields(url: &RequestUrl) -> BoxVal {
+fn url_fields(url: &RequestUrl, full: &str) -> BoxVal {
     let mut fields = vec![
         ("scheme", s(url.scheme.clone())),
         ("host", s(url.host.clone())),
@@ -42,7 +42,7 @@ fn url_fields(url: &RequestUrl) -> BoxVal {
                     .map(|(k, v)| (k, s(v))),
             ),
         ),
-        ("raw", s(url.full())),
+        ("raw", s(full)),
         ("uri", s(url.uri())),
         ("user_password", s("")),
     ];
@@ -111,11 +111,12 @@ pub(crate) fn request_val(
     }
     if need.has(URL) || need.has(URL_FIELDS) || need.has(HOST) {
         let url = RequestUrl::of(req, endpoint);
-        if need.has(URL) {
-            f.push(("url", s(url.full())));
-        }
+        let full = url.full();
         if need.has(URL_FIELDS) {
-            f.push(("__url", url_fields(&url)));
+            f.push(("__url", url_fields(&url, &full)));
+        }
+        if need.has(URL) {
+            f.push(("url", s(full)));
         }
         if need.has(HOST) {
             f.push(("host", s(url.authority())));
