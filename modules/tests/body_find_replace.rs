@@ -6,30 +6,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::json;
+use sluice_policy::Policy;
 use sluice_policy::cel::value::to_json;
 use sluice_policy::harness::{self, ManualClock, Outcome, TestConn, UpstreamReply};
-use sluice_policy::{LoadOptions, Policy, load_policy};
 
-fn load(yaml: &str) -> Policy {
-    load_policy(
-        "t.yml",
-        yaml,
-        &sluice_modules::builtin_registry(),
-        LoadOptions::default(),
-    )
-    .expect("policy loads")
-}
-
-fn load_err(yaml: &str) -> String {
-    load_policy(
-        "t.yml",
-        yaml,
-        &sluice_modules::builtin_registry(),
-        LoadOptions::default(),
-    )
-    .expect_err("policy must not load")
-    .to_string()
-}
+mod common;
+use common::{load, load_err};
 
 fn request_policy(replacements: &str) -> Policy {
     load(&format!(

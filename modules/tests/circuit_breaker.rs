@@ -5,30 +5,10 @@ use std::time::Duration;
 
 use http::StatusCode;
 use sluice_policy::harness::{self, ManualClock, Outcome, TestConn, UpstreamReply};
-use sluice_policy::{
-    BufferedBody, Connection, Exchange, LoadOptions, Policy, RequestVerdict, load_policy,
-};
+use sluice_policy::{BufferedBody, Connection, Exchange, Policy, RequestVerdict};
 
-fn load(yaml: &str) -> Policy {
-    load_policy(
-        "t.yml",
-        yaml,
-        &sluice_modules::builtin_registry(),
-        LoadOptions::default(),
-    )
-    .expect("policy loads")
-}
-
-fn load_err(yaml: &str) -> String {
-    load_policy(
-        "t.yml",
-        yaml,
-        &sluice_modules::builtin_registry(),
-        LoadOptions::default(),
-    )
-    .expect_err("policy must not load")
-    .to_string()
-}
+mod common;
+use common::{load, load_err};
 
 /// A policy with one circuit-breaker whose config is `config` (flow-style map body).
 fn with_config(config: &str) -> String {

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, VARY};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use sluice_policy::cel::value::to_json;
 use sluice_policy::harness::{self, ManualClock, Outcome, TestConn, UpstreamReply};
 use sluice_policy::{LoadOptions, Policy, load_policy};
+
+mod common;
 
 /// A compressible upstream body.
 const BODY: &str = "hello hello hello compressible world, hello hello hello compressible world\n";
@@ -78,11 +79,7 @@ fn header(out: &Outcome, name: http::header::HeaderName) -> Option<&str> {
 }
 
 fn result(out: &Outcome) -> serde_json::Value {
-    out.exchange
-        .results()
-        .get("compress")
-        .map(to_json)
-        .expect("compress result set")
+    common::result_of(out, "compress")
 }
 
 fn gunzip(data: &[u8]) -> Vec<u8> {

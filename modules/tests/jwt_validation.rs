@@ -12,9 +12,10 @@ use jwt_validation_support::{
     JwksServer, TestKey, jwks, p256_key, rsa_key, token, token_with_header,
 };
 use serde_json::{Value as Json, json};
-use sluice_policy::cel::value::to_json;
 use sluice_policy::harness::{self, ManualClock, Outcome, TestConn, UpstreamReply};
 use sluice_policy::{Clock, LoadOptions, Policy, load_policy};
+
+mod common;
 
 const ISSUER: &str = "https://issuer.example.com/";
 const AUDIENCE: &str = "api://default";
@@ -104,12 +105,8 @@ async fn bearer(policy: &Policy, clock: &Arc<ManualClock>, token: &str) -> Outco
     .await
 }
 
-fn result(out: &Outcome) -> Json {
-    out.exchange
-        .results()
-        .get("jwt_validation")
-        .map(to_json)
-        .expect("jwt_validation result set")
+fn result(out: &Outcome) -> serde_json::Value {
+    common::result_of(out, "jwt_validation")
 }
 
 fn assert_rejected(out: &Outcome, status: StatusCode, code: u16) {

@@ -6,30 +6,11 @@ use std::time::Duration;
 
 use http::StatusCode;
 use serde_json::json;
-use sluice_policy::cel::value::to_json;
 use sluice_policy::harness::{self, ManualClock, Outcome, TestConn, UpstreamReply};
-use sluice_policy::{Connection, LoadOptions, Policy, load_policy};
+use sluice_policy::{Connection, Policy};
 
-fn load(yaml: &str) -> Policy {
-    load_policy(
-        "t.yml",
-        yaml,
-        &sluice_modules::builtin_registry(),
-        LoadOptions::default(),
-    )
-    .expect("policy loads")
-}
-
-fn load_err(yaml: &str) -> String {
-    load_policy(
-        "t.yml",
-        yaml,
-        &sluice_modules::builtin_registry(),
-        LoadOptions::default(),
-    )
-    .expect_err("policy must not load")
-    .to_string()
-}
+mod common;
+use common::{load, load_err};
 
 fn policy(capacity: u64, extra: &str) -> Policy {
     load(&format!(
@@ -66,11 +47,7 @@ async fn send(policy: &Policy, conn: &Connection) -> Outcome {
 }
 
 fn result(out: &Outcome) -> serde_json::Value {
-    out.exchange
-        .results()
-        .get("rate_limit")
-        .map(to_json)
-        .expect("rate_limit result is set")
+    common::result_of(out, "rate_limit")
 }
 
 fn assert_passed(out: &Outcome) {

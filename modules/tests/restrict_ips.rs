@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::StatusCode;
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use sluice_policy::cel::value::to_json;
 use sluice_policy::harness::{self, ManualClock, Outcome, TestConn, UpstreamReply};
 use sluice_policy::{LoadOptions, Policy, load_policy};
+
+mod common;
 
 fn load(yaml: &str) -> Result<Policy, String> {
     load_policy(
@@ -52,12 +54,8 @@ async fn send(policy: &Policy, client: &str, headers: &[(&str, &str)]) -> Outcom
     harness::exchange(policy, &conn, req, Bytes::new(), &UpstreamReply::default()).await
 }
 
-fn result(out: &Outcome) -> Json {
-    out.exchange
-        .results()
-        .get("restrict_ips")
-        .map(to_json)
-        .expect("restrict_ips result set")
+fn result(out: &Outcome) -> serde_json::Value {
+    common::result_of(out, "restrict_ips")
 }
 
 fn assert_allowed(out: &Outcome, matched: &str) {

@@ -5,30 +5,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::StatusCode;
 use serde_json::json;
-use sluice_policy::cel::value::to_json;
+use sluice_policy::Policy;
 use sluice_policy::harness::{self, ManualClock, Outcome, TestConn, UpstreamReply};
-use sluice_policy::{LoadOptions, Policy, load_policy};
 
-fn load(yaml: &str) -> Policy {
-    load_policy(
-        "t.yml",
-        yaml,
-        &sluice_modules::builtin_registry(),
-        LoadOptions::default(),
-    )
-    .expect("policy loads")
-}
-
-fn load_err(yaml: &str) -> String {
-    load_policy(
-        "t.yml",
-        yaml,
-        &sluice_modules::builtin_registry(),
-        LoadOptions::default(),
-    )
-    .expect_err("policy must not load")
-    .to_string()
-}
+mod common;
+use common::{load, load_err};
 
 /// A policy with one `url-rewrite` whose config is the given flow mapping body.
 fn policy(config: &str) -> Policy {
@@ -59,11 +40,7 @@ fn upstream_host(out: &Outcome) -> &str {
 }
 
 fn result(out: &Outcome) -> serde_json::Value {
-    out.exchange
-        .results()
-        .get("url_rewrite")
-        .map(to_json)
-        .expect("url_rewrite result is set")
+    common::result_of(out, "url_rewrite")
 }
 
 #[tokio::test]

@@ -10,9 +10,10 @@ use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use http::StatusCode;
 use serde_json::{Value as Json, json};
-use sluice_policy::cel::value::to_json;
 use sluice_policy::harness::{self, ManualClock, Outcome, TestConn, UpstreamReply};
 use sluice_policy::{Clock, LoadOptions, Policy, load_policy};
+
+mod common;
 
 const URL: &str = "https://app.example.com/hook";
 
@@ -87,12 +88,8 @@ async fn send(
     .await
 }
 
-fn result(out: &Outcome) -> Json {
-    out.exchange
-        .results()
-        .get("verify_webhook")
-        .map(to_json)
-        .expect("verify_webhook result set")
+fn result(out: &Outcome) -> serde_json::Value {
+    common::result_of(out, "verify_webhook")
 }
 
 fn assert_rejected(out: &Outcome, status: StatusCode) {
