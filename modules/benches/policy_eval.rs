@@ -70,6 +70,8 @@ fn bench(c: &mut Criterion) {
             ("user-agent", "Mozilla/5.0"),
             ("x-tenant", "acme"),
             ("accept", "*/*"),
+            // bob:battery-staple
+            ("authorization", "Basic Ym9iOmJhdHRlcnktc3RhcGxl"),
         ],
     );
     let policy = load(TEN_RULES);
@@ -104,6 +106,14 @@ fn bench(c: &mut Criterion) {
         (
             "rate_limit",
             "on_http_request:\n  - actions: [{type: rate-limit, config: {name: r, algorithm: sliding_window, capacity: 1000000000, rate: 60s, bucket_key: [conn.client_ip]}}]\n",
+        ),
+        (
+            "restrict_ips",
+            "on_http_request:\n  - actions: [{type: restrict-ips, config: {allow: [203.0.113.0/24, 10.0.0.0/8, '2001:db8::/32'], deny: [203.0.113.99/32]}}]\n",
+        ),
+        (
+            "basic_auth",
+            "on_http_request:\n  - actions: [{type: basic-auth, config: {credentials: ['alice:correct-horse', 'bob:battery-staple']}}]\n",
         ),
     ] {
         let p = load(yaml);
