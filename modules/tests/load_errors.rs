@@ -251,3 +251,20 @@ fn policies_only_build_the_fields_they_read() {
     assert_eq!(wanted, vec!["method", "__url", "headers"]);
     assert!(needs.res.is_empty() && !needs.time && !needs.vars && !needs.actions);
 }
+
+#[test]
+fn variables_that_do_not_exist_yet_in_a_phase() {
+    let e = err(
+        "on_tcp_connect:\n  - expressions: [\"req.method == 'GET'\"]\n    actions: [{type: deny}]\non_http_request:\n  - expressions: [\"res.status_code == 500\"]\n    actions: [{type: deny}]\n  - actions:\n      - type: add-headers\n        config: {headers: {x: \"${getResHeader('server')}\"}}\n",
+    );
+    assert!(e.contains("p.yml:2:19: on_tcp_connect[0].expressions[0]: `req` and `res` do not exist in on_tcp_connect"), "{e}");
+    assert!(
+        e.contains("on_http_request[0].expressions[0]: `res` does not exist in on_http_request"),
+        "{e}"
+    );
+    assert!(
+        e.contains("on_http_request[1].actions[0].config: `res` does not exist in on_http_request"),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 3, "{e}");
+}

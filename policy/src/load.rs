@@ -228,7 +228,7 @@ impl Loader<'_> {
                         ),
                     ),
                 },
-                "expressions" => exprs = self.expressions(value, p),
+                "expressions" => exprs = self.expressions(phase, value, p),
                 "actions" => actions_node = Some((value, p)),
                 other => self.error(
                     Code::InvalidStructure,
@@ -261,7 +261,7 @@ impl Loader<'_> {
         self.diagnostics.iter().filter(|d| d.is_error()).count()
     }
 
-    fn expressions(&mut self, node: &Node, path: Vec<PathSeg>) -> Vec<Expr> {
+    fn expressions(&mut self, phase: Phase, node: &Node, path: Vec<PathSeg>) -> Vec<Expr> {
         let items = match &node.kind {
             NodeKind::Seq(items) => items.as_slice(),
             NodeKind::Null => return Vec::new(),
@@ -293,6 +293,10 @@ impl Loader<'_> {
             };
             match Expr::compile(text) {
                 Ok(e) => {
+                    if let Some(problem) = unavailable(phase, e.needs()) {
+                        self.error(Code::UnknownReference, item.loc, &p, problem);
+                        continue;
+                    }
                     self.needs.merge(e.needs());
                     out.push(e);
                 }
@@ -476,6 +480,13 @@ impl Loader<'_> {
         let failed = cx.failed();
         let needs = cx.needs();
         self.needs.merge(needs);
+        if let Some(problem) = unavailable(phase, needs) {
+            let mut config_path = type_path.clone();
+            config_path.pop();
+            config_path.push(PathSeg::Key("config".into()));
+            self.error(Code::UnknownReference, node.loc, &config_path, problem);
+            return None;
+        }
         let action = built.filter(|_| ok && !failed)?;
         Some(PolicyAction {
             type_name: factory.type_name(),
@@ -484,5 +495,20 @@ impl Loader<'_> {
             action: Arc::from(action),
             loc: node.loc,
         })
+    }
+}
+
+/// Variables that do not exist yet in `phase`: `req` before a request, `res` before a response.
+fn unavailable(phase: Phase, needs: Needs) -> Option<String> {
+    match phase {
+        Phase::TcpConnect if !needs.req.is_empty() || !needs.res.is_empty() => Some(
+            "`req` and `res` do not exist in on_tcp_connect (no HTTP request has been read yet); use `conn.*`"
+                .into(),
+        ),
+        Phase::HttpRequest if !needs.res.is_empty() => Some(
+            "`res` does not exist in on_http_request (the upstream has not answered yet); move this to on_http_response"
+                .into(),
+        ),
+        _ => None,
     }
 }
