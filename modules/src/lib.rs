@@ -4,6 +4,7 @@
 pub mod actions;
 mod compress;
 mod find_replace;
+mod http_call;
 mod jwt;
 mod limits;
 mod util;
@@ -22,6 +23,7 @@ pub fn builtin_registry() -> Registry {
         .register(Typed::<actions::remove_headers::RemoveHeaders>::new())
         .register(Typed::<actions::custom_response::CustomResponse>::new())
         .register(Typed::<actions::deny::Deny>::new())
+        .register(Typed::<actions::http_request::HttpRequest>::new())
         .register(Typed::<actions::close_connection::CloseConnection>::new())
         .register(Typed::<actions::set_vars::SetVars>::new())
         .register(Typed::<actions::rate_limit::RateLimit>::new())

@@ -126,7 +126,12 @@ impl<'a> BuildCx<'a> {
 
     /// Compiles a CEL expression written at `rel`.
     pub fn expr(&mut self, rel: &str, text: &str) -> Option<Expr> {
-        match Expr::compile(text) {
+        self.expr_with(rel, text, &[])
+    }
+
+    /// Compiles a CEL expression written at `rel` that may also name the variables in `extra`.
+    pub fn expr_with(&mut self, rel: &str, text: &str, extra: &[&str]) -> Option<Expr> {
+        match Expr::compile_with(text, extra) {
             Ok(e) => {
                 self.needs.merge(e.needs());
                 Some(e)

@@ -57,12 +57,18 @@ pub struct EvalError {
 impl Expr {
     /// Compiles `src`, rejecting unknown variables and functions.
     pub fn compile(src: &str) -> Result<Expr, CompileError> {
+        Expr::compile_with(src, &[])
+    }
+
+    /// Compiles `src` for a context that also has the variables in `extra` (bound at run time
+    /// with [`Scope::with_extra`]).
+    pub fn compile_with(src: &str, extra: &[&str]) -> Result<Expr, CompileError> {
         let rewritten = rewrite_subfields(src);
         let program = policy_env().compile(&rewritten).map_err(|e| CompileError {
             kind: CompileErrorKind::Syntax,
             message: syntax_message(&e.to_string()),
         })?;
-        let needs = analyze(program.expression())?;
+        let needs = analyze(program.expression(), extra)?;
         if let Some(name) = crate::cel_fns::unknown_functions(&program)
             .into_iter()
             .next()
@@ -125,8 +131,11 @@ fn syntax_message(raw: &str) -> String {
 
 /// Walks the AST: every identifier must be a known variable or a comprehension variable, and
 /// fields of `req`/`res`/`conn`/`endpoint`/`time` must exist. Returns what the expression reads.
-fn analyze(root: &IdedExpr) -> Result<Needs, CompileError> {
-    let mut w = Walk::default();
+fn analyze(root: &IdedExpr, extra: &[&str]) -> Result<Needs, CompileError> {
+    let mut w = Walk {
+        bound: extra.iter().map(|s| s.to_string()).collect(),
+        ..Walk::default()
+    };
     w.walk(root);
     if let Some(name) = w.unknown_vars.first() {
         return Err(CompileError {

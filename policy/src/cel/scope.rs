@@ -49,6 +49,8 @@ impl ScopeVar {
 #[derive(Default)]
 pub struct Scope {
     slots: [Option<Arc<dyn Val>>; 7],
+    /// Extra variables some action expressions get (e.g. `attempts` in a retry condition).
+    extra: Vec<(String, Arc<dyn Val>)>,
 }
 
 impl std::fmt::Debug for Scope {
@@ -79,6 +81,20 @@ impl Scope {
         self.slots[var.index()] = Some(value);
     }
 
+    /// A copy of this scope with an extra variable, for expressions compiled with
+    /// [`crate::cel::Expr::compile_with`].
+    pub fn with_extra(&self, name: &str, value: Value) -> Scope {
+        let mut extra = self.extra.clone();
+        if let Some(v) = Box::<dyn Val>::try_from(value).ok().map(Arc::from) {
+            extra.retain(|(n, _)| n != name);
+            extra.push((name.to_string(), v));
+        }
+        Scope {
+            slots: self.slots.clone(),
+            extra,
+        }
+    }
+
     /// The shared value of a variable, to lend to a later scope.
     pub fn shared(&self, var: ScopeVar) -> Option<Arc<dyn Val>> {
         self.slots[var.index()].clone()
@@ -97,7 +113,13 @@ impl Scope {
 
 impl VariableResolver for Scope {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
-        let var = ScopeVar::from_name(variable)?;
+        let Some(var) = ScopeVar::from_name(variable) else {
+            return self
+                .extra
+                .iter()
+                .find(|(n, _)| n == variable)
+                .map(|(_, v)| CowVal::Borrowed(&**v));
+        };
         self.slots[var.index()].as_deref().map(CowVal::Borrowed)
     }
 }

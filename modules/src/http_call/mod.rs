@@ -1,0 +1,188 @@
+//! An outbound HTTP(S) client for policy actions (`http-request`): one request with a total
+//! deadline, redirects up to a limit, and a cap on the response body.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, Uri, header};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// Largest response body an action may receive (ngrok: 256 KB).
+pub(crate) const MAX_RESPONSE_BODY: usize = 256 * 1024;
+
+/// Why a call failed, with its `ERR_SLUICE_*` number.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum CallError {
+    /// The response body was larger than [`MAX_RESPONSE_BODY`] (3601).
+    #[error("response body exceeds {MAX_RESPONSE_BODY} bytes")]
+    TooLarge,
+    /// The deadline passed (3602).
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+    /// More redirects than allowed (3214).
+    #[error("exceeded {0} redirects")]
+    TooManyRedirects(u32),
+    /// Connecting or talking to the target failed (2300).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CallError {
+    /// The error code.
+    pub(crate) fn code(&self) -> u16 {
+        match self {
+            CallError::TooLarge => 3601,
+            CallError::Timeout(_) => 3602,
+            CallError::TooManyRedirects(_) => 3214,
+            CallError::Failed(_) => 2300,
+        }
+    }
+}
+
+/// A request to send.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub method: Method,
+    pub url: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// What came back.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub elapsed: Duration,
+}
+
+/// A shared client (connection pool, TLS with the webpki roots).
+pub(crate) struct Caller {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Caller {
+    /// Builds the client.
+    pub(crate) fn new() -> Result<Caller, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS setup failed: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Caller {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        })
+    }
+
+    /// Sends `call`, following up to `max_redirects` redirects, all within `deadline`.
+    pub(crate) async fn send(
+        &self,
+        call: Call,
+        max_redirects: u32,
+        deadline: Duration,
+    ) -> Result<Reply, CallError> {
+        let start = Instant::now();
+        tokio::time::timeout(deadline, self.follow(call, max_redirects, start))
+            .await
+            .map_err(|_| CallError::Timeout(deadline))?
+    }
+
+    async fn follow(
+        &self,
+        mut call: Call,
+        max_redirects: u32,
+        start: Instant,
+    ) -> Result<Reply, CallError> {
+        let mut redirects = 0;
+        loop {
+            let mut builder = http::Request::builder()
+                .method(call.method.clone())
+                .uri(call.url.clone());
+            if let Some(h) = builder.headers_mut() {
+                *h = call.headers.clone();
+            }
+            let request = builder
+                .body(Full::new(call.body.clone()))
+                .map_err(|e| CallError::Failed(e.to_string()))?;
+            let response =
+                self.client.request(request).await.map_err(|e| {
+                    CallError::Failed(format!("request to {} failed: {e}", call.url))
+                })?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_string);
+            if status.is_redirection()
+                && let Some(location) = location
+            {
+                if redirects >= max_redirects {
+                    return Err(CallError::TooManyRedirects(max_redirects));
+                }
+                redirects += 1;
+                call.url = resolve(&call.url, &location)?;
+                if status == StatusCode::SEE_OTHER {
+                    call.method = Method::GET;
+                    call.body = Bytes::new();
+                }
+                continue;
+            }
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_RESPONSE_BODY)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
+                        CallError::TooLarge
+                    } else {
+                        CallError::Failed(format!("reading the response failed: {e}"))
+                    }
+                })?
+                .to_bytes();
+            return Ok(Reply {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+                elapsed: start.elapsed(),
+            });
+        }
+    }
+}
+
+/// Resolves a `Location` against the URL it came from.
+fn resolve(base: &Uri, location: &str) -> Result<Uri, CallError> {
+    if location.contains("://") {
+        return location
+            .parse()
+            .map_err(|_| CallError::Failed(format!("invalid redirect location {location:?}")));
+    }
+    let scheme = base.scheme_str().unwrap_or("http");
+    let authority = base.authority().map(|a| a.as_str()).unwrap_or_default();
+    let path = if location.starts_with('/') {
+        location.to_string()
+    } else {
+        let dir = base.path().rsplit_once('/').map_or("", |(d, _)| d);
+        format!("{dir}/{location}")
+    };
+    format!("{scheme}://{authority}{path}")
+        .parse()
+        .map_err(|_| CallError::Failed(format!("invalid redirect location {location:?}")))
+}
