@@ -1,0 +1,205 @@
+//! [`SessionBuilder`]: how an agent dials and authenticates to an edge.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::client::{ClientSession, StartParams};
+use crate::codec::write_stream_type;
+use crate::control::{self, ControlReader, ControlTx};
+use crate::error::{CloseReason, Result, TunnelError};
+use crate::mux::{Mux, MuxConfig, Role};
+use crate::proto::{Auth, ControlMessage, PROTOCOL_VERSION, StreamType};
+use crate::stream::StreamTimeouts;
+use crate::transport::{BoxedIo, Roots, TlsTransport, Transport, client_tls_config};
+
+/// Settings for dialing and authenticating to an edge.
+#[derive(Clone)]
+pub struct SessionBuilder {
+    authtoken: String,
+    agent_version: String,
+    client_id: String,
+    addr: String,
+    server_name: Option<String>,
+    roots: Roots,
+    transport: Option<Arc<dyn Transport>>,
+    heartbeat_interval: Duration,
+    heartbeat_tolerance: Duration,
+    connect_timeout: Duration,
+    bind_timeout: Duration,
+    mux: MuxConfig,
+    stream_timeouts: StreamTimeouts,
+}
+
+impl std::fmt::Debug for SessionBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionBuilder")
+            .field("addr", &self.addr)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionBuilder {
+    /// A builder for `authtoken`, with a fresh random client id and 10 s / 15 s heartbeats.
+    pub fn new(authtoken: impl Into<String>) -> Self {
+        Self {
+            authtoken: authtoken.into(),
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            client_id: format!("{:032x}", rand::random::<u128>()),
+            addr: "localhost:4443".to_owned(),
+            server_name: None,
+            roots: Roots::System,
+            transport: None,
+            heartbeat_interval: Duration::from_secs(10),
+            heartbeat_tolerance: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(10),
+            bind_timeout: Duration::from_secs(30),
+            mux: MuxConfig::default(),
+            stream_timeouts: StreamTimeouts::default(),
+        }
+    }
+
+    /// The edge's tunnel address, `host:port`.
+    pub fn connect_addr(mut self, addr: impl Into<String>) -> Self {
+        self.addr = addr.into();
+        self
+    }
+
+    /// The name the edge's certificate must carry (default: the host of the connect address).
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// Trust these PEM CA certificates instead of the system roots.
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.roots = Roots::CaPem(pem.into());
+        self
+    }
+
+    /// Dial through a custom transport instead of TLS over TCP.
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Heartbeat period, and how long either side waits before declaring the session dead.
+    pub fn heartbeat(mut self, interval: Duration, tolerance: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self.heartbeat_tolerance = tolerance;
+        self
+    }
+
+    /// Resume as this client id (the edge lets the newest session of an id take over its names).
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = id.into();
+        self
+    }
+
+    /// The agent version reported to the edge.
+    pub fn agent_version(mut self, version: impl Into<String>) -> Self {
+        self.agent_version = version.into();
+        self
+    }
+
+    /// Time allowed for dialing and authenticating, and for each bind answer.
+    pub fn timeouts(mut self, connect: Duration, bind: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.bind_timeout = bind;
+        self
+    }
+
+    /// Multiplexer settings.
+    pub fn mux_config(mut self, mux: MuxConfig) -> Self {
+        self.mux = mux;
+        self
+    }
+
+    /// Reaping of idle and half-open proxy streams on the agent side.
+    pub fn stream_timeouts(mut self, timeouts: StreamTimeouts) -> Self {
+        self.stream_timeouts = timeouts;
+        self
+    }
+
+    /// The client id sent on every (re)connect.
+    pub fn get_client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    fn tls_transport(&self) -> Result<TlsTransport> {
+        let name = match &self.server_name {
+            Some(n) => n.clone(),
+            None => crate::auth::host_port(&self.addr)
+                .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+                .ok_or_else(|| TunnelError::Tls(format!("bad connect address {}", self.addr)))?,
+        };
+        let config = client_tls_config(&self.roots)?;
+        TlsTransport::new(self.addr.clone(), &name, config, self.connect_timeout)
+    }
+
+    /// Dials the edge and authenticates.
+    pub async fn connect(&self) -> Result<ClientSession> {
+        let io = match &self.transport {
+            Some(t) => t.connect().await?,
+            None => self.tls_transport()?.connect().await?,
+        };
+        self.connect_io(io).await
+    }
+
+    /// Authenticates over an already-established connection.
+    pub async fn connect_io(&self, io: BoxedIo) -> Result<ClientSession> {
+        let (mux, inbound) = Mux::start(io, Role::Client, &self.mux);
+        let result = tokio::time::timeout(self.connect_timeout, self.handshake(&mux)).await;
+        let (control_tx, reader, session_id) = match result {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                mux.close();
+                return Err(e);
+            }
+            Err(_) => {
+                mux.close();
+                return Err(TunnelError::Timeout("authenticating to the edge"));
+            }
+        };
+        Ok(ClientSession::start(StartParams {
+            session_id,
+            client_id: self.client_id.clone(),
+            mux,
+            inbound,
+            control_tx,
+            reader,
+            heartbeat: (self.heartbeat_interval, self.heartbeat_tolerance),
+            bind_timeout: self.bind_timeout,
+            stream_timeouts: self.stream_timeouts,
+        }))
+    }
+
+    async fn handshake(&self, mux: &Mux) -> Result<(ControlTx, ControlReader, String)> {
+        let mut stream = mux.open().await?;
+        write_stream_type(&mut stream, StreamType::Control).await?;
+        let (tx, mut reader) = control::split(stream);
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let auth = ControlMessage::Auth(Auth {
+            version: PROTOCOL_VERSION,
+            authtoken: self.authtoken.clone(),
+            agent_version: self.agent_version.clone(),
+            client_id: self.client_id.clone(),
+            heartbeat_interval_ms: millis(self.heartbeat_interval),
+            heartbeat_tolerance_ms: millis(self.heartbeat_tolerance),
+        });
+        if !tx.send(auth).await {
+            return Err(TunnelError::Closed(CloseReason::PeerClosed));
+        }
+        match reader.next().await? {
+            Some(ControlMessage::AuthOk(ok)) if ok.version == PROTOCOL_VERSION => {
+                Ok((tx, reader, ok.session_id))
+            }
+            Some(ControlMessage::AuthOk(ok)) => Err(TunnelError::UnsupportedVersion(ok.version)),
+            Some(ControlMessage::AuthError(e)) => Err(TunnelError::AuthRejected(e)),
+            None => Err(TunnelError::Closed(CloseReason::PeerClosed)),
+            Some(other) => Err(TunnelError::Protocol(format!(
+                "expected AuthOk, got {other:?}"
+            ))),
+        }
+    }
+}

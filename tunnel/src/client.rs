@@ -1,0 +1,257 @@
+//! The agent side: [`ClientSession`] binds endpoints and accepts the edge's proxy streams (see
+//! [`SessionBuilder`](crate::SessionBuilder) to get one).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::codec::{MAX_HEADER_FRAME, read_frame, read_stream_type};
+use crate::control::{ControlReader, ControlTx};
+use crate::error::{CloseReason, Result, TunnelError};
+use crate::mux::{Mux, MuxStream};
+use crate::proto::{
+    Bind, BindError, BindOk, BindRequest, ControlMessage, StreamHeader, StreamType,
+};
+use crate::stream::{StreamTimeouts, TunnelStream};
+
+/// Proxy streams whose header has arrived, waiting for [`ClientSession::accept`].
+const ACCEPT_BACKLOG: usize = 128;
+/// Time a new proxy stream has to deliver its header.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+type PendingBinds = HashMap<u64, oneshot::Sender<Result<BindOk, BindError>>>;
+
+struct Inner {
+    session_id: String,
+    client_id: String,
+    control_tx: ControlTx,
+    pending: StdMutex<PendingBinds>,
+    next_id: AtomicU64,
+    accept_rx: Mutex<mpsc::Receiver<(StreamHeader, TunnelStream)>>,
+    closed: watch::Sender<Option<CloseReason>>,
+    cancel: CancellationToken,
+    mux: Mux,
+    bind_timeout: Duration,
+}
+
+/// An authenticated agent session. Cheap to clone; dropping every clone does not close it —
+/// call [`close`](Self::close).
+#[derive(Clone)]
+pub struct ClientSession {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ClientSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSession")
+            .field("session_id", &self.inner.session_id)
+            .field("client_id", &self.inner.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a freshly authenticated session starts from.
+pub(crate) struct StartParams {
+    pub session_id: String,
+    pub client_id: String,
+    pub mux: Mux,
+    pub inbound: mpsc::Receiver<MuxStream>,
+    pub control_tx: ControlTx,
+    pub reader: ControlReader,
+    pub heartbeat: (Duration, Duration),
+    pub bind_timeout: Duration,
+    pub stream_timeouts: StreamTimeouts,
+}
+
+impl ClientSession {
+    pub(crate) fn start(p: StartParams) -> Self {
+        let (accept_tx, accept_rx) = mpsc::channel(ACCEPT_BACKLOG);
+        let inner = Arc::new(Inner {
+            session_id: p.session_id,
+            client_id: p.client_id,
+            control_tx: p.control_tx,
+            pending: StdMutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            accept_rx: Mutex::new(accept_rx),
+            closed: watch::channel(None).0,
+            cancel: CancellationToken::new(),
+            mux: p.mux,
+            bind_timeout: p.bind_timeout,
+        });
+        tokio::spawn(dispatch_inbound(p.inbound, accept_tx, p.stream_timeouts));
+        let (every, tolerance) = p.heartbeat;
+        tokio::spawn(run_control(inner.clone(), p.reader, every, tolerance));
+        Self { inner }
+    }
+
+    /// The edge-assigned id of this connection.
+    pub fn session_id(&self) -> &str {
+        &self.inner.session_id
+    }
+
+    /// The stable client id this session authenticated with.
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    fn closed_error(&self) -> TunnelError {
+        TunnelError::Closed(self.close_reason().unwrap_or(CloseReason::PeerClosed))
+    }
+
+    /// Binds an endpoint; a refusal is [`TunnelError::BindRefused`] with the edge's code and
+    /// (possibly multi-line) message.
+    pub async fn bind(&self, request: BindRequest) -> Result<BindOk> {
+        let request_id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut p) = self.inner.pending.lock() {
+            p.insert(request_id, tx);
+        }
+        let msg = ControlMessage::Bind(Bind {
+            request_id,
+            request,
+        });
+        let sent = self.inner.control_tx.send(msg).await;
+        let answer = match sent {
+            false => Err(self.closed_error()),
+            true => match tokio::time::timeout(self.inner.bind_timeout, rx).await {
+                Ok(Ok(Ok(ok))) => Ok(ok),
+                Ok(Ok(Err(e))) => Err(TunnelError::BindRefused(e)),
+                Ok(Err(_)) => Err(self.closed_error()),
+                Err(_) => Err(TunnelError::Timeout("waiting for the bind answer")),
+            },
+        };
+        if let Ok(mut p) = self.inner.pending.lock() {
+            p.remove(&request_id);
+        }
+        answer
+    }
+
+    /// Releases a bound URL.
+    pub async fn unbind(&self, url: &str) -> Result<()> {
+        let msg = ControlMessage::Unbind {
+            url: url.to_owned(),
+        };
+        if self.inner.control_tx.send(msg).await {
+            Ok(())
+        } else {
+            Err(self.closed_error())
+        }
+    }
+
+    /// The next proxy stream opened by the edge, with its header; `None` once the session ends.
+    pub async fn accept(&self) -> Option<(StreamHeader, TunnelStream)> {
+        let mut rx = self.inner.accept_rx.lock().await;
+        tokio::select! {
+            s = rx.recv() => s,
+            _ = self.closed() => rx.try_recv().ok(),
+        }
+    }
+
+    /// Why the session ended, if it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.inner.closed.borrow().clone()
+    }
+
+    /// Resolves when the session ends, with the reason.
+    pub async fn closed(&self) -> CloseReason {
+        let mut rx = self.inner.closed.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(r) => r.clone().unwrap_or(CloseReason::Local),
+            Err(_) => CloseReason::Local,
+        }
+    }
+
+    /// Closes the session (the edge sees the connection end).
+    pub fn close(&self) {
+        self.inner.cancel.cancel();
+    }
+}
+
+async fn read_header(mut stream: MuxStream) -> Result<(StreamHeader, MuxStream)> {
+    match read_stream_type(&mut stream).await? {
+        StreamType::Proxy => {}
+        other => {
+            return Err(TunnelError::Protocol(format!(
+                "edge opened a {other:?} stream"
+            )));
+        }
+    }
+    let header = read_frame(&mut stream, MAX_HEADER_FRAME).await?;
+    Ok((header, stream))
+}
+
+async fn dispatch_inbound(
+    mut inbound: mpsc::Receiver<MuxStream>,
+    accept_tx: mpsc::Sender<(StreamHeader, TunnelStream)>,
+    timeouts: StreamTimeouts,
+) {
+    while let Some(stream) = inbound.recv().await {
+        let tx = accept_tx.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(HEADER_TIMEOUT, read_header(stream)).await {
+                Ok(Ok((header, stream))) => {
+                    let _ = tx.send((header, TunnelStream::new(stream, timeouts))).await;
+                }
+                Ok(Err(e)) => tracing::debug!(error = %e, "bad proxy stream from edge"),
+                Err(_) => tracing::debug!("proxy stream header timed out"),
+            }
+        });
+    }
+}
+
+async fn run_control(inner: Arc<Inner>, mut reader: ControlReader, every: Duration, tol: Duration) {
+    let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ack_deadline: Option<Instant> = None;
+    let reason = loop {
+        let deadline = ack_deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86400));
+        tokio::select! {
+            _ = inner.cancel.cancelled() => break CloseReason::Local,
+            _ = inner.mux.closed() => break CloseReason::PeerClosed,
+            _ = tokio::time::sleep_until(deadline), if ack_deadline.is_some() => {
+                break CloseReason::HeartbeatTimeout;
+            }
+            _ = ticker.tick() => {
+                inner.control_tx.try_send(ControlMessage::Heartbeat);
+                ack_deadline.get_or_insert(Instant::now() + tol);
+            }
+            msg = reader.next() => {
+                let msg = match msg {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break CloseReason::PeerClosed,
+                    Err(e) => break CloseReason::Error(e.to_string()),
+                };
+                ack_deadline = None;
+                let answer = match msg {
+                    ControlMessage::BindOk(ok) => Some((ok.request_id, Ok(ok))),
+                    ControlMessage::BindError(e) => Some((e.request_id, Err(e))),
+                    ControlMessage::GoAway { code, message } => {
+                        break CloseReason::GoAway { code, message };
+                    }
+                    ControlMessage::HeartbeatAck => None,
+                    other => {
+                        tracing::debug!(?other, "ignoring unexpected control message");
+                        None
+                    }
+                };
+                if let Some((id, answer)) = answer {
+                    let tx = inner.pending.lock().ok().and_then(|mut p| p.remove(&id));
+                    if let Some(tx) = tx {
+                        let _ = tx.send(answer);
+                    }
+                }
+            }
+        }
+    };
+    tracing::debug!(session = %inner.session_id, %reason, "tunnel session closed");
+    inner.closed.send_replace(Some(reason));
+    if let Ok(mut p) = inner.pending.lock() {
+        p.clear();
+    }
+    inner.mux.close();
+}

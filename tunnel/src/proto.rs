@@ -1,0 +1,220 @@
+//! Wire types: control messages (JSON, length-prefixed) and data-stream headers.
+//!
+//! Every stream starts with a big-endian `u32` [`StreamType`]. The control stream (opened by
+//! the agent, first) then carries [`ControlMessage`] frames; a proxy stream (opened by the
+//! edge, one per public connection) carries one [`StreamHeader`] frame followed by raw bytes.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of this wire protocol; sent in [`Auth`] and echoed in [`AuthOk`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// ALPN protocol id the tunnel listener and the agent negotiate.
+pub const ALPN: &[u8] = b"sluice-tunnel/1";
+
+/// Kind of a multiplexed stream, written as a big-endian `u32` before anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum StreamType {
+    /// The agent's control stream: auth, bind, unbind, heartbeats.
+    Control = 0,
+    /// An edge-opened stream carrying one public connection.
+    Proxy = 3,
+}
+
+impl StreamType {
+    /// Decodes a stream type, `None` when unknown.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            0 => Some(Self::Control),
+            3 => Some(Self::Proxy),
+            _ => None,
+        }
+    }
+}
+
+/// Public protocol of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Plain HTTP.
+    Http,
+    /// HTTPS terminated at the edge.
+    Https,
+    /// Raw TCP on a port.
+    Tcp,
+    /// TLS routed by SNI, passed through.
+    Tls,
+}
+
+impl Protocol {
+    /// The URL scheme of this protocol.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+        }
+    }
+}
+
+/// Agent → edge, first message on the control stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Auth {
+    /// [`PROTOCOL_VERSION`] of the agent.
+    pub version: u32,
+    /// Secret identifying the account.
+    pub authtoken: String,
+    /// Agent software version, for logs.
+    pub agent_version: String,
+    /// Stable id of this agent across reconnects; the edge uses it to resume and take over.
+    pub client_id: String,
+    /// How often the agent sends heartbeats, in milliseconds.
+    pub heartbeat_interval_ms: u64,
+    /// How long the edge waits for a heartbeat before closing the session, in milliseconds.
+    pub heartbeat_tolerance_ms: u64,
+}
+
+/// Edge → agent: authentication succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthOk {
+    /// [`PROTOCOL_VERSION`] of the edge.
+    pub version: u32,
+    /// Id of this session (new on every connection).
+    pub session_id: String,
+    /// The client id the edge recorded (the agent's own).
+    pub client_id: String,
+    /// Heartbeat tolerance the edge applies (after clamping), in milliseconds.
+    pub heartbeat_tolerance_ms: u64,
+}
+
+/// Edge → agent: authentication failed; the edge closes the connection after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthError {
+    /// Machine-readable code, e.g. `ERR_SLUICE_AUTH_FAILED`.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+/// What an agent asks to bind (the request id is added on the wire).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindRequest {
+    /// Public protocol.
+    pub protocol: Protocol,
+    /// Requested URL (`https://app.example.com`, `tcp://host:2222`); `None` lets the edge pick.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Traffic Policy document text (YAML or JSON), validated by the edge.
+    #[serde(default)]
+    pub traffic_policy: Option<String>,
+    /// Share the URL with other agents that bind it with pooling enabled.
+    #[serde(default)]
+    pub pooling_enabled: bool,
+    /// Opaque user metadata.
+    #[serde(default)]
+    pub metadata: Option<String>,
+}
+
+impl BindRequest {
+    /// A request for `protocol` with everything else defaulted.
+    pub fn new(protocol: Protocol) -> Self {
+        Self {
+            protocol,
+            url: None,
+            traffic_policy: None,
+            pooling_enabled: false,
+            metadata: None,
+        }
+    }
+
+    /// Sets the requested URL.
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Sets the Traffic Policy text.
+    pub fn with_traffic_policy(mut self, policy: impl Into<String>) -> Self {
+        self.traffic_policy = Some(policy.into());
+        self
+    }
+}
+
+/// Agent → edge: bind an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bind {
+    /// Chosen by the agent; echoed in the answer.
+    pub request_id: u64,
+    /// What to bind.
+    #[serde(flatten)]
+    pub request: BindRequest,
+}
+
+/// Edge → agent: the endpoint is bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindOk {
+    /// The request this answers.
+    pub request_id: u64,
+    /// The assigned public URL.
+    pub url: String,
+}
+
+/// Edge → agent: the bind was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindError {
+    /// The request this answers.
+    pub request_id: u64,
+    /// Machine-readable code, e.g. `ERR_SLUICE_POLICY_INVALID`.
+    pub code: String,
+    /// Human-readable explanation; may span several lines (policy `line:col` errors).
+    pub message: String,
+}
+
+/// A message on the control stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ControlMessage {
+    /// See [`Auth`].
+    Auth(Auth),
+    /// See [`AuthOk`].
+    AuthOk(AuthOk),
+    /// See [`AuthError`].
+    AuthError(AuthError),
+    /// See [`Bind`].
+    Bind(Bind),
+    /// See [`BindOk`].
+    BindOk(BindOk),
+    /// See [`BindError`].
+    BindError(BindError),
+    /// Agent → edge: release a URL.
+    Unbind {
+        /// The URL to release.
+        url: String,
+    },
+    /// Agent → edge liveness probe.
+    Heartbeat,
+    /// Edge → agent answer to [`ControlMessage::Heartbeat`].
+    HeartbeatAck,
+    /// Either side: the session is about to close, and why.
+    GoAway {
+        /// Machine-readable code.
+        code: String,
+        /// Human-readable explanation.
+        message: String,
+    },
+}
+
+/// First frame of an edge-opened proxy stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamHeader {
+    /// The bound URL the public connection arrived on.
+    pub endpoint_url: String,
+    /// The public client's address.
+    pub client_addr: SocketAddr,
+    /// The endpoint's protocol.
+    pub protocol: Protocol,
+}

@@ -1,0 +1,150 @@
+//! The transport seam: how an agent reaches an edge (TLS over TCP by default), and the TLS
+//! configurations both sides use (rustls with the ring provider).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::error::{Result, TunnelError};
+use crate::proto::ALPN;
+
+/// Any byte stream a session can run over.
+pub trait AsyncIo: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> AsyncIo for T {}
+
+/// A boxed [`AsyncIo`].
+pub type BoxedIo = Box<dyn AsyncIo>;
+
+/// Dials the edge. Implement it to run sessions over something other than TLS/TCP
+/// (an in-memory pipe for an embedded edge, a proxy, a websocket).
+#[async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// Opens one connection, ready for the mux.
+    async fn connect(&self) -> Result<BoxedIo>;
+}
+
+/// Which certificates the agent trusts for the edge.
+#[derive(Debug, Clone)]
+pub enum Roots {
+    /// The Mozilla root program (webpki-roots).
+    System,
+    /// The certificates in this PEM text (e.g. the edge's own CA).
+    CaPem(Vec<u8>),
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn tls_err(e: impl std::fmt::Display) -> TunnelError {
+    TunnelError::Tls(e.to_string())
+}
+
+/// A client TLS config trusting `roots`, offering the tunnel ALPN.
+pub fn client_tls_config(roots: &Roots) -> Result<Arc<ClientConfig>> {
+    let mut store = RootCertStore::empty();
+    match roots {
+        Roots::System => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        Roots::CaPem(pem) => {
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                store.add(cert.map_err(tls_err)?).map_err(tls_err)?;
+            }
+            if store.is_empty() {
+                return Err(TunnelError::Tls("no certificate in CA PEM".into()));
+            }
+        }
+    }
+    let mut cfg = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err)?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// A server TLS config from a PEM certificate chain and PEM private key, offering the tunnel ALPN.
+pub fn server_tls_config(cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>> {
+    let chain = CertificateDer::pem_slice_iter(cert_chain_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(tls_err)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(tls_err)?;
+    let mut cfg = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(tls_err)?;
+    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// TLS over TCP to `addr`, verifying the certificate for `server_name`.
+#[derive(Clone)]
+pub struct TlsTransport {
+    addr: String,
+    server_name: ServerName<'static>,
+    connector: tokio_rustls::TlsConnector,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for TlsTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsTransport")
+            .field("addr", &self.addr)
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsTransport {
+    /// A transport dialing `addr` (`host:port`) and expecting a certificate for `server_name`.
+    pub fn new(
+        addr: impl Into<String>,
+        server_name: &str,
+        config: Arc<ClientConfig>,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let server_name = ServerName::try_from(server_name.to_owned())
+            .map_err(|e| TunnelError::Tls(format!("invalid server name {server_name:?}: {e}")))?;
+        Ok(Self {
+            addr: addr.into(),
+            server_name,
+            connector: tokio_rustls::TlsConnector::from(config),
+            timeout,
+        })
+    }
+
+    /// The same TLS settings, dialing another address (e.g. a relay).
+    pub fn with_addr(&self, addr: impl Into<String>) -> Self {
+        Self {
+            addr: addr.into(),
+            ..self.clone()
+        }
+    }
+}
+
+#[async_trait]
+impl Transport for TlsTransport {
+    async fn connect(&self) -> Result<BoxedIo> {
+        let dial = async {
+            let tcp = TcpStream::connect(&self.addr).await?;
+            tcp.set_nodelay(true)?;
+            let tls = self
+                .connector
+                .connect(self.server_name.clone(), tcp)
+                .await?;
+            Ok::<_, TunnelError>(tls)
+        };
+        let tls = tokio::time::timeout(self.timeout, dial)
+            .await
+            .map_err(|_| TunnelError::Timeout("connecting to the edge"))??;
+        Ok(Box::new(tls))
+    }
+}
