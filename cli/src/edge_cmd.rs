@@ -1,5 +1,7 @@
 //! `sluice edge --config edge.yml`: loads the edge config (every error printed with its
-//! line:column, exit 1, nothing started), then runs the edge in the foreground.
+//! line:column, exit 1, nothing started), then runs the edge in the foreground. SIGHUP, or a
+//! change to the file, reloads it; an invalid new config is refused and the old one keeps
+//! serving.
 
 use std::path::PathBuf;
 
@@ -27,10 +29,9 @@ pub fn run(args: EdgeArgs, registry: &Registry) -> anyhow::Result<u8> {
             return Ok(1);
         }
     };
-    eprintln!("sluice edge: starting the http listener on {}", config.http);
     for ep in &config.endpoints {
         eprintln!("  {} -> {}", ep.info.url, ep.upstream.url);
     }
-    sluice_proxy::run(config)?;
+    sluice_proxy::run(config, args.config, registry.clone())?;
     Ok(0)
 }

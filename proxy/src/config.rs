@@ -5,6 +5,16 @@
 //! version: 1
 //! listeners:
 //!   http: 127.0.0.1:8080
+//!   https: 127.0.0.1:8443   # TLS; HTTP/2 by ALPN
+//!   admin: 127.0.0.1:9090   # /healthz and Prometheus /metrics
+//! state_dir: .sluice-edge   # the development CA lives here (relative to this file)
+//! certificates:             # PEM files; names without one get a dev-CA certificate
+//!   - names: [app.example.com, "*.example.com"]
+//!     cert_file: example.pem
+//!     key_file: example-key.pem
+//! timeouts:
+//!   idle: 5m                # an idle client connection is closed after this
+//!   header_read: 10s        # a request header must arrive within this
 //! events:
 //!   output: stdout          # or a file path; one JSON line per finished request
 //! endpoints:
@@ -19,6 +29,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -41,6 +52,16 @@ struct RawConfig {
     /// Where request events go (default: stdout).
     #[serde(default)]
     events: Option<RawEvents>,
+    /// Folder for the edge's state (its development CA), relative to this file;
+    /// default `.sluice-edge`.
+    #[serde(default)]
+    state_dir: Option<String>,
+    /// TLS certificates for the https listener (PEM files).
+    #[serde(default)]
+    certificates: Vec<RawCertificate>,
+    /// Client-side timeouts.
+    #[serde(default)]
+    timeouts: Option<RawTimeouts>,
     /// Static endpoints with plain-address upstreams.
     #[serde(default)]
     endpoints: Vec<RawEndpoint>,
@@ -51,13 +72,38 @@ struct RawConfig {
 #[schemars(rename = "Listeners")]
 struct RawListeners {
     /// Plain HTTP listener, `host:port`.
-    http: String,
-    /// HTTPS listener (not implemented yet: refused at load).
+    #[serde(default)]
+    http: Option<String>,
+    /// HTTPS listener, `host:port` (HTTP/1.1 and HTTP/2 by ALPN).
     #[serde(default)]
     https: Option<String>,
-    /// Admin listener (not implemented yet: refused at load).
+    /// Admin listener, `host:port`: `/healthz` and Prometheus `/metrics`.
     #[serde(default)]
     admin: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Certificate")]
+struct RawCertificate {
+    /// Names this certificate serves: exact (`app.example.com`) or wildcard (`*.example.com`).
+    names: Vec<String>,
+    /// PEM certificate chain, leaf first (relative to this file).
+    cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1; relative to this file).
+    key_file: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Timeouts")]
+struct RawTimeouts {
+    /// Close a client connection idle this long (`300ms`, `10s`, `5m`, `1h`); default `5m`.
+    #[serde(default)]
+    idle: Option<String>,
+    /// A request header (HTTP/1) must be complete this long after its first byte; default `10s`.
+    #[serde(default)]
+    header_read: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -72,7 +118,8 @@ struct RawEvents {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Endpoint")]
 struct RawEndpoint {
-    /// Public URL: `http://name[:port]`; the name may be a wildcard `*.example.com`.
+    /// Public URL: `http://name[:port]` or `https://name[:port]`; the name may be a wildcard
+    /// `*.example.com`.
     url: String,
     /// Where traffic goes.
     upstream: RawUpstream,
@@ -134,11 +181,41 @@ pub enum EventsOutput {
 #[derive(Debug)]
 pub struct EdgeConfig {
     /// Address of the plain HTTP listener.
-    pub http: SocketAddr,
+    pub http: Option<SocketAddr>,
+    /// Address of the HTTPS listener.
+    pub https: Option<SocketAddr>,
+    /// Address of the admin listener.
+    pub admin: Option<SocketAddr>,
+    /// The state folder (development CA).
+    pub state_dir: PathBuf,
+    /// Configured certificates, in file order.
+    pub certificates: Vec<Certificate>,
+    /// Idle timeout of client connections.
+    pub idle_timeout: Duration,
+    /// Time allowed for a request header to arrive, from its first byte.
+    pub header_read_timeout: Duration,
     /// Where events go.
     pub events: EventsOutput,
     /// The endpoints, in file order.
     pub endpoints: Vec<Arc<Endpoint>>,
+}
+
+/// A certificate from PEM files and the names it serves.
+#[derive(Debug, Clone)]
+pub struct Certificate {
+    /// Exact or wildcard names (lower case).
+    pub names: Vec<String>,
+    /// Chain and signing key, ready for rustls.
+    pub key: Arc<rustls::sign::CertifiedKey>,
+}
+
+/// The scheme an endpoint is served on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// Plain HTTP (the http listener).
+    Http,
+    /// HTTPS (the https listener).
+    Https,
 }
 
 /// One endpoint with a plain-address upstream.
@@ -148,6 +225,8 @@ pub struct Endpoint {
     pub info: Arc<EndpointInfo>,
     /// Host pattern: `app.example.com` or `*.example.com` (lower case).
     pub host: String,
+    /// The listener it is served on.
+    pub scheme: Scheme,
     /// The upstream.
     pub upstream: Upstream,
     /// Its compiled policy (empty when none is given).
@@ -249,23 +328,75 @@ pub fn load_str(
             ),
         );
     }
-    let http = cx.socket_addr(&raw.listeners.http, &[key("listeners"), key("http")]);
-    if raw.listeners.https.is_some() {
+    let http = raw
+        .listeners
+        .http
+        .as_ref()
+        .and_then(|a| cx.socket_addr(a, &[key("listeners"), key("http")]));
+    let https = raw
+        .listeners
+        .https
+        .as_ref()
+        .and_then(|a| cx.socket_addr(a, &[key("listeners"), key("https")]));
+    let admin = raw
+        .listeners
+        .admin
+        .as_ref()
+        .and_then(|a| cx.socket_addr(a, &[key("listeners"), key("admin")]));
+    if raw.listeners.http.is_none() && raw.listeners.https.is_none() {
         cx.error(
-            &[key("listeners"), key("https")],
-            "the https listener is not implemented yet; remove it",
-        );
-    }
-    if raw.listeners.admin.is_some() {
-        cx.error(
-            &[key("listeners"), key("admin")],
-            "the admin listener is not implemented yet; remove it",
+            &[key("listeners")],
+            "give at least one of the http and https listeners",
         );
     }
     let events = match raw.events.as_ref().map(|e| e.output.as_str()) {
         None | Some("stdout") => EventsOutput::Stdout,
         Some(p) => EventsOutput::File(base.join(p)),
     };
+    let state_dir = base.join(raw.state_dir.as_deref().unwrap_or(".sluice-edge"));
+    let mut idle_timeout = Duration::from_secs(300);
+    let mut header_read_timeout = Duration::from_secs(10);
+    if let Some(t) = &raw.timeouts {
+        for (value, slot, name) in [
+            (&t.idle, &mut idle_timeout, "idle"),
+            (&t.header_read, &mut header_read_timeout, "header_read"),
+        ] {
+            let Some(text) = value else { continue };
+            match parse_duration(text) {
+                Some(d) if !d.is_zero() => *slot = d,
+                _ => cx.error(
+                    &[key("timeouts"), key(name)],
+                    format!("`{text}` is not a duration like 300ms, 10s, 5m or 1h"),
+                ),
+            }
+        }
+    }
+    let mut certificates = Vec::new();
+    for (i, c) in raw.certificates.iter().enumerate() {
+        let at = |k: &str| vec![key("certificates"), PathSeg::Index(i), key(k)];
+        let mut names = Vec::new();
+        for n in &c.names {
+            let n = n.trim().to_ascii_lowercase();
+            if !valid_host_pattern(&n) {
+                cx.error(
+                    &at("names"),
+                    format!("`{n}` is not a host name or a wildcard like *.example.com"),
+                );
+                continue;
+            }
+            names.push(n);
+        }
+        if c.names.is_empty() {
+            cx.error(&at("names"), "a certificate needs at least one name");
+        }
+        match load_certified_key(&base.join(&c.cert_file), &base.join(&c.key_file)) {
+            Ok(key) => certificates.push(Certificate {
+                names,
+                key: Arc::new(key),
+            }),
+            Err(e) => cx.error(&at("cert_file"), e),
+        }
+    }
     let mut endpoints: Vec<Arc<Endpoint>> = Vec::new();
     for (i, ep) in raw.endpoints.iter().enumerate() {
         let at = |k: &str| vec![key("endpoints"), PathSeg::Index(i), key(k)];
@@ -279,26 +410,41 @@ pub fn load_str(
             );
             continue;
         };
-        if scheme != "http" {
-            cx.error(
-                &at("url"),
-                format!("only http:// endpoints are served so far, not {scheme}://"),
-            );
-            continue;
-        }
-        let host = host.to_ascii_lowercase();
-        let bad_wildcard = match host.strip_prefix("*.") {
-            Some(rest) => rest.is_empty() || rest.contains('*'),
-            None => host.contains('*'),
+        let ep_scheme = if scheme == "https" {
+            if https.is_none() && raw.listeners.https.is_none() {
+                cx.error(
+                    &at("url"),
+                    "an https:// endpoint needs the https listener (listeners.https)",
+                );
+                continue;
+            }
+            Scheme::Https
+        } else {
+            if raw.listeners.http.is_none() {
+                cx.error(
+                    &at("url"),
+                    "an http:// endpoint needs the http listener (listeners.http)",
+                );
+                continue;
+            }
+            Scheme::Http
         };
-        if bad_wildcard {
+        let ep_protocol = match ep_scheme {
+            Scheme::Http => Protocol::Http,
+            Scheme::Https => Protocol::Https,
+        };
+        let host = host.to_ascii_lowercase();
+        if !valid_host_pattern(&host) {
             cx.error(
                 &at("url"),
                 "a wildcard must be the whole first label, as in *.example.com",
             );
             continue;
         }
-        if let Some(prev) = endpoints.iter().find(|e| e.host == host) {
+        if let Some(prev) = endpoints
+            .iter()
+            .find(|e| e.host == host && e.scheme == ep_scheme)
+        {
             cx.error(
                 &at("url"),
                 format!("host {host} is already served by {}", prev.info.url),
@@ -331,7 +477,7 @@ pub fn load_str(
                     node,
                     registry,
                     LoadOptions {
-                        protocol: Some(Protocol::Http),
+                        protocol: Some(ep_protocol),
                     },
                 ))
             }
@@ -343,7 +489,7 @@ pub fn load_str(
                         &text,
                         registry,
                         LoadOptions {
-                            protocol: Some(Protocol::Http),
+                            protocol: Some(ep_protocol),
                         },
                     )),
                     Err(e) => {
@@ -368,11 +514,12 @@ pub fn load_str(
             info: Arc::new(EndpointInfo {
                 id: format!("ep_{i}"),
                 url,
-                protocol: Protocol::Http,
+                protocol: ep_protocol,
                 host: host.clone(),
                 port,
             }),
             host,
+            scheme: ep_scheme,
             upstream,
             policy: Arc::new(policy),
         }));
@@ -383,10 +530,62 @@ pub fn load_str(
         });
     }
     Ok(EdgeConfig {
-        http: http.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+        http,
+        https,
+        admin,
+        state_dir,
+        certificates,
+        idle_timeout,
+        header_read_timeout,
         events,
         endpoints,
     })
+}
+
+/// `app.example.com` or `*.example.com`.
+fn valid_host_pattern(host: &str) -> bool {
+    let rest = host.strip_prefix("*.").unwrap_or(host);
+    !rest.is_empty() && !rest.contains('*') && !rest.contains('/') && !rest.contains(' ')
+}
+
+/// `300ms`, `10s`, `5m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    match unit.trim() {
+        "ms" => Some(Duration::from_millis(n)),
+        "" | "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
+        "h" => Some(Duration::from_secs(n.checked_mul(3600)?)),
+        _ => None,
+    }
+}
+
+/// Reads a PEM chain and key into a rustls signing key.
+fn load_certified_key(cert: &Path, key: &Path) -> Result<rustls::sign::CertifiedKey, String> {
+    let loaded = pingora::tls::load_certs_and_key_files(
+        &cert.display().to_string(),
+        &key.display().to_string(),
+    )
+    .map_err(|e| {
+        format!(
+            "cannot read the certificate {} or key {}: {e}",
+            cert.display(),
+            key.display()
+        )
+    })?;
+    let Some((chain, key_der)) = loaded else {
+        return Err(format!(
+            "no certificate in {} or no private key in {}",
+            cert.display(),
+            key.display()
+        ));
+    };
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key_der)
+        .map_err(|e| format!("unusable private key {}: {e}", key.display()))?;
+    Ok(rustls::sign::CertifiedKey::new(chain, signing))
 }
 
 fn key(k: &str) -> PathSeg {
@@ -535,10 +734,38 @@ mod tests {
     }
 
     #[test]
-    fn bad_version_and_https_listener_are_errors() {
-        let e = load("version: 2\nlisteners:\n  http: 127.0.0.1:8080\n  https: 127.0.0.1:8443\n")
-            .unwrap_err();
+    fn bad_version_and_bad_timeout_are_errors() {
+        let e = load(
+            "version: 2\nlisteners:\n  http: 127.0.0.1:8080\n  https: 127.0.0.1:8443\ntimeouts:\n  idle: soon\n",
+        )
+        .unwrap_err();
         assert_eq!(e.diagnostics.len(), 2);
+        assert!(e.to_string().contains("edge.yml:6:"), "{e}");
+    }
+
+    #[test]
+    fn https_endpoint_needs_the_https_listener() {
+        let e = load(
+            "version: 1\nlisteners:\n  http: 127.0.0.1:8080\nendpoints:\n  - url: https://a.localhost\n    upstream:\n      url: http://127.0.0.1:3000\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("edge.yml:5:"), "{e}");
+        let c = load(
+            "version: 1\nlisteners:\n  https: 127.0.0.1:8443\nendpoints:\n  - url: https://a.localhost\n    upstream:\n      url: http://127.0.0.1:3000\n",
+        )
+        .unwrap();
+        assert_eq!(c.endpoints[0].scheme, Scheme::Https);
+        assert_eq!(c.endpoints[0].info.url, "https://a.localhost");
+        assert_eq!(c.idle_timeout, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("300ms"), Some(Duration::from_millis(300)));
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("5 parsecs"), None);
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Events: one JSON line per finished request (`http_request_complete.v0`) with timing, status,
-//! bytes, endpoint, client and the `log` action's metadata, written to stdout or a file.
+//! Events: one JSON line per finished request (`http_request_complete.v0`: timing, status,
+//! bytes, endpoint, client, the `log` action's metadata of the HTTP phases) and per closed
+//! connection (`tcp_connection_closed.v0`: bytes in/out, duration, requests, TLS facts, the
+//! `on_tcp_connect` logs), written to stdout or a file.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};

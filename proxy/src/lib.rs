@@ -3,18 +3,29 @@
 //!
 //! - [`config`]: the edge config file (versioned YAML, line:column errors).
 //! - [`routes`]: Host → endpoint (exact beats wildcard, most specific wildcard wins).
+//! - [`state`]: routes and certificates of one config, swapped whole on reload.
+//! - [`server`]: the runtime: accept loops (http, https, admin), reload on SIGHUP / file change.
+//! - [`conn`]: per-connection records and the metered client stream (bytes, header guards).
+//! - [`tls`]: certificates by SNI, and the development CA.
 //! - [`service`]: the `ProxyHttp` implementation that drives the policy engine.
 //! - [`errors`]: the responses the edge makes itself, with `sluice-error-code`.
-//! - [`events`]: one JSON line per finished request.
+//! - [`events`]: one JSON line per finished request and per closed connection.
+//! - [`metrics`]: Prometheus counters for the admin listener.
 //!
-//! [`run`] starts a Pingora server in the foreground.
+//! [`run`] starts the edge in the foreground.
 
 mod body;
 pub mod config;
+pub mod conn;
 pub mod errors;
 pub mod events;
+pub mod metrics;
 pub mod routes;
+pub mod server;
 pub mod service;
+pub mod state;
+pub mod tls;
 
 pub use config::{ConfigError, EdgeConfig, load_file};
-pub use service::{EdgeService, run};
+pub use server::run;
+pub use service::EdgeService;

@@ -1,14 +1,14 @@
 //! The `ProxyHttp` implementation: adapts Pingora's session to the policy engine's plain `http`
 //! values and back, the way `sluice_policy::harness` drives an exchange in-process.
 //!
-//! Per connection (HTTP/1 keep-alive carries it from request to request), one
-//! [`Connection`] per endpoint, made and run through `on_tcp_connect` on the first request for
-//! that endpoint. Per request, one [`Exchange`]: `on_http_request` in `request_filter`,
-//! `on_http_response` in `response_filter` (or right away when the request phase answered),
-//! body transforms chunk by chunk in the body filters (nothing is buffered).
+//! Per TCP connection (found through the accept loop's [`ConnMeter`]), one [`Connection`] per
+//! endpoint, made and run through `on_tcp_connect` on the first request for that endpoint, so
+//! it runs once per connection however many requests (or HTTP/2 streams) follow. Per request,
+//! one [`Exchange`]: `on_http_request` in `request_filter`, `on_http_response` in
+//! `response_filter` (or right away when the request phase answered), body transforms chunk by
+//! chunk in the body filters (nothing is buffered). Hop-by-hop headers are stripped both ways,
+//! except a websocket upgrade's.
 
-use std::any::Any;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -17,9 +17,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, StatusCode, Version};
 use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::proxy::{FailToProxy, ProxyHttp, Session, http_proxy_service_with_name};
-use pingora::server::configuration::ServerConf;
-use pingora::server::{RunArgs, Server};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use sluice_policy::{
@@ -28,45 +26,106 @@ use sluice_policy::{
 };
 
 use crate::body::{HOST_BUFFER_LIMIT, ReadState, SessionBody};
-use crate::config::{EdgeConfig, Endpoint, UpstreamProtocol};
+use crate::config::{Endpoint, Scheme, UpstreamProtocol};
+use crate::conn::{ConnMeter, EndpointConn};
 use crate::errors;
-use crate::events::EventSink;
-use crate::routes::Routes;
+use crate::server::Shared;
 
-/// The edge's HTTP service.
+/// The edge's HTTP service for one listener (http or https).
 pub struct EdgeService {
-    routes: Routes,
+    shared: Arc<Shared>,
     clock: Arc<dyn Clock>,
-    events: Option<Arc<EventSink>>,
-    scheme: &'static str,
+    scheme: Scheme,
 }
 
 impl std::fmt::Debug for EdgeService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EdgeService")
-            .field("routes", &self.routes)
+            .field("scheme", &self.scheme)
             .finish_non_exhaustive()
     }
 }
 
 impl EdgeService {
-    /// A service over the config's endpoints.
-    pub fn new(config: &EdgeConfig, events: Option<Arc<EventSink>>) -> Self {
+    /// A service routing over the shared (reloadable) state's endpoints for `scheme`.
+    pub fn new(shared: Arc<Shared>, scheme: Scheme) -> Self {
         EdgeService {
-            routes: Routes::new(config.endpoints.iter().map(|e| (e.host.clone(), e.clone()))),
+            shared,
             clock: Arc::new(SystemClock),
-            events,
-            scheme: "http",
+            scheme,
+        }
+    }
+
+    fn scheme_str(&self) -> &'static str {
+        match self.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    fn lookup(&self, host: &str) -> Option<Arc<Endpoint>> {
+        let state = self.shared.state.load();
+        match self.scheme {
+            Scheme::Http => state.http.lookup(host),
+            Scheme::Https => state.https.lookup(host),
         }
     }
 }
 
-/// Policy state of one client connection, per endpoint id.
-type ConnStates = HashMap<String, Arc<Connection>>;
+/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), besides those the
+/// `Connection` header names. `transfer-encoding` is left to Pingora, which frames each hop.
+const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers; `upgrade` keeps the websocket upgrade (and its `Connection`).
+fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<String> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut drop: Vec<String> = headers
+        .keys()
+        .map(|k| k.as_str().to_string())
+        .filter(|k| {
+            HOP_BY_HOP.contains(&k.as_str())
+                || k.starts_with("proxy-")
+                || named.iter().any(|n| n == k)
+        })
+        .collect();
+    if upgrade {
+        drop.retain(|k| k != "connection" && k != "upgrade");
+    }
+    for k in drop {
+        headers.remove(k.as_str());
+    }
+    if upgrade {
+        headers.insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("upgrade"),
+        );
+    }
+}
+
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
 
 /// Per-request state.
 pub struct Ctx {
-    conns: ConnStates,
+    meter: Option<Arc<ConnMeter>>,
     endpoint: Option<Arc<Endpoint>>,
     conn: Option<Arc<Connection>>,
     /// The exchange (in a mutex only to be `Sync`; always reached with `get_mut`).
@@ -232,16 +291,40 @@ async fn read_body(
 }
 
 impl EdgeService {
-    /// Finds or makes the connection's policy state for `ep`, running `on_tcp_connect` once.
+    /// Finds or makes the connection's policy state for `ep`, running `on_tcp_connect` once
+    /// per TCP connection.
     async fn connection(
         &self,
         session: &Session,
         ctx: &mut Ctx,
         ep: &Arc<Endpoint>,
     ) -> Option<Arc<Connection>> {
-        if let Some(c) = ctx.conns.get(&ep.info.id) {
-            return Some(c.clone());
+        let Some(meter) = ctx.meter.clone() else {
+            // Not from the edge's accept loop: policy state per request.
+            return self.new_connection(session, ep, None).await.map(|e| e.conn);
+        };
+        let mut endpoints = meter.endpoints.lock().await;
+        if let Some(ec) = endpoints.get(&ep.info.id) {
+            return (!ec.closed).then(|| ec.conn.clone());
         }
+        let ec = self.new_connection(session, ep, Some(&meter)).await?;
+        endpoints.insert(ep.info.id.clone(), ec.clone());
+        if ec.closed {
+            self.shared
+                .metrics
+                .policy_closed(&ep.info.id, "on_tcp_connect");
+            return None;
+        }
+        Some(ec.conn)
+    }
+
+    /// Runs `on_tcp_connect` for a new connection to `ep`.
+    async fn new_connection(
+        &self,
+        session: &Session,
+        ep: &Arc<Endpoint>,
+        meter: Option<&ConnMeter>,
+    ) -> Option<EndpointConn> {
         let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
         let client = session
             .client_addr()
@@ -254,30 +337,38 @@ impl EdgeService {
             .copied()
             .unwrap_or(unspecified);
         let info = ConnInfo {
-            client,
-            server,
-            tls: None,
-            started: self.clock.now(),
+            client: meter.map_or(client, |m| m.client),
+            server: meter.map_or(server, |m| m.server),
+            tls: meter.and_then(|m| m.tls.clone()),
+            started: meter.map_or_else(|| self.clock.now(), |m| m.started_at),
         };
         let mut conn = Connection::new(info, ep.info.clone(), self.clock.clone());
         let verdict = ep.policy.on_tcp_connect(&mut conn).await;
-        let conn = Arc::new(conn);
-        ctx.conns.insert(ep.info.id.clone(), conn.clone());
-        if verdict == TcpVerdict::Close {
-            return None;
-        }
-        Some(conn)
+        Some(EndpointConn {
+            conn: Arc::new(conn),
+            closed: verdict == TcpVerdict::Close,
+        })
     }
 
     fn emit_event(&self, session: &Session, ctx: &mut Ctx) {
-        let Some(sink) = &self.events else { return };
-        let req = session.req_header();
         let status = session.response_written().map(|r| r.status.as_u16());
+        let endpoint_id = ctx
+            .endpoint
+            .as_ref()
+            .map(|e| e.info.id.clone())
+            .unwrap_or_default();
+        self.shared.metrics.request(
+            &endpoint_id,
+            status.unwrap_or(0),
+            ctx.started.elapsed().as_secs_f64(),
+        );
+        let Some(sink) = &self.shared.events else {
+            return;
+        };
+        let req = session.req_header();
         let client = session.client_addr().and_then(|a| a.as_inet()).copied();
+        // `on_tcp_connect` logs go with the connection's own event (tcp_connection_closed.v0).
         let mut logs: Vec<serde_json::Value> = Vec::new();
-        if let Some(c) = &ctx.conn {
-            logs.extend(c.logs.iter().map(|l| l.metadata.clone()));
-        }
         let endpoint = ctx
             .endpoint
             .as_ref()
@@ -331,7 +422,7 @@ impl ProxyHttp for EdgeService {
 
     fn new_ctx(&self) -> Ctx {
         Ctx {
-            conns: HashMap::new(),
+            meter: None,
             endpoint: None,
             conn: None,
             ex: None,
@@ -344,9 +435,24 @@ impl ProxyHttp for EdgeService {
         }
     }
 
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        let client = session.client_addr().and_then(|a| a.as_inet()).copied();
+        let server = session.server_addr().and_then(|a| a.as_inet()).copied();
+        if let (Some(c), Some(s)) = (client, server)
+            && let Some(meter) = self.shared.conns.get(c, s)
+        {
+            meter.header_done();
+            meter
+                .requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ctx.meter = Some(meter);
+        }
+        Ok(())
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let host = host_of(session.req_header());
-        let Some(ep) = self.routes.lookup(&host) else {
+        let Some(ep) = self.lookup(&host) else {
             ctx.error_code = Some(errors::ENDPOINT_NOT_FOUND);
             let name = crate::routes::normalize(&host);
             let page = errors::error_page(
@@ -417,6 +523,9 @@ impl ProxyHttp for EdgeService {
             RequestVerdict::Close => {
                 ctx.ex = Some(Mutex::new(ex));
                 ctx.close = true;
+                self.shared
+                    .metrics
+                    .policy_closed(&ep.info.id, "on_http_request");
                 Err(closed_by_policy())
             }
             RequestVerdict::Responded => {
@@ -425,6 +534,9 @@ impl ProxyHttp for EdgeService {
                 if v == ResponseVerdict::Close {
                     ctx.ex = Some(Mutex::new(ex));
                     ctx.close = true;
+                    self.shared
+                        .metrics
+                        .policy_closed(&ep.info.id, "on_http_response");
                     return Err(closed_by_policy());
                 }
                 let raw = ex.response_body.take().unwrap_or_default();
@@ -444,6 +556,9 @@ impl ProxyHttp for EdgeService {
                         .and_then(|n| n.parse().ok());
                 }
                 ctx.ex = Some(Mutex::new(ex));
+                self.shared
+                    .metrics
+                    .policy_response(&ep.info.id, parts.status.as_u16());
                 write_response(session, &parts, body, ctx).await?;
                 Ok(true)
             }
@@ -489,7 +604,15 @@ impl ProxyHttp for EdgeService {
         if let Some(ex) = ctx.exchange() {
             upstream_request.set_method(ex.request.method.clone());
             upstream_request.set_uri(ex.request.uri.clone());
-            replace_request_headers(upstream_request, &ex.request.headers)?;
+            let mut headers = ex.request.headers.clone();
+            let upgrade = is_websocket_upgrade(&headers);
+            // Pingora frames the request body from this header; it is per hop but kept.
+            let te = headers.get(TRANSFER_ENCODING).cloned();
+            strip_hop_by_hop(&mut headers, upgrade);
+            if let Some(te) = te {
+                headers.insert(TRANSFER_ENCODING, te);
+            }
+            replace_request_headers(upstream_request, &headers)?;
             if !ex.request_transforms.is_empty() && has_body {
                 // The transformed body has a length nobody knows yet.
                 upstream_request.remove_header(&CONTENT_LENGTH);
@@ -513,7 +636,7 @@ impl ProxyHttp for EdgeService {
             };
             upstream_request.insert_header("x-forwarded-for", value)?;
         }
-        upstream_request.insert_header("x-forwarded-proto", self.scheme)?;
+        upstream_request.insert_header("x-forwarded-proto", self.scheme_str())?;
         if !original_host.is_empty() {
             upstream_request.insert_header("x-forwarded-host", original_host)?;
         }
@@ -561,9 +684,19 @@ impl ProxyHttp for EdgeService {
         let Some(ex) = ctx.exchange() else {
             return Ok(());
         };
-        ex.upstream_responded(upstream_response.as_owned_parts(), now);
+        let switching = upstream_response.status == StatusCode::SWITCHING_PROTOCOLS;
+        let mut upstream_parts = upstream_response.as_owned_parts();
+        let te = upstream_parts.headers.get(TRANSFER_ENCODING).cloned();
+        strip_hop_by_hop(&mut upstream_parts.headers, switching);
+        if let Some(te) = te {
+            upstream_parts.headers.insert(TRANSFER_ENCODING, te);
+        }
+        ex.upstream_responded(upstream_parts, now);
         if ep.policy.on_http_response(&conn, ex).await == ResponseVerdict::Close {
             ctx.close = true;
+            self.shared
+                .metrics
+                .policy_closed(&ep.info.id, "on_http_response");
             return Err(closed_by_policy());
         }
         let Some(parts) = ex.response.as_ref() else {
@@ -573,6 +706,9 @@ impl ProxyHttp for EdgeService {
         let headers = parts.headers.clone();
         replace_response_headers(upstream_response, &headers)?;
         if ex.synthetic {
+            self.shared
+                .metrics
+                .policy_response(&ep.info.id, parts.status.as_u16());
             // The response phase replaced the upstream's response: its body goes instead.
             let raw = ex.response_body.take().unwrap_or_default();
             let body =
@@ -698,56 +834,7 @@ impl ProxyHttp for EdgeService {
         self.emit_event(session, ctx);
     }
 
-    fn persist_connection_context(
-        &self,
-        _session: &Session,
-        ctx: &Ctx,
-    ) -> Option<Box<dyn Any + Send + Sync>> {
-        if ctx.close || ctx.conns.is_empty() {
-            return None;
-        }
-        Some(Box::new(ctx.conns.clone()))
-    }
-
-    fn on_connection_reuse(
-        &self,
-        _session: &mut Session,
-        ctx: &mut Ctx,
-        prev: Box<dyn Any + Send + Sync>,
-    ) {
-        if let Ok(conns) = prev.downcast::<ConnStates>() {
-            ctx.conns = *conns;
-        }
-    }
-
     fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, _error: &Error) -> bool {
         ctx.close
     }
-}
-
-/// Runs the edge in the foreground until the process is told to stop (SIGTERM/SIGINT).
-///
-/// Fails before starting when the listener address cannot be bound (Pingora itself would only
-/// log that and keep running without a listener).
-pub fn run(config: EdgeConfig) -> anyhow::Result<()> {
-    drop(
-        std::net::TcpListener::bind(config.http)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http))?,
-    );
-    let events = EventSink::open(&config.events)?;
-    let conf = ServerConf {
-        threads: 2,
-        grace_period_seconds: Some(1),
-        graceful_shutdown_timeout_seconds: Some(1),
-        ..ServerConf::default()
-    };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
-    server.bootstrap();
-    let service = EdgeService::new(&config, Some(Arc::new(events)));
-    let mut proxy =
-        http_proxy_service_with_name(&server.configuration, service, "sluice edge (http)");
-    proxy.add_tcp(&config.http.to_string());
-    server.add_service(proxy);
-    server.run(RunArgs::default());
-    Ok(())
 }

@@ -1,0 +1,470 @@
+//! The running edge: one tokio runtime with its own accept loops (http, https, admin) feeding
+//! client streams into Pingora's `HttpProxy`, and a reload loop (SIGHUP, or the config file
+//! changing on disk) that swaps routes, policies and certificates atomically.
+//!
+//! Owning the accept loop gives the edge what Pingora's listeners do not: one record per TCP
+//! connection ([`ConnMeter`]: `on_tcp_connect` state, bytes, `tcp_connection_closed.v0`), a
+//! certificate resolver over the live config with a development CA, and the header guards of
+//! [`Metered`].
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::apps::{HttpServerApp, HttpServerOptions, ReusedHttpStream, ServerApp};
+use pingora::listeners::tls::Acceptor;
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::http::v2::server::H2Options;
+use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::{ALPN, GetSocketDigest, SocketDigest, Ssl, Stream};
+use pingora::proxy::HttpProxy;
+use pingora::server::ShutdownWatch;
+use pingora::server::configuration::ServerConf;
+use sluice_policy::{Registry, TlsInfo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::config::{EdgeConfig, Scheme, load_file};
+use crate::conn::{ConnMeter, ConnTable, Metered};
+use crate::events::EventSink;
+use crate::metrics::Metrics;
+use crate::service::EdgeService;
+use crate::state::State;
+use crate::tls::{DevCa, Resolver};
+
+/// Time allowed for a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the listeners and the service share.
+#[derive(Debug)]
+pub struct Shared {
+    /// Routes and certificates; swapped whole on reload.
+    pub state: Arc<ArcSwap<State>>,
+    /// Live client connections.
+    pub conns: ConnTable,
+    /// Prometheus counters.
+    pub metrics: Arc<Metrics>,
+    /// Where events go.
+    pub events: Option<Arc<EventSink>>,
+}
+
+impl Shared {
+    /// A shared state over `config` (no event output).
+    pub fn new(config: &EdgeConfig, events: Option<Arc<EventSink>>) -> Self {
+        Shared {
+            state: Arc::new(ArcSwap::from_pointee(State::new(config))),
+            conns: ConnTable::default(),
+            metrics: Arc::new(Metrics::default()),
+            events,
+        }
+    }
+
+    /// Writes `tcp_connection_closed.v0` for a finished connection.
+    async fn connection_closed(&self, meter: &ConnMeter) {
+        let Some(sink) = &self.events else { return };
+        let endpoints = meter.endpoints.lock().await;
+        let mut logs = Vec::new();
+        let mut fired = Vec::new();
+        let mut eps = Vec::new();
+        for (id, ec) in endpoints.iter() {
+            eps.push(serde_json::json!({ "id": id, "url": ec.conn.endpoint.url, "closed_by_policy": ec.closed }));
+            logs.extend(ec.conn.logs.iter().map(|l| l.metadata.clone()));
+            fired.extend(ec.conn.fired.iter().map(|f| {
+                serde_json::json!({ "phase": f.phase.key(), "index": f.index, "name": f.name, "endpoint": id })
+            }));
+        }
+        let timestamp = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        sink.emit(&serde_json::json!({
+            "event_type": "tcp_connection_closed.v0",
+            "timestamp_ms": timestamp,
+            "object": {
+                "conn": {
+                    "client_ip": meter.client.ip().to_string(),
+                    "client_port": meter.client.port(),
+                    "server_ip": meter.server.ip().to_string(),
+                    "server_port": meter.server.port(),
+                    "tls": meter.tls.as_ref().map(|t| serde_json::json!({
+                        "sni": t.sni, "version": t.version, "cipher_suite": t.cipher_suite, "alpn": t.alpn,
+                    })),
+                    "bytes_in": meter.bytes_in.load(Ordering::Relaxed),
+                    "bytes_out": meter.bytes_out.load(Ordering::Relaxed),
+                    "duration_ms": meter.started.elapsed().as_secs_f64() * 1000.0,
+                    "requests": meter.requests.load(Ordering::Relaxed),
+                },
+                "endpoints": eps,
+                "policy": { "fired": fired, "logs": logs },
+            }
+        }));
+    }
+}
+
+/// Pingora's HTTP handling with the edge's per-request connection settings in front.
+struct Front {
+    proxy: Arc<HttpProxy<EdgeService>>,
+    options: HttpServerOptions,
+    idle_secs: u64,
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl HttpServerApp for Front {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        if !session.is_http2() {
+            // Between requests the idle timeout applies; the header guard starts with the
+            // next request's first byte.
+            session.set_keepalive(Some(self.idle_secs));
+            let client = session.client_addr().and_then(|a| a.as_inet()).copied();
+            let server = session.server_addr().and_then(|a| a.as_inet()).copied();
+            if let (Some(c), Some(s)) = (client, server)
+                && let Some(m) = self.shared.conns.get(c, s)
+            {
+                m.await_header();
+            }
+        }
+        self.proxy.process_new_http(session, shutdown).await
+    }
+
+    fn server_options(&self) -> Option<&HttpServerOptions> {
+        Some(&self.options)
+    }
+
+    fn h2_options(&self) -> Option<H2Options> {
+        self.proxy.h2_options()
+    }
+
+    async fn http_cleanup(&self) {
+        self.proxy.http_cleanup().await;
+    }
+}
+
+struct Listening {
+    front: Arc<Front>,
+    tls: Option<Arc<Acceptor>>,
+    shared: Arc<Shared>,
+    header_timeout: Duration,
+    shutdown: ShutdownWatch,
+}
+
+async fn accept_loop(listener: TcpListener, l: Arc<Listening>) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let l = l.clone();
+        tokio::spawn(async move { serve_connection(tcp, peer, &l).await });
+    }
+}
+
+/// Counts an open connection for as long as it lives.
+struct OpenGuard(Arc<Metrics>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn serve_connection(tcp: TcpStream, peer: SocketAddr, l: &Listening) {
+    let metrics = l.shared.metrics.clone();
+    metrics.connections.fetch_add(1, Ordering::Relaxed);
+    metrics.open_connections.fetch_add(1, Ordering::Relaxed);
+    let _open = OpenGuard(metrics.clone());
+    let _ = tcp.set_nodelay(true);
+    let local = tcp
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let fd = tcp.as_raw_fd();
+    let mut l4 = L4Stream::from(tcp);
+    l4.set_socket_digest(SocketDigest::from_raw_fd(fd));
+    let (stream, tls): (Stream, Option<TlsInfo>) = match &l.tls {
+        None => (Box::new(l4), None),
+        Some(acceptor) => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.tls_handshake(l4)).await {
+                Ok(Ok(s)) => {
+                    let info = s.get_ssl().map(|r| TlsInfo {
+                        sni: r.server_name().map(str::to_string),
+                        version: r.version().map(str::to_string),
+                        cipher_suite: r.current_cipher_name().map(str::to_string),
+                        alpn: s.selected_alpn_proto().map(|a| {
+                            match a {
+                                ALPN::H2 | ALPN::H2H1 => "h2",
+                                _ => "http/1.1",
+                            }
+                            .to_string()
+                        }),
+                    });
+                    (Box::new(s), info)
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!("TLS handshake with {peer} failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake with {peer} timed out");
+                    return;
+                }
+            }
+        }
+    };
+    let meter = Arc::new(ConnMeter::new(peer, local, tls));
+    l.shared.conns.insert(meter.clone());
+    let metered = Metered::new(stream, meter.clone(), metrics, l.header_timeout);
+    let _ = l.front.process_new(Box::new(metered), &l.shutdown).await;
+    l.shared.conns.remove(&meter);
+    l.shared.connection_closed(&meter).await;
+}
+
+async fn admin_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((mut tcp, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::with_capacity(1024);
+            let read = tokio::time::timeout(Duration::from_secs(5), async {
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+                    match tcp.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return false,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                true
+            })
+            .await;
+            if !matches!(read, Ok(true)) {
+                return;
+            }
+            let head = String::from_utf8_lossy(&buf);
+            let mut parts = head.split_whitespace();
+            let method = parts.next().unwrap_or("");
+            let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
+            let (status, ctype, body) = match (method, path) {
+                ("GET" | "HEAD", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
+                ("GET" | "HEAD", "/metrics") => (
+                    "200 OK",
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    shared.metrics.render(),
+                ),
+                ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", "not found\n".into()),
+                _ => (
+                    "405 Method Not Allowed",
+                    "text/plain",
+                    "method not allowed\n".into(),
+                ),
+            };
+            let mut resp = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            if method != "HEAD" {
+                resp.push_str(&body);
+            }
+            let _ = tcp.write_all(resp.as_bytes()).await;
+            let _ = tcp.shutdown().await;
+        });
+    }
+}
+
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Re-reads the config; a valid one replaces routes, policies and certificates, an invalid
+/// one is refused with its errors and the running config keeps serving.
+fn reload(path: &Path, registry: &Registry, running: &EdgeConfig, shared: &Shared, why: &str) {
+    match load_file(path, registry) {
+        Ok(new) => {
+            let mut restart = Vec::new();
+            if new.http != running.http || new.https != running.https {
+                restart.push("listeners");
+            }
+            if new.admin != running.admin {
+                restart.push("listeners.admin");
+            }
+            if new.state_dir != running.state_dir {
+                restart.push("state_dir");
+            }
+            if new.idle_timeout != running.idle_timeout
+                || new.header_read_timeout != running.header_read_timeout
+            {
+                restart.push("timeouts");
+            }
+            if new.events != running.events {
+                restart.push("events");
+            }
+            shared.state.store(Arc::new(State::new(&new)));
+            shared.metrics.reload("ok");
+            eprintln!(
+                "sluice edge: reloaded {} ({why}): {} endpoint(s), {} certificate(s)",
+                path.display(),
+                new.endpoints.len(),
+                new.certificates.len()
+            );
+            if !restart.is_empty() {
+                eprintln!(
+                    "sluice edge: changes to {} take effect after a restart",
+                    restart.join(", ")
+                );
+            }
+        }
+        Err(e) => {
+            shared.metrics.reload("refused");
+            for d in &e.diagnostics {
+                eprintln!("{d}");
+            }
+            eprintln!(
+                "sluice edge: reload of {} ({why}) refused; the running config keeps serving",
+                path.display()
+            );
+        }
+    }
+}
+
+fn tls_acceptor(shared: &Shared, ca: Arc<DevCa>) -> anyhow::Result<Acceptor> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Resolver::new(shared.state.clone(), ca)));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Acceptor::from_server_config(Arc::new(config)))
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
+}
+
+/// Runs the edge in the foreground until SIGTERM or SIGINT. `path` is the config file (read
+/// again on SIGHUP or when it changes); `registry` builds the policies of reloaded configs.
+pub fn run(config: EdgeConfig, path: PathBuf, registry: Registry) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(config, path, registry))
+}
+
+async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let events = Arc::new(EventSink::open(&config.events)?);
+    let shared = Arc::new(Shared::new(&config, Some(events)));
+    let conf = Arc::new(ServerConf {
+        threads: 2,
+        ..ServerConf::default()
+    });
+    let idle_secs = config.idle_timeout.as_secs_f64().ceil().max(1.0) as u64;
+    let (_shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+    let front = |scheme: Scheme| {
+        let mut proxy = HttpProxy::new(EdgeService::new(shared.clone(), scheme), conf.clone());
+        proxy.handle_init_modules();
+        let mut options = HttpServerOptions::default();
+        options.h2_idle_timeout = Some(config.idle_timeout);
+        Arc::new(Front {
+            proxy: Arc::new(proxy),
+            options,
+            idle_secs,
+            shared: shared.clone(),
+        })
+    };
+    // The CA first (clients may read it as soon as the port answers), then bind everything
+    // before serving anything, so a taken port fails the start.
+    let ca = match config.https {
+        Some(_) => Some(Arc::new(DevCa::load_or_create(&config.state_dir)?)),
+        None => None,
+    };
+    let http = match config.http {
+        Some(a) => Some(bind(a, "http").await?),
+        None => None,
+    };
+    let https = match config.https {
+        Some(a) => Some(bind(a, "https").await?),
+        None => None,
+    };
+    let admin = match config.admin {
+        Some(a) => Some(bind(a, "admin").await?),
+        None => None,
+    };
+    if let Some(listener) = http {
+        eprintln!("sluice edge: http listener on {}", listener.local_addr()?);
+        let l = Arc::new(Listening {
+            front: front(Scheme::Http),
+            tls: None,
+            shared: shared.clone(),
+            header_timeout: config.header_read_timeout,
+            shutdown: shutdown.clone(),
+        });
+        tokio::spawn(accept_loop(listener, l));
+    }
+    if let (Some(listener), Some(ca)) = (https, ca) {
+        eprintln!(
+            "sluice edge: https listener on {}; development CA: {} (curl --cacert {})",
+            listener.local_addr()?,
+            ca.cert_path.display(),
+            ca.cert_path.display()
+        );
+        let l = Arc::new(Listening {
+            front: front(Scheme::Https),
+            tls: Some(Arc::new(tls_acceptor(&shared, ca)?)),
+            shared: shared.clone(),
+            header_timeout: config.header_read_timeout,
+            shutdown: shutdown.clone(),
+        });
+        tokio::spawn(accept_loop(listener, l));
+    }
+    if let Some(listener) = admin {
+        eprintln!(
+            "sluice edge: admin listener on {} (/healthz, /metrics)",
+            listener.local_addr()?
+        );
+        tokio::spawn(admin_loop(listener, shared.clone()));
+    }
+
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stamp = file_stamp(&path);
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                stamp = file_stamp(&path);
+                reload(&path, &registry, &config, &shared, "SIGHUP");
+            }
+            _ = tick.tick() => {
+                let now = file_stamp(&path);
+                if now.is_some() && now != stamp {
+                    stamp = now;
+                    reload(&path, &registry, &config, &shared, "file changed");
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    eprintln!("sluice edge: stopping");
+    Ok(())
+}

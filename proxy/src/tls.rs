@@ -1,0 +1,227 @@
+//! Certificates for the https listener: the configured PEM certificates (exact names and
+//! wildcards), and, for names without one, certificates issued on the fly by the edge's own
+//! development CA, whose key and certificate live in the state folder (`ca.pem`, `ca-key.pem`),
+//! so `curl --cacert .sluice-edge/ca.pem` works across restarts.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use crate::config::Certificate;
+use crate::state::State;
+
+/// Most dev-CA certificates kept; past this the cache starts afresh.
+const CACHE_LIMIT: usize = 4096;
+
+/// Configured certificates by name: exact names, then wildcards (one label, as TLS matches).
+#[derive(Debug, Default)]
+pub struct CertTable {
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    /// `example.com` for `*.example.com`.
+    wildcard: HashMap<String, Arc<CertifiedKey>>,
+}
+
+impl CertTable {
+    /// The table for the config's certificates (a later entry does not replace an earlier one).
+    pub fn new(certs: &[Certificate]) -> Self {
+        let mut t = CertTable::default();
+        for c in certs {
+            for n in &c.names {
+                match n.strip_prefix("*.") {
+                    Some(rest) => t.wildcard.entry(rest.to_string()),
+                    None => t.exact.entry(n.clone()),
+                }
+                .or_insert_with(|| c.key.clone());
+            }
+        }
+        t
+    }
+
+    /// The configured certificate for a server name, if any.
+    pub fn lookup(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(k) = self.exact.get(&name) {
+            return Some(k.clone());
+        }
+        let (_, parent) = name.split_once('.')?;
+        self.wildcard.get(parent).cloned()
+    }
+}
+
+/// The edge's development CA.
+pub struct DevCa {
+    issuer: Issuer<'static, KeyPair>,
+    leaf_key: KeyPair,
+    signing: Arc<dyn rustls::sign::SigningKey>,
+    /// `ca.pem` in the state folder.
+    pub cert_path: PathBuf,
+    cache: Mutex<HashMap<String, Arc<CertifiedKey>>>,
+}
+
+impl std::fmt::Debug for DevCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevCa")
+            .field("cert_path", &self.cert_path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn ca_params() -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "sluice edge development CA");
+    dn.push(DnType::OrganizationName, "sluice");
+    p.distinguished_name = dn;
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    p
+}
+
+impl DevCa {
+    /// Loads the CA from `dir`, making the folder, key and certificate when missing.
+    pub fn load_or_create(dir: &Path) -> anyhow::Result<DevCa> {
+        use anyhow::Context;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
+        let key_path = dir.join("ca-key.pem");
+        let cert_path = dir.join("ca.pem");
+        let key = match std::fs::read_to_string(&key_path) {
+            Ok(pem) => KeyPair::from_pem(&pem)
+                .with_context(|| format!("{} is not a private key", key_path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = KeyPair::generate()?;
+                write_private(&key_path, &key.serialize_pem())?;
+                let _ = std::fs::remove_file(&cert_path);
+                key
+            }
+            Err(e) => return Err(e).context(format!("cannot read {}", key_path.display())),
+        };
+        if !cert_path.exists() {
+            let cert = ca_params().self_signed(&key)?;
+            std::fs::write(&cert_path, cert.pem())
+                .with_context(|| format!("cannot write {}", cert_path.display()))?;
+        }
+        // The same subject and key give the same issuer as the certificate on disk.
+        let issuer = Issuer::new(ca_params(), key);
+        let leaf_key = KeyPair::generate()?;
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let signing = rustls::crypto::ring::sign::any_supported_type(&der)
+            .map_err(|e| anyhow::anyhow!("development key: {e}"))?;
+        Ok(DevCa {
+            issuer,
+            leaf_key,
+            signing,
+            cert_path,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A certificate for `name`, issued once and cached.
+    pub fn issue(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if let Ok(cache) = self.cache.lock()
+            && let Some(k) = cache.get(&name)
+        {
+            return Some(k.clone());
+        }
+        let mut params = CertificateParams::new(vec![name.clone()]).ok()?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, name.as_str());
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        let cert = params.signed_by(&self.leaf_key, &self.issuer).ok()?;
+        let key = Arc::new(CertifiedKey::new(
+            vec![CertificateDer::from(cert.der().to_vec())],
+            self.signing.clone(),
+        ));
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(name, key.clone());
+        }
+        Some(key)
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Chooses the certificate by SNI: a configured one (exact, then wildcard), else one from the
+/// development CA (`localhost` when the client sent no name).
+pub struct Resolver {
+    state: Arc<ArcSwap<State>>,
+    ca: Arc<DevCa>,
+}
+
+impl Resolver {
+    /// A resolver over the live state (certificates swap with a reload).
+    pub fn new(state: Arc<ArcSwap<State>>, ca: Arc<DevCa>) -> Self {
+        Resolver { state, ca }
+    }
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resolver")
+    }
+}
+
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let name = hello.server_name().unwrap_or("localhost");
+        if let Some(k) = self.state.load().certs.lookup(name) {
+            return Some(k);
+        }
+        self.ca.issue(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_ca_persists_and_issues() {
+        let dir = std::env::temp_dir().join(format!("sluice-devca-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ca = DevCa::load_or_create(&dir).unwrap();
+        let pem = std::fs::read_to_string(&ca.cert_path).unwrap();
+        assert!(pem.contains("BEGIN CERTIFICATE"));
+        assert!(ca.issue("app.localhost").is_some());
+        // A second start keeps the same CA.
+        let again = DevCa::load_or_create(&dir).unwrap();
+        assert_eq!(std::fs::read_to_string(&again.cert_path).unwrap(), pem);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
