@@ -34,7 +34,7 @@ enum PolicyCommand {
     },
     /// Print the policy JSON Schema (draft-07).
     Schema,
-    /// Run policy test cases (`*.policytest.yml`) in-process.
+    /// Run policy test cases (`*.policytest.yml`) in-process, or live through a real edge.
     Test(sluice_conformance::cli::TestArgs),
 }
 

@@ -4,5 +4,6 @@
 
 pub mod cli;
 pub mod format;
+pub mod live;
 pub mod report;
 pub mod runner;

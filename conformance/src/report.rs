@@ -15,6 +15,8 @@ pub struct Totals {
     pub passed: usize,
     /// Cases failed (a file that fails to load counts as one failure).
     pub failed: usize,
+    /// Cases skipped (live mode: what a real edge cannot reproduce).
+    pub skipped: usize,
     /// Rules in all policies.
     pub rules: usize,
     /// Rules no case fired.
@@ -30,7 +32,8 @@ impl Totals {
                 t.failed += 1;
             }
             t.passed += r.cases.iter().filter(|c| c.passed).count();
-            t.failed += r.cases.iter().filter(|c| !c.passed).count();
+            t.failed += r.cases.iter().filter(|c| c.failed()).count();
+            t.skipped += r.cases.iter().filter(|c| c.skipped.is_some()).count();
             t.rules += r.total_rules;
             t.unfired += r.unfired_rules.len();
         }
@@ -58,10 +61,17 @@ pub fn text(results: &[FileResult]) -> String {
             }
         }
         for c in &r.cases {
+            if let Some(reason) = &c.skipped {
+                let _ = writeln!(s, "  skip {} ({reason})", c.name);
+                continue;
+            }
             let mark = if c.passed { "ok  " } else { "FAIL" };
             let _ = writeln!(s, "  {mark} {}", c.name);
             for f in &c.failures {
                 let _ = writeln!(s, "         {f}");
+            }
+            for n in &c.notes {
+                let _ = writeln!(s, "         note: {n}");
             }
         }
         if !r.unfired_rules.is_empty() {
@@ -69,14 +79,26 @@ pub fn text(results: &[FileResult]) -> String {
         }
     }
     let t = Totals::of(results);
-    let _ = writeln!(
-        s,
-        "\nrule coverage: {:.1}% ({} of {} rules fired)",
-        t.coverage(),
-        t.rules - t.unfired,
-        t.rules
-    );
-    let _ = writeln!(s, "{} passed, {} failed", t.passed, t.failed);
+    if !results.is_empty() && results.iter().all(|r| r.live) {
+        let _ = writeln!(s, "\nrule coverage: not measured live");
+    } else {
+        let _ = writeln!(
+            s,
+            "\nrule coverage: {:.1}% ({} of {} rules fired)",
+            t.coverage(),
+            t.rules - t.unfired,
+            t.rules
+        );
+    }
+    if t.skipped > 0 {
+        let _ = writeln!(
+            s,
+            "{} passed, {} failed, {} skipped",
+            t.passed, t.failed, t.skipped
+        );
+    } else {
+        let _ = writeln!(s, "{} passed, {} failed", t.passed, t.failed);
+    }
     s
 }
 
@@ -86,13 +108,15 @@ pub fn json(results: &[FileResult]) -> serde_json::Value {
     json!({
         "passed": t.passed,
         "failed": t.failed,
-        "rule_coverage": t.coverage(),
+        "skipped": t.skipped,
+        "rule_coverage": (!results.iter().all(|r| r.live) || results.is_empty()).then(|| t.coverage()),
         "files": results.iter().map(|r| json!({
             "file": r.path.display().to_string(),
             "error": r.error,
             "unfired_rules": r.unfired_rules,
             "cases": r.cases.iter().map(|c| json!({
                 "name": c.name, "passed": c.passed, "failures": c.failures,
+                "skipped": c.skipped, "notes": c.notes,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
@@ -111,16 +135,18 @@ pub fn junit(results: &[FileResult]) -> String {
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         s,
-        "<testsuites name=\"sluice policy test\" tests=\"{}\" failures=\"{}\">",
-        t.passed + t.failed,
-        t.failed
+        "<testsuites name=\"sluice policy test\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">",
+        t.passed + t.failed + t.skipped,
+        t.failed,
+        t.skipped
     );
     for r in results {
         let failures =
-            r.cases.iter().filter(|c| !c.passed).count() + usize::from(r.error.is_some());
+            r.cases.iter().filter(|c| c.failed()).count() + usize::from(r.error.is_some());
+        let skipped = r.cases.iter().filter(|c| c.skipped.is_some()).count();
         let _ = writeln!(
             s,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\">",
             xml_escape(&r.path.display().to_string()),
             r.cases.len() + usize::from(r.error.is_some())
         );
@@ -132,7 +158,14 @@ pub fn junit(results: &[FileResult]) -> String {
             );
         }
         for c in &r.cases {
-            if c.passed {
+            if let Some(reason) = &c.skipped {
+                let _ = writeln!(
+                    s,
+                    "    <testcase name=\"{}\"><skipped message=\"{}\"/></testcase>",
+                    xml_escape(&c.name),
+                    xml_escape(reason)
+                );
+            } else if c.passed {
                 let _ = writeln!(s, "    <testcase name=\"{}\"/>", xml_escape(&c.name));
             } else {
                 let _ = writeln!(

@@ -25,6 +25,39 @@ pub struct CaseResult {
     pub passed: bool,
     /// What went wrong: one line each, "expected … got …".
     pub failures: Vec<String>,
+    /// Why the case was not run (live mode only): neither passed nor failed.
+    pub skipped: Option<String>,
+    /// Expectations that were not checked, and why (live mode: `fired`, `vars`, `actions`).
+    pub notes: Vec<String>,
+}
+
+impl CaseResult {
+    /// A case that ran: passed when there are no failures.
+    pub fn ran(name: &str, failures: Vec<String>, notes: Vec<String>) -> CaseResult {
+        CaseResult {
+            name: name.to_string(),
+            passed: failures.is_empty(),
+            failures,
+            skipped: None,
+            notes,
+        }
+    }
+
+    /// A case that was not run, with the reason.
+    pub fn skip(name: &str, reason: String) -> CaseResult {
+        CaseResult {
+            name: name.to_string(),
+            passed: false,
+            failures: Vec::new(),
+            skipped: Some(reason),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Whether the case failed (skipped cases did not).
+    pub fn failed(&self) -> bool {
+        !self.passed && self.skipped.is_none()
+    }
 }
 
 /// The result of one file.
@@ -40,12 +73,14 @@ pub struct FileResult {
     pub unfired_rules: Vec<String>,
     /// Number of rules in the policy.
     pub total_rules: usize,
+    /// Whether the file ran live (rule coverage is not measured there).
+    pub live: bool,
 }
 
 impl FileResult {
     /// Whether the file passed.
     pub fn passed(&self) -> bool {
-        self.error.is_none() && self.cases.iter().all(|c| c.passed)
+        self.error.is_none() && !self.cases.iter().any(CaseResult::failed)
     }
 }
 
@@ -86,6 +121,7 @@ pub fn run_file(path: &Path, registry: &Registry, filter: Option<&str>) -> FileR
         error: None,
         unfired_rules: Vec::new(),
         total_rules: 0,
+        live: false,
     };
     match prepare(path, registry) {
         Err(e) => result.error = Some(e),
@@ -134,16 +170,16 @@ pub fn run_file(path: &Path, registry: &Registry, filter: Option<&str>) -> FileR
     result
 }
 
-struct Prepared {
-    file: TestFile,
+pub(crate) struct Prepared {
+    pub(crate) file: TestFile,
     file_name: Arc<str>,
     policy_node: Option<Node>,
-    policy_text: Option<(String, String)>,
-    endpoint: String,
+    pub(crate) policy_text: Option<(String, String)>,
+    pub(crate) endpoint: String,
 }
 
 impl Prepared {
-    fn load(&self, registry: &Registry) -> Result<Policy, String> {
+    pub(crate) fn load(&self, registry: &Registry) -> Result<Policy, String> {
         let loaded = if let Some(node) = &self.policy_node {
             load_node(&self.file_name, node, registry, LoadOptions::default())
         } else if let Some((name, text)) = &self.policy_text {
@@ -155,7 +191,7 @@ impl Prepared {
     }
 }
 
-fn prepare(path: &Path, registry: &Registry) -> Result<Prepared, String> {
+pub(crate) fn prepare(path: &Path, registry: &Registry) -> Result<Prepared, String> {
     let _ = registry;
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {name}: {e}"))?;
@@ -214,7 +250,7 @@ fn test_conn(spec: Option<&ConnSpec>) -> Result<TestConn, String> {
     Ok(conn)
 }
 
-fn header_map(
+pub(crate) fn header_map(
     headers: &std::collections::BTreeMap<String, HeaderValues>,
 ) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
@@ -230,7 +266,7 @@ fn header_map(
     Ok(map)
 }
 
-fn build_request(
+pub(crate) fn build_request(
     spec: Option<&RequestSpec>,
     endpoint: &str,
 ) -> Result<(http::request::Parts, Bytes), String> {
@@ -253,7 +289,7 @@ fn build_request(
     Ok((parts, Bytes::from(spec.body.unwrap_or_default())))
 }
 
-fn build_reply(spec: Option<&UpstreamSpec>) -> Result<UpstreamReply, String> {
+pub(crate) fn build_reply(spec: Option<&UpstreamSpec>) -> Result<UpstreamReply, String> {
     let mut reply = UpstreamReply::default();
     if let Some(spec) = spec {
         if let Some(s) = spec.status {
@@ -268,23 +304,14 @@ fn build_reply(spec: Option<&UpstreamSpec>) -> Result<UpstreamReply, String> {
     Ok(reply)
 }
 
-async fn run_case(
+pub(crate) async fn run_case(
     policy: &Policy,
     prepared: &Prepared,
     case: &Case,
     fired_all: &mut BTreeSet<(Phase, usize)>,
 ) -> CaseResult {
     let mut failures = Vec::new();
-    let steps: Vec<Step> = match &case.steps {
-        Some(steps) => steps.clone(),
-        None => vec![Step {
-            request: None,
-            upstream: None,
-            repeat: case.repeat,
-            advance: case.advance.clone(),
-            expect: case.expect.clone(),
-        }],
-    };
+    let steps = steps_of(case);
     let clock = Arc::new(ManualClock::new());
     let setup = test_conn(case.conn.as_ref())
         .map(|c| harness::connection(&c, harness::endpoint(&prepared.endpoint), clock.clone()));
@@ -330,24 +357,35 @@ async fn run_case(
                 }
             }
             if let Some(expect) = &step.expect {
-                for problem in check::check(expect, outcome.as_ref(), tcp_closed, policy, &conn) {
+                let observed = outcome.as_ref().map(check::Observed::of);
+                let engine = outcome.as_ref().map(|o| check::EngineView {
+                    outcome: o,
+                    conn: &conn,
+                });
+                for problem in check::check(expect, observed.as_ref(), tcp_closed, engine) {
                     failures.push(format!("{label}{problem}"));
                 }
             }
         }
     }
-    CaseResult {
-        name: case.name.clone(),
-        passed: failures.is_empty(),
-        failures,
-    }
+    CaseResult::ran(&case.name, failures, Vec::new())
 }
 
 fn fail(case: &Case, message: String) -> CaseResult {
-    CaseResult {
-        name: case.name.clone(),
-        passed: false,
-        failures: vec![message],
+    CaseResult::ran(&case.name, vec![message], Vec::new())
+}
+
+/// A case's sends: its `steps`, or the case itself as one step.
+pub(crate) fn steps_of(case: &Case) -> Vec<Step> {
+    match &case.steps {
+        Some(steps) => steps.clone(),
+        None => vec![Step {
+            request: None,
+            upstream: None,
+            repeat: case.repeat,
+            advance: case.advance.clone(),
+            expect: case.expect.clone(),
+        }],
     }
 }
 
