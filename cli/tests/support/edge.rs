@@ -1,0 +1,130 @@
+//! A running `sluice edge`: the real binary on loopback ports, killed on drop.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::{free_port, scratch_dir};
+
+/// A running `sluice edge` in its own folder (config, `stderr.log`, events), killed on drop.
+pub struct Edge {
+    child: Child,
+    /// Port of the plain HTTP listener (`{HTTP}` in a config).
+    pub http: u16,
+    /// Port of the HTTPS listener (`{HTTPS}`).
+    pub https: u16,
+    /// Port of the admin listener (`{ADMIN}`).
+    pub admin: u16,
+    /// The edge's folder (`{DIR}`).
+    pub dir: PathBuf,
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Fills `{HTTP}`, `{HTTPS}`, `{ADMIN}` and `{DIR}` in a config.
+fn render(config: &str, http: u16, https: u16, admin: u16, dir: &std::path::Path) -> String {
+    config
+        .replace("{HTTP}", &http.to_string())
+        .replace("{HTTPS}", &https.to_string())
+        .replace("{ADMIN}", &admin.to_string())
+        .replace("{DIR}", &dir.display().to_string())
+}
+
+impl Edge {
+    /// `config` with this edge's ports and folder filled in.
+    pub fn render(&self, config: &str) -> String {
+        render(config, self.http, self.https, self.admin, &self.dir)
+    }
+
+    /// The config file the edge runs on.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("edge.yml")
+    }
+
+    /// Starts the edge on `config` (`{HTTP}`, `{HTTPS}`, `{ADMIN}`, `{DIR}` filled in) in
+    /// `dir`, returning once every listener the config names accepts connections.
+    pub async fn start_in(dir: PathBuf, config: &str) -> Edge {
+        let (http, https, admin) = (free_port(), free_port(), free_port());
+        let path = dir.join("edge.yml");
+        let stderr = std::fs::File::create(dir.join("stderr.log")).expect("stderr file");
+        std::fs::write(&path, render(config, http, https, admin, &dir)).expect("write config");
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("edge")
+            .arg("--config")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn sluice edge");
+        let mut edge = Edge {
+            child,
+            http,
+            https,
+            admin,
+            dir,
+        };
+        let mut ports = Vec::new();
+        for (key, port) in [
+            ("{HTTP}", edge.http),
+            ("{HTTPS}", edge.https),
+            ("{ADMIN}", edge.admin),
+        ] {
+            if config.contains(key) {
+                ports.push(port);
+            }
+        }
+        for port in ports {
+            let mut up = false;
+            for _ in 0..200 {
+                if let Ok(Some(status)) = edge.child.try_wait() {
+                    panic!("sluice edge exited early: {status}\n{}", edge.stderr());
+                }
+                if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                    up = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(up, "sluice edge did not listen on {port} within 10 s");
+        }
+        edge
+    }
+
+    /// Starts the edge on `config` in a fresh folder.
+    pub async fn start(config: &str) -> Edge {
+        Edge::start_in(scratch_dir(), config).await
+    }
+
+    /// What the edge wrote to standard error so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    /// `{DIR}/events.jsonl` as written so far.
+    pub fn events_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("events.jsonl")).unwrap_or_default()
+    }
+
+    /// The events in `{DIR}/events.jsonl` so far.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.events_text()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("event is JSON"))
+            .collect()
+    }
+
+    /// Sends `sig` to the edge.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+}

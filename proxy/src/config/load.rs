@@ -1,0 +1,290 @@
+//! Loading: YAML to the raw shapes, then validation into an [`EdgeConfig`], every problem
+//! collected with its location.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_policy::source::{Loc, NodeDeserializer, PathSeg, parse};
+use sluice_policy::{
+    Code, Diagnostic, EndpointInfo, LoadOptions, Policy, Protocol, Registry, load_node, load_policy,
+};
+
+use super::check::{
+    Checker, key, load_certified_key, parse_duration, split_url, valid_host_pattern,
+};
+use super::model::{Certificate, ConfigError, EdgeConfig, Endpoint, EventsOutput, Scheme};
+use super::raw::RawConfig;
+
+/// Reads and validates an edge config file, compiling every endpoint's policy with `registry`.
+pub fn load_file(path: &Path, registry: &Registry) -> Result<EdgeConfig, ConfigError> {
+    let file: Arc<str> = Arc::from(path.display().to_string());
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        diagnostics: vec![Diagnostic::error(
+            Code::Syntax,
+            &file,
+            Loc::default(),
+            &[],
+            format!("cannot read the edge config: {e}"),
+        )],
+    })?;
+    load_str(
+        &file,
+        &text,
+        path.parent().unwrap_or(Path::new(".")),
+        registry,
+    )
+}
+
+/// Validates an edge config given as text; relative paths resolve against `base`.
+pub fn load_str(
+    file: &Arc<str>,
+    text: &str,
+    base: &Path,
+    registry: &Registry,
+) -> Result<EdgeConfig, ConfigError> {
+    let root = parse(text).map_err(|(loc, message)| ConfigError {
+        diagnostics: vec![Diagnostic::error(
+            Code::Syntax,
+            file,
+            loc,
+            &[],
+            format!("not valid YAML: {message}"),
+        )],
+    })?;
+    let raw: RawConfig = NodeDeserializer::deserialize(&root).map_err(|e| ConfigError {
+        diagnostics: vec![Diagnostic::error(
+            Code::InvalidConfig,
+            file,
+            e.loc.unwrap_or(root.loc),
+            &e.path,
+            e.message,
+        )],
+    })?;
+    let mut cx = Checker {
+        file,
+        root: &root,
+        diagnostics: Vec::new(),
+    };
+    if raw.version != 1 {
+        cx.error(
+            &[key("version")],
+            format!(
+                "unsupported config version {} (this edge reads version 1)",
+                raw.version
+            ),
+        );
+    }
+    let http = raw
+        .listeners
+        .http
+        .as_ref()
+        .and_then(|a| cx.socket_addr(a, &[key("listeners"), key("http")]));
+    let https = raw
+        .listeners
+        .https
+        .as_ref()
+        .and_then(|a| cx.socket_addr(a, &[key("listeners"), key("https")]));
+    let admin = raw
+        .listeners
+        .admin
+        .as_ref()
+        .and_then(|a| cx.socket_addr(a, &[key("listeners"), key("admin")]));
+    if raw.listeners.http.is_none() && raw.listeners.https.is_none() {
+        cx.error(
+            &[key("listeners")],
+            "give at least one of the http and https listeners",
+        );
+    }
+    let events = match raw.events.as_ref().map(|e| e.output.as_str()) {
+        None | Some("stdout") => EventsOutput::Stdout,
+        Some(p) => EventsOutput::File(base.join(p)),
+    };
+    let state_dir = base.join(raw.state_dir.as_deref().unwrap_or(".sluice-edge"));
+    let mut idle_timeout = Duration::from_secs(300);
+    let mut header_read_timeout = Duration::from_secs(10);
+    if let Some(t) = &raw.timeouts {
+        for (value, slot, name) in [
+            (&t.idle, &mut idle_timeout, "idle"),
+            (&t.header_read, &mut header_read_timeout, "header_read"),
+        ] {
+            let Some(text) = value else { continue };
+            match parse_duration(text) {
+                Some(d) if !d.is_zero() => *slot = d,
+                _ => cx.error(
+                    &[key("timeouts"), key(name)],
+                    format!("`{text}` is not a duration like 300ms, 10s, 5m or 1h"),
+                ),
+            }
+        }
+    }
+    let mut certificates = Vec::new();
+    for (i, c) in raw.certificates.iter().enumerate() {
+        let at = |k: &str| vec![key("certificates"), PathSeg::Index(i), key(k)];
+        let mut names = Vec::new();
+        for n in &c.names {
+            let n = n.trim().to_ascii_lowercase();
+            if !valid_host_pattern(&n) {
+                cx.error(
+                    &at("names"),
+                    format!("`{n}` is not a host name or a wildcard like *.example.com"),
+                );
+                continue;
+            }
+            names.push(n);
+        }
+        if c.names.is_empty() {
+            cx.error(&at("names"), "a certificate needs at least one name");
+        }
+        match load_certified_key(&base.join(&c.cert_file), &base.join(&c.key_file)) {
+            Ok(key) => certificates.push(Certificate {
+                names,
+                key: Arc::new(key),
+            }),
+            Err(e) => cx.error(&at("cert_file"), e),
+        }
+    }
+    let mut endpoints: Vec<Arc<Endpoint>> = Vec::new();
+    for (i, ep) in raw.endpoints.iter().enumerate() {
+        let at = |k: &str| vec![key("endpoints"), PathSeg::Index(i), key(k)];
+        let Some((scheme, host, port)) = split_url(&ep.url) else {
+            cx.error(
+                &at("url"),
+                format!(
+                    "`{}` is not an endpoint URL like http://app.example.com:8080",
+                    ep.url
+                ),
+            );
+            continue;
+        };
+        let ep_scheme = if scheme == "https" {
+            if https.is_none() && raw.listeners.https.is_none() {
+                cx.error(
+                    &at("url"),
+                    "an https:// endpoint needs the https listener (listeners.https)",
+                );
+                continue;
+            }
+            Scheme::Https
+        } else {
+            if raw.listeners.http.is_none() {
+                cx.error(
+                    &at("url"),
+                    "an http:// endpoint needs the http listener (listeners.http)",
+                );
+                continue;
+            }
+            Scheme::Http
+        };
+        let ep_protocol = match ep_scheme {
+            Scheme::Http => Protocol::Http,
+            Scheme::Https => Protocol::Https,
+        };
+        let host = host.to_ascii_lowercase();
+        if !valid_host_pattern(&host) {
+            cx.error(
+                &at("url"),
+                "a wildcard must be the whole first label, as in *.example.com",
+            );
+            continue;
+        }
+        if let Some(prev) = endpoints
+            .iter()
+            .find(|e| e.host == host && e.scheme == ep_scheme)
+        {
+            cx.error(
+                &at("url"),
+                format!("host {host} is already served by {}", prev.info.url),
+            );
+            continue;
+        }
+        let upstream_path = vec![
+            key("endpoints"),
+            PathSeg::Index(i),
+            key("upstream"),
+            key("url"),
+        ];
+        let Some(upstream) = cx.upstream(&ep.upstream, &upstream_path) else {
+            continue;
+        };
+        let policy = match (&ep.traffic_policy, &ep.traffic_policy_file) {
+            (Some(_), Some(_)) => {
+                cx.error(
+                    &at("traffic_policy_file"),
+                    "give traffic_policy or traffic_policy_file, not both",
+                );
+                continue;
+            }
+            (Some(_), None) => {
+                let Some(node) = root.at(&at("traffic_policy")) else {
+                    continue;
+                };
+                cx.policy(load_node(
+                    file,
+                    node,
+                    registry,
+                    LoadOptions {
+                        protocol: Some(ep_protocol),
+                    },
+                ))
+            }
+            (None, Some(p)) => {
+                let path = base.join(p);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => cx.policy(load_policy(
+                        &path.display().to_string(),
+                        &text,
+                        registry,
+                        LoadOptions {
+                            protocol: Some(ep_protocol),
+                        },
+                    )),
+                    Err(e) => {
+                        cx.error(
+                            &at("traffic_policy_file"),
+                            format!("cannot read {}: {e}", path.display()),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, None) => Some(Policy::empty()),
+        };
+        let Some(policy) = policy else { continue };
+        let url = format!(
+            "{scheme}://{}",
+            ep.url
+                .split_once("://")
+                .map_or("", |(_, r)| r.trim_end_matches('/'))
+        );
+        endpoints.push(Arc::new(Endpoint {
+            info: Arc::new(EndpointInfo {
+                id: format!("ep_{i}"),
+                url,
+                protocol: ep_protocol,
+                host: host.clone(),
+                port,
+            }),
+            host,
+            scheme: ep_scheme,
+            upstream,
+            policy: Arc::new(policy),
+        }));
+    }
+    if cx.diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(ConfigError {
+            diagnostics: cx.diagnostics,
+        });
+    }
+    Ok(EdgeConfig {
+        http,
+        https,
+        admin,
+        state_dir,
+        certificates,
+        idle_timeout,
+        header_read_timeout,
+        events,
+        endpoints,
+    })
+}

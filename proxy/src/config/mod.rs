@@ -1,0 +1,42 @@
+//! The edge config file: versioned YAML (`version: 1`), strict (unknown keys are errors), loaded
+//! through the policy crate's located tree so every error names its file, line and column.
+//!
+//! ```yaml
+//! version: 1
+//! listeners:
+//!   http: 127.0.0.1:8080
+//!   https: 127.0.0.1:8443   # TLS; HTTP/2 by ALPN
+//!   admin: 127.0.0.1:9090   # /healthz and Prometheus /metrics
+//! state_dir: .sluice-edge   # the development CA lives here (relative to this file)
+//! certificates:             # PEM files; names without one get a dev-CA certificate
+//!   - names: [app.example.com, "*.example.com"]
+//!     cert_file: example.pem
+//!     key_file: example-key.pem
+//! timeouts:
+//!   idle: 5m                # an idle client connection is closed after this
+//!   header_read: 10s        # a request header must arrive within this
+//! events:
+//!   output: stdout          # or a file path; one JSON line per finished request
+//! endpoints:
+//!   - url: http://app.localhost:8080
+//!     upstream:
+//!       url: http://127.0.0.1:3000
+//!       protocol: http1       # or http2 (h2c for http://, ALPN h2 for https://)
+//!     traffic_policy:         # inline, or `traffic_policy_file: policy.yml`
+//!       on_http_request: [...]
+//! ```
+
+mod check;
+mod load;
+mod model;
+mod raw;
+#[cfg(test)]
+mod tests;
+
+pub use check::parse_duration;
+pub use load::{load_file, load_str};
+pub use model::{
+    Certificate, ConfigError, EdgeConfig, Endpoint, EventsOutput, Scheme, Upstream,
+    UpstreamProtocol,
+};
+pub use raw::edge_config_schema;

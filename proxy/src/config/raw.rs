@@ -1,0 +1,124 @@
+//! The config file as written: the serde shapes, which also give its JSON Schema.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::model::UpstreamProtocol;
+
+/// The raw file, as written.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "EdgeConfig")]
+pub(super) struct RawConfig {
+    /// Config format version; must be 1.
+    pub(super) version: u32,
+    /// Addresses the edge listens on.
+    pub(super) listeners: RawListeners,
+    /// Where request events go (default: stdout).
+    #[serde(default)]
+    pub(super) events: Option<RawEvents>,
+    /// Folder for the edge's state (its development CA), relative to this file;
+    /// default `.sluice-edge`.
+    #[serde(default)]
+    pub(super) state_dir: Option<String>,
+    /// TLS certificates for the https listener (PEM files).
+    #[serde(default)]
+    pub(super) certificates: Vec<RawCertificate>,
+    /// Client-side timeouts.
+    #[serde(default)]
+    pub(super) timeouts: Option<RawTimeouts>,
+    /// Static endpoints with plain-address upstreams.
+    #[serde(default)]
+    pub(super) endpoints: Vec<RawEndpoint>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Listeners")]
+pub(super) struct RawListeners {
+    /// Plain HTTP listener, `host:port`.
+    #[serde(default)]
+    pub(super) http: Option<String>,
+    /// HTTPS listener, `host:port` (HTTP/1.1 and HTTP/2 by ALPN).
+    #[serde(default)]
+    pub(super) https: Option<String>,
+    /// Admin listener, `host:port`: `/healthz` and Prometheus `/metrics`.
+    #[serde(default)]
+    pub(super) admin: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Certificate")]
+pub(super) struct RawCertificate {
+    /// Names this certificate serves: exact (`app.example.com`) or wildcard (`*.example.com`).
+    pub(super) names: Vec<String>,
+    /// PEM certificate chain, leaf first (relative to this file).
+    pub(super) cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1; relative to this file).
+    pub(super) key_file: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Timeouts")]
+pub(super) struct RawTimeouts {
+    /// Close a client connection idle this long (`300ms`, `10s`, `5m`, `1h`); default `5m`.
+    #[serde(default)]
+    pub(super) idle: Option<String>,
+    /// A request header (HTTP/1) must be complete this long after its first byte; default `10s`.
+    #[serde(default)]
+    pub(super) header_read: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Events")]
+pub(super) struct RawEvents {
+    /// `stdout`, or a file path (relative to the config file) to append JSON lines to.
+    pub(super) output: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Endpoint")]
+pub(super) struct RawEndpoint {
+    /// Public URL: `http://name[:port]` or `https://name[:port]`; the name may be a wildcard
+    /// `*.example.com`.
+    pub(super) url: String,
+    /// Where traffic goes.
+    pub(super) upstream: RawUpstream,
+    /// Inline Traffic Policy.
+    #[serde(default)]
+    #[schemars(schema_with = "policy_ref")]
+    pub(super) traffic_policy: Option<IgnoredAny>,
+    /// Traffic Policy file (relative to the config file).
+    #[serde(default)]
+    pub(super) traffic_policy_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Upstream")]
+pub(super) struct RawUpstream {
+    /// `http://host:port` or `https://host:port` (port 443 means https).
+    pub(super) url: String,
+    /// `http1` (default) or `http2`.
+    #[serde(default)]
+    pub(super) protocol: UpstreamProtocol,
+}
+
+/// `traffic_policy` in the JSON Schema: a policy document.
+fn policy_ref(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "$ref": "https://sluice.dev/schemas/policy.schema.json" })
+}
+
+/// The JSON Schema (draft-07) of the edge config file.
+pub fn edge_config_schema() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let mut value = generator.into_root_schema_for::<RawConfig>().to_value();
+    value["$id"] = serde_json::json!("https://sluice.dev/schemas/edge-config.schema.json");
+    value["title"] = serde_json::json!("sluice edge config");
+    value
+}

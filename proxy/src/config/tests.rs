@@ -1,0 +1,98 @@
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::check::split_url;
+use super::*;
+
+fn load(text: &str) -> Result<EdgeConfig, ConfigError> {
+    load_str(
+        &Arc::from("edge.yml"),
+        text,
+        Path::new("."),
+        &sluice_modules::builtin_registry(),
+    )
+}
+
+#[test]
+fn minimal_config_loads() {
+    let c = load(
+        "version: 1\nlisteners:\n  http: 127.0.0.1:8080\nendpoints:\n  - url: http://app.localhost:8080\n    upstream:\n      url: http://127.0.0.1:3000\n",
+    )
+    .unwrap();
+    assert_eq!(c.endpoints.len(), 1);
+    assert_eq!(c.endpoints[0].host, "app.localhost");
+    assert_eq!(c.endpoints[0].upstream.addr.port(), 3000);
+    assert!(!c.endpoints[0].upstream.tls);
+}
+
+#[test]
+fn unknown_key_has_line_and_column() {
+    let e = load("version: 1\nlisteners:\n  http: 127.0.0.1:8080\n  htp: x\n").unwrap_err();
+    let s = e.to_string();
+    assert!(s.contains("edge.yml:4:"), "{s}");
+    assert!(s.contains("htp"), "{s}");
+}
+
+#[test]
+fn inline_policy_errors_are_located_in_the_config() {
+    let e = load(
+        "version: 1\nlisteners:\n  http: 127.0.0.1:8080\nendpoints:\n  - url: http://a.localhost\n    upstream:\n      url: http://127.0.0.1:3000\n    traffic_policy:\n      on_http_request:\n        - actions:\n            - type: no-such-action\n",
+    )
+    .unwrap_err();
+    let s = e.to_string();
+    assert!(s.contains("edge.yml:11:"), "{s}");
+}
+
+#[test]
+fn bad_version_and_bad_timeout_are_errors() {
+    let e = load(
+        "version: 2\nlisteners:\n  http: 127.0.0.1:8080\n  https: 127.0.0.1:8443\ntimeouts:\n  idle: soon\n",
+    )
+    .unwrap_err();
+    assert_eq!(e.diagnostics.len(), 2);
+    assert!(e.to_string().contains("edge.yml:6:"), "{e}");
+}
+
+#[test]
+fn https_endpoint_needs_the_https_listener() {
+    let e = load(
+        "version: 1\nlisteners:\n  http: 127.0.0.1:8080\nendpoints:\n  - url: https://a.localhost\n    upstream:\n      url: http://127.0.0.1:3000\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("edge.yml:5:"), "{e}");
+    let c = load(
+        "version: 1\nlisteners:\n  https: 127.0.0.1:8443\nendpoints:\n  - url: https://a.localhost\n    upstream:\n      url: http://127.0.0.1:3000\n",
+    )
+    .unwrap();
+    assert_eq!(c.endpoints[0].scheme, Scheme::Https);
+    assert_eq!(c.endpoints[0].info.url, "https://a.localhost");
+    assert_eq!(c.idle_timeout, Duration::from_secs(300));
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration("300ms"), Some(Duration::from_millis(300)));
+    assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+    assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+    assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+    assert_eq!(parse_duration("5 parsecs"), None);
+}
+
+#[test]
+fn url_split() {
+    assert_eq!(
+        split_url("http://a.b:81"),
+        Some(("http".into(), "a.b".into(), 81))
+    );
+    assert_eq!(
+        split_url("https://a.b/"),
+        Some(("https".into(), "a.b".into(), 443))
+    );
+    assert_eq!(
+        split_url("http://*.a.b"),
+        Some(("http".into(), "*.a.b".into(), 80))
+    );
+    assert_eq!(split_url("http://a.b/path"), None);
+    assert_eq!(split_url("ftp://a.b"), None);
+}

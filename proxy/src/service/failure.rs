@@ -1,0 +1,98 @@
+//! The edge's answer when proxying fails: an error page with `sluice-error-code`, by cause.
+
+use http::StatusCode;
+use pingora::proxy::{FailToProxy, Session};
+use pingora::{Error, ErrorSource, ErrorType};
+
+use super::headers::accept_of;
+use super::response::write_synthetic;
+use super::{Ctx, EdgeService};
+use crate::errors;
+
+impl EdgeService {
+    /// Records the failure on the exchange and writes the error page (unless the client is
+    /// gone or the policy closed the connection).
+    pub(super) async fn fail(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut Ctx,
+    ) -> FailToProxy {
+        let now = self.clock.now();
+        if let Some(ex) = ctx.exchange() {
+            ex.upstream_failed(now);
+        }
+        if ctx.close {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        let addr = ctx
+            .endpoint
+            .as_ref()
+            .map(|ep| ep.upstream.url.clone())
+            .unwrap_or_default();
+        let (status, code, message) = match (e.etype(), e.esource()) {
+            (ErrorType::HTTPStatus(s), _) => (
+                StatusCode::from_u16(*s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                errors::INTERNAL,
+                "The edge could not handle the request.".to_string(),
+            ),
+            (
+                ErrorType::ConnectTimedout
+                | ErrorType::ConnectRefused
+                | ErrorType::ConnectNoRoute
+                | ErrorType::ConnectError
+                | ErrorType::SocketError
+                | ErrorType::TLSHandshakeFailure
+                | ErrorType::TLSHandshakeTimedout
+                | ErrorType::InvalidCert
+                | ErrorType::HandshakeError,
+                _,
+            ) => (
+                StatusCode::BAD_GATEWAY,
+                errors::UPSTREAM_UNREACHABLE,
+                format!("The edge could not connect to the upstream at {addr}."),
+            ),
+            (ErrorType::ReadTimedout | ErrorType::WriteTimedout, ErrorSource::Upstream) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                errors::UPSTREAM_TIMEOUT,
+                format!("The upstream at {addr} did not answer in time."),
+            ),
+            (_, ErrorSource::Upstream) => (
+                StatusCode::BAD_GATEWAY,
+                errors::UPSTREAM_INVALID,
+                format!("The upstream at {addr} sent an invalid or incomplete response."),
+            ),
+            (
+                ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed,
+                ErrorSource::Downstream,
+            ) => {
+                // The client is gone.
+                return FailToProxy {
+                    error_code: 0,
+                    can_reuse_downstream: false,
+                };
+            }
+            (_, ErrorSource::Downstream) => (
+                StatusCode::BAD_REQUEST,
+                errors::INTERNAL,
+                "The request could not be read.".to_string(),
+            ),
+            _ => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                errors::INTERNAL,
+                "The edge failed while handling the request.".to_string(),
+            ),
+        };
+        ctx.error_code = Some(code);
+        let page = errors::error_page(status, code, &message, accept_of(session).as_deref());
+        // The response may already have started; then there is nothing more to say.
+        let _ = write_synthetic(session, page, ctx).await;
+        FailToProxy {
+            error_code: status.as_u16(),
+            can_reuse_downstream: false,
+        }
+    }
+}

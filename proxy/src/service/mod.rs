@@ -1,0 +1,209 @@
+//! The `ProxyHttp` implementation: adapts Pingora's session to the policy engine's plain `http`
+//! values and back, the way `sluice_policy::harness` drives an exchange in-process.
+//!
+//! Per TCP connection (found through the accept loop's [`ConnMeter`]), one [`Connection`] per
+//! endpoint, made and run through `on_tcp_connect` on the first request for that endpoint, so
+//! it runs once per connection however many requests (or HTTP/2 streams) follow. Per request,
+//! one [`Exchange`]: `on_http_request` in `request_filter`, `on_http_response` in
+//! `response_filter` (or right away when the request phase answered), body transforms chunk by
+//! chunk in the body filters (nothing is buffered). Hop-by-hop headers are stripped both ways,
+//! except a websocket upgrade's.
+
+mod event;
+mod failure;
+mod headers;
+mod request;
+mod response;
+mod upstream;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorSource, ErrorType, Result};
+use sluice_policy::{BodyError, BodyTransform, Clock, Connection, Exchange, SystemClock};
+
+use crate::config::{Endpoint, Scheme};
+use crate::conn::ConnMeter;
+use crate::server::Shared;
+
+/// The edge's HTTP service for one listener (http or https).
+pub struct EdgeService {
+    shared: Arc<Shared>,
+    clock: Arc<dyn Clock>,
+    scheme: Scheme,
+}
+
+impl std::fmt::Debug for EdgeService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeService")
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EdgeService {
+    /// A service routing over the shared (reloadable) state's endpoints for `scheme`.
+    pub fn new(shared: Arc<Shared>, scheme: Scheme) -> Self {
+        EdgeService {
+            shared,
+            clock: Arc::new(SystemClock),
+            scheme,
+        }
+    }
+
+    fn scheme_str(&self) -> &'static str {
+        match self.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    fn lookup(&self, host: &str) -> Option<Arc<Endpoint>> {
+        let state = self.shared.state.load();
+        match self.scheme {
+            Scheme::Http => state.http.lookup(host),
+            Scheme::Https => state.https.lookup(host),
+        }
+    }
+}
+
+/// Per-request state.
+pub struct Ctx {
+    meter: Option<Arc<ConnMeter>>,
+    endpoint: Option<Arc<Endpoint>>,
+    conn: Option<Arc<Connection>>,
+    /// The exchange (in a mutex only to be `Sync`; always reached with `get_mut`).
+    ex: Option<Mutex<Exchange>>,
+    /// The policy asked to close the connection.
+    close: bool,
+    /// A body replacing the upstream's (the response phase made the response).
+    replacement: Option<Bytes>,
+    replacing: bool,
+    started: Instant,
+    bytes_out: u64,
+    error_code: Option<u16>,
+}
+
+impl Ctx {
+    fn exchange(&mut self) -> Option<&mut Exchange> {
+        self.ex.as_mut().and_then(|m| m.get_mut().ok())
+    }
+}
+
+fn internal(context: impl Into<String>) -> Box<Error> {
+    Error::explain(ErrorType::InternalError, context.into())
+}
+
+fn closed_by_policy() -> Box<Error> {
+    let mut e = Error::explain(
+        ErrorType::ConnectionClosed,
+        "connection closed by the traffic policy",
+    );
+    e.esource = ErrorSource::Downstream;
+    e
+}
+
+fn body_error(e: BodyError) -> Box<Error> {
+    internal(format!("body transform failed: {e}"))
+}
+
+/// Feeds a chunk through transforms in order.
+fn run_transforms(
+    transforms: &mut [Box<dyn BodyTransform>],
+    chunk: Bytes,
+    end: bool,
+) -> Result<Bytes, BodyError> {
+    let mut data = chunk;
+    for t in transforms.iter_mut() {
+        data = t.transform(data, end)?;
+    }
+    Ok(data)
+}
+
+#[async_trait]
+impl ProxyHttp for EdgeService {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            meter: None,
+            endpoint: None,
+            conn: None,
+            ex: None,
+            close: false,
+            replacement: None,
+            replacing: false,
+            started: Instant::now(),
+            bytes_out: 0,
+            error_code: None,
+        }
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        self.attach_meter(session, ctx);
+        Ok(())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        self.request_phase(session, ctx).await
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        Self::peer(ctx)
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        self.upstream_request(session, upstream_request, ctx)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        Self::request_body(body, end_of_stream, ctx)
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        self.response_phase(session, upstream_response, ctx).await
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<std::time::Duration>> {
+        Self::response_body(body, end_of_stream, ctx)
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        self.fail(session, e, ctx).await
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        self.emit_event(session, ctx);
+    }
+
+    fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, _error: &Error) -> bool {
+        ctx.close
+    }
+}

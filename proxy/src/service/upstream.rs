@@ -1,0 +1,116 @@
+//! Forwarding to the upstream: the peer to connect to, the request header it gets (the
+//! policy's changes, hop-by-hop headers stripped, `X-Forwarded-*` added) and the request body
+//! through the request transforms.
+
+use bytes::Bytes;
+use http::Version;
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use pingora::Result;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+use pingora::upstreams::peer::HttpPeer;
+
+use super::headers::{host_of, is_websocket_upgrade, replace_request_headers, strip_hop_by_hop};
+use super::{Ctx, EdgeService, body_error, internal, run_transforms};
+use crate::config::UpstreamProtocol;
+
+impl EdgeService {
+    /// The peer for the chosen endpoint's upstream.
+    pub(super) fn peer(ctx: &Ctx) -> Result<Box<HttpPeer>> {
+        let ep = ctx
+            .endpoint
+            .clone()
+            .ok_or_else(|| internal("no endpoint chosen"))?;
+        let up = &ep.upstream;
+        let mut peer = HttpPeer::new(up.addr, up.tls, up.host.clone());
+        if up.tls {
+            // As ngrok: upstream certificates are not verified by default.
+            peer.options.verify_cert = false;
+            peer.options.verify_hostname = false;
+        }
+        if up.protocol == UpstreamProtocol::Http2 {
+            peer.options.set_http_version(2, 2);
+        }
+        Ok(Box::new(peer))
+    }
+
+    /// Builds the upstream request header from the exchange's request.
+    pub(super) fn upstream_request(
+        &self,
+        session: &Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let original_host = host_of(session.req_header());
+        let client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip().to_string());
+        let has_body = {
+            let h = &session.req_header().headers;
+            h.contains_key(TRANSFER_ENCODING)
+                || h.get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.trim() != "0")
+        };
+        if let Some(ex) = ctx.exchange() {
+            upstream_request.set_method(ex.request.method.clone());
+            upstream_request.set_uri(ex.request.uri.clone());
+            let mut headers = ex.request.headers.clone();
+            let upgrade = is_websocket_upgrade(&headers);
+            // Pingora frames the request body from this header; it is per hop but kept.
+            let te = headers.get(TRANSFER_ENCODING).cloned();
+            strip_hop_by_hop(&mut headers, upgrade);
+            if let Some(te) = te {
+                headers.insert(TRANSFER_ENCODING, te);
+            }
+            replace_request_headers(upstream_request, &headers)?;
+            if !ex.request_transforms.is_empty() && has_body {
+                // The transformed body has a length nobody knows yet.
+                upstream_request.remove_header(&CONTENT_LENGTH);
+                if upstream_request.version == Version::HTTP_11 {
+                    upstream_request.insert_header(TRANSFER_ENCODING, "chunked")?;
+                }
+            }
+        }
+        if let Some(ip) = client_ip {
+            let prior: Vec<String> = upstream_request
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_string)
+                .collect();
+            let value = if prior.is_empty() {
+                ip
+            } else {
+                format!("{}, {ip}", prior.join(", "))
+            };
+            upstream_request.insert_header("x-forwarded-for", value)?;
+        }
+        upstream_request.insert_header("x-forwarded-proto", self.scheme_str())?;
+        if !original_host.is_empty() {
+            upstream_request.insert_header("x-forwarded-host", original_host)?;
+        }
+        Ok(())
+    }
+
+    /// Passes a request body chunk through the request transforms.
+    pub(super) fn request_body(
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(ex) = ctx.exchange()
+            && !ex.request_transforms.is_empty()
+        {
+            let chunk = body.take().unwrap_or_default();
+            let out = run_transforms(&mut ex.request_transforms, chunk, end_of_stream)
+                .map_err(body_error)?;
+            // Request side: `None` would tell Pingora the body ended; an empty chunk that is
+            // not the last is skipped by Pingora.
+            *body = Some(out);
+        }
+        Ok(())
+    }
+}
