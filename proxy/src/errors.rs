@@ -19,6 +19,8 @@ use sluice_policy::{ERROR_CODE_HEADER, SyntheticResponse};
 
 /// No endpoint for the host.
 pub const ENDPOINT_NOT_FOUND: u16 = 3200;
+/// The agent closed the stream without a response (its upstream is unreachable).
+pub const AGENT_UPSTREAM_FAILED: u16 = 8012;
 /// Invalid or incomplete upstream response.
 pub const UPSTREAM_INVALID: u16 = 3004;
 /// Connection to the upstream not established.

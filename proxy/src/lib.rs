@@ -25,7 +25,8 @@ pub mod server;
 pub mod service;
 pub mod state;
 pub mod tls;
+pub mod tunnel;
 
 pub use config::{ConfigError, EdgeConfig, load_file};
-pub use server::run;
+pub use server::{run, serve};
 pub use service::EdgeService;

@@ -36,6 +36,7 @@ use crate::metrics::Metrics;
 use crate::service::EdgeService;
 use crate::state::State;
 use crate::tls::{DevCa, Resolver};
+use crate::tunnel::{Binder, TokenAuth, TunnelRoutes, watch_session};
 
 /// Time allowed for a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,6 +52,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Where events go.
     pub events: Option<Arc<EventSink>>,
+    /// Endpoints bound by agents over the tunnel listener.
+    pub tunnels: Arc<TunnelRoutes>,
 }
 
 impl Shared {
@@ -61,6 +64,7 @@ impl Shared {
             conns: ConnTable::default(),
             metrics: Arc::new(Metrics::default()),
             events,
+            tunnels: Arc::new(TunnelRoutes::default()),
         }
     }
 
@@ -367,7 +371,65 @@ pub fn run(config: EdgeConfig, path: PathBuf, registry: Registry) -> anyhow::Res
     runtime.block_on(serve(config, path, registry))
 }
 
-async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> anyhow::Result<()> {
+/// A fixed certificate for the tunnel listener.
+#[derive(Debug)]
+struct FixedCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for FixedCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// Starts the tunnel listener: agents authenticate with the configured authtokens and bind
+/// endpoints into the shared routing table.
+async fn start_tunnel(
+    addr: SocketAddr,
+    config: &EdgeConfig,
+    shared: &Arc<Shared>,
+    registry: &Registry,
+    ca: Option<&Arc<DevCa>>,
+) -> anyhow::Result<sluice_tunnel::TunnelServer> {
+    let key = match (&config.tunnel_tls.key, ca) {
+        (Some(k), _) => k.clone(),
+        (None, Some(ca)) => ca.issue(&config.tunnel_tls.server_name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "cannot issue a certificate for {}",
+                config.tunnel_tls.server_name
+            )
+        })?,
+        (None, None) => anyhow::bail!("the tunnel listener needs a certificate"),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(FixedCert(key)));
+    tls.alpn_protocols = vec![sluice_tunnel::proto::ALPN.to_vec()];
+    let binder = Binder::new(
+        shared.tunnels.clone(),
+        shared.state.clone(),
+        registry.clone(),
+        config.base_domains.clone(),
+        config.http.map(|a| a.port()),
+        config.https.map(|a| a.port()),
+    );
+    let server = sluice_tunnel::TunnelServer::bind(
+        addr,
+        Arc::new(tls),
+        Arc::new(TokenAuth::new(config.authtokens.clone())),
+        Arc::new(binder),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (tunnel): {e}"))?;
+    Ok(server)
+}
+
+/// Runs the edge on the current tokio runtime until SIGTERM or SIGINT (see [`run`]).
+pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let events = Arc::new(EventSink::open(&config.events)?);
     let shared = Arc::new(Shared::new(&config, Some(events)));
@@ -391,10 +453,12 @@ async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> anyhow:
     };
     // The CA first (clients may read it as soon as the port answers), then bind everything
     // before serving anything, so a taken port fails the start.
-    let ca = match config.https {
-        Some(_) => Some(Arc::new(DevCa::load_or_create(&config.state_dir)?)),
-        None => None,
-    };
+    let ca =
+        if config.https.is_some() || (config.tunnel.is_some() && config.tunnel_tls.key.is_none()) {
+            Some(Arc::new(DevCa::load_or_create(&config.state_dir)?))
+        } else {
+            None
+        };
     let http = match config.http {
         Some(a) => Some(bind(a, "http").await?),
         None => None,
@@ -407,6 +471,23 @@ async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> anyhow:
         Some(a) => Some(bind(a, "admin").await?),
         None => None,
     };
+    let tunnel = match config.tunnel {
+        Some(a) => Some(Arc::new(
+            start_tunnel(a, &config, &shared, &registry, ca.as_ref()).await?,
+        )),
+        None => None,
+    };
+    if let Some(server) = &tunnel {
+        if let Some(a) = server.local_addr() {
+            eprintln!("sluice edge: tunnel listener on {a}");
+        }
+        let (server, routes) = (server.clone(), shared.tunnels.clone());
+        tokio::spawn(async move {
+            while let Some(session) = server.accept().await {
+                watch_session(routes.clone(), session);
+            }
+        });
+    }
     if let Some(listener) = http {
         eprintln!("sluice edge: http listener on {}", listener.local_addr()?);
         let l = Arc::new(Listening {
@@ -466,5 +547,8 @@ async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> anyhow:
         }
     }
     eprintln!("sluice edge: stopping");
+    if let Some(server) = tunnel {
+        server.shutdown();
+    }
     Ok(())
 }

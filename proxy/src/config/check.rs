@@ -9,7 +9,7 @@ use std::time::Duration;
 use sluice_policy::source::{Node, PathSeg};
 use sluice_policy::{Code, Diagnostic, Policy, PolicyError};
 
-use super::model::Upstream;
+use super::model::Address;
 use super::raw::RawUpstream;
 
 /// `app.example.com` or `*.example.com`.
@@ -118,7 +118,7 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn upstream(&mut self, raw: &RawUpstream, path: &[PathSeg]) -> Option<Upstream> {
+    pub(super) fn upstream(&mut self, raw: &RawUpstream, path: &[PathSeg]) -> Option<Address> {
         let Some((scheme, host, port)) = split_url(&raw.url) else {
             self.error(
                 path,
@@ -142,7 +142,7 @@ impl Checker<'_> {
                 return None;
             }
         };
-        Some(Upstream {
+        Some(Address {
             url: raw.url.clone(),
             addr,
             tls,

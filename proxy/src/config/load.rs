@@ -13,7 +13,10 @@ use sluice_policy::{
 use super::check::{
     Checker, key, load_certified_key, parse_duration, split_url, valid_host_pattern,
 };
-use super::model::{Certificate, ConfigError, EdgeConfig, Endpoint, EventsOutput, Scheme};
+use super::model::{
+    Allow, Authtoken, Certificate, ConfigError, EdgeConfig, Endpoint, EventsOutput, Scheme, Target,
+    TunnelTls, Upstream,
+};
 use super::raw::RawConfig;
 
 /// Reads and validates an edge config file, compiling every endpoint's policy with `registry`.
@@ -267,9 +270,102 @@ pub fn load_str(
             }),
             host,
             scheme: ep_scheme,
-            upstream,
+            upstream: Upstream {
+                url: upstream.url.clone(),
+                target: Target::Address(upstream),
+            },
             policy: Arc::new(policy),
         }));
+    }
+    let tunnel = raw
+        .listeners
+        .tunnel
+        .as_ref()
+        .and_then(|a| cx.socket_addr(a, &[key("listeners"), key("tunnel")]));
+    let mut authtokens = Vec::new();
+    for (i, t) in raw.authtokens.iter().enumerate() {
+        let at = |k: &str| vec![key("authtokens"), PathSeg::Index(i), key(k)];
+        if t.token.trim().is_empty() {
+            cx.error(&at("token"), "an authtoken cannot be empty");
+        }
+        let mut allow = Vec::new();
+        for (j, a) in t.allow.iter().enumerate() {
+            let a = a.trim().to_ascii_lowercase();
+            if a == "*" {
+                allow.push(Allow::Any);
+            } else if let Some(p) = a.strip_prefix("tcp:") {
+                match p.parse::<u16>() {
+                    Ok(p) if p > 0 => allow.push(Allow::TcpPort(p)),
+                    _ => {
+                        let mut path = at("allow");
+                        path.push(PathSeg::Index(j));
+                        cx.error(&path, format!("`{a}` is not a TCP port like tcp:20000"));
+                    }
+                }
+            } else if valid_host_pattern(&a) {
+                allow.push(if a.starts_with("*.") {
+                    Allow::Wildcard(a)
+                } else {
+                    Allow::Domain(a)
+                });
+            } else {
+                let mut path = at("allow");
+                path.push(PathSeg::Index(j));
+                cx.error(
+                    &path,
+                    format!("`{a}` is not a domain, a wildcard like *.example.com, or tcp:PORT"),
+                );
+            }
+        }
+        if authtokens.iter().any(|x: &Authtoken| x.token == t.token) {
+            cx.error(&at("token"), "this authtoken is given twice");
+        }
+        authtokens.push(Authtoken {
+            token: t.token.clone(),
+            account: t.account.clone().unwrap_or_else(|| format!("account-{i}")),
+            allow,
+        });
+    }
+    let mut base_domains = Vec::new();
+    for (i, d) in raw.base_domains.iter().enumerate() {
+        let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+        if d.starts_with('*') || !valid_host_pattern(&d) {
+            cx.error(
+                &[key("base_domains"), PathSeg::Index(i)],
+                format!("`{d}` is not a domain name"),
+            );
+        } else {
+            base_domains.push(d);
+        }
+    }
+    if base_domains.is_empty() {
+        base_domains.push("localhost".to_string());
+    }
+    let mut tunnel_tls = TunnelTls {
+        server_name: "localhost".to_string(),
+        key: None,
+    };
+    if let Some(t) = &raw.tunnel {
+        if let Some(n) = &t.server_name {
+            tunnel_tls.server_name = n.trim().to_ascii_lowercase();
+        }
+        match (&t.cert_file, &t.key_file) {
+            (Some(c), Some(k)) => match load_certified_key(&base.join(c), &base.join(k)) {
+                Ok(key) => tunnel_tls.key = Some(Arc::new(key)),
+                Err(e) => cx.error(&[key("tunnel"), key("cert_file")], e),
+            },
+            (None, None) => {}
+            _ => cx.error(
+                &[key("tunnel")],
+                "give both cert_file and key_file, or neither",
+            ),
+        }
+    }
+    if tunnel.is_some() && authtokens.is_empty() {
+        cx.error(
+            &[key("listeners"), key("tunnel")],
+            "the tunnel listener needs at least one entry in authtokens",
+        );
     }
     if cx.diagnostics.iter().any(Diagnostic::is_error) {
         return Err(ConfigError {
@@ -286,5 +382,9 @@ pub fn load_str(
         header_read_timeout,
         events,
         endpoints,
+        tunnel,
+        tunnel_tls,
+        authtokens,
+        base_domains,
     })
 }

@@ -36,7 +36,7 @@ mod tests;
 pub use check::parse_duration;
 pub use load::{load_file, load_str};
 pub use model::{
-    Certificate, ConfigError, EdgeConfig, Endpoint, EventsOutput, Scheme, Upstream,
-    UpstreamProtocol,
+    Address, Allow, Authtoken, Certificate, ConfigError, EdgeConfig, Endpoint, EventsOutput,
+    Scheme, Target, TunnelTls, Upstream, UpstreamProtocol,
 };
 pub use raw::edge_config_schema;

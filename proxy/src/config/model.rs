@@ -50,6 +50,56 @@ pub struct EdgeConfig {
     pub events: EventsOutput,
     /// The endpoints, in file order.
     pub endpoints: Vec<Arc<Endpoint>>,
+    /// Address of the tunnel listener (agents).
+    pub tunnel: Option<SocketAddr>,
+    /// TLS of the tunnel listener.
+    pub tunnel_tls: TunnelTls,
+    /// Authtokens agents may present.
+    pub authtokens: Vec<Authtoken>,
+    /// Domains random endpoint names are made under.
+    pub base_domains: Vec<String>,
+}
+
+/// The tunnel listener's certificate.
+#[derive(Debug, Clone)]
+pub struct TunnelTls {
+    /// Name the development CA issues the certificate for.
+    pub server_name: String,
+    /// A configured certificate instead.
+    pub key: Option<Arc<rustls::sign::CertifiedKey>>,
+}
+
+/// One thing an authtoken may bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allow {
+    /// Exactly this host name.
+    Domain(String),
+    /// `*.example.com`.
+    Wildcard(String),
+    /// This TCP port.
+    TcpPort(u16),
+    /// Anything.
+    Any,
+}
+
+/// An authtoken and its grants.
+#[derive(Clone)]
+pub struct Authtoken {
+    /// The secret.
+    pub token: String,
+    /// The account it belongs to.
+    pub account: String,
+    /// What it may bind.
+    pub allow: Vec<Allow>,
+}
+
+impl std::fmt::Debug for Authtoken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authtoken")
+            .field("account", &self.account)
+            .field("allow", &self.allow)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A certificate from PEM files and the names it serves.
@@ -62,7 +112,7 @@ pub struct Certificate {
 }
 
 /// The scheme an endpoint is served on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {
     /// Plain HTTP (the http listener).
     Http,
@@ -70,7 +120,25 @@ pub enum Scheme {
     Https,
 }
 
-/// One endpoint with a plain-address upstream.
+/// An endpoint's upstream: what it is called and where its traffic goes.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// The upstream URL as written, or the agent-backed endpoint's description.
+    pub url: String,
+    /// Where connections go.
+    pub target: Target,
+}
+
+/// Where an endpoint's traffic goes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A plain address from the config.
+    Address(Address),
+    /// An agent session: each upstream connection is a stream opened on it.
+    Tunnel(sluice_tunnel::AgentSession),
+}
+
+/// One endpoint: a host pattern, a policy and an upstream.
 #[derive(Debug)]
 pub struct Endpoint {
     /// Facts the policy sees as `endpoint.*`.
@@ -87,7 +155,7 @@ pub struct Endpoint {
 
 /// A plain-address upstream.
 #[derive(Debug, Clone)]
-pub struct Upstream {
+pub struct Address {
     /// The URL as written.
     pub url: String,
     /// Resolved address (resolved once at start-up).

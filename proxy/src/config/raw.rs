@@ -31,6 +31,44 @@ pub(super) struct RawConfig {
     /// Static endpoints with plain-address upstreams.
     #[serde(default)]
     pub(super) endpoints: Vec<RawEndpoint>,
+    /// Authtokens agents may present on the tunnel listener, each with what it may bind.
+    #[serde(default)]
+    pub(super) authtokens: Vec<RawAuthtoken>,
+    /// Domains random endpoint names are made under (`<6 hex>.<base>`); default `[localhost]`.
+    #[serde(default)]
+    pub(super) base_domains: Vec<String>,
+    /// The tunnel listener's TLS: the name its certificate is for and an optional PEM pair.
+    #[serde(default)]
+    pub(super) tunnel: Option<RawTunnel>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Authtoken")]
+pub(super) struct RawAuthtoken {
+    /// The secret agents present.
+    pub(super) token: String,
+    /// What it may bind: `app.example.com`, `*.example.com`, `tcp:PORT` or `*`.
+    pub(super) allow: Vec<String>,
+    /// Account name (sessions of one account take over each other's names); default: the
+    /// token's position.
+    #[serde(default)]
+    pub(super) account: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Tunnel")]
+pub(super) struct RawTunnel {
+    /// Name the tunnel listener's certificate is for; default `localhost`.
+    #[serde(default)]
+    pub(super) server_name: Option<String>,
+    /// PEM certificate chain (relative to this file); default: issued by the development CA.
+    #[serde(default)]
+    pub(super) cert_file: Option<String>,
+    /// PEM private key (relative to this file).
+    #[serde(default)]
+    pub(super) key_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -46,6 +84,9 @@ pub(super) struct RawListeners {
     /// Admin listener, `host:port`: `/healthz` and Prometheus `/metrics`.
     #[serde(default)]
     pub(super) admin: Option<String>,
+    /// Tunnel listener for agents, `host:port` (TLS).
+    #[serde(default)]
+    pub(super) tunnel: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -22,8 +22,11 @@ fn minimal_config_loads() {
     .unwrap();
     assert_eq!(c.endpoints.len(), 1);
     assert_eq!(c.endpoints[0].host, "app.localhost");
-    assert_eq!(c.endpoints[0].upstream.addr.port(), 3000);
-    assert!(!c.endpoints[0].upstream.tls);
+    let Target::Address(up) = &c.endpoints[0].upstream.target else {
+        panic!("address upstream")
+    };
+    assert_eq!(up.addr.port(), 3000);
+    assert!(!up.tls);
 }
 
 #[test]
@@ -95,4 +98,33 @@ fn url_split() {
     );
     assert_eq!(split_url("http://a.b/path"), None);
     assert_eq!(split_url("ftp://a.b"), None);
+}
+
+#[test]
+fn authtokens_and_tunnel_listener() {
+    let c = load(
+        "version: 1\nlisteners:\n  http: 127.0.0.1:8080\n  tunnel: 127.0.0.1:4443\nbase_domains: [Example.test]\nauthtokens:\n  - token: t1\n    allow: [app.example.com, \"*.dev.example.com\", \"tcp:20000\"]\n",
+    )
+    .unwrap();
+    assert_eq!(c.tunnel.map(|a| a.port()), Some(4443));
+    assert_eq!(c.base_domains, vec!["example.test".to_string()]);
+    assert_eq!(
+        c.authtokens[0].allow,
+        vec![
+            Allow::Domain("app.example.com".into()),
+            Allow::Wildcard("*.dev.example.com".into()),
+            Allow::TcpPort(20000),
+        ]
+    );
+    let e = load(
+        "version: 1\nlisteners:\n  http: 127.0.0.1:8080\n  tunnel: 127.0.0.1:4443\nauthtokens:\n  - token: t1\n    allow: [\"tcp:nope\"]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("edge.yml:7:"), "{e}");
+    assert!(e.contains("tcp:nope"), "{e}");
+    let e = load("version: 1\nlisteners:\n  http: 127.0.0.1:8080\n  tunnel: 127.0.0.1:4443\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("authtokens"), "{e}");
 }

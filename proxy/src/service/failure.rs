@@ -7,6 +7,7 @@ use pingora::{Error, ErrorSource, ErrorType};
 use super::headers::accept_of;
 use super::response::write_synthetic;
 use super::{Ctx, EdgeService};
+use crate::config::Target;
 use crate::errors;
 
 impl EdgeService {
@@ -33,11 +34,22 @@ impl EdgeService {
             .as_ref()
             .map(|ep| ep.upstream.url.clone())
             .unwrap_or_default();
+        let tunnel = ctx
+            .endpoint
+            .as_ref()
+            .is_some_and(|ep| matches!(ep.upstream.target, Target::Tunnel(_)));
         let (status, code, message) = match (e.etype(), e.esource()) {
-            (ErrorType::HTTPStatus(s), _) => (
-                StatusCode::from_u16(*s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                errors::INTERNAL,
-                "The edge could not handle the request.".to_string(),
+            (ErrorType::HTTPStatus(_), _) => self.status_failure(e),
+            (ErrorType::ConnectError | ErrorType::ConnectTimedout, _) if tunnel => (
+                StatusCode::NOT_FOUND,
+                errors::ENDPOINT_NOT_FOUND,
+                "The endpoint is offline: its agent is gone.".to_string(),
+            ),
+            (_, ErrorSource::Upstream) if tunnel => (
+                StatusCode::BAD_GATEWAY,
+                errors::AGENT_UPSTREAM_FAILED,
+                "The agent closed the stream without a response: it could not reach its upstream."
+                    .to_string(),
             ),
             (
                 ErrorType::ConnectTimedout
@@ -94,5 +106,17 @@ impl EdgeService {
             error_code: status.as_u16(),
             can_reuse_downstream: false,
         }
+    }
+
+    fn status_failure(&self, e: &Error) -> (StatusCode, u16, String) {
+        let s = match e.etype() {
+            ErrorType::HTTPStatus(s) => *s,
+            _ => 500,
+        };
+        (
+            StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            errors::INTERNAL,
+            "The edge could not handle the request.".to_string(),
+        )
     }
 }

@@ -65,10 +65,11 @@ impl EdgeService {
 
     fn lookup(&self, host: &str) -> Option<Arc<Endpoint>> {
         let state = self.shared.state.load();
-        match self.scheme {
+        let configured = match self.scheme {
             Scheme::Http => state.http.lookup(host),
             Scheme::Https => state.https.lookup(host),
-        }
+        };
+        configured.or_else(|| self.shared.tunnels.lookup(self.scheme, host))
     }
 }
 
@@ -153,8 +154,9 @@ impl ProxyHttp for EdgeService {
         self.request_phase(session, ctx).await
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        Self::peer(ctx)
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let client = session.client_addr().and_then(|a| a.as_inet()).copied();
+        Self::peer(ctx, client)
     }
 
     async fn upstream_request_filter(

@@ -12,16 +12,37 @@ use pingora::upstreams::peer::HttpPeer;
 
 use super::headers::{host_of, is_websocket_upgrade, replace_request_headers, strip_hop_by_hop};
 use super::{Ctx, EdgeService, body_error, internal, run_transforms};
-use crate::config::UpstreamProtocol;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::config::{Target, UpstreamProtocol};
+use crate::tunnel::TunnelConnect;
 
 impl EdgeService {
     /// The peer for the chosen endpoint's upstream.
-    pub(super) fn peer(ctx: &Ctx) -> Result<Box<HttpPeer>> {
+    pub(super) fn peer(ctx: &Ctx, client: Option<SocketAddr>) -> Result<Box<HttpPeer>> {
         let ep = ctx
             .endpoint
             .clone()
             .ok_or_else(|| internal("no endpoint chosen"))?;
-        let up = &ep.upstream;
+        let up = match &ep.upstream.target {
+            Target::Address(up) => up,
+            Target::Tunnel(session) => {
+                // Any address will do: the connector opens a stream on the session instead.
+                let mut peer =
+                    HttpPeer::new(SocketAddr::from(([127, 0, 0, 1], 1)), false, String::new());
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                session.id().hash(&mut hasher);
+                // One pool group per session: idle streams never go to another agent.
+                peer.group_key = hasher.finish();
+                peer.options.custom_l4 = Some(Arc::new(TunnelConnect {
+                    session: session.clone(),
+                    header: crate::tunnel::header(&ep, client),
+                }));
+                return Ok(Box::new(peer));
+            }
+        };
         let mut peer = HttpPeer::new(up.addr, up.tls, up.host.clone());
         if up.tls {
             // As ngrok: upstream certificates are not verified by default.
