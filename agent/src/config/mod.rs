@@ -1,0 +1,168 @@
+//! Agent config files: ngrok's v3 format and the legacy v2 `tunnels:` map.
+//!
+//! [`load`] reads several files and merges them in order (later agent keys win; endpoints and
+//! tunnels replace earlier ones of the same name). [`Config::resolve`] turns the chosen
+//! endpoints and tunnels into [`ResolvedEndpoint`]s ready to bind. [`check`] validates a file,
+//! including every traffic policy, with `file:line:col` errors. [`add_authtoken`] edits a file
+//! in place.
+
+mod authtoken;
+mod check;
+pub mod legacy;
+mod resolve;
+mod settings;
+pub mod types;
+pub mod values;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sluice_policy::source::{NodeDeserializer, PathSeg, parse};
+
+pub use authtoken::{add_authtoken, default_path};
+pub use check::{CheckReport, check};
+pub use legacy::LegacyOptions;
+pub use resolve::{ResolvedEndpoint, kind_of_url, resolve_endpoint, resolve_tunnel};
+pub use settings::{DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TOLERANCE};
+pub use types::{AgentSection, ConfigFile, EndpointConfig, TunnelConfig, UpstreamConfig};
+pub use values::{GoDuration, LogTarget, Scalar, WebAddr};
+
+/// A config problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A located problem in a file.
+    #[error("{file}:{line}:{col}: {path}{message}")]
+    At {
+        /// The file.
+        file: String,
+        /// 1-based line (0 when unknown).
+        line: u32,
+        /// 1-based column.
+        col: u32,
+        /// JSON path followed by `: `, or empty.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Several problems (from [`check`]).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<ConfigError>),
+    /// A legacy option that cannot be translated.
+    #[error("{0}")]
+    Legacy(String),
+    /// A problem with no location (e.g. after merging files).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ConfigError {
+    pub(crate) fn at(
+        file: &str,
+        loc: (u32, u32),
+        path: &[PathSeg],
+        message: impl Into<String>,
+    ) -> Self {
+        let path = PathSeg::render(path);
+        ConfigError::At {
+            file: file.to_string(),
+            line: loc.0,
+            col: loc.1,
+            path: if path.is_empty() {
+                path
+            } else {
+                format!("{path}: ")
+            },
+            message: message.into(),
+        }
+    }
+}
+
+/// Several files merged.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Agent settings.
+    pub agent: AgentSection,
+    /// v3 endpoints, in order.
+    pub endpoints: Vec<EndpointConfig>,
+    /// v2 tunnels, by name.
+    pub tunnels: BTreeMap<String, TunnelConfig>,
+    /// The files read.
+    pub files: Vec<PathBuf>,
+}
+
+/// Reads one file (with `file:line:col` errors).
+pub fn read_file(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_file(&path.display().to_string(), &text, path)
+}
+
+/// Parses config text; `name` is used in errors and `path` is recorded as each endpoint's source.
+pub fn parse_file(name: &str, text: &str, path: &Path) -> Result<ConfigFile, ConfigError> {
+    let node =
+        parse(text).map_err(|(loc, msg)| ConfigError::at(name, (loc.line, loc.col), &[], msg))?;
+    let mut file: ConfigFile = NodeDeserializer::deserialize(&node).map_err(|e| {
+        let loc = e.loc.map_or((0, 0), |l| (l.line, l.col));
+        ConfigError::at(name, loc, &e.path, e.message)
+    })?;
+    match file.version.as_ref().map(|v| v.0.as_str()) {
+        Some("3") | Some("2") | None => {}
+        Some(other) => {
+            let loc = node
+                .get("version")
+                .map_or((0, 0), |n| (n.loc.line, n.loc.col));
+            return Err(ConfigError::at(
+                name,
+                loc,
+                &[PathSeg::Key("version".into())],
+                format!("unsupported config version `{other}` (expected 3, or 2 for legacy files)"),
+            ));
+        }
+    }
+    for e in &mut file.endpoints {
+        e.source = path.to_path_buf();
+    }
+    Ok(file)
+}
+
+impl Config {
+    /// Overlays one file on the merged config.
+    pub fn merge(&mut self, file: ConfigFile, path: &Path) {
+        self.agent.merge(&file.agent_settings());
+        for e in file.endpoints {
+            match self.endpoints.iter_mut().find(|x| x.name == e.name) {
+                Some(slot) => *slot = e,
+                None => self.endpoints.push(e),
+            }
+        }
+        self.tunnels.extend(file.tunnels);
+        self.files.push(path.to_path_buf());
+    }
+}
+
+/// Reads and merges `paths` in order; with no paths, the default file if it exists.
+pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigError> {
+    let mut config = Config::default();
+    let defaults: Vec<PathBuf> = match paths {
+        [] => default_path().filter(|p| p.exists()).into_iter().collect(),
+        _ => paths.to_vec(),
+    };
+    for path in &defaults {
+        let file = read_file(path)?;
+        config.merge(file, path);
+    }
+    Ok(config)
+}

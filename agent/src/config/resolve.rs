@@ -1,0 +1,240 @@
+//! From config entries to endpoints ready to bind.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::legacy::{LegacyOptions, legacy_url, merge_policies};
+use super::types::{EndpointConfig, TunnelConfig};
+use super::{Config, ConfigError};
+use crate::forward::HostHeader;
+use crate::upstream::{AppProtocol, EndpointKind, ProxyProtocol, Upstream};
+
+/// An endpoint to bind: what the tunnel's bind request and the local forwarder need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedEndpoint {
+    /// Name.
+    pub name: String,
+    /// HTTP, TCP or TLS.
+    pub kind: EndpointKind,
+    /// Requested URL (`None`: the edge picks one).
+    pub url: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Metadata.
+    pub metadata: Option<String>,
+    /// Pooling.
+    pub pooling_enabled: bool,
+    /// Bindings (`public`, `internal`…).
+    pub bindings: Vec<String>,
+    /// The policy document (JSON, which is also YAML) to send at bind.
+    pub traffic_policy: Option<String>,
+    /// The upstream.
+    pub upstream: Upstream,
+    /// Record HTTP traffic.
+    pub inspect: bool,
+    /// Host header handling in the local forwarder.
+    pub host_header: HostHeader,
+}
+
+/// The endpoint kind a URL implies.
+pub fn kind_of_url(url: Option<&str>) -> EndpointKind {
+    match url
+        .and_then(|u| u.split_once("://"))
+        .map(|(s, _)| s.to_ascii_lowercase())
+    {
+        Some(s) if s == "tcp" => EndpointKind::Tcp,
+        Some(s) if s == "tls" => EndpointKind::Tls,
+        _ => EndpointKind::Http,
+    }
+}
+
+fn read_policy_file(file: &str, source: &Path) -> Result<String, ConfigError> {
+    let path = match source.parent() {
+        Some(dir) if Path::new(file).is_relative() => dir.join(file),
+        _ => Path::new(file).to_path_buf(),
+    };
+    std::fs::read_to_string(&path).map_err(|source| ConfigError::Io { path, source })
+}
+
+fn policy_text(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// Resolves one v3 endpoint.
+pub fn resolve_endpoint(e: &EndpointConfig) -> Result<ResolvedEndpoint, ConfigError> {
+    let err = |m: String| ConfigError::Invalid(format!("endpoint `{}`: {m}", e.name));
+    let kind = kind_of_url(e.url.as_deref());
+    let mut upstream = Upstream::parse(&e.upstream.url.0, kind).map_err(|x| err(x.to_string()))?;
+    if let Some(p) = &e.upstream.protocol {
+        upstream.protocol = AppProtocol::parse(p).map_err(|x| err(x.to_string()))?;
+    }
+    if let Some(p) = &e.upstream.proxy_protocol {
+        let n = p.0.parse::<i64>().unwrap_or(0);
+        upstream.proxy_protocol =
+            Some(ProxyProtocol::from_number(n).map_err(|x| err(x.to_string()))?);
+    }
+    upstream.tls_verify = e.upstream.tls_verify.unwrap_or(false);
+    let traffic_policy = match (&e.traffic_policy, &e.traffic_policy_file) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "set traffic_policy or traffic_policy_file, not both".into()
+            ));
+        }
+        (Some(v), None) => Some(policy_text(v)),
+        (None, Some(f)) => Some(read_policy_file(f, &e.source)?),
+        (None, None) => None,
+    };
+    Ok(ResolvedEndpoint {
+        name: e.name.clone(),
+        kind,
+        url: e.url.clone().filter(|u| !u.is_empty()),
+        description: e.description.clone(),
+        metadata: e.metadata.clone(),
+        pooling_enabled: e.pooling_enabled.unwrap_or(false),
+        bindings: e.bindings.clone().unwrap_or_default(),
+        traffic_policy,
+        upstream,
+        inspect: true,
+        host_header: HostHeader::Preserve,
+    })
+}
+
+/// The legacy options of a v2 tunnel.
+pub fn tunnel_options(t: &TunnelConfig) -> LegacyOptions {
+    let ip = t.ip_restriction.clone().unwrap_or_default();
+    let req = t.request_header.clone().unwrap_or_default();
+    let resp = t.response_header.clone().unwrap_or_default();
+    let ua = t.user_agent_filter.clone().unwrap_or_default();
+    let mut basic_auth = t.basic_auth.clone().unwrap_or_default();
+    basic_auth.extend(t.auth.clone());
+    LegacyOptions {
+        basic_auth,
+        cidr_allow: ip.allow_cidrs,
+        cidr_deny: ip.deny_cidrs,
+        request_header_add: req.add,
+        request_header_remove: req.remove,
+        response_header_add: resp.add,
+        response_header_remove: resp.remove,
+        host_header: t.host_header.clone(),
+        circuit_breaker: t.circuit_breaker,
+        compression: t.compression.unwrap_or(false),
+        ua_allow: ua.allow,
+        ua_deny: ua.deny,
+        verify_webhook: t
+            .verify_webhook
+            .as_ref()
+            .map(|v| (v.provider.clone(), v.secret.clone())),
+    }
+}
+
+/// Resolves one v2 tunnel: an endpoint plus the policy its legacy keys amount to.
+pub fn resolve_tunnel(name: &str, t: &TunnelConfig) -> Result<ResolvedEndpoint, ConfigError> {
+    let err = |m: String| ConfigError::Invalid(format!("tunnel `{name}`: {m}"));
+    let kind = match t.proto.as_str() {
+        "http" => EndpointKind::Http,
+        "tcp" => EndpointKind::Tcp,
+        "tls" => EndpointKind::Tls,
+        other => {
+            return Err(err(format!(
+                "unknown proto `{other}` (expected http, tcp or tls)"
+            )));
+        }
+    };
+    for (set, key) in [
+        (t.oauth.is_some(), "oauth"),
+        (t.oidc.is_some(), "oidc"),
+        (t.mutual_tls_cas.is_some(), "mutual_tls_cas"),
+        (
+            t.websocket_tcp_converter == Some(true),
+            "websocket_tcp_converter",
+        ),
+        (t.crt.is_some() || t.key.is_some(), "crt/key"),
+    ] {
+        if set {
+            return Err(err(format!(
+                "`{key}` is not supported; write the equivalent traffic_policy"
+            )));
+        }
+    }
+    let addr = t.addr.as_ref().map(|a| a.0.as_str()).unwrap_or("80");
+    let mut upstream = Upstream::parse(addr, kind).map_err(|x| err(x.to_string()))?;
+    if let Some(p) = &t.proxy_proto {
+        let n = p.0.parse::<i64>().unwrap_or(0);
+        upstream.proxy_protocol =
+            Some(ProxyProtocol::from_number(n).map_err(|x| err(x.to_string()))?);
+    }
+    if let Some(p) = &t.upstream_protocol {
+        upstream.protocol = AppProtocol::parse(p).map_err(|x| err(x.to_string()))?;
+    }
+    let scheme = t
+        .schemes
+        .as_ref()
+        .and_then(|s| {
+            if s.iter().any(|x| x == "https") {
+                Some("https")
+            } else {
+                s.first().map(String::as_str)
+            }
+        })
+        .or(match &t.bind_tls {
+            Some(Value::Bool(false)) => Some("http"),
+            _ => None,
+        });
+    let url = match kind {
+        EndpointKind::Http => legacy_url(t.domain.as_deref().or(t.hostname.as_deref()), scheme),
+        EndpointKind::Tcp => t.remote_addr.as_ref().map(|a| format!("tcp://{a}")),
+        EndpointKind::Tls => t
+            .domain
+            .as_deref()
+            .or(t.hostname.as_deref())
+            .map(|d| format!("tls://{d}")),
+    };
+    if t.subdomain.is_some() && url.is_none() {
+        return Err(err(
+            "`subdomain` is not supported; use `domain` with the full name".into(),
+        ));
+    }
+    let generated = tunnel_options(t).to_policy(&upstream)?;
+    let user = t.traffic_policy.as_ref().or(t.policy.as_ref());
+    Ok(ResolvedEndpoint {
+        name: name.to_string(),
+        kind,
+        url,
+        description: t.description.clone(),
+        metadata: t.metadata.clone(),
+        pooling_enabled: t.pooling_enabled.unwrap_or(false),
+        bindings: Vec::new(),
+        traffic_policy: merge_policies(generated, user).as_ref().map(policy_text),
+        upstream,
+        inspect: t.inspect.unwrap_or(true),
+        host_header: HostHeader::Preserve,
+    })
+}
+
+impl Config {
+    /// The endpoints and tunnels named (all of them with `all`), in config order: endpoints
+    /// first, then tunnels. An unknown name is an error.
+    pub fn resolve(
+        &self,
+        names: &[String],
+        all: bool,
+    ) -> Result<Vec<ResolvedEndpoint>, ConfigError> {
+        for n in names {
+            if !self.endpoints.iter().any(|e| &e.name == n) && !self.tunnels.contains_key(n) {
+                return Err(ConfigError::Invalid(format!(
+                    "no endpoint or tunnel named `{n}` in the config"
+                )));
+            }
+        }
+        let wanted = |n: &str| all || names.iter().any(|x| x == n);
+        let mut out = Vec::new();
+        for e in self.endpoints.iter().filter(|e| wanted(&e.name)) {
+            out.push(resolve_endpoint(e)?);
+        }
+        for (name, t) in self.tunnels.iter().filter(|(n, _)| wanted(n)) {
+            out.push(resolve_tunnel(name, t)?);
+        }
+        Ok(out)
+    }
+}

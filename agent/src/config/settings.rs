@@ -1,0 +1,114 @@
+//! What the agent does with the config: effective settings with ngrok's defaults, and the
+//! objects the tunnel integration needs per endpoint.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::resolve::ResolvedEndpoint;
+use super::types::AgentSection;
+use super::values::WebAddr;
+use crate::forward::{ForwardError, Forwarder, HttpOptions};
+use crate::inspect::{EndpointInfo, InspectLimits, Inspector};
+
+/// Default heartbeat interval.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+/// Default heartbeat tolerance.
+pub const DEFAULT_HEARTBEAT_TOLERANCE: Duration = Duration::from_secs(15);
+
+impl AgentSection {
+    /// The web interface address, `None` when `web_addr: false`.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        match self.web_addr.clone().unwrap_or_default() {
+            WebAddr::Disabled => None,
+            WebAddr::Addr(a) => Some(a),
+        }
+    }
+
+    /// Inspector limits from `inspect_db_size` (0 or unset: 50 MB; negative: inspection off).
+    pub fn inspect_limits(&self) -> Option<InspectLimits> {
+        match self.inspect_db_size {
+            Some(n) if n < 0 => None,
+            Some(n) if n > 0 => Some(InspectLimits {
+                max_bytes: usize::try_from(n).unwrap_or(usize::MAX),
+                ..InspectLimits::default()
+            }),
+            _ => Some(InspectLimits::default()),
+        }
+    }
+
+    /// Heartbeat interval and tolerance, with ngrok's defaults (10 s, 15 s).
+    pub fn heartbeat(&self) -> (Duration, Duration) {
+        (
+            self.heartbeat_interval
+                .map_or(DEFAULT_HEARTBEAT_INTERVAL, |d| d.0),
+            self.heartbeat_tolerance
+                .map_or(DEFAULT_HEARTBEAT_TOLERANCE, |d| d.0),
+        )
+    }
+}
+
+impl ResolvedEndpoint {
+    /// The forwarder serving this endpoint's streams; `inspector` is used only when the
+    /// endpoint inspects.
+    pub fn forwarder(&self, inspector: Option<&Inspector>) -> Result<Forwarder, ForwardError> {
+        let options = HttpOptions {
+            host_header: self.host_header.clone(),
+        };
+        let inspector = inspector.filter(|_| self.inspect).cloned();
+        Forwarder::new(
+            &self.name,
+            self.kind,
+            self.upstream.clone(),
+            options,
+            inspector,
+        )
+    }
+
+    /// What the local API shows once the edge assigned `public_url`.
+    pub fn info(&self, public_url: &str) -> EndpointInfo {
+        let upstream_protocol = if self.upstream.is_http() {
+            self.upstream.protocol.as_str()
+        } else {
+            self.upstream.scheme.as_str()
+        };
+        EndpointInfo {
+            name: self.name.clone(),
+            url: public_url.to_string(),
+            upstream_url: self.upstream.to_string(),
+            upstream_protocol: upstream_protocol.to_string(),
+            inspect: self.inspect,
+            traffic_policy: self.traffic_policy.clone(),
+            pooling_enabled: self.pooling_enabled,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::values::GoDuration;
+
+    #[test]
+    fn defaults() {
+        let a = AgentSection::default();
+        assert_eq!(a.web_addr(), Some(SocketAddr::from(([127, 0, 0, 1], 4040))));
+        assert_eq!(a.inspect_limits(), Some(InspectLimits::default()));
+        assert_eq!(
+            a.heartbeat(),
+            (DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TOLERANCE)
+        );
+        let a = AgentSection {
+            web_addr: Some(WebAddr::Disabled),
+            inspect_db_size: Some(-1),
+            heartbeat_interval: Some(GoDuration(Duration::from_secs(3))),
+            ..AgentSection::default()
+        };
+        assert_eq!((a.web_addr(), a.inspect_limits()), (None, None));
+        assert_eq!(a.heartbeat().0, Duration::from_secs(3));
+        let a = AgentSection {
+            inspect_db_size: Some(1000),
+            ..AgentSection::default()
+        };
+        assert_eq!(a.inspect_limits().map(|l| l.max_bytes), Some(1000));
+    }
+}

@@ -1,0 +1,237 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::check::check_text;
+use super::{Config, ConfigError, WebAddr, check, default_path, parse_file};
+use crate::upstream::{AppProtocol, EndpointKind, ProxyProtocol, Scheme};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const V3: &str = r#"version: 3
+agent:
+  authtoken: tok
+  connect_url: edge.example:4443
+  heartbeat_interval: 5s
+  heartbeat_tolerance: 1m
+  inspect_db_size: -1
+  log: stderr
+  web_addr: false
+  metadata: '{"a":1}'
+endpoints:
+  - name: web
+    url: https://web.example.com
+    pooling_enabled: true
+    traffic_policy:
+      on_http_request:
+        - actions:
+            - type: add-headers
+              config:
+                headers:
+                  x-a: "1"
+    upstream:
+      url: 8080
+      protocol: http2
+  - name: db
+    url: tcp://1.tcp.example.com:20000
+    upstream:
+      url: localhost:5432
+      proxy_protocol: 2
+"#;
+
+fn file(text: &str) -> Result<super::ConfigFile, ConfigError> {
+    parse_file("sluice.yml", text, Path::new("/nonexistent/sluice.yml"))
+}
+
+#[test]
+fn v3_parses_and_resolves() -> TestResult {
+    let f = file(V3)?;
+    let agent = f.agent_settings();
+    assert_eq!(agent.authtoken.as_deref(), Some("tok"));
+    assert_eq!(
+        agent.heartbeat_tolerance.map(|d| d.0),
+        Some(Duration::from_secs(60))
+    );
+    assert_eq!(agent.web_addr, Some(WebAddr::Disabled));
+    let mut config = Config::default();
+    config.merge(f, Path::new("sluice.yml"));
+    let eps = config.resolve(&[], true)?;
+    assert_eq!(eps.len(), 2);
+    let web = &eps[0];
+    assert_eq!(
+        (web.kind, web.upstream.protocol, web.pooling_enabled),
+        (EndpointKind::Http, AppProtocol::Http2, true)
+    );
+    assert_eq!(web.upstream.to_string(), "http://localhost:8080");
+    let policy: serde_json::Value =
+        serde_json::from_str(web.traffic_policy.as_deref().unwrap_or("null"))?;
+    assert_eq!(
+        policy["on_http_request"][0]["actions"][0]["type"],
+        "add-headers"
+    );
+    let db = &eps[1];
+    assert_eq!(
+        (db.kind, db.upstream.scheme, db.upstream.proxy_protocol),
+        (EndpointKind::Tcp, Scheme::Tcp, Some(ProxyProtocol::V2))
+    );
+    assert_eq!(config.resolve(&["db".into()], false)?.len(), 1);
+    assert!(config.resolve(&["nope".into()], false).is_err());
+    Ok(())
+}
+
+#[test]
+fn unknown_keys_have_line_and_column() {
+    let err = file("version: 3\nagent:\n  authtoken: x\n  bogus: 1\n")
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let err = err.err().unwrap_or_default();
+    assert!(err.starts_with("sluice.yml:4:3: agent"), "{err}");
+    assert!(err.contains("unknown field `bogus`"), "{err}");
+    let err = file("version: 4\n")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("unsupported config version"), "{err}");
+    let err = file("version: 3\nagent:\n  web_addr: nope\n")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("sluice.yml:3:") && err.contains("invalid web_addr"),
+        "{err}"
+    );
+}
+
+#[test]
+fn later_files_win() -> TestResult {
+    let mut config = Config::default();
+    config.merge(file(V3)?, Path::new("a.yml"));
+    let second = "version: 3\nagent:\n  authtoken: newer\nendpoints:\n  - name: web\n    upstream: {url: 9090}\n  - name: more\n    upstream: {url: 'file:///srv'}\n";
+    config.merge(file(second)?, Path::new("b.yml"));
+    assert_eq!(config.agent.authtoken.as_deref(), Some("newer"));
+    assert_eq!(config.agent.log_level, None);
+    assert_eq!(
+        config.agent.heartbeat_interval.map(|d| d.0),
+        Some(Duration::from_secs(5))
+    );
+    let names: Vec<_> = config.endpoints.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["web", "db", "more"]);
+    let eps = config.resolve(&[], true)?;
+    assert_eq!(eps[0].upstream.to_string(), "http://localhost:9090");
+    assert!(eps[0].traffic_policy.is_none());
+    assert_eq!(eps[2].upstream.scheme, Scheme::File);
+    Ok(())
+}
+
+const V2: &str = r#"version: "2"
+authtoken: legacy
+tunnels:
+  site:
+    proto: http
+    addr: 8000
+    domain: site.example.com
+    schemes: [https]
+    basic_auth: ["user:password1"]
+    ip_restriction:
+      deny_cidrs: [10.0.0.0/8]
+    request_header:
+      add: ["x-from: sluice"]
+    host_header: rewrite
+    inspect: false
+    policy:
+      inbound:
+        - actions:
+            - type: deny
+  ssh:
+    proto: tcp
+    addr: 22
+    remote_addr: 1.tcp.example.com:2222
+"#;
+
+#[test]
+fn v2_tunnels_become_endpoints_with_policy() -> TestResult {
+    let mut config = Config::default();
+    config.merge(file(V2)?, Path::new("v2.yml"));
+    assert_eq!(config.agent.authtoken.as_deref(), Some("legacy"));
+    let eps = config.resolve(&[], true)?;
+    let site = eps.iter().find(|e| e.name == "site").ok_or("site")?;
+    assert_eq!(site.url.as_deref(), Some("https://site.example.com"));
+    assert!(!site.inspect);
+    let p: serde_json::Value =
+        serde_json::from_str(site.traffic_policy.as_deref().unwrap_or("null"))?;
+    assert_eq!(p["on_tcp_connect"][0]["actions"][0]["type"], "restrict-ips");
+    let req = p["on_http_request"].as_array().ok_or("no request rules")?;
+    assert_eq!(req[0]["actions"][0]["type"], "basic-auth");
+    assert_eq!(
+        req[1]["actions"][0]["config"]["headers"]["x-from"],
+        "sluice"
+    );
+    assert_eq!(
+        req[1]["actions"][1]["config"]["headers"]["host"],
+        "localhost:8000"
+    );
+    assert_eq!(
+        req[2]["actions"][0]["type"], "deny",
+        "the user's own rules come last"
+    );
+    let ssh = eps.iter().find(|e| e.name == "ssh").ok_or("ssh")?;
+    assert_eq!(
+        (ssh.kind, ssh.url.as_deref()),
+        (EndpointKind::Tcp, Some("tcp://1.tcp.example.com:2222"))
+    );
+    Ok(())
+}
+
+#[test]
+fn check_loads_every_policy() -> TestResult {
+    let dir = std::env::temp_dir().join(format!("sluice-agent-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path: PathBuf = dir.join("sluice.yml");
+    std::fs::write(&path, V3)?;
+    let report = check(&path)?;
+    assert_eq!((report.endpoints, report.tunnels), (2, 0));
+    let p = Path::new("/x/sluice.yml");
+    assert_eq!(check_text("v2.yml", V2, p)?.tunnels, 2);
+    // A bad action type inside an inline policy is reported at its line in the config file.
+    let bad = V3.replace("type: add-headers", "type: no-such-action");
+    let err = check_text("sluice.yml", &bad, p)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.starts_with("sluice.yml:18:"), "{err}");
+    assert!(err.contains("no-such-action"), "{err}");
+    // A policy file next to the config.
+    std::fs::write(
+        dir.join("p.yml"),
+        "on_http_request:\n  - expressions: ['nope(']\n    actions: [{type: deny}]\n",
+    )?;
+    let with_file = "version: 3\nagent: {}\nendpoints:\n  - name: a\n    traffic_policy_file: p.yml\n    upstream: {url: 80}\n";
+    std::fs::write(&path, with_file)?;
+    let err = check(&path)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("p.yml:2:"), "{err}");
+    // Duplicate names and bad upstreams.
+    let dup = "version: 3\nendpoints:\n  - name: a\n    upstream: {url: 80}\n  - name: a\n    upstream: {url: 'ftp://x'}\n";
+    let err = check_text("d.yml", dup, p)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("d.yml:5:") && err.contains("duplicate endpoint name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("d.yml:6:") && err.contains("unsupported upstream scheme"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[test]
+fn default_path_is_under_the_config_folder() {
+    if let Some(p) = default_path() {
+        assert!(p.ends_with("sluice/sluice.yml"), "{}", p.display());
+    }
+}

@@ -1,0 +1,305 @@
+//! The HTTP forwarder: an HTTP/1.1 server on the tunnelled stream that sends each request to
+//! the local upstream (http, https, h2c, or the built-in file server), records it for the
+//! inspector, and passes upgrades (websockets) through.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Body;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::capture::{SharedCapture, TeeBody, snapshot};
+use super::headers::{
+    capture_head, headers_of, is_upgrade, proto_of, strip_hop_by_hop, unreachable_response,
+};
+use super::{BoxError, ForwardError, HttpBody, file, tls};
+use crate::inspect::{CapturedRequest, CapturedResponse, Exchange, Inspector};
+use crate::upstream::{AppProtocol, Scheme, Target, Upstream};
+
+/// The header naming sluice's own error responses.
+pub const ERROR_CODE_HEADER: &str = "sluice-error-code";
+/// The code for "the agent could not reach its upstream".
+pub const ERR_UPSTREAM_UNREACHABLE: &str = "ERR_SLUICE_8012";
+
+/// What `Host` header the upstream sees.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum HostHeader {
+    /// The public host, unchanged (the default).
+    #[default]
+    Preserve,
+    /// The upstream's own host and port.
+    Rewrite,
+    /// A fixed value.
+    Custom(String),
+}
+
+impl HostHeader {
+    /// Reads ngrok's `host_header` value: `preserve`, `rewrite` or a custom host.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "" | "preserve" => HostHeader::Preserve,
+            "rewrite" => HostHeader::Rewrite,
+            other => HostHeader::Custom(other.to_string()),
+        }
+    }
+}
+
+/// Options of an HTTP forwarder.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// Host header handling.
+    pub host_header: HostHeader,
+}
+
+struct Inner {
+    endpoint: String,
+    upstream: Upstream,
+    options: HttpOptions,
+    client: Client<HttpsConnector<HttpConnector>, HttpBody>,
+    inspector: Option<Inspector>,
+}
+
+/// Forwards HTTP connections of one endpoint to its upstream. Cheap to clone.
+#[derive(Clone)]
+pub struct HttpForwarder {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for HttpForwarder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpForwarder")
+            .field("endpoint", &self.inner.endpoint)
+            .field("upstream", &self.inner.upstream.to_string())
+            .finish()
+    }
+}
+
+impl HttpForwarder {
+    /// A forwarder for endpoint `endpoint` (its name, for the inspector) to an HTTP, HTTPS or
+    /// file upstream; `inspector` records exchanges when given.
+    pub fn new(
+        endpoint: impl Into<String>,
+        upstream: Upstream,
+        options: HttpOptions,
+        inspector: Option<Inspector>,
+    ) -> Result<Self, ForwardError> {
+        if !upstream.is_http() {
+            return Err(ForwardError::NotSupported(upstream.to_string()));
+        }
+        let h2 = upstream.protocol == AppProtocol::Http2;
+        // hyper-rustls sets ALPN itself from the enabled protocols.
+        let tls = tls::client_config(upstream.tls_verify, Vec::new())
+            .map_err(|e| ForwardError::Io(std::io::Error::other(e)))?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        let builder = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1();
+        let connector = if h2 {
+            builder.enable_http2().wrap_connector(http)
+        } else {
+            builder.wrap_connector(http)
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .http2_only(h2)
+            .build(connector);
+        Ok(HttpForwarder {
+            inner: Arc::new(Inner {
+                endpoint: endpoint.into(),
+                upstream,
+                options,
+                client,
+                inspector,
+            }),
+        })
+    }
+
+    /// The upstream this forwarder serves.
+    pub fn upstream(&self) -> &Upstream {
+        &self.inner.upstream
+    }
+
+    /// Serves HTTP/1.1 on `stream` (one tunnelled public connection) until it closes.
+    pub async fn serve_connection<S>(
+        &self,
+        stream: S,
+        client_addr: SocketAddr,
+    ) -> Result<(), ForwardError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let this = self.clone();
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let this = this.clone();
+            async move { Ok::<_, std::convert::Infallible>(this.handle(req, client_addr).await) }
+        });
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades()
+            .await
+            .map_err(|e| ForwardError::Http(e.to_string()))
+    }
+
+    /// Forwards one request and returns the response to send back (a 502 with
+    /// `sluice-error-code: ERR_SLUICE_8012` when the upstream cannot be reached).
+    pub async fn handle<B>(
+        &self,
+        mut req: Request<B>,
+        client_addr: SocketAddr,
+    ) -> Response<HttpBody>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let started = Instant::now();
+        let start = Utc::now();
+        let limit = self.inner.inspector.as_ref().map(|i| i.limits().body_limit);
+        let head = capture_head(&req);
+        let req_capture = SharedCapture::default();
+        let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+        let req = req.map(|b| {
+            let body = b.map_err(Into::into).boxed_unsync();
+            match limit {
+                Some(limit) => TeeBody::wrap(body, req_capture.clone(), limit, None),
+                None => body,
+            }
+        });
+        let mut resp = match self.send(req).await {
+            Ok(resp) => resp,
+            Err(err) => unreachable_response(&self.inner.upstream, &err),
+        };
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS
+            && let Some(client_upgrade) = client_upgrade
+        {
+            let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            tokio::spawn(async move {
+                if let (Ok(a), Ok(b)) = (client_upgrade.await, upstream_upgrade.await) {
+                    let _ =
+                        tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b))
+                            .await;
+                }
+            });
+        }
+        let (Some(inspector), Some(limit)) = (self.inner.inspector.clone(), limit) else {
+            return resp;
+        };
+        let (status, proto, headers) = (
+            resp.status().as_u16(),
+            proto_of(resp.version()),
+            headers_of(resp.headers()),
+        );
+        let resp_capture = SharedCapture::default();
+        let endpoint = self.inner.endpoint.clone();
+        let rc = resp_capture.clone();
+        let on_end = move || {
+            let (body, body_size, truncated) = snapshot(&req_capture);
+            let (rbody, rsize, rtrunc) = snapshot(&rc);
+            let request = CapturedRequest {
+                body,
+                body_size,
+                truncated,
+                ..head
+            };
+            inspector.record(Exchange {
+                id: inspector.next_id(),
+                endpoint,
+                remote_addr: client_addr,
+                start,
+                duration: started.elapsed(),
+                request,
+                response: Some(CapturedResponse {
+                    status,
+                    proto,
+                    headers,
+                    body: rbody,
+                    body_size: rsize,
+                    truncated: rtrunc,
+                }),
+            });
+        };
+        resp.map(|b| TeeBody::wrap(b, resp_capture, limit, Some(Box::new(on_end))))
+    }
+
+    /// Re-sends a recorded request straight to the upstream (bypassing the edge and its policy)
+    /// and returns the upstream's status. The replay is recorded like any exchange.
+    pub async fn replay(
+        &self,
+        recorded: &CapturedRequest,
+        client_addr: SocketAddr,
+    ) -> Result<StatusCode, ForwardError> {
+        let mut builder = Request::builder()
+            .method(recorded.method.as_str())
+            .uri(recorded.uri.as_str());
+        // The body may have been truncated: its length is set from what was kept.
+        let framing = |k: &str| {
+            k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
+        };
+        for (k, v) in recorded.headers.iter().filter(|(k, _)| !framing(k)) {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let req = builder
+            .body(Full::new(recorded.body.clone()))
+            .map_err(|e| ForwardError::Http(e.to_string()))?;
+        let resp = self.handle(req, client_addr).await;
+        let status = resp.status();
+        // Drain so the exchange is recorded with its body.
+        let _ = resp.into_body().collect().await;
+        Ok(status)
+    }
+
+    async fn send(&self, req: Request<HttpBody>) -> Result<Response<HttpBody>, BoxError> {
+        let upstream = &self.inner.upstream;
+        let (mut parts, body) = req.into_parts();
+        if let Target::File(root) = &upstream.target {
+            return Ok(file::serve(root, &parts.method, &parts.uri, &parts.headers).await);
+        }
+        let scheme = if upstream.scheme == Scheme::Https {
+            "https"
+        } else {
+            "http"
+        };
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        parts.uri = format!("{scheme}://{}{path}", upstream.authority()).parse::<Uri>()?;
+        let upgrade = is_upgrade(&parts.headers) && upstream.protocol == AppProtocol::Http1;
+        strip_hop_by_hop(&mut parts.headers, upgrade);
+        let host = match &self.inner.options.host_header {
+            HostHeader::Preserve => None,
+            HostHeader::Rewrite => Some(upstream.authority()),
+            HostHeader::Custom(h) => Some(h.clone()),
+        };
+        if let Some(host) = host {
+            parts
+                .headers
+                .insert(header::HOST, HeaderValue::try_from(host)?);
+        }
+        parts.version = Version::HTTP_11;
+        let resp = self
+            .inner
+            .client
+            .request(Request::from_parts(parts, body))
+            .await?;
+        let (mut parts, body) = resp.into_parts();
+        if parts.status != StatusCode::SWITCHING_PROTOCOLS {
+            strip_hop_by_hop(&mut parts.headers, false);
+        }
+        // An upstream can never set sluice's error header.
+        parts.headers.remove(ERROR_CODE_HEADER);
+        Ok(Response::from_parts(
+            parts,
+            body.map_err(Into::into).boxed_unsync(),
+        ))
+    }
+}

@@ -1,0 +1,365 @@
+//! The local API (ngrok's `http://127.0.0.1:4040/api`) and the inspector page, with axum.
+//!
+//! Security: requests whose `Host` is not a loopback name (or one of `web_allow_hosts`) get
+//! 403, which defeats DNS rebinding; writes with an `Origin` other than the API's own get 403;
+//! writes with a body must be `application/json` (415), so no HTML form can make one.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use super::json::{endpoint_json, exchange_json, tunnel_json};
+use super::store::Inspector;
+use super::ui;
+use crate::forward::HttpForwarder;
+
+/// What the API shows about one bound endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointInfo {
+    /// Endpoint name (`command_line` for CLI endpoints).
+    pub name: String,
+    /// Public URL assigned by the edge.
+    pub url: String,
+    /// Upstream URL.
+    pub upstream_url: String,
+    /// Upstream protocol (`http1`, `http2`, `tcp`…).
+    pub upstream_protocol: String,
+    /// Whether HTTP traffic is recorded.
+    pub inspect: bool,
+    /// The policy text sent at bind, if any.
+    pub traffic_policy: Option<String>,
+    /// Pooling.
+    pub pooling_enabled: bool,
+}
+
+/// API settings.
+#[derive(Debug, Clone, Default)]
+pub struct ApiOptions {
+    /// Extra allowed `Host` values: names, `.suffix` patterns or IPs (ngrok's `web_allow_hosts`).
+    pub allow_hosts: Vec<String>,
+    /// Reported as `agent_version`.
+    pub agent_version: String,
+}
+
+#[derive(Default)]
+struct Shared {
+    endpoints: Vec<EndpointInfo>,
+    replayers: HashMap<String, HttpForwarder>,
+    status: String,
+}
+
+/// The API's state. Cheap to clone; the tunnel integration registers endpoints on it.
+#[derive(Clone)]
+pub struct InspectApi {
+    inspector: Inspector,
+    options: Arc<ApiOptions>,
+    shared: Arc<RwLock<Shared>>,
+}
+
+impl InspectApi {
+    /// An API over `inspector`.
+    pub fn new(inspector: Inspector, options: ApiOptions) -> Self {
+        let shared = Shared {
+            status: "online".into(),
+            ..Shared::default()
+        };
+        InspectApi {
+            inspector,
+            options: Arc::new(options),
+            shared: Arc::new(RwLock::new(shared)),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Shared> {
+        self.shared.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Shared> {
+        self.shared.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The store behind the API.
+    pub fn inspector(&self) -> &Inspector {
+        &self.inspector
+    }
+
+    /// Sets the session status shown by `/api/status` (`online`, `reconnecting`…).
+    pub fn set_status(&self, status: &str) {
+        self.write().status = status.to_string();
+    }
+
+    /// Adds (or replaces, by name) a bound endpoint; `replayer` serves replays of its requests.
+    pub fn add_endpoint(&self, info: EndpointInfo, replayer: Option<HttpForwarder>) {
+        let mut s = self.write();
+        s.endpoints.retain(|e| e.name != info.name);
+        match replayer {
+            Some(r) => s.replayers.insert(info.name.clone(), r),
+            None => s.replayers.remove(&info.name),
+        };
+        s.endpoints.push(info);
+    }
+
+    /// Removes an endpoint after unbind.
+    pub fn remove_endpoint(&self, name: &str) {
+        let mut s = self.write();
+        s.endpoints.retain(|e| e.name != name);
+        s.replayers.remove(name);
+    }
+
+    /// The endpoints registered.
+    pub fn endpoints(&self) -> Vec<EndpointInfo> {
+        self.read().endpoints.clone()
+    }
+
+    /// The router: `/`, `/api/…`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(ui::page))
+            .route("/api", get(root))
+            .route("/api/", get(root))
+            .route("/api/status", get(status))
+            .route("/api/endpoints", get(endpoints))
+            .route("/api/endpoints/{name}", get(endpoint))
+            .route("/api/tunnels", get(tunnels))
+            .route("/api/tunnels/{name}", get(tunnel))
+            .route("/api/requests/http", get(list).delete(clear).post(replay))
+            .route("/api/requests/http/{id}", get(one))
+            .layer(middleware::from_fn_with_state(self.clone(), guard))
+            .with_state(self.clone())
+    }
+
+    /// Serves the router on `listener` until the task is dropped.
+    pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).await
+    }
+}
+
+/// Binds the API's listener; anything but a loopback address is refused unless `allow_remote`.
+pub async fn bind(addr: SocketAddr, allow_remote: bool) -> std::io::Result<TcpListener> {
+    if !allow_remote && !addr.ip().is_loopback() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("the web interface only binds loopback addresses, not {addr}"),
+        ));
+    }
+    TcpListener::bind(addr).await
+}
+
+/// The host part of a `Host` header (brackets and port removed).
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+fn host_allowed(host: &str, extra: &[String]) -> bool {
+    let name = host_name(host).to_ascii_lowercase();
+    let loopback = name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback
+        || extra.iter().any(|a| {
+            let a = a.to_ascii_lowercase();
+            match a.strip_prefix('.') {
+                Some(suffix) => name == suffix || name.ends_with(&format!(".{suffix}")),
+                None => name == a,
+            }
+        })
+}
+
+async fn guard(State(api): State<InspectApi>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !host_allowed(host, &api.options.allow_hosts) {
+        return (StatusCode::FORBIDDEN, "forbidden host\n").into_response();
+    }
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if write {
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let own = [format!("http://{host}"), format!("https://{host}")];
+            if !own
+                .iter()
+                .any(|o| origin.as_bytes().eq_ignore_ascii_case(o.as_bytes()))
+            {
+                return (StatusCode::FORBIDDEN, "cross-origin request refused\n").into_response();
+            }
+        }
+        if *req.method() != Method::DELETE && !is_json(headers) {
+            return (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json\n",
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn root() -> Json<Value> {
+    Json(
+        json!({"uri": "/api", "status": "/api/status", "endpoints": "/api/endpoints",
+                "tunnels": "/api/tunnels", "requests": "/api/requests/http"}),
+    )
+}
+
+async fn status(State(api): State<InspectApi>) -> Json<Value> {
+    let status = api.read().status.clone();
+    Json(
+        json!({"status": status, "agent_version": api.options.agent_version,
+                "session": {"legs": []}, "uri": "/api/status"}),
+    )
+}
+
+async fn endpoints(State(api): State<InspectApi>) -> Json<Value> {
+    let list: Vec<Value> = api.endpoints().iter().map(endpoint_json).collect();
+    Json(json!({"endpoints": list, "uri": "/api/endpoints"}))
+}
+
+async fn endpoint(State(api): State<InspectApi>, Path(name): Path<String>) -> Response {
+    match api.endpoints().iter().find(|e| e.name == name) {
+        Some(e) => Json(endpoint_json(e)).into_response(),
+        None => not_found(),
+    }
+}
+
+async fn tunnels(State(api): State<InspectApi>) -> Json<Value> {
+    let list: Vec<Value> = api.endpoints().iter().map(tunnel_json).collect();
+    Json(json!({"tunnels": list, "uri": "/api/tunnels"}))
+}
+
+async fn tunnel(State(api): State<InspectApi>, Path(name): Path<String>) -> Response {
+    match api.endpoints().iter().find(|e| e.name == name) {
+        Some(e) => Json(tunnel_json(e)).into_response(),
+        None => not_found(),
+    }
+}
+
+/// Query of `GET /api/requests/http`.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<usize>,
+    tunnel_name: Option<String>,
+}
+
+async fn list(State(api): State<InspectApi>, Query(q): Query<ListQuery>) -> Json<Value> {
+    let limit = q.limit.unwrap_or(50);
+    let requests: Vec<Value> = api
+        .inspector
+        .list(limit, q.tunnel_name.as_deref())
+        .iter()
+        .map(|e| exchange_json(e))
+        .collect();
+    Json(json!({"uri": "/api/requests/http", "requests": requests}))
+}
+
+async fn one(State(api): State<InspectApi>, Path(id): Path<String>) -> Response {
+    match api.inspector.get(&id) {
+        Some(e) => Json(exchange_json(&e)).into_response(),
+        None => not_found(),
+    }
+}
+
+async fn clear(State(api): State<InspectApi>) -> StatusCode {
+    api.inspector.clear();
+    StatusCode::NO_CONTENT
+}
+
+/// Body of `POST /api/requests/http`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayBody {
+    id: String,
+    #[serde(default)]
+    tunnel_name: Option<String>,
+}
+
+async fn replay(State(api): State<InspectApi>, body: axum::body::Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<ReplayBody>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "expected {\"id\": \"…\"}");
+    };
+    let Some(exchange) = api.inspector.get(&body.id) else {
+        return not_found();
+    };
+    let name = body
+        .tunnel_name
+        .unwrap_or_else(|| exchange.endpoint.clone());
+    let replayer = api.read().replayers.get(&name).cloned();
+    let Some(replayer) = replayer else {
+        return error(StatusCode::BAD_REQUEST, "that endpoint is not running");
+    };
+    match replayer
+        .replay(&exchange.request, exchange.remote_addr)
+        .await
+    {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(StatusCode::BAD_GATEWAY, &e.to_string()),
+    }
+}
+
+fn error(status: StatusCode, msg: &str) -> Response {
+    (
+        status,
+        Json(json!({"error_code": status.as_u16(), "msg": msg})),
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "not found")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        let none: [String; 0] = [];
+        for ok in [
+            "localhost:4040",
+            "127.0.0.1:4040",
+            "[::1]:4040",
+            "a.localhost",
+            "127.0.0.2",
+        ] {
+            assert!(host_allowed(ok, &none), "{ok}");
+        }
+        for bad in [
+            "evil.com",
+            "evil.com:4040",
+            "",
+            "localhost.evil.com",
+            "10.0.0.1:4040",
+        ] {
+            assert!(!host_allowed(bad, &none), "{bad}");
+        }
+        let extra = vec![".example.com".to_string(), "10.0.0.1".to_string()];
+        assert!(host_allowed("a.example.com:4040", &extra));
+        assert!(host_allowed("10.0.0.1:4040", &extra));
+        assert!(!host_allowed("badexample.com", &extra));
+    }
+}

@@ -1,0 +1,161 @@
+//! ngrok's JSON shapes for the local API: captured requests, endpoints, tunnels.
+
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use super::api::EndpointInfo;
+use super::store::{CapturedRequest, CapturedResponse, Exchange};
+
+/// Go's canonical header form: `content-type` → `Content-Type`.
+pub fn canonical_header(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut c = part.chars();
+            match c.next() {
+                Some(first) => {
+                    first.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase()
+                }
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn headers_json(headers: &[(String, String)]) -> Value {
+    let mut map = Map::new();
+    for (k, v) in headers {
+        let entry = map
+            .entry(canonical_header(k))
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(values) = entry {
+            values.push(Value::String(v.clone()));
+        }
+    }
+    Value::Object(map)
+}
+
+fn raw(head: String, headers: &[(String, String)], body: &[u8]) -> String {
+    let mut bytes = head.into_bytes();
+    for (k, v) in headers {
+        bytes.extend_from_slice(format!("{}: {v}\r\n", canonical_header(k)).as_bytes());
+    }
+    bytes.extend_from_slice(b"\r\n");
+    bytes.extend_from_slice(body);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The reason phrase of a status code, as in `200 OK`.
+pub fn status_line(code: u16) -> String {
+    let reason = http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    format!("{code} {reason}").trim_end().to_string()
+}
+
+fn request_json(r: &CapturedRequest) -> Value {
+    let head = format!("{} {} {}\r\n", r.method, r.uri, r.proto);
+    json!({
+        "method": r.method,
+        "proto": r.proto,
+        "headers": headers_json(&r.headers),
+        "uri": r.uri,
+        "raw": raw(head, &r.headers, &r.body),
+        "body_size": r.body_size,
+        "truncated": r.truncated,
+    })
+}
+
+fn response_json(r: &CapturedResponse) -> Value {
+    let status = status_line(r.status);
+    let head = format!("{} {status}\r\n", r.proto);
+    json!({
+        "status": status,
+        "status_code": r.status,
+        "proto": r.proto,
+        "headers": headers_json(&r.headers),
+        "raw": raw(head, &r.headers, &r.body),
+        "body_size": r.body_size,
+        "truncated": r.truncated,
+    })
+}
+
+/// One captured exchange, as `GET /api/requests/http/:id` returns it.
+pub fn exchange_json(e: &Exchange) -> Value {
+    json!({
+        "uri": format!("/api/requests/http/{}", e.id),
+        "id": e.id,
+        "tunnel_name": e.endpoint,
+        "remote_addr": e.remote_addr.ip().to_string(),
+        "start": e.start.to_rfc3339(),
+        "duration": u64::try_from(e.duration.as_nanos()).unwrap_or(u64::MAX),
+        "request": request_json(&e.request),
+        "response": e.response.as_ref().map(response_json),
+    })
+}
+
+fn zero_metrics() -> Value {
+    let m = json!({"count":0,"rate1":0,"rate5":0,"rate15":0,"p50":0,"p90":0,"p95":0,"p99":0});
+    let mut conns = m.clone();
+    if let Value::Object(o) = &mut conns {
+        o.insert("gauge".into(), json!(0));
+    }
+    json!({"conns": conns, "http": m})
+}
+
+/// One endpoint, as `GET /api/endpoints` lists it.
+pub fn endpoint_json(e: &EndpointInfo) -> Value {
+    json!({
+        "name": e.name,
+        "uri": format!("/api/endpoints/{}", e.name),
+        "url": e.url,
+        "upstream": {"url": e.upstream_url, "protocol": e.upstream_protocol},
+        "inspect": e.inspect,
+        "traffic_policy": e.traffic_policy.clone().unwrap_or_default(),
+        "pooling_enabled": e.pooling_enabled,
+        "metrics": zero_metrics(),
+    })
+}
+
+/// One endpoint in the deprecated `/api/tunnels` shape that pyngrok and ngrok-node read.
+pub fn tunnel_json(e: &EndpointInfo) -> Value {
+    let proto = e.url.split_once("://").map_or("https", |(s, _)| s);
+    json!({
+        "name": e.name,
+        "uri": format!("/api/tunnels/{}", e.name),
+        "public_url": e.url,
+        "proto": proto,
+        "config": {"addr": e.upstream_url, "inspect": e.inspect},
+        "metrics": zero_metrics(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::store::tests::exchange;
+
+    #[test]
+    fn ngrok_request_shape() {
+        let v = exchange_json(&exchange("548fb5c700000002", "command_line", 3));
+        assert_eq!(v["uri"], "/api/requests/http/548fb5c700000002");
+        assert_eq!(v["tunnel_name"], "command_line");
+        assert_eq!(v["remote_addr"], "127.0.0.1");
+        assert_eq!(v["duration"], 3_000_000);
+        assert_eq!(v["request"]["method"], "POST");
+        assert_eq!(v["request"]["headers"]["Content-Type"][0], "text/plain");
+        assert_eq!(v["response"]["status"], "200 OK");
+        assert_eq!(v["response"]["status_code"], 200);
+        let raw = v["request"]["raw"].as_str().unwrap_or_default();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .unwrap_or_default();
+        assert_eq!(
+            raw,
+            b"POST /x?y=1 HTTP/1.1\r\nContent-Type: text/plain\r\n\r\naaa"
+        );
+        assert_eq!(canonical_header("x-FORWARDED-for"), "X-Forwarded-For");
+        assert_eq!(status_line(502), "502 Bad Gateway");
+    }
+}
