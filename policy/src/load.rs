@@ -3,12 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::action::Termination;
-use crate::build::BuildCx;
 use crate::cel::{CompileErrorKind, Expr, Needs};
 use crate::diag::{Code, Diagnostic, PolicyError};
 use crate::phase::{Phase, Protocol};
-use crate::policy::{Policy, PolicyAction, Rule};
+use crate::policy::{Policy, Rule};
 use crate::registry::Registry;
 use crate::source::{Loc, Node, NodeKind, PathSeg, parse};
 
@@ -68,6 +66,8 @@ pub fn load_node(
     }
     Ok(Policy::new(phases, loader.diagnostics, loader.needs))
 }
+
+mod actions;
 
 struct Loader<'a> {
     file: &'a Arc<str>,
@@ -310,191 +310,6 @@ impl Loader<'_> {
             }
         }
         out
-    }
-
-    fn actions(&mut self, phase: Phase, node: &Node, path: Vec<PathSeg>) -> Vec<PolicyAction> {
-        let items = match &node.kind {
-            NodeKind::Seq(items) if !items.is_empty() => items,
-            NodeKind::Seq(_) | NodeKind::Null => {
-                self.error(
-                    Code::NoActions,
-                    node.loc,
-                    &path,
-                    "a rule must have at least one action",
-                );
-                return Vec::new();
-            }
-            other => {
-                let hint = if matches!(other, NodeKind::Map(_)) {
-                    ": start each action with `- ` (e.g. `- type: deny`)"
-                } else {
-                    ""
-                };
-                self.error(
-                    Code::InvalidStructure,
-                    node.loc,
-                    &path,
-                    format!(
-                        "expected a list of actions, found {}{hint}",
-                        other.describe()
-                    ),
-                );
-                return Vec::new();
-            }
-        };
-        let mut out = Vec::new();
-        let mut terminated_by: Option<String> = None;
-        for (i, item) in items.iter().enumerate() {
-            let mut p = path.clone();
-            p.push(PathSeg::Index(i));
-            if let Some(prior) = &terminated_by {
-                let type_name = item
-                    .get("type")
-                    .and_then(Node::as_str)
-                    .unwrap_or("this action")
-                    .to_string();
-                self.error(
-                    Code::UnreachableAction,
-                    item.loc,
-                    &p,
-                    format!(
-                        "`{type_name}` is unreachable: the terminating action `{prior}` before it ends the phase; move it before `{prior}` or into another rule"
-                    ),
-                );
-                continue;
-            }
-            if let Some(action) = self.action(phase, item, p) {
-                if action.termination == Termination::Always {
-                    terminated_by = Some(action.type_name.to_string());
-                }
-                out.push(action);
-            }
-        }
-        out
-    }
-
-    fn action(&mut self, phase: Phase, node: &Node, path: Vec<PathSeg>) -> Option<PolicyAction> {
-        let Some(entries) = node.as_map() else {
-            self.error(
-                Code::InvalidStructure,
-                node.loc,
-                &path,
-                format!(
-                    "expected an action (a map with `type` and `config`), found {}",
-                    node.kind.describe()
-                ),
-            );
-            return None;
-        };
-        let mut type_node = None;
-        let mut config = None;
-        let mut ok = true;
-        for (key, value) in entries {
-            let k = key.scalar_text().unwrap_or_default();
-            match k.as_str() {
-                "type" => type_node = Some(value),
-                "config" => config = Some(value),
-                other => {
-                    let mut p = path.clone();
-                    p.push(PathSeg::Key(other.to_string()));
-                    self.error(
-                        Code::InvalidStructure,
-                        key.loc,
-                        &p,
-                        format!(
-                            "unknown field `{other}` in an action; expected type, config (action settings go under `config:`)"
-                        ),
-                    );
-                    ok = false;
-                }
-            }
-        }
-        let mut type_path = path.clone();
-        type_path.push(PathSeg::Key("type".into()));
-        let Some(type_node) = type_node else {
-            self.error(
-                Code::UnknownActionType,
-                node.loc,
-                &path,
-                "an action needs a `type`",
-            );
-            return None;
-        };
-        let Some(type_name) = type_node.as_str() else {
-            self.error(
-                Code::UnknownActionType,
-                type_node.loc,
-                &type_path,
-                format!("`type` is a string, found {}", type_node.kind.describe()),
-            );
-            return None;
-        };
-        let Some(factory) = self.registry.get(type_name).cloned() else {
-            let known = self.registry.type_names().join(", ");
-            self.error(
-                Code::UnknownActionType,
-                type_node.loc,
-                &type_path,
-                format!("unknown action type `{type_name}`; known types: {known}"),
-            );
-            return None;
-        };
-        if !factory.phases().contains(&phase) {
-            let allowed: Vec<&str> = factory.phases().iter().map(|p| p.key()).collect();
-            self.error(
-                Code::ActionNotInPhase,
-                type_node.loc,
-                &type_path,
-                format!(
-                    "`{}` cannot run in {}; it runs in {}",
-                    factory.type_name(),
-                    phase.key(),
-                    allowed.join(", ")
-                ),
-            );
-            return None;
-        }
-        if factory.is_auth() {
-            if let Some(first) = &self.auth_seen {
-                self.error(
-                    Code::MultipleAuth,
-                    type_node.loc,
-                    &type_path,
-                    format!(
-                        "only one authentication action is allowed per policy; `{first}` is already used"
-                    ),
-                );
-                return None;
-            }
-            self.auth_seen = Some(factory.type_name().to_string());
-        }
-        let mut cx = BuildCx::new(
-            self.file,
-            phase,
-            path,
-            node.loc,
-            config,
-            &mut self.diagnostics,
-        );
-        let built = factory.build(&mut cx);
-        let failed = cx.failed();
-        let needs = cx.needs();
-        self.needs.merge(needs);
-        if let Some(problem) = unavailable(phase, needs) {
-            let mut config_path = type_path.clone();
-            config_path.pop();
-            config_path.push(PathSeg::Key("config".into()));
-            self.error(Code::UnknownReference, node.loc, &config_path, problem);
-            return None;
-        }
-        let action = built.filter(|_| ok && !failed)?;
-        Some(PolicyAction {
-            type_name: factory.type_name(),
-            about: factory.about(),
-            termination: factory.termination(),
-            action: Arc::from(action),
-            loc: node.loc,
-        })
     }
 }
 

@@ -14,12 +14,14 @@
 //!
 //! [`run`] starts the edge in the foreground.
 
+mod admin;
 mod body;
 pub mod config;
 pub mod conn;
 pub mod errors;
 pub mod events;
 pub mod metrics;
+mod reload;
 pub mod routes;
 pub mod server;
 pub mod service;

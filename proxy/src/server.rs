@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
@@ -26,13 +26,14 @@ use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use pingora::server::configuration::ServerConf;
 use sluice_policy::{Registry, TlsInfo};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::config::{EdgeConfig, Scheme, load_file};
+use crate::admin::admin_loop;
+use crate::config::{EdgeConfig, Scheme};
 use crate::conn::{ConnMeter, ConnTable, Metered};
 use crate::events::EventSink;
 use crate::metrics::Metrics;
+use crate::reload::{file_stamp, reload};
 use crate::service::EdgeService;
 use crate::state::State;
 use crate::tls::{DevCa, Resolver};
@@ -233,116 +234,6 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, l: &Listening) {
     let _ = l.front.process_new(Box::new(metered), &l.shutdown).await;
     l.shared.conns.remove(&meter);
     l.shared.connection_closed(&meter).await;
-}
-
-async fn admin_loop(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((mut tcp, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let mut buf = Vec::with_capacity(1024);
-            let read = tokio::time::timeout(Duration::from_secs(5), async {
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
-                    match tcp.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return false,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                true
-            })
-            .await;
-            if !matches!(read, Ok(true)) {
-                return;
-            }
-            let head = String::from_utf8_lossy(&buf);
-            let mut parts = head.split_whitespace();
-            let method = parts.next().unwrap_or("");
-            let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
-            let (status, ctype, body) = match (method, path) {
-                ("GET" | "HEAD", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
-                ("GET" | "HEAD", "/metrics") => (
-                    "200 OK",
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    shared.metrics.render(),
-                ),
-                ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", "not found\n".into()),
-                _ => (
-                    "405 Method Not Allowed",
-                    "text/plain",
-                    "method not allowed\n".into(),
-                ),
-            };
-            let mut resp = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            if method != "HEAD" {
-                resp.push_str(&body);
-            }
-            let _ = tcp.write_all(resp.as_bytes()).await;
-            let _ = tcp.shutdown().await;
-        });
-    }
-}
-
-fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
-
-/// Re-reads the config; a valid one replaces routes, policies and certificates, an invalid
-/// one is refused with its errors and the running config keeps serving.
-fn reload(path: &Path, registry: &Registry, running: &EdgeConfig, shared: &Shared, why: &str) {
-    match load_file(path, registry) {
-        Ok(new) => {
-            let mut restart = Vec::new();
-            if new.http != running.http || new.https != running.https {
-                restart.push("listeners");
-            }
-            if new.admin != running.admin {
-                restart.push("listeners.admin");
-            }
-            if new.state_dir != running.state_dir {
-                restart.push("state_dir");
-            }
-            if new.idle_timeout != running.idle_timeout
-                || new.header_read_timeout != running.header_read_timeout
-            {
-                restart.push("timeouts");
-            }
-            if new.events != running.events {
-                restart.push("events");
-            }
-            shared.state.store(Arc::new(State::new(&new)));
-            shared.metrics.reload("ok");
-            eprintln!(
-                "sluice edge: reloaded {} ({why}): {} endpoint(s), {} certificate(s)",
-                path.display(),
-                new.endpoints.len(),
-                new.certificates.len()
-            );
-            if !restart.is_empty() {
-                eprintln!(
-                    "sluice edge: changes to {} take effect after a restart",
-                    restart.join(", ")
-                );
-            }
-        }
-        Err(e) => {
-            shared.metrics.reload("refused");
-            for d in &e.diagnostics {
-                eprintln!("{d}");
-            }
-            eprintln!(
-                "sluice edge: reload of {} ({why}) refused; the running config keeps serving",
-                path.display()
-            );
-        }
-    }
 }
 
 fn tls_acceptor(shared: &Shared, ca: Arc<DevCa>) -> anyhow::Result<Acceptor> {

@@ -1,0 +1,65 @@
+//! The admin listener: `/healthz` and Prometheus `/metrics`, a minimal HTTP/1.1 responder on
+//! its own port so it keeps answering whatever the proxy is doing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::server::Shared;
+
+/// Serves admin requests until the listener fails.
+pub(crate) async fn admin_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((mut tcp, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::with_capacity(1024);
+            let read = tokio::time::timeout(Duration::from_secs(5), async {
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+                    match tcp.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return false,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                true
+            })
+            .await;
+            if !matches!(read, Ok(true)) {
+                return;
+            }
+            let head = String::from_utf8_lossy(&buf);
+            let mut parts = head.split_whitespace();
+            let method = parts.next().unwrap_or("");
+            let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
+            let (status, ctype, body) = match (method, path) {
+                ("GET" | "HEAD", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
+                ("GET" | "HEAD", "/metrics") => (
+                    "200 OK",
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    shared.metrics.render(),
+                ),
+                ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", "not found\n".into()),
+                _ => (
+                    "405 Method Not Allowed",
+                    "text/plain",
+                    "method not allowed\n".into(),
+                ),
+            };
+            let mut resp = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            if method != "HEAD" {
+                resp.push_str(&body);
+            }
+            let _ = tcp.write_all(resp.as_bytes()).await;
+            let _ = tcp.shutdown().await;
+        });
+    }
+}

@@ -1,0 +1,75 @@
+//! Reloading the edge's config: a valid new file swaps routes, policies and certificates; an
+//! invalid one is refused with its errors and the running config keeps serving.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use sluice_policy::Registry;
+
+use crate::config::{EdgeConfig, load_file};
+use crate::server::Shared;
+use crate::state::State;
+
+/// Modification time and size of the config file, to notice changes.
+pub(crate) fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Re-reads the config; a valid one replaces routes, policies and certificates, an invalid
+/// one is refused with its errors and the running config keeps serving.
+pub(crate) fn reload(
+    path: &Path,
+    registry: &Registry,
+    running: &EdgeConfig,
+    shared: &Shared,
+    why: &str,
+) {
+    match load_file(path, registry) {
+        Ok(new) => {
+            let mut restart = Vec::new();
+            if new.http != running.http || new.https != running.https {
+                restart.push("listeners");
+            }
+            if new.admin != running.admin {
+                restart.push("listeners.admin");
+            }
+            if new.state_dir != running.state_dir {
+                restart.push("state_dir");
+            }
+            if new.idle_timeout != running.idle_timeout
+                || new.header_read_timeout != running.header_read_timeout
+            {
+                restart.push("timeouts");
+            }
+            if new.events != running.events {
+                restart.push("events");
+            }
+            shared.state.store(Arc::new(State::new(&new)));
+            shared.metrics.reload("ok");
+            eprintln!(
+                "sluice edge: reloaded {} ({why}): {} endpoint(s), {} certificate(s)",
+                path.display(),
+                new.endpoints.len(),
+                new.certificates.len()
+            );
+            if !restart.is_empty() {
+                eprintln!(
+                    "sluice edge: changes to {} take effect after a restart",
+                    restart.join(", ")
+                );
+            }
+        }
+        Err(e) => {
+            shared.metrics.reload("refused");
+            for d in &e.diagnostics {
+                eprintln!("{d}");
+            }
+            eprintln!(
+                "sluice edge: reload of {} ({why}) refused; the running config keeps serving",
+                path.display()
+            );
+        }
+    }
+}
