@@ -3,6 +3,7 @@
 //! Custom actions: build your own binary that calls [`main_with`] with a registry holding the
 //! built-in actions plus yours (see `examples/custom-action/`).
 
+mod agent_cmd;
 mod edge_cmd;
 mod policy_cmd;
 
@@ -31,6 +32,8 @@ enum Command {
     Conformance(policy_cmd::ConformanceArgs),
     /// Run an edge: the public reverse proxy that routes by host and runs Traffic Policies.
     Edge(edge_cmd::EdgeArgs),
+    /// Expose a local HTTP service through a tunnel (an embedded edge unless --connect-url).
+    Http(agent_cmd::HttpArgs),
 }
 
 /// Runs the CLI with the given action registry. Exit codes: 0 success, 1 the input is invalid
@@ -48,6 +51,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
         Command::Policy(args) => policy_cmd::run(args, &registry),
         Command::Conformance(args) => policy_cmd::run_conformance(args, &registry),
         Command::Edge(args) => edge_cmd::run(args, &registry),
+        Command::Http(args) => agent_cmd::run(args, &registry),
     };
     match result {
         Ok(code) => ExitCode::from(code),
