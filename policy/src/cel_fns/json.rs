@@ -116,11 +116,13 @@ pub(crate) fn to_json(val: &dyn Val) -> Result<Json, ExecutionError> {
             .collect();
     }
     if let Some(map) = val.downcast_ref::<CelMap>() {
-        let mut object = serde_json::Map::new();
+        // Sorted keys, so the output is stable whatever the map's iteration order.
+        let mut entries = Vec::with_capacity(map.len());
         for (key, value) in map.iter() {
-            object.insert(key_string(key.inner())?, to_json(value.as_ref())?);
+            entries.push((key_string(key.inner())?, to_json(value.as_ref())?));
         }
-        return Ok(Json::Object(object));
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        return Ok(Json::Object(entries.into_iter().collect()));
     }
     let value = Value::try_from(val)?;
     value.json().map_err(|e| fail("json.encode", e))
