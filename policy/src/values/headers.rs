@@ -58,3 +58,41 @@ pub(crate) fn content_length(h: &HeaderMap) -> Option<i64> {
         .parse()
         .ok()
 }
+
+/// Where the header-derived entity fields sit in a variable's field list.
+pub(crate) struct EntityFields {
+    pub content_type: usize,
+    pub content_type_fields: usize,
+    pub content_encoding: usize,
+    pub content_length: usize,
+    pub location: usize,
+}
+
+/// Pushes `content_type` (and its subfields), `content_encoding`, `content_length` and
+/// `location`, the fields `req` and `res` share, when `need` asks for them.
+pub(crate) fn entity_fields(
+    f: &mut Vec<(&'static str, BoxVal)>,
+    h: &HeaderMap,
+    need: crate::cel::FieldSet,
+    at: EntityFields,
+) {
+    if need.has(at.content_type) || need.has(at.content_type_fields) {
+        let ct = text(h, http::header::CONTENT_TYPE);
+        f.push(("__content_type", content_type_fields(&ct)));
+        f.push(("content_type", s(ct)));
+    }
+    if need.has(at.content_encoding) {
+        f.push((
+            "content_encoding",
+            comma_list(h, http::header::CONTENT_ENCODING),
+        ));
+    }
+    if need.has(at.content_length)
+        && let Some(len) = content_length(h)
+    {
+        f.push(("content_length", super::build::int(len)));
+    }
+    if need.has(at.location) {
+        f.push(("location", s(text(h, http::header::LOCATION))));
+    }
+}

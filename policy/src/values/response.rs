@@ -3,7 +3,7 @@
 use http::header;
 
 use super::build::{BoxVal, boolean, int, list, map, map_owned, s};
-use super::headers::{comma_list, content_length, content_type_fields, headers, text};
+use super::headers::{EntityFields, entity_fields, headers};
 use crate::cel::FieldSet;
 
 // Indexes into `cel::needs::RES_FIELDS`.
@@ -77,22 +77,18 @@ pub(crate) fn response_val(res: &http::response::Parts, need: FieldSet) -> BoxVa
     if need.has(COOKIES) {
         f.push(("cookies", cookies(h)));
     }
-    if need.has(CONTENT_TYPE) || need.has(CONTENT_TYPE_FIELDS) {
-        let ct = text(h, header::CONTENT_TYPE);
-        f.push(("__content_type", content_type_fields(&ct)));
-        f.push(("content_type", s(ct)));
-    }
-    if need.has(CONTENT_ENCODING) {
-        f.push(("content_encoding", comma_list(h, header::CONTENT_ENCODING)));
-    }
-    if need.has(CONTENT_LENGTH)
-        && let Some(len) = content_length(h)
-    {
-        f.push(("content_length", int(len)));
-    }
-    if need.has(LOCATION) {
-        f.push(("location", s(text(h, header::LOCATION))));
-    }
+    entity_fields(
+        &mut f,
+        h,
+        need,
+        EntityFields {
+            content_type: CONTENT_TYPE,
+            content_type_fields: CONTENT_TYPE_FIELDS,
+            content_encoding: CONTENT_ENCODING,
+            content_length: CONTENT_LENGTH,
+            location: LOCATION,
+        },
+    );
     if need.has(TRAILERS) {
         f.push(("trailers", map(Vec::new())));
     }
