@@ -204,6 +204,26 @@ async fn dispatch_inbound(
     }
 }
 
+/// Why the edge closed the connection: a GoAway it sent just before closing may still sit
+/// unread in the control stream when the connection's end is noticed, so read what is left
+/// (briefly) before settling for [`CloseReason::PeerClosed`].
+async fn last_word(reader: &mut ControlReader) -> CloseReason {
+    let read = async {
+        loop {
+            match reader.next().await {
+                Ok(Some(ControlMessage::GoAway { code, message })) => {
+                    return CloseReason::GoAway { code, message };
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return CloseReason::PeerClosed,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_millis(250), read)
+        .await
+        .unwrap_or(CloseReason::PeerClosed)
+}
+
 async fn run_control(inner: Arc<Inner>, mut reader: ControlReader, every: Duration, tol: Duration) {
     let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -212,7 +232,7 @@ async fn run_control(inner: Arc<Inner>, mut reader: ControlReader, every: Durati
         let deadline = ack_deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86400));
         tokio::select! {
             _ = inner.cancel.cancelled() => break CloseReason::Local,
-            _ = inner.mux.closed() => break CloseReason::PeerClosed,
+            _ = inner.mux.closed() => break last_word(&mut reader).await,
             _ = tokio::time::sleep_until(deadline), if ack_deadline.is_some() => {
                 break CloseReason::HeartbeatTimeout;
             }

@@ -139,12 +139,33 @@ impl Transport for TlsTransport {
             let tls = self
                 .connector
                 .connect(self.server_name.clone(), tcp)
-                .await?;
+                .await
+                .map_err(|e| handshake_error(e, &self.server_name))?;
             Ok::<_, TunnelError>(tls)
         };
         let tls = tokio::time::timeout(self.timeout, dial)
             .await
             .map_err(|_| TunnelError::Timeout("connecting to the edge"))??;
         Ok(Box::new(tls))
+    }
+}
+
+/// A refused edge certificate is a configuration problem that retrying cannot fix, so it becomes
+/// [`TunnelError::Tls`] (fatal); every other handshake failure stays an i/o error (retried).
+fn handshake_error(e: std::io::Error, server_name: &ServerName<'static>) -> TunnelError {
+    let refused = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .and_then(|tls| match tls {
+            rustls::Error::InvalidCertificate(why) => Some(why.clone()),
+            _ => None,
+        });
+    match refused {
+        Some(why) => TunnelError::Tls(format!(
+            "the edge's certificate is not trusted for {}: {why:?} (check the connect address \
+             and --connect-ca)",
+            server_name.to_str()
+        )),
+        None => TunnelError::Io(e),
     }
 }

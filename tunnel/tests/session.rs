@@ -48,7 +48,34 @@ async fn wrong_ca_is_refused() {
     let other = common::pki();
     let edge = edge(&pki).await;
     let b = builder(&other, &edge, TOKEN);
-    assert!(soon("connect", b.connect()).await.is_err());
+    let err = soon("connect", b.connect())
+        .await
+        .expect_err("untrusted edge");
+    // Retrying cannot fix an untrusted certificate: the reconnect loop must give up on it.
+    assert!(err.is_fatal(), "{err}");
+    assert!(
+        err.to_string().contains("not trusted for localhost"),
+        "{err}"
+    );
+
+    // A name the certificate does not cover is refused the same way.
+    let wrong_name = builder(&pki, &edge, TOKEN).server_name("elsewhere.test");
+    let err = soon("connect", wrong_name.connect())
+        .await
+        .expect_err("wrong name");
+    assert!(err.is_fatal(), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_edge_is_retryable() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = free.local_addr().expect("addr").to_string();
+    drop(free);
+    let b = sluice_tunnel::SessionBuilder::new(TOKEN).connect_addr(addr);
+    let err = soon("connect", b.connect())
+        .await
+        .expect_err("nothing listens");
+    assert!(!err.is_fatal(), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
