@@ -16,6 +16,23 @@ pub struct EdgeArgs {
     config: PathBuf,
 }
 
+/// How the edge reads an upstream, as printed at start-up: the URL as written, and where it
+/// goes when that is not spelled out (`443` → `https://[::1]:443`, say).
+fn upstream_text(up: &sluice_proxy::config::Upstream) -> String {
+    match &up.target {
+        sluice_proxy::config::Target::Address(a) => {
+            let scheme = if a.tls { "https" } else { "http" };
+            let verify = if a.tls && a.tls_verify {
+                ", certificate verified"
+            } else {
+                ""
+            };
+            format!("{} ({scheme}://{}{verify})", up.url, a.addr)
+        }
+        _ => up.url.clone(),
+    }
+}
+
 /// Runs `sluice edge`. Returns the exit code.
 pub fn run(args: EdgeArgs, registry: &Registry) -> anyhow::Result<u8> {
     let config = match sluice_proxy::load_file(&args.config, registry) {
@@ -30,7 +47,7 @@ pub fn run(args: EdgeArgs, registry: &Registry) -> anyhow::Result<u8> {
         }
     };
     for ep in &config.endpoints {
-        eprintln!("  {} -> {}", ep.info.url, ep.upstream.url);
+        eprintln!("  {} -> {}", ep.info.url, upstream_text(&ep.upstream));
     }
     sluice_proxy::run(config, args.config, registry.clone())?;
     Ok(0)

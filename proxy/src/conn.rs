@@ -24,9 +24,10 @@ use pingora::protocols::{
     ALPN, GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl,
     Stream, TimingDigest, UniqueID, UniqueIDType,
 };
-use sluice_policy::{Connection, TlsInfo};
+use sluice_policy::{Clock, ConnInfo, Connection, TcpVerdict, TlsInfo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::config::Endpoint;
 use crate::metrics::Metrics;
 
 /// Largest request header accepted (Pingora's own limit is one byte more).
@@ -113,6 +114,28 @@ impl ConnMeter {
     /// The request header arrived.
     pub fn header_done(&self) {
         self.awaiting_header.store(false, Ordering::Release);
+    }
+
+    /// Runs `ep`'s `on_tcp_connect` on this connection and records the outcome (it goes into
+    /// `tcp_connection_closed.v0`); false when the policy closed the connection. For TCP and
+    /// TLS endpoints, whose connections carry one endpoint and no HTTP.
+    pub async fn tcp_connect(&self, ep: &Endpoint, clock: Arc<dyn Clock>) -> bool {
+        let info = ConnInfo {
+            client: self.client,
+            server: self.server,
+            tls: self.tls.clone(),
+            started: self.started_at,
+        };
+        let mut conn = Connection::new(info, ep.info.clone(), clock);
+        let closed = ep.policy.on_tcp_connect(&mut conn).await == TcpVerdict::Close;
+        self.endpoints.lock().await.insert(
+            ep.info.id.clone(),
+            EndpointConn {
+                conn: Arc::new(conn),
+                closed,
+            },
+        );
+        !closed
     }
 }
 

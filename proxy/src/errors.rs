@@ -4,6 +4,7 @@
 //! | code | status | when |
 //! |---|---|---|
 //! | 3200 | 404 | no endpoint serves the request's Host ("endpoint offline") |
+//! | 3002 | 502 | the TLS handshake with an https upstream failed (e.g. `tls_verify` and an untrusted certificate) |
 //! | 3004 | 502 | the upstream's answer was invalid or cut short |
 //! | 3005 | 502 | the connection to a plain-address upstream could not be made (refused, unreachable) |
 //! | 3008 | 504 | the upstream did not answer in time |
@@ -21,6 +22,8 @@ use sluice_policy::{ERROR_CODE_HEADER, SyntheticResponse};
 pub const ENDPOINT_NOT_FOUND: u16 = 3200;
 /// The agent closed the stream without a response (its upstream is unreachable).
 pub const AGENT_UPSTREAM_FAILED: u16 = 8012;
+/// TLS handshake with the upstream failed.
+pub const UPSTREAM_TLS: u16 = 3002;
 /// Invalid or incomplete upstream response.
 pub const UPSTREAM_INVALID: u16 = 3004;
 /// Connection to the upstream not established.

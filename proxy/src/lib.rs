@@ -11,6 +11,8 @@
 //! - [`errors`]: the responses the edge makes itself, with `sluice-error-code`.
 //! - [`events`]: one JSON line per finished request and per closed connection.
 //! - [`metrics`]: Prometheus counters for the admin listener.
+//! - [`tunnel`]: agent-backed endpoints: authtokens, binds (HTTP/HTTPS names, TLS names
+//!   routed by SNI, TCP ports), pooling, and the streams to agents.
 //!
 //! [`run`] starts the edge in the foreground.
 

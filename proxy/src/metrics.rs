@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -38,6 +38,8 @@ pub struct Metrics {
     pub bytes_out: AtomicU64,
     /// Requests refused for a header over the limit.
     pub headers_too_large: AtomicU64,
+    /// Events dropped because the event writer's queue was full (shared with the sink).
+    pub events_dropped: Arc<AtomicU64>,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -204,6 +206,13 @@ impl Metrics {
             "Requests refused with 431 for a header over 1 MiB.",
             "counter",
             self.headers_too_large.load(Ordering::Relaxed).to_string(),
+        )?;
+        gauge(
+            out,
+            "sluice_events_dropped_total",
+            "Events dropped because the event output could not keep up.",
+            "counter",
+            self.events_dropped.load(Ordering::Relaxed).to_string(),
         )?;
         writeln!(
             out,

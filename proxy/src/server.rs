@@ -37,7 +37,12 @@ use crate::reload::{file_stamp, reload};
 use crate::service::EdgeService;
 use crate::state::State;
 use crate::tls::{DevCa, Resolver};
-use crate::tunnel::{Binder, TokenAuth, TunnelRoutes, watch_session};
+use crate::tunnel::{
+    BindSettings, Binder, Passthrough, TokenAuth, TunnelRoutes, passthrough, watch_session,
+};
+
+/// Largest decoded HTTP/2 request header list, as for HTTP/1.
+const H2_HEADER_LIMIT: u32 = crate::conn::HEADER_LIMIT as u32 + 1;
 
 /// Time allowed for a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,17 +65,21 @@ pub struct Shared {
 impl Shared {
     /// A shared state over `config` (no event output).
     pub fn new(config: &EdgeConfig, events: Option<Arc<EventSink>>) -> Self {
+        let mut metrics = Metrics::default();
+        if let Some(e) = &events {
+            metrics.events_dropped = e.dropped_counter();
+        }
         Shared {
             state: Arc::new(ArcSwap::from_pointee(State::new(config))),
             conns: ConnTable::default(),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(metrics),
             events,
             tunnels: Arc::new(TunnelRoutes::default()),
         }
     }
 
     /// Writes `tcp_connection_closed.v0` for a finished connection.
-    async fn connection_closed(&self, meter: &ConnMeter) {
+    pub(crate) async fn connection_closed(&self, meter: &ConnMeter) {
         let Some(sink) = &self.events else { return };
         let endpoints = meter.endpoints.lock().await;
         let mut logs = Vec::new();
@@ -87,7 +96,7 @@ impl Shared {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        sink.emit(&serde_json::json!({
+        sink.emit(serde_json::json!({
             "event_type": "tcp_connection_closed.v0",
             "timestamp_ms": timestamp,
             "object": {
@@ -145,8 +154,15 @@ impl HttpServerApp for Front {
         Some(&self.options)
     }
 
+    /// Pingora's bounded HTTP/2 defaults, with the request header limit raised to HTTP/1's
+    /// (1 MiB, [`crate::conn::HEADER_LIMIT`]): a larger header list is answered `431` by h2.
     fn h2_options(&self) -> Option<H2Options> {
-        self.proxy.h2_options()
+        let mut options = self
+            .proxy
+            .h2_options()
+            .unwrap_or_else(pingora::protocols::http::v2::server::default_h2_options);
+        options.max_header_list_size(H2_HEADER_LIMIT);
+        Some(options)
     }
 
     async fn http_cleanup(&self) {
@@ -178,7 +194,7 @@ async fn accept_loop(listener: TcpListener, l: Arc<Listening>) {
 }
 
 /// Counts an open connection for as long as it lives.
-struct OpenGuard(Arc<Metrics>);
+pub(crate) struct OpenGuard(pub(crate) Arc<Metrics>);
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
@@ -192,12 +208,46 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, l: &Listening) {
     metrics.open_connections.fetch_add(1, Ordering::Relaxed);
     let _open = OpenGuard(metrics.clone());
     let _ = tcp.set_nodelay(true);
+    // Nothing more is allocated until the client's first byte: an idle connection costs its
+    // socket and this small task (~1.4 KiB in all), not a Pingora session (~35 KiB: its
+    // request future, header buffer and the state of `serve_ready`).
+    // At shutdown, a connection that has sent nothing yet is closed.
+    let idle = Duration::from_secs(l.front.idle_secs);
+    let mut stop = l.shutdown.clone();
+    // (`peek`, not `readable`: tokio marks an accepted stream readable before any event.)
+    let mut first = [0u8; 1];
+    let first_byte = async {
+        tokio::select! {
+            r = tokio::time::timeout(idle, tcp.peek(&mut first)) => matches!(r, Ok(Ok(n)) if n > 0),
+            _ = stop.wait_for(|s| *s) => false,
+        }
+    };
+    if !first_byte.await {
+        return;
+    }
+    Box::pin(serve_ready(tcp, peer, l, metrics)).await;
+}
+
+/// The rest of [`serve_connection`], boxed so that a connection still waiting for its first
+/// byte holds only the small future above (this one is several KiB).
+async fn serve_ready(tcp: TcpStream, peer: SocketAddr, l: &Listening, metrics: Arc<Metrics>) {
     let local = tcp
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    // On the https listener, a ClientHello naming a TLS endpoint goes to its agent untouched.
+    let (tcp, hello) = match &l.tls {
+        None => (tcp, Vec::new()),
+        Some(_) => match passthrough(&l.shared, tcp, peer, local).await {
+            Passthrough::Done => return,
+            Passthrough::Continue(tcp, hello) => (tcp, hello),
+        },
+    };
     let fd = tcp.as_raw_fd();
     let mut l4 = L4Stream::from(tcp);
     l4.set_socket_digest(SocketDigest::from_raw_fd(fd));
+    if !hello.is_empty() {
+        l4.rewind(&hello);
+    }
     let (stream, tls): (Stream, Option<TlsInfo>) = match &l.tls {
         None => (Box::new(l4), None),
         Some(acceptor) => {
@@ -301,12 +351,9 @@ async fn start_tunnel(
         .with_cert_resolver(Arc::new(FixedCert(key)));
     tls.alpn_protocols = vec![sluice_tunnel::proto::ALPN.to_vec()];
     let binder = Binder::new(
-        shared.tunnels.clone(),
-        shared.state.clone(),
+        shared.clone(),
         registry.clone(),
-        config.base_domains.clone(),
-        config.http.map(|a| a.port()),
-        config.https.map(|a| a.port()),
+        BindSettings::from_config(config),
     );
     let server = sluice_tunnel::TunnelServer::bind(
         addr,
@@ -322,6 +369,10 @@ async fn start_tunnel(
 /// Runs the edge on the current tokio runtime until SIGTERM or SIGINT (see [`run`]).
 pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
+    // Handlers first: a signal that arrives once the ports answer is never fatal.
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     let events = Arc::new(EventSink::open(&config.events)?);
     let shared = Arc::new(Shared::new(&config, Some(events)));
     let conf = Arc::new(ServerConf {
@@ -329,7 +380,8 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
         ..ServerConf::default()
     });
     let idle_secs = config.idle_timeout.as_secs_f64().ceil().max(1.0) as u64;
-    let (_shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+    let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+    let mut drain = Drain::default();
     let front = |scheme: Scheme| {
         let mut proxy = HttpProxy::new(EdgeService::new(shared.clone(), scheme), conf.clone());
         proxy.handle_init_modules();
@@ -373,8 +425,13 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
             eprintln!("sluice edge: tunnel listener on {a}");
         }
         let (server, routes) = (server.clone(), shared.tunnels.clone());
+        let sessions = drain.sessions.clone();
         tokio::spawn(async move {
             while let Some(session) = server.accept().await {
+                if let Ok(mut s) = sessions.lock() {
+                    s.retain(|s: &sluice_tunnel::AgentSession| s.close_reason().is_none());
+                    s.push(session.clone());
+                }
                 watch_session(routes.clone(), session);
             }
         });
@@ -388,7 +445,8 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
             header_timeout: config.header_read_timeout,
             shutdown: shutdown.clone(),
         });
-        tokio::spawn(accept_loop(listener, l));
+        drain.fronts.push(l.front.clone());
+        drain.accepting.push(tokio::spawn(accept_loop(listener, l)));
     }
     if let (Some(listener), Some(ca)) = (https, ca) {
         eprintln!(
@@ -404,7 +462,8 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
             header_timeout: config.header_read_timeout,
             shutdown: shutdown.clone(),
         });
-        tokio::spawn(accept_loop(listener, l));
+        drain.fronts.push(l.front.clone());
+        drain.accepting.push(tokio::spawn(accept_loop(listener, l)));
     }
     if let Some(listener) = admin {
         eprintln!(
@@ -414,9 +473,6 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
         tokio::spawn(admin_loop(listener, shared.clone()));
     }
 
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stamp = file_stamp(&path);
@@ -437,9 +493,77 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
             _ = int.recv() => break,
         }
     }
-    eprintln!("sluice edge: stopping");
-    if let Some(server) = tunnel {
-        server.shutdown();
+    eprintln!(
+        "sluice edge: stopping: no new connections; waiting up to {:?} for requests in flight",
+        config.shutdown_grace
+    );
+    drain
+        .run(&shutdown_tx, &shared, tunnel, config.shutdown_grace)
+        .await;
+    if let Some(events) = &shared.events {
+        events.flush();
     }
+    eprintln!("sluice edge: stopped");
     Ok(())
+}
+
+/// What a graceful stop needs: the listeners' accept loops, their HTTP apps, and the agent
+/// sessions to say goodbye to.
+#[derive(Default)]
+struct Drain {
+    accepting: Vec<tokio::task::JoinHandle<()>>,
+    fronts: Vec<Arc<Front>>,
+    sessions: Arc<std::sync::Mutex<Vec<sluice_tunnel::AgentSession>>>,
+}
+
+impl Drain {
+    /// Stops accepting (the listening sockets close, so new connections are refused), tells
+    /// open connections to finish (HTTP/1 connections close after their current request,
+    /// idle ones at once; HTTP/2 ones get GOAWAY), waits up to `grace` for them to go, then
+    /// closes the tunnel listener and its agent sessions (agents get `GoAway`).
+    async fn run(
+        self,
+        shutdown_tx: &tokio::sync::watch::Sender<bool>,
+        shared: &Shared,
+        tunnel: Option<Arc<sluice_tunnel::TunnelServer>>,
+        grace: Duration,
+    ) {
+        for task in &self.accepting {
+            task.abort();
+        }
+        for task in self.accepting {
+            // Awaiting the aborted task means its listener has been dropped.
+            let _ = task.await;
+        }
+        shutdown_tx.send_replace(true);
+        for front in &self.fronts {
+            front.proxy.http_cleanup().await;
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        let open = || shared.metrics.open_connections.load(Ordering::Relaxed);
+        while open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if open() > 0 {
+            eprintln!(
+                "sluice edge: {} connection(s) still open after {grace:?}; closing them",
+                open()
+            );
+        }
+        if let Some(server) = tunnel {
+            server.shutdown();
+            let sessions = self.sessions.lock().map(|s| s.clone()).unwrap_or_default();
+            let closed = wait_all(sessions.iter().map(|s| s.closed()));
+            let _ = tokio::time::timeout(Duration::from_secs(2), closed).await;
+            // Each session flushes its `GoAway` right after it reports closed.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Awaits every future in turn (they run on their own; this only waits for all of them).
+async fn wait_all<F: std::future::Future>(futures: impl Iterator<Item = F>) {
+    for f in futures {
+        f.await;
+    }
 }

@@ -89,6 +89,26 @@ pub(super) fn split_url(url: &str) -> Option<(String, String, u16)> {
     Some((scheme, host.to_string(), port))
 }
 
+/// An upstream address as ngrok reads one → (https, host, port): `http://host[:port]` and
+/// `https://host[:port]` say their scheme; `host:port` and a bare `port` (host `localhost`)
+/// mean https when the port is 443 and plain http otherwise.
+pub(super) fn split_upstream(url: &str) -> Option<(bool, String, u16)> {
+    let url = url.trim();
+    if url.contains("://") {
+        let (scheme, host, port) = split_url(url)?;
+        return Some((scheme == "https", host, port));
+    }
+    if let Ok(port) = url.parse::<u16>() {
+        return (port > 0).then(|| (port == 443, "localhost".to_string(), port));
+    }
+    let (_, host, port) = split_url(&format!("http://{url}"))?;
+    // Without a scheme the port is required: `example.com` alone says nothing.
+    if !url.ends_with(&format!(":{port}")) || port == 0 {
+        return None;
+    }
+    Some((port == 443, host, port))
+}
+
 /// Collects errors located at a path in the config tree.
 pub(super) struct Checker<'a> {
     pub(super) file: &'a Arc<str>,
@@ -119,17 +139,17 @@ impl Checker<'_> {
     }
 
     pub(super) fn upstream(&mut self, raw: &RawUpstream, path: &[PathSeg]) -> Option<Address> {
-        let Some((scheme, host, port)) = split_url(&raw.url) else {
+        let Some((tls, host, port)) = split_upstream(&raw.url) else {
             self.error(
                 path,
                 format!(
-                    "`{}` is not an upstream URL like http://127.0.0.1:3000",
+                    "`{}` is not an upstream URL like http://127.0.0.1:3000, \
+                     https://example.com, 127.0.0.1:3000 or 3000",
                     raw.url
                 ),
             );
             return None;
         };
-        let tls = scheme == "https" || port == 443;
         let host_port = if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]:{port}")
         } else {
@@ -151,6 +171,7 @@ impl Checker<'_> {
                 .trim_end_matches(']')
                 .to_string(),
             protocol: raw.protocol,
+            tls_verify: raw.tls_verify,
         })
     }
 

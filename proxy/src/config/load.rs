@@ -18,6 +18,7 @@ use super::model::{
     TunnelTls, Upstream,
 };
 use super::raw::RawConfig;
+use super::tcp::tcp_section;
 
 /// Reads and validates an edge config file, compiling every endpoint's policy with `registry`.
 pub fn load_file(path: &Path, registry: &Registry) -> Result<EdgeConfig, ConfigError> {
@@ -106,10 +107,12 @@ pub fn load_str(
     let state_dir = base.join(raw.state_dir.as_deref().unwrap_or(".sluice-edge"));
     let mut idle_timeout = Duration::from_secs(300);
     let mut header_read_timeout = Duration::from_secs(10);
+    let mut shutdown_grace = Duration::from_secs(10);
     if let Some(t) = &raw.timeouts {
         for (value, slot, name) in [
             (&t.idle, &mut idle_timeout, "idle"),
             (&t.header_read, &mut header_read_timeout, "header_read"),
+            (&t.shutdown_grace, &mut shutdown_grace, "shutdown_grace"),
         ] {
             let Some(text) = value else { continue };
             match parse_duration(text) {
@@ -338,6 +341,7 @@ pub fn load_str(
             base_domains.push(d);
         }
     }
+    let tcp = tcp_section(&mut cx, raw.tcp.as_ref(), &base_domains);
     if base_domains.is_empty() {
         base_domains.push("localhost".to_string());
     }
@@ -380,11 +384,13 @@ pub fn load_str(
         certificates,
         idle_timeout,
         header_read_timeout,
+        shutdown_grace,
         events,
         endpoints,
         tunnel,
         tunnel_tls,
         authtokens,
         base_domains,
+        tcp,
     })
 }

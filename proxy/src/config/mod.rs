@@ -15,21 +15,29 @@
 //! timeouts:
 //!   idle: 5m                # an idle client connection is closed after this
 //!   header_read: 10s        # a request header must arrive within this
+//!   shutdown_grace: 10s     # on SIGTERM/SIGINT, requests in flight may finish within this
 //! events:
 //!   output: stdout          # or a file path; one JSON line per finished request
 //! endpoints:
 //!   - url: http://app.localhost:8080
 //!     upstream:
-//!       url: http://127.0.0.1:3000
+//!       url: http://127.0.0.1:3000  # or https://…, host:port, or a port (443: https)
 //!       protocol: http1       # or http2 (h2c for http://, ALPN h2 for https://)
+//!       tls_verify: false     # verify an https upstream's certificate (default: no, as ngrok)
 //!     traffic_policy:         # inline, or `traffic_policy_file: policy.yml`
 //!       on_http_request: [...]
+//! tcp:                      # TCP endpoints bound by agents (`sluice tcp`)
+//!   bind: 127.0.0.1         # IP that TCP endpoints listen on (default 0.0.0.0)
+//!   host: localhost         # host written in tcp:// URLs (default: the first base domain,
+//!                           # else the bind IP)
+//!   ports: 20000-20999      # range for binds that name no port (default 10000-19999)
 //! ```
 
 mod check;
 mod load;
 mod model;
 mod raw;
+mod tcp;
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +45,6 @@ pub use check::parse_duration;
 pub use load::{load_file, load_str};
 pub use model::{
     Address, Allow, Authtoken, Certificate, ConfigError, EdgeConfig, Endpoint, EventsOutput,
-    Scheme, Target, TunnelTls, Upstream, UpstreamProtocol,
+    Scheme, Target, TcpConfig, TunnelTls, Upstream, UpstreamProtocol,
 };
 pub use raw::edge_config_schema;

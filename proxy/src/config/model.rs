@@ -46,6 +46,8 @@ pub struct EdgeConfig {
     pub idle_timeout: Duration,
     /// Time allowed for a request header to arrive, from its first byte.
     pub header_read_timeout: Duration,
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish.
+    pub shutdown_grace: Duration,
     /// Where events go.
     pub events: EventsOutput,
     /// The endpoints, in file order.
@@ -58,6 +60,19 @@ pub struct EdgeConfig {
     pub authtokens: Vec<Authtoken>,
     /// Domains random endpoint names are made under.
     pub base_domains: Vec<String>,
+    /// TCP endpoints bound by agents.
+    pub tcp: TcpConfig,
+}
+
+/// Where agent-bound TCP endpoints listen and how their URLs read (`tcp:` in the file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// IP address their ports listen on.
+    pub bind: std::net::IpAddr,
+    /// Host written in `tcp://host:port` URLs (an IPv6 address is in brackets).
+    pub host: String,
+    /// Ports given to binds that name none.
+    pub ports: std::ops::RangeInclusive<u16>,
 }
 
 /// The tunnel listener's certificate.
@@ -166,6 +181,8 @@ pub struct Address {
     pub host: String,
     /// HTTP version.
     pub protocol: UpstreamProtocol,
+    /// Verify the upstream's certificate (https only).
+    pub tls_verify: bool,
 }
 
 /// A config that failed to load: every problem found.

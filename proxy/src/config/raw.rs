@@ -40,6 +40,47 @@ pub(super) struct RawConfig {
     /// The tunnel listener's TLS: the name its certificate is for and an optional PEM pair.
     #[serde(default)]
     pub(super) tunnel: Option<RawTunnel>,
+    /// TCP endpoints bound by agents: where their ports listen and how their URLs read.
+    #[serde(default)]
+    pub(super) tcp: Option<RawTcp>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Tcp")]
+pub(super) struct RawTcp {
+    /// IP address TCP endpoints listen on; default `0.0.0.0`.
+    #[serde(default)]
+    pub(super) bind: Option<String>,
+    /// Host written in `tcp://` URLs; default: the first of `base_domains`, else the bind IP
+    /// (`localhost` when that is unspecified).
+    #[serde(default)]
+    pub(super) host: Option<String>,
+    /// Ports for binds that name none: `FIRST-LAST` or one port; default `10000-19999`.
+    #[serde(default)]
+    #[schemars(schema_with = "ports_schema")]
+    pub(super) ports: Option<RawPorts>,
+}
+
+/// A port range as written: `20000-20999`, or a single port (YAML may read it as a number).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawPorts {
+    /// One port.
+    Port(u32),
+    /// `FIRST-LAST` (or one port as text).
+    Text(String),
+}
+
+/// `tcp.ports` in the JSON Schema: `FIRST-LAST` or one port.
+fn ports_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "Ports for binds that name none: `FIRST-LAST` or one port; default `10000-19999`.",
+        "anyOf": [
+            { "type": "string", "pattern": "^\\s*[0-9]+\\s*(-\\s*[0-9]+\\s*)?$" },
+            { "type": "integer", "minimum": 1, "maximum": 65535 }
+        ]
+    })
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -111,6 +152,10 @@ pub(super) struct RawTimeouts {
     /// A request header (HTTP/1) must be complete this long after its first byte; default `10s`.
     #[serde(default)]
     pub(super) header_read: Option<String>,
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish before the edge
+    /// exits anyway; default `10s`.
+    #[serde(default)]
+    pub(super) shutdown_grace: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -143,11 +188,16 @@ pub(super) struct RawEndpoint {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Upstream")]
 pub(super) struct RawUpstream {
-    /// `http://host:port` or `https://host:port` (port 443 means https).
+    /// `http://host[:port]`, `https://host[:port]`, `host:port` or a bare port (as ngrok:
+    /// without a scheme, port 443 means https; an explicit `http://` stays plain).
     pub(super) url: String,
     /// `http1` (default) or `http2`.
     #[serde(default)]
     pub(super) protocol: UpstreamProtocol,
+    /// Verify an https upstream's certificate against the system's roots (default `false`:
+    /// as ngrok, upstream certificates are not verified).
+    #[serde(default)]
+    pub(super) tls_verify: bool,
 }
 
 /// `traffic_policy` in the JSON Schema: a policy document.

@@ -128,3 +128,47 @@ fn authtokens_and_tunnel_listener() {
         .to_string();
     assert!(e.contains("authtokens"), "{e}");
 }
+
+#[test]
+fn upstream_forms_as_ngrok_reads_them() {
+    use super::check::split_upstream;
+    let up = split_upstream;
+    assert_eq!(up("8080"), Some((false, "localhost".into(), 8080)));
+    assert_eq!(up("443"), Some((true, "localhost".into(), 443)));
+    assert_eq!(up("127.0.0.1:443"), Some((true, "127.0.0.1".into(), 443)));
+    assert_eq!(
+        up("example.com:8443"),
+        Some((false, "example.com".into(), 8443))
+    );
+    // An explicit scheme wins over the port.
+    assert_eq!(
+        up("http://127.0.0.1:443"),
+        Some((false, "127.0.0.1".into(), 443))
+    );
+    assert_eq!(
+        up("https://example.com"),
+        Some((true, "example.com".into(), 443))
+    );
+    assert_eq!(
+        up("https://127.0.0.1:8443"),
+        Some((true, "127.0.0.1".into(), 8443))
+    );
+    assert_eq!(up("example.com"), None);
+    assert_eq!(up("0"), None);
+    assert_eq!(up("ftp://x:1"), None);
+}
+
+#[test]
+fn upstream_tls_verify_and_shutdown_grace() {
+    let c = load(
+        "version: 1\nlisteners:\n  http: 127.0.0.1:8080\ntimeouts:\n  shutdown_grace: 30s\nendpoints:\n  - url: http://app.localhost\n    upstream:\n      url: 127.0.0.1:443\n      tls_verify: true\n",
+    )
+    .unwrap();
+    assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+    let Target::Address(up) = &c.endpoints[0].upstream.target else {
+        panic!("address upstream")
+    };
+    assert!(up.tls && up.tls_verify);
+    let c = load("version: 1\nlisteners:\n  http: 127.0.0.1:8080\n").unwrap();
+    assert_eq!(c.shutdown_grace, Duration::from_secs(10));
+}

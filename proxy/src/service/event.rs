@@ -50,7 +50,7 @@ impl EdgeService {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        sink.emit(&serde_json::json!({
+        sink.emit(serde_json::json!({
             "event_type": "http_request_complete.v0",
             "timestamp_ms": timestamp,
             "object": {

@@ -52,15 +52,25 @@ impl EdgeService {
                     .to_string(),
             ),
             (
+                ErrorType::TLSHandshakeFailure
+                | ErrorType::TLSHandshakeTimedout
+                | ErrorType::InvalidCert
+                | ErrorType::HandshakeError,
+                _,
+            ) => (
+                StatusCode::BAD_GATEWAY,
+                errors::UPSTREAM_TLS,
+                format!(
+                    "The TLS handshake with the upstream at {addr} failed: {}.",
+                    tls_reason(e)
+                ),
+            ),
+            (
                 ErrorType::ConnectTimedout
                 | ErrorType::ConnectRefused
                 | ErrorType::ConnectNoRoute
                 | ErrorType::ConnectError
-                | ErrorType::SocketError
-                | ErrorType::TLSHandshakeFailure
-                | ErrorType::TLSHandshakeTimedout
-                | ErrorType::InvalidCert
-                | ErrorType::HandshakeError,
+                | ErrorType::SocketError,
                 _,
             ) => (
                 StatusCode::BAD_GATEWAY,
@@ -118,5 +128,23 @@ impl EdgeService {
             errors::INTERNAL,
             "The edge could not handle the request.".to_string(),
         )
+    }
+}
+
+/// Why a TLS handshake failed, in a few words: the error's context (rustls says e.g.
+/// "invalid peer certificate: UnknownIssuer") and its cause, if any.
+fn tls_reason(e: &Error) -> String {
+    let parts: Vec<String> = [
+        e.context.as_ref().map(|c| c.as_str().to_string()),
+        e.cause.as_ref().map(|c| c.to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|p| !p.trim().is_empty())
+    .collect();
+    if parts.is_empty() {
+        e.etype().as_str().to_string()
+    } else {
+        parts.join(": ")
     }
 }

@@ -11,6 +11,7 @@ use sluice_policy::{ERROR_CODE_HEADER, ResponseVerdict, SyntheticResponse};
 
 use super::headers::{replace_response_headers, strip_hop_by_hop};
 use super::{Ctx, EdgeService, body_error, closed_by_policy, internal, run_transforms};
+use crate::config::Target;
 
 /// Writes a whole response made at the edge (by an action or an error page).
 pub(super) async fn write_response(
@@ -59,8 +60,15 @@ impl EdgeService {
         upstream_response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        // An upstream can never set the edge's error header.
-        upstream_response.remove_header(ERROR_CODE_HEADER);
+        // A plain upstream can never set the edge's error header. An agent can: it removes its
+        // local service's own and answers 8012 itself when that service is unreachable.
+        let from_agent = ctx
+            .endpoint
+            .as_ref()
+            .is_some_and(|ep| matches!(ep.upstream.target, Target::Tunnel(_)));
+        if !from_agent {
+            upstream_response.remove_header(ERROR_CODE_HEADER);
+        }
         if upstream_response.status.is_informational()
             && upstream_response.status != StatusCode::SWITCHING_PROTOCOLS
         {

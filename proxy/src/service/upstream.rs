@@ -45,9 +45,9 @@ impl EdgeService {
         };
         let mut peer = HttpPeer::new(up.addr, up.tls, up.host.clone());
         if up.tls {
-            // As ngrok: upstream certificates are not verified by default.
-            peer.options.verify_cert = false;
-            peer.options.verify_hostname = false;
+            // As ngrok: upstream certificates are not verified unless `tls_verify` asks.
+            peer.options.verify_cert = up.tls_verify;
+            peer.options.verify_hostname = up.tls_verify;
         }
         if up.protocol == UpstreamProtocol::Http2 {
             peer.options.set_http_version(2, 2);

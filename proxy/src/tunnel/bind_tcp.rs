@@ -1,0 +1,135 @@
+//! Binds of TCP endpoints: the port asked for (if the authtoken grants it) or a free one from
+//! the configured range, its listener opened at bind time, and the port's pool.
+
+use std::collections::hash_map::Entry;
+use std::time::Duration;
+
+use sluice_tunnel::{AgentSession, BindRejection, BindRequest};
+
+use super::binder::Binder;
+use super::claim::{drop_if_empty, endpoint, member, take_over};
+use super::pool::{Admission, Pool};
+use super::routes::TcpPort;
+use super::tcp;
+use crate::config::{Scheme, TcpConfig};
+
+/// How long a TCP bind waits for its port while a listener just closed still holds it.
+const PORT_RETRY: Duration = Duration::from_secs(1);
+
+impl Binder {
+    /// Binds a TCP endpoint for `session`; returns `tcp://host:port`.
+    pub(super) async fn bind_tcp(
+        &self,
+        session: &AgentSession,
+        request: &BindRequest,
+    ) -> Result<String, BindRejection> {
+        let policy = self.policy(request, sluice_policy::Protocol::Tcp)?;
+        let cfg = &self.settings.tcp;
+        let (port, mut listener) = match &request.url {
+            Some(url) => {
+                let port = match sluice_tunnel::auth::host_port(url) {
+                    Some((_, Some(p))) if p > 0 => p,
+                    _ => {
+                        return Err(BindRejection::new(
+                            "ERR_SLUICE_BIND_INVALID_URL",
+                            format!("`{url}` is not a URL like tcp://{}:20000", cfg.host),
+                        ));
+                    }
+                };
+                (port, self.open_waiting(port).await?)
+            }
+            None => {
+                let taken = self.shared.tunnels.tcp_ports();
+                let found = tcp::candidates(cfg, session, &taken)
+                    .into_iter()
+                    .find_map(|p| tcp::open(cfg.bind, p).ok().map(|l| (p, l)));
+                let Some((port, listener)) = found else {
+                    return Err(BindRejection::new(
+                        "ERR_SLUICE_BIND_PORT_UNAVAILABLE",
+                        format!(
+                            "no free TCP port this authtoken may bind in {}-{}",
+                            cfg.ports.start(),
+                            cfg.ports.end()
+                        ),
+                    ));
+                };
+                (port, Some(listener))
+            }
+        };
+        let url = format!("tcp://{}:{port}", cfg.host);
+        // `Endpoint::scheme` names an HTTP listener; a TCP endpoint has its own port and is
+        // never routed by Host, so it carries `Http` there (its protocol is in `info`).
+        let ep = endpoint(
+            session,
+            &url,
+            &cfg.host,
+            port,
+            sluice_policy::Protocol::Tcp,
+            Scheme::Http,
+        );
+        let member = member(session, request, ep, policy);
+        let mut tables = self.tables()?;
+        if let Entry::Vacant(slot) = tables.tcp.entry(port) {
+            // Served by nobody now: this bind's listener (or, when the port was served a
+            // moment ago, a new one) serves it.
+            let l = match listener.take() {
+                Some(l) => l,
+                None => tcp::open(cfg.bind, port).map_err(|e| port_error(cfg, port, &e))?,
+            };
+            slot.insert(TcpPort {
+                pool: Pool::default(),
+                listener: tcp::serve(self.shared.clone(), l, port),
+            });
+        }
+        let what = format!("TCP port {port}");
+        let admission = match tables.tcp.get(&port) {
+            Some(t) => t.pool.admit(session, member.pooling, &what),
+            None => Ok(Admission::Join),
+        };
+        if let Err(e) = admission {
+            drop_if_empty(&mut tables.tcp, port);
+            return Err(e);
+        }
+        if let Some(t) = tables.tcp.get_mut(&port) {
+            t.pool.insert(member);
+        }
+        if let Ok(Admission::TakeOver(old)) = admission {
+            take_over(&mut tables, old);
+        }
+        Ok(url)
+    }
+
+    /// Opens `port` unless agents serve it already (`None`), waiting up to [`PORT_RETRY`]
+    /// while it is in use (a listener of an endpoint that just went away closes a moment
+    /// later, and a concurrent bind may be about to register it).
+    async fn open_waiting(
+        &self,
+        port: u16,
+    ) -> Result<Option<tokio::net::TcpListener>, BindRejection> {
+        let cfg = &self.settings.tcp;
+        let deadline = tokio::time::Instant::now() + PORT_RETRY;
+        loop {
+            if self.shared.tunnels.tcp_ports().contains(&port) {
+                return Ok(None);
+            }
+            match tcp::open(cfg.bind, port) {
+                Ok(l) => return Ok(Some(l)),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                Err(e) => return Err(port_error(cfg, port, &e)),
+            }
+        }
+    }
+}
+
+/// The refusal of a TCP bind whose port cannot be opened.
+fn port_error(cfg: &TcpConfig, port: u16, e: &std::io::Error) -> BindRejection {
+    BindRejection::new(
+        "ERR_SLUICE_BIND_PORT_UNAVAILABLE",
+        format!("cannot listen on {}:{port}: {e}", cfg.bind),
+    )
+}

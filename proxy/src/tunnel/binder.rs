@@ -1,0 +1,271 @@
+//! The bind handler: validates a bind's policy, gives it its name (HTTP, HTTPS, TLS) or port
+//! (TCP), applies the ownership rules of [`Pool::admit`] and registers it in the
+//! [`TunnelRoutes`](super::TunnelRoutes); unbinds and ended sessions remove it again.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sluice_policy::{LoadOptions, Policy, Registry, load_policy};
+use sluice_tunnel::{AgentSession, BindHandler, BindRejection, BindRequest, Protocol};
+
+use super::claim::{
+    claim, default_port, drop_if_empty, endpoint, member, no_listener, random_label, remove_member,
+    taken, url_with_port,
+};
+use super::routes::Tables;
+use crate::config::{EdgeConfig, Scheme, TcpConfig};
+use crate::server::Shared;
+
+/// What the bind handler needs of the edge's config.
+#[derive(Debug, Clone)]
+pub struct BindSettings {
+    /// Domains random names are made under.
+    pub base_domains: Vec<String>,
+    /// Port of the http listener, if any.
+    pub http_port: Option<u16>,
+    /// Port of the https listener (also serving TLS endpoints), if any.
+    pub https_port: Option<u16>,
+    /// TCP endpoints' listen IP, URL host and port range.
+    pub tcp: TcpConfig,
+}
+
+impl BindSettings {
+    /// The settings of `config`.
+    pub fn from_config(config: &EdgeConfig) -> Self {
+        BindSettings {
+            base_domains: config.base_domains.clone(),
+            http_port: config.http.map(|a| a.port()),
+            https_port: config.https.map(|a| a.port()),
+            tcp: config.tcp.clone(),
+        }
+    }
+}
+
+/// Handles binds: validates the policy, allocates the name or port, registers the endpoint.
+pub struct Binder {
+    pub(super) shared: Arc<Shared>,
+    registry: Registry,
+    pub(super) settings: BindSettings,
+}
+
+impl Binder {
+    /// A bind handler registering into `shared.tunnels`.
+    pub fn new(shared: Arc<Shared>, registry: Registry, settings: BindSettings) -> Self {
+        Binder {
+            shared,
+            registry,
+            settings,
+        }
+    }
+
+    pub(super) fn policy(
+        &self,
+        request: &BindRequest,
+        protocol: sluice_policy::Protocol,
+    ) -> Result<Arc<Policy>, BindRejection> {
+        let Some(text) = &request.traffic_policy else {
+            return Ok(Arc::new(Policy::empty()));
+        };
+        let options = LoadOptions {
+            protocol: Some(protocol),
+        };
+        load_policy("traffic-policy", text, &self.registry, options)
+            .map(Arc::new)
+            .map_err(|e| {
+                let text: Vec<String> = e.errors().map(|d| d.to_string()).collect();
+                BindRejection::new("ERR_SLUICE_POLICY_INVALID", text.join("\n"))
+            })
+    }
+
+    /// A random name under the first base domain that `taken` does not hold.
+    fn random_name(&self, taken: impl Fn(&str) -> bool) -> String {
+        let base = self
+            .settings
+            .base_domains
+            .first()
+            .map_or("localhost", String::as_str);
+        let mut name = format!("{}.{base}", random_label());
+        for _ in 0..16 {
+            if !taken(&name) {
+                break;
+            }
+            name = format!("{}.{base}", random_label());
+        }
+        name
+    }
+
+    /// The host a bind asks for, or a random one.
+    fn host(
+        &self,
+        request: &BindRequest,
+        taken: impl Fn(&str) -> bool,
+    ) -> Result<String, BindRejection> {
+        let Some(url) = &request.url else {
+            return Ok(self.random_name(taken));
+        };
+        match sluice_tunnel::auth::host_port(url) {
+            Some((host, _)) => Ok(host.trim_end_matches('.').to_ascii_lowercase()),
+            None => Err(BindRejection::new(
+                "ERR_SLUICE_BIND_INVALID_URL",
+                format!(
+                    "`{url}` is not a URL like {}://app.example.com",
+                    request.protocol.scheme()
+                ),
+            )),
+        }
+    }
+
+    /// Whether the edge config serves `host` itself on the https listener.
+    fn static_https(&self, host: &str) -> bool {
+        let state = self.shared.state.load();
+        state.https.lookup(host).is_some_and(|ep| ep.host == host)
+    }
+
+    async fn bind_http(
+        &self,
+        session: &AgentSession,
+        request: &BindRequest,
+        scheme: Scheme,
+    ) -> Result<String, BindRejection> {
+        let (protocol, port) = match scheme {
+            Scheme::Http => (sluice_policy::Protocol::Http, self.settings.http_port),
+            Scheme::Https => (sluice_policy::Protocol::Https, self.settings.https_port),
+        };
+        let Some(port) = port else {
+            return Err(no_listener(request.protocol.scheme()));
+        };
+        let policy = self.policy(request, protocol)?;
+        let mut tables = self.tables()?;
+        let host = self.host(request, |n| {
+            tables.http.contains_key(&(scheme, n.to_string())) || tables.tls.contains_key(n)
+        })?;
+        let state = self.shared.state.load();
+        let static_routes = match scheme {
+            Scheme::Http => &state.http,
+            Scheme::Https => &state.https,
+        };
+        if static_routes
+            .lookup(&host)
+            .is_some_and(|ep| ep.host == host)
+        {
+            return Err(taken(&host, "the edge config serves it"));
+        }
+        if scheme == Scheme::Https && tables.tls.contains_key(&host) {
+            return Err(taken(&host, "a TLS endpoint has the name"));
+        }
+        let url = url_with_port(request.protocol, &host, port, default_port(scheme));
+        let ep = endpoint(session, &url, &host, port, protocol, scheme);
+        let member = member(session, request, ep, policy);
+        claim(
+            &mut tables,
+            |t| &mut t.http,
+            (scheme, host.clone()),
+            member,
+            &host,
+        )?;
+        Ok(url)
+    }
+
+    async fn bind_tls(
+        &self,
+        session: &AgentSession,
+        request: &BindRequest,
+    ) -> Result<String, BindRejection> {
+        let Some(port) = self.settings.https_port else {
+            return Err(BindRejection::new(
+                "ERR_SLUICE_BIND_UNSUPPORTED",
+                "this edge has no https listener, which is where TLS endpoints are served",
+            ));
+        };
+        let policy = self.policy(request, sluice_policy::Protocol::Tls)?;
+        let mut tables = self.tables()?;
+        let host = self.host(request, |n| {
+            tables.tls.contains_key(n) || tables.http.contains_key(&(Scheme::Https, n.into()))
+        })?;
+        if host.starts_with('*') {
+            return Err(BindRejection::new(
+                "ERR_SLUICE_BIND_INVALID_URL",
+                "TLS endpoints need an exact name; wildcards are not supported",
+            ));
+        }
+        if self.static_https(&host) {
+            return Err(taken(&host, "the edge config serves it over https"));
+        }
+        if tables.http.contains_key(&(Scheme::Https, host.clone())) {
+            return Err(taken(&host, "an https endpoint has the name"));
+        }
+        let url = url_with_port(Protocol::Tls, &host, port, 443);
+        // Served on the https listener (by SNI, before termination).
+        let ep = endpoint(
+            session,
+            &url,
+            &host,
+            port,
+            sluice_policy::Protocol::Tls,
+            Scheme::Https,
+        );
+        let member = member(session, request, ep, policy);
+        claim(&mut tables, |t| &mut t.tls, host.clone(), member, &host)?;
+        Ok(url)
+    }
+
+    pub(super) fn tables(&self) -> Result<std::sync::RwLockWriteGuard<'_, Tables>, BindRejection> {
+        self.shared
+            .tunnels
+            .write()
+            .ok_or_else(|| BindRejection::new("ERR_SLUICE_INTERNAL", "edge state poisoned"))
+    }
+}
+
+#[async_trait]
+impl BindHandler for Binder {
+    async fn bind(
+        &self,
+        session: &AgentSession,
+        request: &BindRequest,
+    ) -> Result<String, BindRejection> {
+        match request.protocol {
+            Protocol::Http => self.bind_http(session, request, Scheme::Http).await,
+            Protocol::Https => self.bind_http(session, request, Scheme::Https).await,
+            Protocol::Tls => self.bind_tls(session, request).await,
+            Protocol::Tcp => self.bind_tcp(session, request).await,
+        }
+    }
+
+    async fn unbind(&self, session: &AgentSession, url: &str) {
+        let Some((host, port)) = sluice_tunnel::auth::host_port(url) else {
+            return;
+        };
+        let host = host.to_ascii_lowercase();
+        let Some(mut tables) = self.shared.tunnels.write() else {
+            return;
+        };
+        let id = session.id();
+        let scheme = url.split_once("://").map_or("", |(s, _)| s);
+        match scheme {
+            "tcp" => {
+                if let Some(port) = port
+                    && let Some(t) = tables.tcp.get_mut(&port)
+                    && t.pool.remove_session(id)
+                {
+                    drop_if_empty(&mut tables.tcp, port);
+                }
+            }
+            "tls" => remove_member(&mut tables.tls, host, id),
+            "https" => remove_member(&mut tables.http, (Scheme::Https, host), id),
+            _ => remove_member(&mut tables.http, (Scheme::Http, host), id),
+        }
+    }
+
+    async fn session_closed(&self, session: &AgentSession) {
+        self.shared.tunnels.remove_session(session.id());
+    }
+}
+
+/// Removes a session's endpoints as soon as it ends (before the bind handler hears of it).
+pub fn watch_session(routes: Arc<super::TunnelRoutes>, session: AgentSession) {
+    tokio::spawn(async move {
+        session.closed().await;
+        routes.remove_session(session.id());
+    });
+}

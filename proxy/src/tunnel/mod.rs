@@ -1,0 +1,31 @@
+//! Agent-backed endpoints: everything the edge does for agents on its tunnel listener.
+//!
+//! - [`auth`]: the authenticator (authtokens from the config).
+//! - [`binder`]: the bind handler (policy validation, names, takeover, pooling);
+//!   [`bind_tcp`] its TCP binds (ports); [`claim`] the endpoint records and ownership rules.
+//! - [`pool`]: the sessions serving one name or port, picked round robin.
+//! - [`routes`]: the table of agent-bound HTTP/HTTPS names, TLS names and TCP ports.
+//! - [`connect`]: the Pingora L4 connector opening a stream on an agent session (HTTP).
+//! - [`splice`]: one TCP or TLS connection copied to and from a stream (after
+//!   `on_tcp_connect`).
+//! - [`tcp`]: the listeners of TCP endpoints and the choice of free ports.
+//! - [`sni`] and [`tls_passthrough`]: TLS endpoints routed by the ClientHello's SNI on the
+//!   https listener, without terminating TLS.
+
+pub mod auth;
+pub mod bind_tcp;
+pub mod binder;
+pub mod claim;
+pub mod connect;
+pub mod pool;
+pub mod routes;
+pub mod sni;
+pub mod splice;
+pub mod tcp;
+pub mod tls_passthrough;
+
+pub use auth::TokenAuth;
+pub use binder::{BindSettings, Binder, watch_session};
+pub use connect::{TunnelConnect, header};
+pub use routes::TunnelRoutes;
+pub use tls_passthrough::{Passthrough, passthrough};

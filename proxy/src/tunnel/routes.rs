@@ -1,0 +1,109 @@
+//! The table of endpoints bound by agents: HTTP/HTTPS names, TLS (SNI) names and TCP ports,
+//! each served by a [`Pool`] of sessions. It survives config reloads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
+
+use tokio::task::AbortHandle;
+
+use super::pool::{Member, Pool};
+use crate::config::{Endpoint, Scheme};
+
+/// A TCP port served by agents: its pool and its listener.
+#[derive(Debug)]
+pub struct TcpPort {
+    /// The sessions serving it.
+    pub pool: Pool,
+    /// The accept loop; stopped (and the port closed) when this entry is dropped.
+    pub listener: AbortHandle,
+}
+
+impl Drop for TcpPort {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// Every agent-bound name and port.
+#[derive(Debug, Default)]
+pub struct Tables {
+    /// HTTP and HTTPS endpoints by (listener, host).
+    pub http: HashMap<(Scheme, String), Pool>,
+    /// TLS endpoints by server name.
+    pub tls: HashMap<String, Pool>,
+    /// TCP endpoints by port.
+    pub tcp: HashMap<u16, TcpPort>,
+}
+
+impl Tables {
+    /// Removes every member of the session with this id, and the names and ports left with
+    /// no session (closing those ports).
+    pub fn remove_session(&mut self, id: &str) {
+        self.http.retain(|_, p| {
+            p.remove_session(id);
+            !p.is_empty()
+        });
+        self.tls.retain(|_, p| {
+            p.remove_session(id);
+            !p.is_empty()
+        });
+        self.tcp.retain(|_, t| {
+            t.pool.remove_session(id);
+            !t.pool.is_empty()
+        });
+    }
+}
+
+/// Endpoints bound by agents (shared by the listeners, the service and the bind handler).
+#[derive(Debug, Default)]
+pub struct TunnelRoutes {
+    tables: RwLock<Tables>,
+}
+
+impl TunnelRoutes {
+    /// The agent-backed endpoint for a `Host` value; pooled names give the next live
+    /// session's endpoint on each call.
+    pub fn lookup(&self, scheme: Scheme, host: &str) -> Option<Arc<Endpoint>> {
+        let name = crate::routes::normalize(host);
+        let tables = self.tables.read().ok()?;
+        let pool = tables.http.get(&(scheme, name))?;
+        pool.pick().map(|m| m.endpoint.clone())
+    }
+
+    /// The next live member serving the TLS name `sni`.
+    pub fn lookup_tls(&self, sni: &str) -> Option<Member> {
+        let tables = self.tables.read().ok()?;
+        tables.tls.get(sni)?.pick().cloned()
+    }
+
+    /// The next live member serving TCP port `port`.
+    pub fn lookup_tcp(&self, port: u16) -> Option<Member> {
+        let tables = self.tables.read().ok()?;
+        tables.tcp.get(&port)?.pool.pick().cloned()
+    }
+
+    /// Whether any TLS endpoint is bound (else the https listener need not look at SNI).
+    pub fn has_tls(&self) -> bool {
+        self.tables.read().is_ok_and(|t| !t.tls.is_empty())
+    }
+
+    /// The TCP ports bound now.
+    pub fn tcp_ports(&self) -> Vec<u16> {
+        self.tables
+            .read()
+            .map(|t| t.tcp.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Removes every endpoint of the session with this id.
+    pub fn remove_session(&self, id: &str) {
+        if let Ok(mut tables) = self.tables.write() {
+            tables.remove_session(id);
+        }
+    }
+
+    /// The tables, for the bind handler.
+    pub(crate) fn write(&self) -> Option<RwLockWriteGuard<'_, Tables>> {
+        self.tables.write().ok()
+    }
+}

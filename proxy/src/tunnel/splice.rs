@@ -1,0 +1,88 @@
+//! One client connection of a TCP or TLS endpoint: `on_tcp_connect`, then a stream on the
+//! agent's session and the bytes copied both ways (each side's end of data passed on as a
+//! half-close), recorded like every connection (`tcp_connection_closed.v0`, metrics).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use sluice_policy::SystemClock;
+use sluice_tunnel::{AgentSession, StreamHeader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use super::connect::{OPEN_TIMEOUT, header};
+use crate::config::Endpoint;
+use crate::conn::ConnMeter;
+use crate::server::Shared;
+
+/// Serves one client connection of `ep` (bound by `session`): runs `on_tcp_connect`, and
+/// unless the policy closes it, opens a stream and writes `prefix` (bytes already read from
+/// the client, e.g. a ClientHello) before copying both ways until both sides are done.
+pub async fn splice<C>(
+    shared: &Shared,
+    meter: Arc<ConnMeter>,
+    ep: &Endpoint,
+    session: &AgentSession,
+    mut client: C,
+    prefix: &[u8],
+) where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    shared.conns.insert(meter.clone());
+    if meter.tcp_connect(ep, Arc::new(SystemClock)).await {
+        let head = header(ep, Some(meter.client));
+        forward(shared, &meter, session, &head, &mut client, prefix).await;
+    } else {
+        shared.metrics.policy_closed(&ep.info.id, "on_tcp_connect");
+    }
+    let _ = client.shutdown().await;
+    drop(client);
+    shared.conns.remove(&meter);
+    shared.connection_closed(&meter).await;
+}
+
+async fn forward<C>(
+    shared: &Shared,
+    meter: &ConnMeter,
+    session: &AgentSession,
+    head: &StreamHeader,
+    client: &mut C,
+    prefix: &[u8],
+) where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let peer: SocketAddr = meter.client;
+    let mut stream = match tokio::time::timeout(OPEN_TIMEOUT, session.open_stream(head)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!("{peer}: cannot open a stream to the agent: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("{peer}: opening a stream to the agent timed out");
+            return;
+        }
+    };
+    let count_in = |n: u64| {
+        meter.bytes_in.fetch_add(n, Ordering::Relaxed);
+        shared.metrics.bytes_in.fetch_add(n, Ordering::Relaxed);
+    };
+    if !prefix.is_empty() {
+        if let Err(e) = stream.write_all(prefix).await {
+            tracing::debug!("{peer}: the agent's stream failed: {e}");
+            return;
+        }
+        count_in(prefix.len() as u64);
+    }
+    match tokio::io::copy_bidirectional(client, &mut stream).await {
+        Ok((to_agent, to_client)) => {
+            count_in(to_agent);
+            meter.bytes_out.fetch_add(to_client, Ordering::Relaxed);
+            shared
+                .metrics
+                .bytes_out
+                .fetch_add(to_client, Ordering::Relaxed);
+        }
+        Err(e) => tracing::debug!("{peer}: tunnelled connection ended: {e}"),
+    }
+}

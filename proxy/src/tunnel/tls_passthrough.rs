@@ -1,0 +1,61 @@
+//! TLS endpoints on the https listener: before the edge's own TLS handshake, the ClientHello
+//! is read (not terminated) and, when its SNI names a TLS endpoint bound by an agent, the
+//! connection is spliced raw (ClientHello included) into a stream to that agent. Otherwise the
+//! bytes read are handed back for the normal HTTPS handshake to replay.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sluice_policy::TlsInfo;
+use tokio::net::TcpStream;
+
+use super::sni::{read_first_record, server_name};
+use super::splice::splice;
+use crate::conn::ConnMeter;
+use crate::server::Shared;
+
+/// What became of a connection on the https listener.
+#[derive(Debug)]
+pub enum Passthrough {
+    /// It went to a TLS endpoint and is finished.
+    Done,
+    /// It is for the edge's own HTTPS: the stream, and the bytes already read from it, which
+    /// must be replayed before anything else is read.
+    Continue(TcpStream, Vec<u8>),
+}
+
+/// Routes a new https-listener connection to a TLS endpoint when its SNI names one (serving
+/// it to the end), or hands it back. Reads nothing when no TLS endpoint is bound.
+pub async fn passthrough(
+    shared: &Shared,
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> Passthrough {
+    if !shared.tunnels.has_tls() {
+        return Passthrough::Continue(tcp, Vec::new());
+    }
+    let mut hello = Vec::with_capacity(2048);
+    read_first_record(&mut tcp, &mut hello).await;
+    let Some(sni) = server_name(&hello) else {
+        return Passthrough::Continue(tcp, hello);
+    };
+    let Some(member) = shared.tunnels.lookup_tls(&sni) else {
+        return Passthrough::Continue(tcp, hello);
+    };
+    let tls = TlsInfo {
+        sni: Some(sni),
+        ..TlsInfo::default()
+    };
+    let meter = Arc::new(ConnMeter::new(peer, local, Some(tls)));
+    splice(
+        shared,
+        meter,
+        &member.endpoint,
+        &member.session,
+        tcp,
+        &hello,
+    )
+    .await;
+    Passthrough::Done
+}
