@@ -1,6 +1,38 @@
 //! The sluice agent, as a library: upstream addresses, config files (ngrok's v3 and legacy v2),
 //! the local forwarders that serve each tunnelled connection (HTTP/HTTPS/h2c, file://, TCP/TLS,
-//! PROXY protocol), and the inspector (store, local API and web page).
+//! PROXY protocol), the inspector (store, local API and web page), and a small SDK ([`Agent`],
+//! [`Endpoint`]) to put a service on an edge from Rust.
+//!
+//! Connect a session, bind an endpoint, then either accept its connections as tokio streams or
+//! forward them to a URL:
+//!
+//! ```no_run
+//! # async fn demo(ca_pem: Vec<u8>) -> Result<(), sluice_agent::SdkError> {
+//! use sluice_agent::Agent;
+//! use sluice_tunnel::{BindRequest, Protocol, SessionBuilder};
+//! use tokio::io::AsyncWriteExt;
+//!
+//! let agent = Agent::connect(
+//!     SessionBuilder::new("my-authtoken")
+//!         .connect_addr("edge.example.com:4443")
+//!         .ca_pem(ca_pem),
+//! )
+//! .await?;
+//!
+//! // Forward an HTTP endpoint to a local service.
+//! let web = agent.bind(BindRequest::new(Protocol::Http)).await?;
+//! println!("{} -> localhost:8080", web.url());
+//! tokio::spawn(web.forward_to("8080"));
+//!
+//! // Or take a TCP endpoint's connections as tokio streams.
+//! let mut tcp = agent.bind(BindRequest::new(Protocol::Tcp)).await?;
+//! while let Some((header, mut stream)) = tcp.accept().await {
+//!     println!("connection from {}", header.client_addr);
+//!     stream.write_all(b"hello\n").await.ok();
+//! }
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! The tunnel integration calls, per bound endpoint, [`Forwarder::new`] once and
 //! [`Forwarder::serve`] for every accepted stream; it registers the endpoint on the
@@ -35,10 +67,12 @@
 pub mod config;
 pub mod forward;
 pub mod inspect;
+pub mod sdk;
 pub mod upstream;
 
 pub use forward::{ForwardError, Forwarder, HostHeader, HttpForwarder, HttpOptions};
 pub use inspect::{ApiOptions, EndpointInfo, InspectApi, InspectLimits, Inspector};
+pub use sdk::{Agent, Connection, Endpoint, SdkError};
 pub use upstream::{
     AppProtocol, EndpointKind, ProxyProtocol, Scheme, Target, Upstream, UpstreamError,
 };

@@ -3,13 +3,15 @@
 //! Custom actions: build your own binary that calls [`main_with`] with a registry holding the
 //! built-in actions plus yours (see `examples/custom-action/`).
 
-mod agent_cmd;
+mod agent;
+mod config_cmd;
 mod edge_cmd;
 mod policy_cmd;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use sluice_agent::EndpointKind;
 use sluice_policy::Registry;
 
 /// Command-line interface.
@@ -33,7 +35,15 @@ enum Command {
     /// Run an edge: the public reverse proxy that routes by host and runs Traffic Policies.
     Edge(edge_cmd::EdgeArgs),
     /// Expose a local HTTP service through a tunnel (an embedded edge unless --connect-url).
-    Http(agent_cmd::HttpArgs),
+    Http(agent::EndpointArgs),
+    /// Expose a local TCP service through a tunnel (a public TCP port on the edge).
+    Tcp(agent::EndpointArgs),
+    /// Expose a local TLS service through a tunnel (routed by SNI, passed through unopened).
+    Tls(agent::EndpointArgs),
+    /// Start endpoints and tunnels from the agent config files.
+    Start(agent::StartArgs),
+    /// Edit and validate the agent config file.
+    Config(config_cmd::ConfigArgs),
 }
 
 /// Runs the CLI with the given action registry. Exit codes: 0 success, 1 the input is invalid
@@ -51,7 +61,11 @@ pub fn main_with(registry: Registry) -> ExitCode {
         Command::Policy(args) => policy_cmd::run(args, &registry),
         Command::Conformance(args) => policy_cmd::run_conformance(args, &registry),
         Command::Edge(args) => edge_cmd::run(args, &registry),
-        Command::Http(args) => agent_cmd::run(args, &registry),
+        Command::Http(args) => agent::run_endpoint(EndpointKind::Http, args, &registry),
+        Command::Tcp(args) => agent::run_endpoint(EndpointKind::Tcp, args, &registry),
+        Command::Tls(args) => agent::run_endpoint(EndpointKind::Tls, args, &registry),
+        Command::Start(args) => agent::run_start(args, &registry),
+        Command::Config(args) => config_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,5 +1,8 @@
-//! `sluice http <port>` end to end: the real binary starts an embedded edge, binds an endpoint
-//! with a Traffic Policy over the tunnel, and forwards a public request to a local upstream.
+//! `sluice http|tcp <port>` end to end on the embedded edge: the real binary starts an edge in
+//! its own process, binds an endpoint (with a Traffic Policy) over the tunnel, and forwards
+//! public traffic to a local upstream; `--log` writes JSON lines.
+
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -129,4 +132,55 @@ async fn http_command_forwards_through_an_embedded_edge() {
     assert!(resp.contains("x-from-policy: added"), "{resp}");
     assert!(resp.contains("upstream saw /hello"), "{resp}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_command_on_the_embedded_edge_with_a_json_log() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
+    let echo = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let first = support::free_port();
+    let log = support::scratch_dir().join("agent.log");
+    let mut agent = support::agent::AgentProc::spawn(&[
+        "tcp".to_owned(),
+        echo.to_string(),
+        "--edge-http".into(),
+        "127.0.0.1:0".into(),
+        "--edge-tcp-ports".into(),
+        format!("{first}-{first}"),
+        "--log".into(),
+        log.display().to_string(),
+        "--log-format".into(),
+        "json".into(),
+    ]);
+    let (url, upstream) = agent.forwarding(1).await.remove(0);
+    assert_eq!(url, format!("tcp://localhost:{first}"));
+    assert_eq!(upstream, format!("tcp://localhost:{echo}"));
+    let mut s = TcpStream::connect(("127.0.0.1", first))
+        .await
+        .expect("connect the tcp endpoint");
+    s.write_all(b"ping through the tunnel")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 23];
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut buf))
+        .await
+        .expect("echo in time")
+        .expect("read echo");
+    assert_eq!(&buf, b"ping through the tunnel");
+    let text = std::fs::read_to_string(&log).expect("log file");
+    let started = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["msg"] == "started endpoint")
+        .unwrap_or_else(|| panic!("no JSON `started endpoint` line in {text}"));
+    assert_eq!(started["url"], url.as_str());
+    let _ = std::fs::remove_dir_all(log.parent().expect("log dir"));
 }

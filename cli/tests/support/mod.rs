@@ -4,8 +4,12 @@
 //! Each test file uses a part of this, so unused items are allowed here.
 #![allow(dead_code, unused_imports)]
 
+pub mod agent;
+mod bulk;
 mod client;
 mod edge;
+mod nginx;
+mod tls_upstream;
 mod upstream;
 
 use std::net::TcpListener as StdListener;
@@ -13,8 +17,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub use bulk::{
+    CHUNK, Generated, RssSampler, expected_sha256, hash_body, hex, rss_bytes, sha256, start_bulk,
+};
 pub use client::{H1, Reply, get, h1_conn, h1_request, h1_send, raw, read_reply, send};
 pub use edge::Edge;
+pub use nginx::Nginx;
+pub use tls_upstream::start_tls_upstream;
 pub use upstream::{BIG, Gate, big_body, start_echo, start_echo_h2c, start_ws_echo};
 
 /// A port nothing listens on (at the moment of asking).

@@ -1,0 +1,263 @@
+//! The agent's flags: the session flags every agent command shares ([`SessionArgs`]) and the
+//! endpoint flags of `sluice http|tcp|tls` ([`EndpointArgs`]), resolved into the agent
+//! library's [`ResolvedEndpoint`] and the session [`Settings`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use sluice_agent::config::legacy::merge_policies;
+use sluice_agent::config::{AgentSection, LogTarget, ResolvedEndpoint};
+use sluice_agent::{AppProtocol, EndpointKind, HostHeader, InspectLimits, ProxyProtocol, Upstream};
+
+use super::embedded::EmbeddedOptions;
+use super::legacy::LegacyArgs;
+use super::print::Logger;
+
+/// Flags of every agent command: how to reach the edge, config files, web interface, log.
+#[derive(Debug, Clone, Args)]
+pub struct SessionArgs {
+    /// The authtoken for the edge given by --connect-url (default: the config's).
+    #[arg(long, env = "SLUICE_AUTHTOKEN", hide_env_values = true)]
+    pub authtoken: Option<String>,
+    /// The edge's tunnel address, `host:port` (default: the config's, else an edge embedded in
+    /// this process).
+    #[arg(long, env = "SLUICE_CONNECT_URL")]
+    pub connect_url: Option<String>,
+    /// A PEM CA file to trust for the edge instead of the system roots.
+    #[arg(long)]
+    pub connect_ca: Option<PathBuf>,
+    /// Config file (repeatable; merged in order). Default: $XDG_CONFIG_HOME/sluice/sluice.yml,
+    /// else ~/.config/sluice/sluice.yml, when it exists.
+    #[arg(long)]
+    pub config: Vec<PathBuf>,
+    /// Where to log: `stdout`, `stderr`, `false` or a file path.
+    #[arg(long)]
+    pub log: Option<String>,
+    /// `debug`, `info`, `warn`, `error` or `crit`.
+    #[arg(long)]
+    pub log_level: Option<String>,
+    /// `term`, `logfmt` or `json`.
+    #[arg(long)]
+    pub log_format: Option<String>,
+    /// Address of the web interface and local API, or `false` (default 127.0.0.1:4040).
+    #[arg(long)]
+    pub web_addr: Option<String>,
+    /// The embedded edge's HTTP listener (default 127.0.0.1:8080, or a free port if taken).
+    #[arg(long, hide = true)]
+    pub edge_http: Option<SocketAddr>,
+    /// The embedded edge's HTTPS listener for TLS endpoints (default 127.0.0.1:8443, or free).
+    #[arg(long, hide = true)]
+    pub edge_https: Option<SocketAddr>,
+    /// The embedded edge's TCP port range (default 20000-20999).
+    #[arg(long, hide = true)]
+    pub edge_tcp_ports: Option<String>,
+}
+
+/// Flags of `sluice http|tcp|tls`.
+#[derive(Debug, Clone, Args)]
+pub struct EndpointArgs {
+    /// The local service: a port (`3000`), `host:port`, or a URL (`https://localhost:8443`,
+    /// `file:///srv/www` for http).
+    pub upstream: String,
+    /// The public URL to bind (`app.example.com`, `https://app.example.com`,
+    /// `tcp://host:20001`, `tls://app.example.com`); random when omitted.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// A Traffic Policy file sent to the edge with the bind.
+    #[arg(long)]
+    pub traffic_policy_file: Option<PathBuf>,
+    /// Share the URL with other agents binding it with pooling enabled.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub pooling_enabled: bool,
+    /// Record requests for the web interface (`--inspect=false` to turn off).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub inspect: bool,
+    /// HTTP version spoken to the upstream: `http1` or `http2`.
+    #[arg(long)]
+    pub upstream_protocol: Option<String>,
+    /// PROXY protocol header sent to the upstream: `1` or `2`.
+    #[arg(long)]
+    pub upstream_proxy_protocol: Option<i64>,
+    /// Verify the upstream's TLS certificate.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub upstream_tls_verify: bool,
+    /// The endpoint's name (default `command_line`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Free text attached to the endpoint.
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// Free text describing the endpoint.
+    #[arg(long)]
+    pub description: Option<String>,
+    #[command(flatten)]
+    pub legacy: LegacyArgs,
+    #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+/// How the agent runs its session.
+#[derive(Debug)]
+pub struct Settings {
+    /// Authtoken for a remote edge.
+    pub authtoken: Option<String>,
+    /// Remote edge's tunnel address; `None`: embedded edge.
+    pub connect_url: Option<String>,
+    /// CA file to trust for the remote edge.
+    pub connect_ca: Option<PathBuf>,
+    /// Web interface address.
+    pub web_addr: Option<SocketAddr>,
+    /// Inspector limits; `None`: inspection off.
+    pub inspect_limits: Option<InspectLimits>,
+    /// Heartbeat interval and tolerance.
+    pub heartbeat: (Duration, Duration),
+    /// The embedded edge's listeners.
+    pub embedded: EmbeddedOptions,
+    /// The log.
+    pub logger: Logger,
+}
+
+fn log_target(t: &LogTarget) -> String {
+    match t {
+        LogTarget::Off => "false".into(),
+        LogTarget::Stdout => "stdout".into(),
+        LogTarget::Stderr => "stderr".into(),
+        LogTarget::File(p) => p.clone(),
+    }
+}
+
+impl SessionArgs {
+    /// The settings: flags first, then the merged config's `agent:` section, then defaults.
+    pub fn settings(&self, agent: &AgentSection) -> anyhow::Result<Settings> {
+        let web_addr = match self.web_addr.as_deref() {
+            Some("false") => None,
+            Some(a) => Some(
+                a.parse::<SocketAddr>()
+                    .with_context(|| format!("--web-addr `{a}` is not host:port or false"))?,
+            ),
+            None => agent.web_addr(),
+        };
+        let connect_ca = self.connect_ca.clone().or_else(|| {
+            agent
+                .connect_cas
+                .as_deref()
+                .filter(|c| !matches!(*c, "trusted" | "host"))
+                .map(PathBuf::from)
+        });
+        let log = self
+            .log
+            .clone()
+            .or_else(|| agent.log.as_ref().map(log_target));
+        let logger = Logger::new(
+            log.as_deref(),
+            self.log_level.as_deref().or(agent.log_level.as_deref()),
+            self.log_format.as_deref().or(agent.log_format.as_deref()),
+        )?;
+        Ok(Settings {
+            authtoken: self
+                .authtoken
+                .clone()
+                .filter(|t| !t.is_empty())
+                .or_else(|| agent.authtoken.clone()),
+            connect_url: self
+                .connect_url
+                .clone()
+                .filter(|u| !u.is_empty())
+                .or_else(|| agent.connect_url.clone()),
+            connect_ca,
+            web_addr,
+            inspect_limits: agent.inspect_limits(),
+            heartbeat: agent.heartbeat(),
+            embedded: EmbeddedOptions {
+                http: self.edge_http,
+                https_addr: self.edge_https,
+                tcp_ports: self.edge_tcp_ports.clone(),
+                ..EmbeddedOptions::default()
+            },
+            logger,
+        })
+    }
+}
+
+/// `url` with the endpoint's scheme added when it has none.
+pub fn with_scheme(url: &str, kind: EndpointKind) -> String {
+    if url.contains("://") {
+        return url.to_owned();
+    }
+    let scheme = match kind {
+        EndpointKind::Http => "http",
+        EndpointKind::Tcp => "tcp",
+        EndpointKind::Tls => "tls",
+    };
+    format!("{scheme}://{url}")
+}
+
+impl EndpointArgs {
+    /// The endpoint these flags describe, and the deprecation warnings to print.
+    pub fn resolve(&self, kind: EndpointKind) -> anyhow::Result<(ResolvedEndpoint, Vec<String>)> {
+        let mut upstream = Upstream::parse(&self.upstream, kind)?;
+        if let Some(p) = &self.upstream_protocol {
+            if kind != EndpointKind::Http {
+                bail!("--upstream-protocol is for http endpoints");
+            }
+            upstream.protocol = AppProtocol::parse(p)?;
+        }
+        if let Some(n) = self.upstream_proxy_protocol {
+            upstream.proxy_protocol = Some(ProxyProtocol::from_number(n)?);
+        }
+        upstream.tls_verify = self.upstream_tls_verify;
+        let legacy = self.legacy.translate();
+        let url = match (&self.url, &legacy.url) {
+            (Some(_), Some(_)) => {
+                bail!("give --url, not --url with --domain/--scheme/--remote-addr")
+            }
+            (Some(u), None) | (None, Some(u)) => Some(with_scheme(u, kind)),
+            (None, None) => None,
+        };
+        let user = match &self.traffic_policy_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            ),
+            None => None,
+        };
+        let generated = legacy.options.to_policy(&upstream)?;
+        let traffic_policy = match (generated, user) {
+            (None, user) => user,
+            (Some(g), None) => Some(serde_json::to_string_pretty(&g)?),
+            (Some(g), Some(text)) => {
+                let node = sluice_policy::source::parse(&text).map_err(|(loc, m)| {
+                    anyhow::anyhow!(
+                        "{}:{}:{}: {m}",
+                        self.traffic_policy_file
+                            .as_deref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
+                        loc.line,
+                        loc.col
+                    )
+                })?;
+                merge_policies(Some(g), Some(&node.to_json()))
+                    .map(|p| serde_json::to_string_pretty(&p))
+                    .transpose()?
+            }
+        };
+        let endpoint = ResolvedEndpoint {
+            name: self.name.clone().unwrap_or_else(|| "command_line".into()),
+            kind,
+            url,
+            description: self.description.clone(),
+            metadata: self.metadata.clone(),
+            pooling_enabled: self.pooling_enabled,
+            bindings: Vec::new(),
+            traffic_policy,
+            upstream,
+            inspect: self.inspect,
+            host_header: HostHeader::Preserve,
+        };
+        Ok((endpoint, legacy.warnings))
+    }
+}

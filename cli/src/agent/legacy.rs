@@ -1,0 +1,208 @@
+//! ngrok's deprecated `http|tcp|tls` shortcuts. They still work, hidden from `--help`: each is
+//! turned into Traffic Policy (via [`LegacyOptions`]) or a URL, with a one-line warning naming
+//! the policy equivalent.
+
+use clap::Args;
+use sluice_agent::config::LegacyOptions;
+use sluice_agent::config::legacy::legacy_url;
+
+/// The deprecated flags.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LegacyArgs {
+    /// Deprecated: `user:password` credentials (policy: basic-auth).
+    #[arg(long, hide = true)]
+    basic_auth: Vec<String>,
+    /// Deprecated: CIDRs allowed (policy: restrict-ips).
+    #[arg(long, hide = true)]
+    cidr_allow: Vec<String>,
+    /// Deprecated: CIDRs denied (policy: restrict-ips).
+    #[arg(long, hide = true)]
+    cidr_deny: Vec<String>,
+    /// Deprecated: `Name: value` request headers to add (policy: add-headers).
+    #[arg(long, hide = true)]
+    request_header_add: Vec<String>,
+    /// Deprecated: request headers to remove (policy: remove-headers).
+    #[arg(long, hide = true)]
+    request_header_remove: Vec<String>,
+    /// Deprecated: `Name: value` response headers to add (policy: add-headers).
+    #[arg(long, hide = true)]
+    response_header_add: Vec<String>,
+    /// Deprecated: response headers to remove (policy: remove-headers).
+    #[arg(long, hide = true)]
+    response_header_remove: Vec<String>,
+    /// Deprecated: `rewrite`, `preserve` or a host (policy: add-headers `host`).
+    #[arg(long, hide = true)]
+    host_header: Option<String>,
+    /// Deprecated: gzip responses (policy: compress-response).
+    #[arg(long, hide = true)]
+    compression: bool,
+    /// Deprecated: 5xx ratio that opens the circuit breaker (policy: circuit-breaker).
+    #[arg(long, hide = true)]
+    circuit_breaker: Option<f64>,
+    /// Deprecated: user agents allowed, RE2 (policy: deny on req.user_agent).
+    #[arg(long, hide = true)]
+    ua_filter_allow: Vec<String>,
+    /// Deprecated: user agents denied, RE2 (policy: deny on req.user_agent).
+    #[arg(long, hide = true)]
+    ua_filter_deny: Vec<String>,
+    /// Deprecated: the domain to bind (use --url).
+    #[arg(long, hide = true, alias = "hostname")]
+    domain: Option<String>,
+    /// Deprecated: `http` or `https` (use --url).
+    #[arg(long, hide = true)]
+    scheme: Option<String>,
+    /// Deprecated (tcp): the address to bind (use --url tcp://host:port).
+    #[arg(long, hide = true)]
+    remote_addr: Option<String>,
+}
+
+/// What the deprecated flags amount to.
+#[derive(Debug, Default)]
+pub struct Legacy {
+    /// The options that become policy.
+    pub options: LegacyOptions,
+    /// The URL named by `--domain`/`--scheme`/`--remote-addr`, if any.
+    pub url: Option<String>,
+    /// One warning per deprecated flag used.
+    pub warnings: Vec<String>,
+}
+
+fn warn(out: &mut Vec<String>, used: bool, flag: &str, instead: &str) {
+    if used {
+        out.push(format!(
+            "warning: {flag} is deprecated; applied as a traffic policy: {instead}"
+        ));
+    }
+}
+
+impl LegacyArgs {
+    /// Translates the flags, collecting a warning for each one used.
+    pub fn translate(&self) -> Legacy {
+        let mut w = Vec::new();
+        warn(
+            &mut w,
+            !self.basic_auth.is_empty(),
+            "--basic-auth",
+            "on_http_request: basic-auth {credentials: [...]}",
+        );
+        warn(
+            &mut w,
+            !self.cidr_allow.is_empty(),
+            "--cidr-allow",
+            "on_tcp_connect: restrict-ips {allow: [...]}",
+        );
+        warn(
+            &mut w,
+            !self.cidr_deny.is_empty(),
+            "--cidr-deny",
+            "on_tcp_connect: restrict-ips {deny: [...]}",
+        );
+        warn(
+            &mut w,
+            !self.request_header_add.is_empty(),
+            "--request-header-add",
+            "on_http_request: add-headers {headers: {...}}",
+        );
+        warn(
+            &mut w,
+            !self.request_header_remove.is_empty(),
+            "--request-header-remove",
+            "on_http_request: remove-headers {headers: [...]}",
+        );
+        warn(
+            &mut w,
+            !self.response_header_add.is_empty(),
+            "--response-header-add",
+            "on_http_response: add-headers {headers: {...}}",
+        );
+        warn(
+            &mut w,
+            !self.response_header_remove.is_empty(),
+            "--response-header-remove",
+            "on_http_response: remove-headers {headers: [...]}",
+        );
+        warn(
+            &mut w,
+            self.host_header.is_some(),
+            "--host-header",
+            "on_http_request: add-headers {headers: {host: ...}}",
+        );
+        warn(
+            &mut w,
+            self.compression,
+            "--compression",
+            "on_http_response: compress-response",
+        );
+        warn(
+            &mut w,
+            self.circuit_breaker.is_some(),
+            "--circuit-breaker",
+            "on_http_request: circuit-breaker {error_threshold: ...}",
+        );
+        warn(
+            &mut w,
+            !self.ua_filter_allow.is_empty() || !self.ua_filter_deny.is_empty(),
+            "--ua-filter-allow/--ua-filter-deny",
+            "on_http_request: deny when req.user_agent.raw.matches(...)",
+        );
+        for (used, flag) in [
+            (self.domain.is_some(), "--domain"),
+            (self.scheme.is_some(), "--scheme"),
+            (self.remote_addr.is_some(), "--remote-addr"),
+        ] {
+            if used {
+                w.push(format!("warning: {flag} is deprecated; use --url instead"));
+            }
+        }
+        let url = match &self.remote_addr {
+            Some(addr) => Some(format!("tcp://{addr}")),
+            None => legacy_url(self.domain.as_deref(), self.scheme.as_deref()),
+        };
+        Legacy {
+            options: LegacyOptions {
+                basic_auth: self.basic_auth.clone(),
+                cidr_allow: self.cidr_allow.clone(),
+                cidr_deny: self.cidr_deny.clone(),
+                request_header_add: self.request_header_add.clone(),
+                request_header_remove: self.request_header_remove.clone(),
+                response_header_add: self.response_header_add.clone(),
+                response_header_remove: self.response_header_remove.clone(),
+                host_header: self.host_header.clone(),
+                circuit_breaker: self.circuit_breaker,
+                compression: self.compression,
+                ua_allow: self.ua_filter_allow.clone(),
+                ua_deny: self.ua_filter_deny.clone(),
+                verify_webhook: None,
+            },
+            url,
+            warnings: w,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_warn_and_translate() {
+        let args = LegacyArgs {
+            basic_auth: vec!["u:password1".into()],
+            domain: Some("app.example.com".into()),
+            scheme: Some("http".into()),
+            ..LegacyArgs::default()
+        };
+        let l = args.translate();
+        assert_eq!(l.options.basic_auth, vec!["u:password1".to_owned()]);
+        assert_eq!(l.url.as_deref(), Some("http://app.example.com"));
+        assert_eq!(l.warnings.len(), 3, "{:?}", l.warnings);
+        assert!(l.warnings[0].contains("basic-auth"), "{:?}", l.warnings);
+        let tcp = LegacyArgs {
+            remote_addr: Some("localhost:20001".into()),
+            ..LegacyArgs::default()
+        }
+        .translate();
+        assert_eq!(tcp.url.as_deref(), Some("tcp://localhost:20001"));
+        assert!(LegacyArgs::default().translate().warnings.is_empty());
+    }
+}

@@ -1,0 +1,158 @@
+//! `sluice start` with v3 and legacy v2 config files against a real edge, and
+//! `sluice config check|add-authtoken`.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::agent::{
+    AgentProc, TOKEN, TunnelEdge, host_port, poll, text_upstream, try_get, write_file,
+};
+use support::scratch_dir;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_serves_every_endpoint_of_a_v3_file() {
+    let edge = TunnelEdge::start(false).await;
+    let (a, _ta) = text_upstream("endpoint one").await;
+    let (b, _tb) = text_upstream("endpoint two").await;
+    let dir = scratch_dir();
+    let config = format!(
+        "version: 3\nagent:\n  authtoken: {TOKEN}\n  connect_url: localhost:{tunnel}\n  connect_cas: {ca}\nendpoints:\n  - name: one\n    url: http://one.localhost\n    upstream:\n      url: {a}\n    traffic_policy:\n      on_http_response:\n        - actions:\n            - type: add-headers\n              config:\n                headers:\n                  x-endpoint: one\n  - name: two\n    upstream:\n      url: http://127.0.0.1:{b}\n",
+        tunnel = edge.tunnel,
+        ca = edge.ca_path().display(),
+    );
+    let path = write_file(&dir, "sluice.yml", &config);
+    let path = path.display().to_string();
+    let mut agent = AgentProc::spawn(&["start", "--all", "--config", &path]);
+    let fwd = agent.forwarding(2).await;
+    assert_eq!(fwd[0].0, format!("http://one.localhost:{}", edge.http));
+    assert_eq!(fwd[0].1, format!("http://localhost:{a}"));
+    assert_eq!(fwd[1].1, format!("http://127.0.0.1:{b}"));
+    for ((url, _), body) in fwd.iter().zip(["endpoint one", "endpoint two"]) {
+        let (host, port) = host_port(url);
+        let r = poll("a 200", Duration::from_secs(10), || {
+            try_get(port, &host, "/")
+        })
+        .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(String::from_utf8_lossy(&r.body), body);
+        if body == "endpoint one" {
+            assert_eq!(r.header("x-endpoint"), Some("one"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_by_name_with_a_legacy_v2_file() {
+    let edge = TunnelEdge::start(false).await;
+    let (a, _ta) = text_upstream("legacy tunnel").await;
+    let dir = scratch_dir();
+    let config = format!(
+        "version: \"2\"\nauthtoken: {TOKEN}\nserver_addr: localhost:{tunnel}\nroot_cas: {ca}\ntunnels:\n  web:\n    proto: http\n    addr: {a}\n    domain: legacy.localhost\n    schemes: [http]\n    response_header:\n      add: [\"x-legacy: v2\"]\n  other:\n    proto: http\n    addr: 1\n",
+        tunnel = edge.tunnel,
+        ca = edge.ca_path().display(),
+    );
+    let path = write_file(&dir, "v2.yml", &config);
+    let path = path.display().to_string();
+    let mut agent = AgentProc::spawn(&["start", "web", "--config", &path]);
+    let (url, _) = agent.forwarding(1).await.remove(0);
+    assert_eq!(url, format!("http://legacy.localhost:{}", edge.http));
+    let (host, port) = host_port(&url);
+    let r = poll("a 200", Duration::from_secs(10), || {
+        try_get(port, &host, "/")
+    })
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-legacy"), Some("v2"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn config_check_reports_line_and_column() {
+    let dir = scratch_dir();
+    let good = write_file(
+        &dir,
+        "good.yml",
+        "version: 3\nagent:\n  authtoken: x\nendpoints:\n  - name: a\n    upstream:\n      url: 8080\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["config", "check", "--config"])
+        .arg(&good)
+        .output()
+        .expect("run sluice");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = write_file(
+        &dir,
+        "bad.yml",
+        "version: 3\nagent:\n  authtoken: x\nendpoints:\n  - name: a\n    upstream:\n      url: 8080\n    traffic_policy:\n      on_http_request:\n        - actions:\n            - type: no-such-action\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["config", "check", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("run sluice");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:11:", bad.display())),
+        "{stderr}"
+    );
+
+    let broken = write_file(&dir, "broken.yml", "version: 3\nagent:\n  authtokn: x\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["config", "check", "--config"])
+        .arg(&broken)
+        .output()
+        .expect("run sluice");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:3", broken.display())),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn config_add_authtoken_writes_the_token() {
+    let dir = scratch_dir();
+    let path = dir.join("nested").join("sluice.yml");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["config", "add-authtoken", "tok-123", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run sluice");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).expect("config written");
+    assert!(text.contains("authtoken: \"tok-123\""), "{text}");
+
+    // The default path is under $XDG_CONFIG_HOME.
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["config", "add-authtoken", "tok-456"])
+        .env("XDG_CONFIG_HOME", &dir)
+        .output()
+        .expect("run sluice");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text =
+        std::fs::read_to_string(dir.join("sluice").join("sluice.yml")).expect("default written");
+    assert!(text.contains("tok-456"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
