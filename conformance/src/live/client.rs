@@ -66,9 +66,7 @@ impl Client {
         }
         .map_err(|e| format!("socket: {e}"))?;
         if let Some(local) = t.local {
-            socket
-                .bind(local)
-                .map_err(|e| format!("cannot bind the client to {local}: {e}"))?;
+            bind_client(&socket, local).await?;
         }
         let stream = socket
             .connect(t.addr)
@@ -205,5 +203,26 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Binds the client's address. The fixed port a case asks for (50000 by default) lies in the
+/// kernel's ephemeral range: a previous case's connection may still hold it in TIME_WAIT
+/// (allowed by `SO_REUSEADDR`), and another program's outgoing connection may hold it for a
+/// moment (waited out, for at most five seconds).
+async fn bind_client(socket: &TcpSocket, local: std::net::SocketAddr) -> Result<(), String> {
+    socket
+        .set_reuseaddr(true)
+        .map_err(|e| format!("SO_REUSEADDR: {e}"))?;
+    let mut attempts = 0;
+    loop {
+        match socket.bind(local) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts < 20 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(format!("cannot bind the client to {local}: {e}")),
+        }
     }
 }
