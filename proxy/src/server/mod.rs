@@ -6,6 +6,11 @@
 //! connection ([`ConnMeter`]: `on_tcp_connect` state, bytes, `tcp_connection_closed.v0`), a
 //! certificate resolver over the live config with a development CA, and the header guards of
 //! [`Metered`].
+//!
+//! [`drain`] is the graceful stop; [`tunnel_listener`] starts the listener agents dial.
+
+mod drain;
+mod tunnel_listener;
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -37,9 +42,9 @@ use crate::reload::{file_stamp, reload};
 use crate::service::EdgeService;
 use crate::state::State;
 use crate::tls::{DevCa, Resolver};
-use crate::tunnel::{
-    BindSettings, Binder, Passthrough, TokenAuth, TunnelRoutes, passthrough, watch_session,
-};
+use crate::tunnel::{Passthrough, TunnelRoutes, passthrough, watch_session};
+use drain::Drain;
+use tunnel_listener::start_tunnel;
 
 /// Largest decoded HTTP/2 request header list, as for HTTP/1.
 const H2_HEADER_LIMIT: u32 = crate::conn::HEADER_LIMIT as u32 + 1;
@@ -312,60 +317,6 @@ pub fn run(config: EdgeConfig, path: PathBuf, registry: Registry) -> anyhow::Res
     runtime.block_on(serve(config, path, registry))
 }
 
-/// A fixed certificate for the tunnel listener.
-#[derive(Debug)]
-struct FixedCert(Arc<rustls::sign::CertifiedKey>);
-
-impl rustls::server::ResolvesServerCert for FixedCert {
-    fn resolve(
-        &self,
-        _hello: rustls::server::ClientHello<'_>,
-    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        Some(self.0.clone())
-    }
-}
-
-/// Starts the tunnel listener: agents authenticate with the configured authtokens and bind
-/// endpoints into the shared routing table.
-async fn start_tunnel(
-    addr: SocketAddr,
-    config: &EdgeConfig,
-    shared: &Arc<Shared>,
-    registry: &Registry,
-    ca: Option<&Arc<DevCa>>,
-) -> anyhow::Result<sluice_tunnel::TunnelServer> {
-    let key = match (&config.tunnel_tls.key, ca) {
-        (Some(k), _) => k.clone(),
-        (None, Some(ca)) => ca.issue(&config.tunnel_tls.server_name).ok_or_else(|| {
-            anyhow::anyhow!(
-                "cannot issue a certificate for {}",
-                config.tunnel_tls.server_name
-            )
-        })?,
-        (None, None) => anyhow::bail!("the tunnel listener needs a certificate"),
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(FixedCert(key)));
-    tls.alpn_protocols = vec![sluice_tunnel::proto::ALPN.to_vec()];
-    let binder = Binder::new(
-        shared.clone(),
-        registry.clone(),
-        BindSettings::from_config(config),
-    );
-    let server = sluice_tunnel::TunnelServer::bind(
-        addr,
-        Arc::new(tls),
-        Arc::new(TokenAuth::new(config.authtokens.clone())),
-        Arc::new(binder),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (tunnel): {e}"))?;
-    Ok(server)
-}
-
 /// Runs the edge on the current tokio runtime until SIGTERM or SIGINT (see [`run`]).
 pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -505,65 +456,4 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
     }
     eprintln!("sluice edge: stopped");
     Ok(())
-}
-
-/// What a graceful stop needs: the listeners' accept loops, their HTTP apps, and the agent
-/// sessions to say goodbye to.
-#[derive(Default)]
-struct Drain {
-    accepting: Vec<tokio::task::JoinHandle<()>>,
-    fronts: Vec<Arc<Front>>,
-    sessions: Arc<std::sync::Mutex<Vec<sluice_tunnel::AgentSession>>>,
-}
-
-impl Drain {
-    /// Stops accepting (the listening sockets close, so new connections are refused), tells
-    /// open connections to finish (HTTP/1 connections close after their current request,
-    /// idle ones at once; HTTP/2 ones get GOAWAY), waits up to `grace` for them to go, then
-    /// closes the tunnel listener and its agent sessions (agents get `GoAway`).
-    async fn run(
-        self,
-        shutdown_tx: &tokio::sync::watch::Sender<bool>,
-        shared: &Shared,
-        tunnel: Option<Arc<sluice_tunnel::TunnelServer>>,
-        grace: Duration,
-    ) {
-        for task in &self.accepting {
-            task.abort();
-        }
-        for task in self.accepting {
-            // Awaiting the aborted task means its listener has been dropped.
-            let _ = task.await;
-        }
-        shutdown_tx.send_replace(true);
-        for front in &self.fronts {
-            front.proxy.http_cleanup().await;
-        }
-        let deadline = tokio::time::Instant::now() + grace;
-        let open = || shared.metrics.open_connections.load(Ordering::Relaxed);
-        while open() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        if open() > 0 {
-            eprintln!(
-                "sluice edge: {} connection(s) still open after {grace:?}; closing them",
-                open()
-            );
-        }
-        if let Some(server) = tunnel {
-            server.shutdown();
-            let sessions = self.sessions.lock().map(|s| s.clone()).unwrap_or_default();
-            let closed = wait_all(sessions.iter().map(|s| s.closed()));
-            let _ = tokio::time::timeout(Duration::from_secs(2), closed).await;
-            // Each session flushes its `GoAway` right after it reports closed.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-/// Awaits every future in turn (they run on their own; this only waits for all of them).
-async fn wait_all<F: std::future::Future>(futures: impl Iterator<Item = F>) {
-    for f in futures {
-        f.await;
-    }
 }

@@ -1,0 +1,66 @@
+//! The tunnel listener: agents authenticate with the configured authtokens and bind endpoints
+//! into the shared routing table.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sluice_policy::Registry;
+
+use super::Shared;
+use crate::config::EdgeConfig;
+use crate::tls::DevCa;
+use crate::tunnel::{BindSettings, Binder, TokenAuth};
+
+/// A fixed certificate for the tunnel listener.
+#[derive(Debug)]
+struct FixedCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for FixedCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// Starts the tunnel listener: agents authenticate with the configured authtokens and bind
+/// endpoints into the shared routing table.
+pub(super) async fn start_tunnel(
+    addr: SocketAddr,
+    config: &EdgeConfig,
+    shared: &Arc<Shared>,
+    registry: &Registry,
+    ca: Option<&Arc<DevCa>>,
+) -> anyhow::Result<sluice_tunnel::TunnelServer> {
+    let key = match (&config.tunnel_tls.key, ca) {
+        (Some(k), _) => k.clone(),
+        (None, Some(ca)) => ca.issue(&config.tunnel_tls.server_name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "cannot issue a certificate for {}",
+                config.tunnel_tls.server_name
+            )
+        })?,
+        (None, None) => anyhow::bail!("the tunnel listener needs a certificate"),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(FixedCert(key)));
+    tls.alpn_protocols = vec![sluice_tunnel::proto::ALPN.to_vec()];
+    let binder = Binder::new(
+        shared.clone(),
+        registry.clone(),
+        BindSettings::from_config(config),
+    );
+    let server = sluice_tunnel::TunnelServer::bind(
+        addr,
+        Arc::new(tls),
+        Arc::new(TokenAuth::new(config.authtokens.clone())),
+        Arc::new(binder),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (tunnel): {e}"))?;
+    Ok(server)
+}
