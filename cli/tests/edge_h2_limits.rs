@@ -1,5 +1,6 @@
-//! End-to-end test of the request header limit over HTTP/2: the same 1 MiB as HTTP/1 (a
-//! header list over it is answered `431` on its stream, and the connection goes on).
+//! End-to-end tests of the edge's HTTP/2 limits: the request header limit is the same 1 MiB as
+//! HTTP/1 (a header list over it is answered `431` on its stream, and the connection goes on),
+//! and request bodies get flow-control windows large enough for uploads over real networks.
 
 mod support;
 
@@ -25,21 +26,8 @@ fn big_request(n: usize) -> Request<Empty<Bytes>> {
     req.body(Empty::new()).expect("request")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http2_request_headers_have_the_http1_limit() {
-    let (echo, _) = start_echo().await;
-    let config = format!(
-        r#"version: 1
-listeners:
-  https: 127.0.0.1:{{HTTPS}}
-state_dir: state
-endpoints:
-  - url: https://app.localhost
-    upstream:
-      url: http://{echo}
-"#
-    );
-    let edge = Edge::start(&config).await;
+/// A TLS connection to the edge's https listener offering only `h2`.
+async fn tls_to_edge(edge: &Edge) -> tokio_rustls::client::TlsStream<TcpStream> {
     let ca_pem = std::fs::read(edge.dir.join("state").join("ca.pem")).expect("dev CA");
     let mut roots = rustls::RootCertStore::empty();
     roots
@@ -57,10 +45,31 @@ endpoints:
         .await
         .expect("connect edge");
     let name = rustls::pki_types::ServerName::try_from("app.localhost").expect("name");
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+    tokio_rustls::TlsConnector::from(Arc::new(tls))
         .connect(name, tcp)
         .await
-        .expect("TLS to the edge");
+        .expect("TLS to the edge")
+}
+
+fn https_config(echo: std::net::SocketAddr) -> String {
+    format!(
+        r#"version: 1
+listeners:
+  https: 127.0.0.1:{{HTTPS}}
+state_dir: state
+endpoints:
+  - url: https://app.localhost
+    upstream:
+      url: http://{echo}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_request_headers_have_the_http1_limit() {
+    let (echo, _) = start_echo().await;
+    let edge = Edge::start(&https_config(echo)).await;
+    let stream = tls_to_edge(&edge).await;
     let (mut sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
             .await
@@ -88,4 +97,43 @@ endpoints:
     let r = read_reply(sender.send_request(req).await.expect("request")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["path"], "/after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_request_bodies_get_a_one_mib_window() {
+    let (echo, _) = start_echo().await;
+    let edge = Edge::start(&https_config(echo)).await;
+    let stream = tls_to_edge(&edge).await;
+    // (A send buffer above the window, so that only the edge's window limits the capacity.)
+    let (client, conn) = h2::client::Builder::new()
+        .max_send_buffer_size(4 << 20)
+        .handshake::<_, Bytes>(stream)
+        .await
+        .expect("h2 handshake");
+    tokio::spawn(conn);
+    let mut client = client.ready().await.expect("h2 ready");
+    let req = Request::builder()
+        .method("POST")
+        .uri("https://app.localhost/upload")
+        .body(())
+        .expect("request");
+    let (_response, mut body) = client.send_request(req, false).expect("open stream");
+    // Before a single body byte is sent, the window the edge advertises is all the capacity
+    // there is: h2's default would stop at 65 535 bytes here.
+    let want = 1 << 20;
+    body.reserve_capacity(want);
+    let granted = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while body.capacity() < want {
+            match std::future::poll_fn(|cx| body.poll_capacity(cx)).await {
+                Some(Ok(_)) => {}
+                other => panic!("stream capacity: {other:?}"),
+            }
+        }
+        body.capacity()
+    })
+    .await
+    .unwrap_or_else(|_| panic!("only {} bytes of window granted", body.capacity()));
+    assert_eq!(granted, want);
+    body.send_data(Bytes::from_static(b"done"), true)
+        .expect("end the body");
 }

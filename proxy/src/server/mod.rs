@@ -49,6 +49,12 @@ use tunnel_listener::start_tunnel;
 /// Largest decoded HTTP/2 request header list, as for HTTP/1.
 const H2_HEADER_LIMIT: u32 = crate::conn::HEADER_LIMIT as u32 + 1;
 
+/// HTTP/2 flow-control window of each request body stream.
+const H2_STREAM_WINDOW: u32 = 1 << 20;
+
+/// HTTP/2 flow-control window of a whole connection (all its request bodies).
+const H2_CONNECTION_WINDOW: u32 = 4 << 20;
+
 /// Time allowed for a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -167,6 +173,10 @@ impl HttpServerApp for Front {
             .h2_options()
             .unwrap_or_else(pingora::protocols::http::v2::server::default_h2_options);
         options.max_header_list_size(H2_HEADER_LIMIT);
+        // h2's 64 KiB windows cap an upload at 64 KiB per round trip (1.3 MB/s at 50 ms);
+        // these bound what one stream or connection can have in flight instead.
+        options.initial_window_size(H2_STREAM_WINDOW);
+        options.initial_connection_window_size(H2_CONNECTION_WINDOW);
         Some(options)
     }
 
