@@ -149,6 +149,28 @@ impl TunnelEdge {
         }
     }
 
+    /// Sends `sig` to the edge.
+    pub fn signal(&self, sig: i32) {
+        if let Some(child) = &self.child {
+            let pid = i32::try_from(child.id()).expect("pid");
+            // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+
+    /// Waits (at most `limit`) for the edge to exit; its status, `None` if it still runs.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
     /// What the edge wrote to standard error.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()

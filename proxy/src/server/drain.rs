@@ -19,7 +19,8 @@ pub(super) struct Drain {
 }
 
 impl Drain {
-    /// Stops accepting (the listening sockets close, so new connections are refused), tells
+    /// Stops accepting (the listening sockets close, TCP endpoints' ports too, so new
+    /// connections are refused), tells
     /// open connections to finish (HTTP/1 connections close after their current request,
     /// idle ones at once; HTTP/2 ones get GOAWAY), waits up to `grace` for them to go, then
     /// closes the tunnel listener and its agent sessions (agents get `GoAway`).
@@ -37,6 +38,7 @@ impl Drain {
             // Awaiting the aborted task means its listener has been dropped.
             let _ = task.await;
         }
+        shared.tunnels.stop_tcp_listeners();
         shutdown_tx.send_replace(true);
         for front in &self.fronts {
             front.proxy.http_cleanup().await;

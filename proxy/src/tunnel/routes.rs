@@ -95,6 +95,16 @@ impl TunnelRoutes {
             .unwrap_or_default()
     }
 
+    /// Stops accepting on every TCP endpoint port, for a graceful stop: new connections are
+    /// refused, open ones go on.
+    pub fn stop_tcp_listeners(&self) {
+        if let Ok(tables) = self.tables.read() {
+            for port in tables.tcp.values() {
+                port.listener.abort();
+            }
+        }
+    }
+
     /// Removes every endpoint of the session with this id.
     pub fn remove_session(&self, id: &str) {
         if let Ok(mut tables) = self.tables.write() {
