@@ -57,5 +57,5 @@ pub use proto::{BindError, BindOk, BindRequest, Protocol, StreamHeader};
 pub use reconnect::{ConnectionState, ReconnectingSession};
 pub use server::{ServerSettings, TunnelServer};
 pub use session::{AgentSession, Binding};
-pub use stream::{StreamTimeouts, TunnelStream};
+pub use stream::{COPY_BUFFER, StreamTimeouts, TunnelStream};
 pub use transport::{Roots, TlsTransport, Transport, client_tls_config, server_tls_config};

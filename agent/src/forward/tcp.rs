@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, copy_bidirectional};
+use sluice_tunnel::COPY_BUFFER;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, copy_bidirectional_with_sizes};
 use tokio::net::TcpStream;
 
 use super::ForwardError;
@@ -67,9 +68,9 @@ where
                         upstream: upstream.to_string(),
                         source: e,
                     })?;
-            copy_bidirectional(&mut stream, &mut tls).await
+            copy_bidirectional_with_sizes(&mut stream, &mut tls, COPY_BUFFER, COPY_BUFFER).await
         }
-        _ => copy_bidirectional(&mut stream, &mut tcp).await,
+        _ => copy_bidirectional_with_sizes(&mut stream, &mut tcp, COPY_BUFFER, COPY_BUFFER).await,
     }
     .map_err(ForwardError::Io)?;
     Ok(Transferred {

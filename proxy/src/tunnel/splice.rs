@@ -74,7 +74,13 @@ async fn forward<C>(
         }
         count_in(prefix.len() as u64);
     }
-    match tokio::io::copy_bidirectional(client, &mut stream).await {
+    let copy = tokio::io::copy_bidirectional_with_sizes(
+        client,
+        &mut stream,
+        sluice_tunnel::COPY_BUFFER,
+        sluice_tunnel::COPY_BUFFER,
+    );
+    match copy.await {
         Ok((to_agent, to_client)) => {
             count_in(to_agent);
             meter.bytes_out.fetch_add(to_client, Ordering::Relaxed);
