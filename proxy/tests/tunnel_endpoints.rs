@@ -1,76 +1,16 @@
 //! Agent-backed endpoints: an in-process edge with a tunnel listener, an agent written with
 //! `sluice_tunnel::SessionBuilder`, and a plain HTTP client through the edge.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod tunnel_common;
 
-use sluice_tunnel::{BindRequest, ClientSession, Protocol, SessionBuilder};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_tunnel::{BindRequest, ClientSession, Protocol};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tunnel_common::{agent, get, start_edge, temp_dir};
 
 const POLICY: &str = "on_http_response:\n  - actions:\n      - type: add-headers\n        config:\n          headers:\n            x-edge: tunneled\n";
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-struct Edge {
-    http: u16,
-    tunnel: String,
-    ca_pem: Vec<u8>,
-}
-
-async fn start_edge(dir: &Path) -> Edge {
-    let (http, tunnel) = (free_port(), free_port());
-    let text = format!(
-        "version: 1\nlisteners:\n  http: 127.0.0.1:{http}\n  tunnel: 127.0.0.1:{tunnel}\nstate_dir: {state}\nevents:\n  output: {events}\nbase_domains: [localhost]\nauthtokens:\n  - token: tok-a\n    account: alice\n    allow: [\"*.localhost\"]\n  - token: tok-b\n    account: bob\n    allow: [\"*.localhost\"]\n",
-        state = dir.join("state").display(),
-        events = dir.join("events.jsonl").display(),
-    );
-    let registry = sluice_modules::builtin_registry();
-    let config = sluice_proxy::config::load_str(&Arc::from("edge.yml"), &text, dir, &registry)
-        .expect("config loads");
-    assert_eq!(config.authtokens.len(), 2);
-    tokio::spawn(sluice_proxy::serve(
-        config,
-        dir.join("absent.yml"),
-        registry,
-    ));
-    let ca = dir.join("state").join("ca.pem");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let up = TcpStream::connect(("127.0.0.1", tunnel)).await.is_ok()
-            && TcpStream::connect(("127.0.0.1", http)).await.is_ok();
-        if up && ca.exists() {
-            return Edge {
-                http,
-                tunnel: format!("127.0.0.1:{tunnel}"),
-                ca_pem: std::fs::read(&ca).expect("ca"),
-            };
-        }
-        assert!(Instant::now() < deadline, "edge did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sluice-tunnel-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-async fn agent(edge: &Edge, token: &str, client_id: &str) -> sluice_tunnel::Result<ClientSession> {
-    SessionBuilder::new(token)
-        .connect_addr(edge.tunnel.clone())
-        .server_name("localhost")
-        .ca_pem(edge.ca_pem.clone())
-        .client_id(client_id)
-        .connect()
-        .await
-}
 
 /// Answers every stream with a small HTTP response, or closes it unanswered when the
 /// endpoint's name starts with `fail`.
@@ -100,17 +40,6 @@ fn serve_agent(client: Arc<ClientSession>) {
             });
         }
     });
-}
-
-async fn get(port: u16, host: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out)).await;
-    String::from_utf8_lossy(&out).to_ascii_lowercase()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
