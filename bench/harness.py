@@ -50,7 +50,7 @@ def main() -> int:
     want = (lambda s: not ONLY or s in ONLY)
     results: dict = {}
     log(f"scratch directory {WORK}")
-    for tool in ("nginx", "wrk", "oha", "h2load", "iperf3", "rathole", "bore"):
+    for tool in ("nginx", "wrk", "h2load", "iperf3", "rathole", "bore"):
         log(f"  {tool:<8} {shutil.which(tool) or 'not installed'}")
     lab = Lab()
     log("contenders: " + ", ".join(f"{c}={v if isinstance(v, str) else v[0]}" for c, v in lab.url.items()))

@@ -8,7 +8,7 @@ these names; none is rebound after import (HTTP_CONTENDERS is only extended here
 Importing this module creates WORK, the scratch directory.
 
 Environment:
-  BENCH_DURATION   seconds per wrk / oha / h2load / iperf3 run   (default 8)
+  BENCH_DURATION   seconds per wrk / loadgen / h2load / iperf3 run   (default 3)
   BENCH_ROUNDS     interleaved rounds for wrk and iperf3         (default 3)
   BENCH_CONNS      idle connections for the memory scenario      (default 10000)
   BENCH_PERF       1 = perf record the edge under wrk            (default 1 when perf works)
@@ -40,10 +40,12 @@ BENCH = ROOT / "bench"
 # The source tree that was built: the working tree, or a HEAD snapshot when it did not build.
 SRC = Path(os.environ.get("BENCH_SRC", ROOT))
 SOURCE = os.environ.get("BENCH_SOURCE", "working tree")
+# The fixed-rate load generator of bench/loadgen, built by bench/run next to sluice.
+LOADGEN = SRC / "target" / "release" / "sluice-loadgen"
 SLUICE = Path(os.environ["SLUICE_BIN"]).resolve() if os.environ.get("SLUICE_BIN") \
     else SRC / "target" / "release" / "sluice"
 
-DURATION = int(os.environ.get("BENCH_DURATION", "8"))
+DURATION = int(os.environ.get("BENCH_DURATION", "3"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 IDLE_CONNS = int(os.environ.get("BENCH_CONNS", "10000"))
 IDLE_TUNNELS = int(os.environ.get("BENCH_TUNNELS", "1000"))

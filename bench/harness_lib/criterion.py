@@ -17,7 +17,7 @@ def scenario_criterion(results: dict, started: float) -> None:
     """6. cargo bench -p sluice-modules --bench policy_eval, parsed from target/criterion."""
     out = results.setdefault("criterion", {})
     argv = ["cargo", "bench", "-p", "sluice-modules", "--bench", "policy_eval", "--",
-            "--warm-up-time", "1", "--measurement-time", "3", "--noplot"]
+            "--warm-up-time", "1", "--measurement-time", "2", "--noplot"]
     log("scenario 6: " + " ".join(argv))
     r = run(argv, 900, cwd=SRC)
     (WORK / "criterion.log").write_text(r.stdout + r.stderr)

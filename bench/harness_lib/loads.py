@@ -1,4 +1,4 @@
-"""The load generators (wrk, oha, h2load, iperf3): one bounded run each, parsed into a dict.
+"""The load generators (wrk, sluice-loadgen, h2load, iperf3): one bounded run each, parsed into a dict.
 
 Each function runs its tool for a fixed duration under a subprocess timeout and returns the
 figures the report uses (req/s, latency percentiles in ms, Gbit/s), the command line and the
@@ -12,7 +12,7 @@ import json
 import re
 import statistics
 
-from .config import HOST
+from .config import HOST, LOADGEN
 from .procs import noise, run
 
 
@@ -47,27 +47,23 @@ def wrk(port: int, host: str, path: str, duration: int) -> dict:
     return res
 
 
-def oha(port: int, host: str, path: str, duration: int) -> dict:
-    argv = ["oha", "-q", "1000", "-z", f"{duration}s", "-c", "64", "--no-tui",
-            "--latency-correction", "-H", f"Host: {host}"]
-    help_text = run(["oha", "--help"], 10).stdout
-    argv += ["--output-format", "json"] if "--output-format" in help_text else ["--json"]
-    argv.append(f"http://{HOST}:{port}/{path}")
+def loadgen(port: int, host: str, path: str, duration: int) -> dict:
+    """bench/loadgen at a fixed 1,000 req/s over 64 keep-alive connections; latency counted
+    from when each request was due (see bench/loadgen/src/main.rs)."""
+    argv = [str(LOADGEN), "--addr", f"{HOST}:{port}", "--host", host, "--path", f"/{path}",
+            "--rate", "1000", "--duration", str(duration), "--connections", "64"]
     r = run(argv, duration + 30)
-    res: dict = {"cmd": " ".join(argv), **noise()}
+    res: dict = {"cmd": " ".join(argv[1:]), **noise()}
     try:
         j = json.loads(r.stdout)
     except json.JSONDecodeError:
         res["error"] = (r.stderr or r.stdout).strip()[-300:] or f"exit {r.returncode}"
         return res
-    pct = j.get("latencyPercentiles", {})
-    res["rps"] = j.get("summary", {}).get("requestsPerSec")
-    for k, name in (("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p999_ms")):
-        v = pct.get(k)
-        res[name] = v * 1000 if isinstance(v, (int, float)) else float("nan")
-    codes = j.get("statusCodeDistribution", {})
-    res["non2xx"] = sum(v for k, v in codes.items() if not str(k).startswith("2"))
-    res["errors"] = j.get("errorDistribution", {})
+    res["rps"] = j.get("achieved_rps")
+    for k in ("p50_ms", "p99_ms", "p999_ms"):
+        v = j.get(k)
+        res[k] = v if isinstance(v, (int, float)) else float("nan")
+    res["non2xx"] = j.get("errors", 0)
     return res
 
 

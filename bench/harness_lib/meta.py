@@ -35,7 +35,7 @@ def collect(results: dict, started: float) -> dict:
         "duration_s": DURATION, "rounds": ROUNDS, "idle_conns": IDLE_CONNS,
         "noise": {"samples": len(samples), "samples_with_compilers": sum(1 for r in samples if r["compilers"]),
                   "load_min": min(loads), "load_max": max(loads)},
-        "tools": {t: shutil.which(t) for t in ("nginx", "wrk", "oha", "h2load", "iperf3", "rathole", "bore")},
+        "tools": {t: shutil.which(t) for t in ("nginx", "wrk", "h2load", "iperf3", "rathole", "bore")},
         "sluice_bin": str(SLUICE), "idle_tunnels": IDLE_TUNNELS, "starts": STARTS,
         "sluice_commands": {c: sluice_help(c) is not None for c in ("http", "tcp", "start")},
     }

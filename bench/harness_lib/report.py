@@ -126,7 +126,8 @@ def report(results: dict, meta: dict) -> str:
                          f"{cell(table, c, 'cpu_us_per_req', 'us', False)} |")
             L.append("")
     if "rate" in results:
-        L.append(f"## 2. Fixed-rate latency (oha -q 1000 -z {DURATION}s -c 64 --latency-correction, one run)\n")
+        L.append(f"## 2. Fixed-rate latency (bench/loadgen: 1,000 req/s for {DURATION}s over 64 connections, "
+                 "latency from when each request was due; one run)\n")
         for f, table in results["rate"].items():
             L.append(f"### {f.replace('k', ' KiB')} file\n")
             L.append("| contender | achieved req/s | p50 ms | p99 ms | p99.9 ms |")

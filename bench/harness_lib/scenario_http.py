@@ -1,4 +1,4 @@
-"""HTTP scenarios: 1. wrk throughput/latency (HTTP/1.1), 2. oha fixed-rate latency, 3. h2load over TLS.
+"""HTTP scenarios: 1. wrk throughput/latency (HTTP/1.1), 2. fixed-rate latency (bench/loadgen), 3. h2load over TLS.
 
 They drive the rows Lab started (HTTP_CONTENDERS, H2_CONTENDERS) and fill results["http1"],
 results["rate"] and results["h2"]. Scenario 3 also finds out whether the edge can serve HTTPS
@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 
 from .config import (
-    BENCH, DURATION, FILES, H2_CONTENDERS, HOST, HTTP_CONTENDERS, ROUNDS, SLUICE, WORK,
+    BENCH, DURATION, FILES, H2_CONTENDERS, HOST, HTTP_CONTENDERS, LOADGEN, ROUNDS, SLUICE, WORK,
 )
 from .contenders import Lab
-from .loads import h2load, median_of, oha, wrk
+from .loads import h2load, loadgen, median_of, wrk
 from .ports import free_port, wait_port
 from .procs import cpu_ticks, ctx_switches, have, log, start, stop, with_children, write
 
@@ -70,11 +70,11 @@ def scenario_http1(lab: Lab, results: dict) -> None:
 
 
 def scenario_rate(lab: Lab, results: dict) -> None:
-    """2. oha at a fixed 1000 req/s."""
+    """2. bench/loadgen at a fixed 1000 req/s."""
     out = results.setdefault("rate", {})
-    if not have("oha"):
+    if not LOADGEN.exists():
         for f in FILES:
-            out[f] = {c: {"na": "skipped: oha not installed"} for c in HTTP_CONTENDERS}
+            out[f] = {c: {"na": f"skipped: {LOADGEN} was not built"} for c in HTTP_CONTENDERS}
         return
     live = [c for c in HTTP_CONTENDERS if isinstance(lab.url.get(c), tuple)]
     for f, (fname, _) in FILES.items():
@@ -84,8 +84,8 @@ def scenario_rate(lab: Lab, results: dict) -> None:
             if c not in live:
                 out[f][c] = {"na": v}
                 continue
-            r = oha(v[0], v[1], fname, DURATION)
-            log(f"  oha {f:>4} {c:<20} " + (
+            r = loadgen(v[0], v[1], fname, DURATION)
+            log(f"  rate {f:>4} {c:<20} " + (
                 f"p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  p99.9 {r['p999_ms']:.3f} ms"
                 if "error" not in r else f"error: {r['error']}"))
             out[f][c] = {"median": {k: r[k] for k in ("rps", "p50_ms", "p99_ms", "p999_ms") if k in r}
