@@ -17,10 +17,10 @@ pub struct Backoff {
 }
 
 impl Default for Backoff {
-    /// 500 ms doubling to 30 s, half of it jittered.
+    /// 100 ms doubling to 30 s, half of it jittered.
     fn default() -> Self {
         Self {
-            initial: Duration::from_millis(500),
+            initial: Duration::from_millis(100),
             max: Duration::from_secs(30),
             multiplier: 2.0,
             jitter: 0.5,

@@ -14,12 +14,15 @@ use super::args::Settings;
 use super::embedded::{self, Embedded};
 use super::print::{Logger, console};
 
-/// Reconnect backoff: 500 ms doubling to 15 s, 30 % jitter.
+/// Reconnect backoff: 100 ms growing by half each attempt to 15 s, 30 % jitter. A restarted
+/// edge is usually back within a second, so the retries come every 0.1–0.35 s in that first
+/// second (a refused connect costs the edge nothing); after a minute of outage an agent tries
+/// about every 15 s.
 fn backoff() -> Backoff {
     Backoff {
-        initial: Duration::from_millis(500),
+        initial: Duration::from_millis(100),
         max: Duration::from_secs(15),
-        multiplier: 2.0,
+        multiplier: 1.5,
         jitter: 0.3,
     }
 }
