@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 
-from .config import DURATION, IDLE_CONNS, IDLE_TUNNELS, ROOT, ROUNDS, SLUICE, SOURCE, STARTS, T0
+from .config import DURATION, IDLE_CONNS, IDLE_TUNNELS, LOADGEN, ROOT, ROUNDS, SLUICE, SOURCE, STARTS, T0
 from .procs import run
 from .sluice_tunnel import sluice_help
 
@@ -35,7 +35,8 @@ def collect(results: dict, started: float) -> dict:
         "duration_s": DURATION, "rounds": ROUNDS, "idle_conns": IDLE_CONNS,
         "noise": {"samples": len(samples), "samples_with_compilers": sum(1 for r in samples if r["compilers"]),
                   "load_min": min(loads), "load_max": max(loads)},
-        "tools": {t: shutil.which(t) for t in ("nginx", "wrk", "h2load", "iperf3", "rathole", "bore")},
+        "tools": {**{t: shutil.which(t) for t in ("nginx", "wrk", "h2load", "iperf3", "rathole", "bore")},
+                  "sluice-loadgen": str(LOADGEN) if LOADGEN.exists() else None},
         "sluice_bin": str(SLUICE), "idle_tunnels": IDLE_TUNNELS, "starts": STARTS,
         "sluice_commands": {c: sluice_help(c) is not None for c in ("http", "tcp", "start")},
     }
