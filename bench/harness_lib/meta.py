@@ -26,12 +26,16 @@ def collect(results: dict, started: float) -> dict:
                 for r in row.get("runs", []) if "loadavg1" in r]
     loads = [r["loadavg1"] for r in samples] or [0.0]
     rev = run(["git", "rev-parse", "--short", "HEAD"], 10, cwd=ROOT).stdout.strip()
-    dirty = bool(run(["git", "status", "--porcelain"], 10, cwd=ROOT).stdout.strip())
+    # the files this run writes (bench/RESULTS.md, results.json, profile-*.txt) do not count
+    dirty = bool(run(["git", "status", "--porcelain", "--", ".", ":!bench/RESULTS.md",
+                      ":!bench/results.json", ":!bench/profile-*.txt"], 10, cwd=ROOT).stdout.strip())
     return {
         "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "commit": rev or "unknown", "dirty": dirty, "source": SOURCE, "cpus": os.cpu_count(),
         "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
         "elapsed_min": (time.time() - float(T0 if T0 is not None else started)) / 60,
+        # installs and builds by bench/run before the harness started
+        "setup_min": (started - float(T0)) / 60 if T0 is not None else 0.0,
         "duration_s": DURATION, "rounds": ROUNDS, "idle_conns": IDLE_CONNS,
         "noise": {"samples": len(samples), "samples_with_compilers": sum(1 for r in samples if r["compilers"]),
                   "load_min": min(loads), "load_max": max(loads)},
