@@ -2,7 +2,8 @@
 //! service through the [`ConnTable`] by client and local address), and the [`Metered`] stream
 //! wrapper the accept loop puts around every client stream (after TLS, so it sees HTTP bytes).
 //!
-//! The wrapper counts bytes in and out, and guards the reading of HTTP/1 request headers: while
+//! The wrapper counts bytes in and out, holds small writes back until Pingora flushes (see
+//! [`crate::coalesce`]), and guards the reading of HTTP/1 request headers: while
 //! a header is awaited, it must be complete within the header-read timeout from its first byte
 //! (else the read fails and the connection closes), and a header over 1 MiB is answered with
 //! `431` and `sluice-error-code: ERR_SLUICE_3906` before the connection closes.
@@ -14,7 +15,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -27,6 +28,7 @@ use pingora::protocols::{
 use sluice_policy::{Clock, ConnInfo, Connection, TcpVerdict, TlsInfo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::coalesce::CoalescedWrites;
 use crate::config::Endpoint;
 use crate::metrics::Metrics;
 
@@ -177,6 +179,8 @@ pub struct Metered {
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Bytes of the 431 response written so far, once refusing.
     reject: Option<usize>,
+    /// Small writes waiting for the next flush.
+    pending: CoalescedWrites,
 }
 
 impl std::fmt::Debug for Metered {
@@ -204,11 +208,15 @@ impl Metered {
             header_bytes: 0,
             deadline: None,
             reject: None,
+            pending: CoalescedWrites::default(),
         }
     }
 
     /// Writes the 431 response, then fails the read.
     fn poll_reject(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.poll_drain(cx)?.is_pending() {
+            return Poll::Pending;
+        }
         let mut written = self.reject.unwrap_or(0);
         while written < TOO_LARGE.len() {
             match Pin::new(&mut self.inner).poll_write(cx, &TOO_LARGE[written..]) {
@@ -238,11 +246,15 @@ impl Metered {
         )))
     }
 
+    /// Hands the held-back writes to the stream.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let (meter, metrics) = (&self.meter, &self.metrics);
+        self.pending
+            .poll_drain(&mut self.inner, cx, &mut |n| count_out(meter, metrics, n))
+    }
+
     fn count_out(&self, n: usize) {
-        self.meter.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
-        self.metrics
-            .bytes_out
-            .fetch_add(n as u64, Ordering::Relaxed);
+        count_out(&self.meter, &self.metrics, n);
     }
 }
 
@@ -312,19 +324,22 @@ impl AsyncWrite for Metered {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &r {
-            this.count_out(*n);
-        }
-        r
+        let (meter, metrics) = (&this.meter, &this.metrics);
+        this.pending.poll_write(&mut this.inner, cx, buf, &mut |n| {
+            count_out(meter, metrics, n)
+        })
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 
     fn poll_write_vectored(
@@ -333,6 +348,8 @@ impl AsyncWrite for Metered {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        // Vectored writes (chunk framing) go out as they are, after what is held back.
+        ready!(this.poll_drain(cx))?;
         let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = &r {
             this.count_out(*n);
@@ -348,6 +365,7 @@ impl AsyncWrite for Metered {
 #[async_trait]
 impl Shutdown for Metered {
     async fn shutdown(&mut self) {
+        let _ = std::future::poll_fn(|cx| self.poll_drain(cx)).await;
         self.inner.shutdown().await;
     }
 }
@@ -405,4 +423,10 @@ impl Peek for Metered {
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
         self.inner.try_peek(buf).await
     }
+}
+
+/// Counts `n` bytes written to a client.
+fn count_out(meter: &ConnMeter, metrics: &Metrics, n: usize) {
+    meter.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+    metrics.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
 }

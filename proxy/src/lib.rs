@@ -18,6 +18,7 @@
 
 mod admin;
 mod body;
+mod coalesce;
 pub mod config;
 pub mod conn;
 pub mod errors;
