@@ -80,14 +80,15 @@ impl Policy {
         if rules.is_empty() {
             return TcpVerdict::Continue;
         }
+        let needs = self.needs_in(Phase::TcpConnect);
         let mut st = PhaseState {
-            needs: self.needs(),
+            needs,
             ..PhaseState::default()
         };
         st.scope.set_shared(ScopeVar::Conn, conn.conn_value.clone());
         st.scope
             .set_shared(ScopeVar::Endpoint, conn.endpoint_value.clone());
-        if self.needs().time {
+        if needs.time {
             st.scope
                 .set_val(ScopeVar::Time, values::time_value(conn.now()));
         }
@@ -136,14 +137,17 @@ impl Policy {
         if rules.is_empty() {
             return RequestVerdict::Forward;
         }
-        let mut st = http_state(conn, ex, Phase::HttpRequest, self.needs());
+        let needs = self.http_needs(Phase::HttpRequest);
+        let mut st = http_state(conn, ex, Phase::HttpRequest, needs);
         let mut verdict = RequestVerdict::Forward;
         'rules: for (i, rule) in rules.iter().enumerate() {
+            refresh_http(&mut st, conn, ex);
             if !rule_matches(rule, &st, Phase::HttpRequest, i, &mut ex.issues) {
                 continue;
             }
             ex.fired.push(fired(rule, Phase::HttpRequest, i));
             for action in &rule.actions {
+                refresh_http(&mut st, conn, ex);
                 let flow = {
                     let mut cx = HttpCx {
                         conn,
@@ -153,7 +157,6 @@ impl Policy {
                     };
                     action.action.on_http_request(&mut cx).await
                 };
-                refresh_http(&mut st, conn, ex, self.needs());
                 match flow {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Respond(resp)) => {
@@ -179,7 +182,13 @@ impl Policy {
                 }
             }
         }
-        ex.req_value = st.scope.shared(ScopeVar::Req);
+        // A `req` that an action changed after it was last built is not kept: the response
+        // phase builds it again if it reads it.
+        ex.req_value = if st.dirty.req {
+            None
+        } else {
+            st.scope.shared(ScopeVar::Req)
+        };
         ex.vars_by_phase
             .insert(Phase::HttpRequest, std::mem::take(&mut st.vars));
         verdict
@@ -195,14 +204,17 @@ impl Policy {
         if rules.is_empty() {
             return ResponseVerdict::Send;
         }
-        let mut st = http_state(conn, ex, Phase::HttpResponse, self.needs());
+        let needs = self.http_needs(Phase::HttpResponse);
+        let mut st = http_state(conn, ex, Phase::HttpResponse, needs);
         let mut verdict = ResponseVerdict::Send;
         'rules: for (i, rule) in rules.iter().enumerate() {
+            refresh_http(&mut st, conn, ex);
             if !rule_matches(rule, &st, Phase::HttpResponse, i, &mut ex.issues) {
                 continue;
             }
             ex.fired.push(fired(rule, Phase::HttpResponse, i));
             for action in &rule.actions {
+                refresh_http(&mut st, conn, ex);
                 let flow = {
                     let mut cx = HttpCx {
                         conn,
@@ -212,7 +224,6 @@ impl Policy {
                     };
                     action.action.on_http_response(&mut cx).await
                 };
-                refresh_http(&mut st, conn, ex, self.needs());
                 match flow {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Respond(resp)) => {
@@ -242,6 +253,21 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// What an HTTP phase binds: its own needs, except that `req` is built with the fields
+    /// either HTTP phase reads, so the request phase's value serves the response phase too.
+    /// The response phase binds `req` only if its own rules read it.
+    fn http_needs(&self, phase: Phase) -> Needs {
+        let mut both = self.needs_in(Phase::HttpRequest);
+        both.merge(self.needs_in(Phase::HttpResponse));
+        let mut needs = self.needs_in(phase);
+        if phase == Phase::HttpRequest || !needs.req.is_empty() {
+            needs.req = both.req;
+        }
+        needs
+    }
+}
+
 fn http_state(conn: &Connection, ex: &Exchange, phase: Phase, needs: Needs) -> PhaseState {
     let mut st = PhaseState {
         needs,
@@ -254,8 +280,10 @@ fn http_state(conn: &Connection, ex: &Exchange, phase: Phase, needs: Needs) -> P
         st.scope
             .set_val(ScopeVar::Time, values::time_value(conn.now()));
     }
-    // The response phase reuses the request phase's `req` when nothing changed it since.
+    // The response phase reuses the request phase's `req` when nothing changed it since, and
+    // binds none when its rules do not read it.
     match &ex.req_value {
+        _ if phase == Phase::HttpResponse && needs.req.is_empty() => {}
         Some(v) if phase == Phase::HttpResponse => st.scope.set_shared(ScopeVar::Req, v.clone()),
         _ => st.scope.set_val(
             ScopeVar::Req,
@@ -283,7 +311,10 @@ fn init_vars_and_results(st: &mut PhaseState, results: &BTreeMap<String, cel::Va
     }
 }
 
-fn refresh_http(st: &mut PhaseState, conn: &Connection, ex: &Exchange, needs: Needs) {
+/// Rebuilds what actions changed since the last expression or action ran. Called lazily, just
+/// before the next reader, so a change by a phase's last action costs nothing.
+fn refresh_http(st: &mut PhaseState, conn: &Connection, ex: &Exchange) {
+    let needs = st.needs;
     let d = std::mem::take(&mut st.dirty);
     if d.req {
         st.scope.set_val(

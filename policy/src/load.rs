@@ -56,7 +56,7 @@ pub fn load_node(
         options,
         diagnostics: Vec::new(),
         auth_seen: None,
-        needs: Needs::default(),
+        needs: Default::default(),
     };
     let phases = loader.document(root);
     if loader.diagnostics.iter().any(Diagnostic::is_error) {
@@ -75,7 +75,8 @@ struct Loader<'a> {
     options: LoadOptions,
     diagnostics: Vec<Diagnostic>,
     auth_seen: Option<String>,
-    needs: Needs,
+    /// What each phase's expressions and templates read, by [`Phase::index`].
+    needs: [Needs; 3],
 }
 
 impl Loader<'_> {
@@ -297,7 +298,7 @@ impl Loader<'_> {
                         self.error(Code::UnknownReference, item.loc, &p, problem);
                         continue;
                     }
-                    self.needs.merge(e.needs());
+                    self.needs[phase.index()].merge(e.needs());
                     out.push(e);
                 }
                 Err(e) => {

@@ -12,7 +12,8 @@ use crate::source::Loc;
 pub struct Policy {
     phases: [Vec<Rule>; 3],
     warnings: Vec<Diagnostic>,
-    needs: Needs,
+    /// What each phase reads, by [`Phase::index`].
+    needs: [Needs; 3],
 }
 
 impl std::fmt::Debug for Policy {
@@ -53,7 +54,11 @@ pub struct PolicyAction {
 }
 
 impl Policy {
-    pub(crate) fn new(phases: [Vec<Rule>; 3], warnings: Vec<Diagnostic>, needs: Needs) -> Self {
+    pub(crate) fn new(
+        phases: [Vec<Rule>; 3],
+        warnings: Vec<Diagnostic>,
+        needs: [Needs; 3],
+    ) -> Self {
         Policy {
             phases,
             warnings,
@@ -61,14 +66,23 @@ impl Policy {
         }
     }
 
-    /// The request/response fields its expressions and templates read.
+    /// The request/response fields its expressions and templates read, in any phase.
     pub fn needs(&self) -> Needs {
-        self.needs
+        let mut all = Needs::default();
+        for n in self.needs {
+            all.merge(n);
+        }
+        all
+    }
+
+    /// What the expressions and templates of one phase read.
+    pub fn needs_in(&self, phase: Phase) -> Needs {
+        self.needs[phase.index()]
     }
 
     /// An empty policy: lets all traffic through.
     pub fn empty() -> Self {
-        Policy::new(Default::default(), Vec::new(), Needs::default())
+        Policy::new(Default::default(), Vec::new(), Default::default())
     }
 
     /// The rules of a phase, in order.

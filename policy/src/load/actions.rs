@@ -184,7 +184,7 @@ impl Loader<'_> {
         let built = factory.build(&mut cx);
         let failed = cx.failed();
         let needs = cx.needs();
-        self.needs.merge(needs);
+        self.needs[phase.index()].merge(needs);
         if let Some(problem) = unavailable(phase, needs) {
             let mut config_path = type_path.clone();
             config_path.pop();
