@@ -13,13 +13,14 @@ use bytes::Bytes;
 use http_body_util::Empty;
 use hyper::Request;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio::net::TcpStream;
 
 use support::{
-    Edge, Generated, RssSampler, eventually, expected_sha256, hash_body, hex, sha256, start_bulk,
+    Edge, Generated, RssSampler, eventually, expected_sha256, h2_tls, hash_body, hex, sha256,
+    start_bulk,
 };
 
 /// Bytes each way.
@@ -107,46 +108,6 @@ where
     sender
 }
 
-/// An HTTP/2 connection over TLS (ALPN h2) to the edge's https listener, trusting `ca`.
-async fn h2<B>(
-    port: u16,
-    ca: &CertificateDer<'static>,
-) -> hyper::client::conn::http2::SendRequest<B>
-where
-    B: hyper::body::Body + Unpin + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.clone()).expect("root");
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect edge");
-    // As browsers and curl do; with Nagle on, every 64 KiB flow-control window of the upload
-    // would wait for a delayed ACK.
-    tcp.set_nodelay(true).expect("nodelay");
-    let name = rustls::pki_types::ServerName::try_from("bulk.localhost").expect("name");
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .expect("TLS to the edge");
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-            .await
-            .expect("h2 handshake");
-    tokio::spawn(conn);
-    sender
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_gib_down_and_up_streamed_with_bounded_edge_memory() {
     let bulk = start_bulk().await;
@@ -207,7 +168,7 @@ endpoints:
 
     // The same over HTTP/2 with TLS (the edge speaks HTTP/1.1 to the upstream).
     let (peak, secs) = measured(&edge, async {
-        let mut s = h2(edge.https, &ca).await;
+        let mut s = h2_tls(edge.https, "bulk.localhost", &ca).await;
         let req = download_request(
             format!("https://bulk.localhost/bytes/{GIB}"),
             Empty::<Bytes>::new(),
@@ -222,7 +183,7 @@ endpoints:
     peaks.push(peak);
     let (peak, secs) = measured(&edge, async {
         let sent = sha256();
-        let mut s = h2(edge.https, &ca).await;
+        let mut s = h2_tls(edge.https, "bulk.localhost", &ca).await;
         let req = upload_request("https://bulk.localhost/sha256".to_string(), &sent);
         check_upload(s.send_request(req).await.expect("h2 upload"), sent).await;
     })

@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper::Request;
@@ -14,7 +12,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio::net::TcpStream;
 
-use support::{Edge, read_reply, start_echo};
+use support::{Edge, read_reply, start_echo, tls_connect};
 
 /// A GET with `n` headers of 50 000 bytes each.
 fn big_request(n: usize) -> Request<Empty<Bytes>> {
@@ -29,24 +27,8 @@ fn big_request(n: usize) -> Request<Empty<Bytes>> {
 /// A TLS connection to the edge's https listener offering only `h2`.
 async fn tls_to_edge(edge: &Edge) -> tokio_rustls::client::TlsStream<TcpStream> {
     let ca_pem = std::fs::read(edge.dir.join("state").join("ca.pem")).expect("dev CA");
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(&ca_pem).expect("dev CA certificate"))
-        .expect("root");
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = TcpStream::connect(("127.0.0.1", edge.https))
-        .await
-        .expect("connect edge");
-    let name = rustls::pki_types::ServerName::try_from("app.localhost").expect("name");
-    tokio_rustls::TlsConnector::from(Arc::new(tls))
-        .connect(name, tcp)
+    let ca = CertificateDer::from_pem_slice(&ca_pem).expect("dev CA certificate");
+    tls_connect(edge.https, "app.localhost", &[ca], b"h2")
         .await
         .expect("TLS to the edge")
 }

@@ -3,37 +3,19 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use support::{Edge, eventually, h1_conn, h1_send, start_echo};
-
-/// Reads `body` until the echo's first server-sent event has arrived; what was read.
-async fn first_event(body: &mut Incoming) -> Vec<u8> {
-    let mut got = Vec::new();
-    while !got.windows(9).any(|w| w == b"data: one") {
-        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
-            .await
-            .expect("first event in time")
-            .expect("stream open")
-            .expect("frame");
-        if let Ok(d) = frame.into_data() {
-            got.extend_from_slice(&d);
-        }
-    }
-    got
-}
+use support::{Edge, eventually, h1_conn, h1_send, h2_tls, read_until, start_echo};
 
 /// Reads the rest of `body` (the upstream was released) after `got`.
 async fn rest(body: Incoming, mut got: Vec<u8>) -> Vec<u8> {
@@ -44,37 +26,6 @@ async fn rest(body: Incoming, mut got: Vec<u8>) -> Vec<u8> {
         .to_bytes();
     got.extend_from_slice(&rest);
     got
-}
-
-/// An HTTP/2 connection over TLS to the edge's https listener, trusting `ca`.
-async fn h2(
-    port: u16,
-    ca: CertificateDer<'static>,
-) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca).expect("root");
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect edge");
-    let name = rustls::pki_types::ServerName::try_from("app.localhost").expect("name");
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
-        .connect(name, tcp)
-        .await
-        .expect("TLS to the edge");
-    let (sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("h2 handshake");
-    tokio::spawn(conn);
-    sender
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,14 +78,14 @@ endpoints:
     let resp = s.send_request(req).await.expect("slow request");
     assert_eq!(resp.status(), 200);
     let mut body = resp.into_body();
-    let got = first_event(&mut body).await;
+    let got = read_until(&mut body, b"data: one").await;
 
     // The same over HTTP/2 with TLS, against the second upstream.
     let ca_pem = std::fs::read(edge.dir.join("state").join("ca.pem")).expect("dev CA");
     let ca = CertificateDer::from_pem_slice(&ca_pem).expect("dev CA certificate");
     let (open_gate2, gate2_rx) = oneshot::channel();
     *gate2.lock().expect("gate") = Some(gate2_rx);
-    let mut s2 = h2(edge.https, ca).await;
+    let mut s2 = h2_tls(edge.https, "app.localhost", &ca).await;
     let req = Request::builder()
         .uri("https://app.localhost/sse")
         .body(Full::new(Bytes::new()))
@@ -143,7 +94,7 @@ endpoints:
     assert_eq!(resp2.status(), 200);
     assert_eq!(resp2.version(), http::Version::HTTP_2);
     let mut body2 = resp2.into_body();
-    let got2 = first_event(&mut body2).await;
+    let got2 = read_until(&mut body2, b"data: one").await;
 
     edge.signal(libc::SIGTERM);
 

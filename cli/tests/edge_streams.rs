@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use support::{Edge, get, h1_conn, h1_send, start_echo, start_ws_echo};
+use support::{Edge, get, h1_conn, h1_send, read_until, start_echo, start_ws_echo};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hop_by_hop_websocket_sse_and_header_limit() {
@@ -118,17 +118,8 @@ endpoints:
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut body = resp.into_body();
-    let mut got = Vec::new();
-    while !got.windows(9).any(|w| w == b"data: one") {
-        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
-            .await
-            .expect("first event before the upstream finished")
-            .expect("stream open")
-            .expect("frame");
-        if let Ok(d) = frame.into_data() {
-            got.extend_from_slice(&d);
-        }
-    }
+    // The first event arrives while the upstream still holds the response open.
+    let mut got = read_until(&mut body, b"data: one").await;
     assert!(!got.windows(9).any(|w| w == b"data: two"));
     open_gate.send(()).expect("upstream still waiting");
     let rest = body.collect().await.expect("rest").to_bytes();

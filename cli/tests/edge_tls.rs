@@ -4,44 +4,15 @@
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::net::TcpStream;
 
-use support::{Edge, Reply, h1_send, read_reply, scratch_dir, start_echo};
-
-/// A TLS connection to the edge for `name`, trusting only `roots`, offering `alpn`.
-async fn tls_connect(
-    port: u16,
-    name: &str,
-    roots: &[CertificateDer<'static>],
-    alpn: &[u8],
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, std::io::Error> {
-    let mut store = rustls::RootCertStore::empty();
-    for r in roots {
-        store.add(r.clone()).expect("root");
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(store)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect edge");
-    let server_name = ServerName::try_from(name.to_string()).expect("server name");
-    connector.connect(server_name, tcp).await
-}
+use support::{Edge, Reply, h1_send, read_reply, scratch_dir, start_echo, tls_connect};
 
 async fn https_h1(port: u16, name: &str, roots: &[CertificateDer<'static>]) -> Reply {
     let tls = tls_connect(port, name, roots, b"http/1.1")

@@ -127,3 +127,20 @@ pub async fn raw(port: u16, request: &str) -> Vec<u8> {
     assert!(read.is_ok(), "the edge did not close the connection");
     out
 }
+
+/// Reads `body` until what arrived contains `needle` (e.g. a server-sent event), each frame
+/// within 10 s; returns what was read.
+pub async fn read_until(body: &mut Incoming, needle: &[u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    while !got.windows(needle.len()).any(|w| w == needle) {
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("the next frame in time")
+            .expect("stream open")
+            .expect("frame");
+        if let Ok(d) = frame.into_data() {
+            got.extend_from_slice(&d);
+        }
+    }
+    got
+}

@@ -9,6 +9,7 @@ mod bulk;
 mod client;
 mod edge;
 mod nginx;
+mod tls_client;
 mod tls_upstream;
 mod upstream;
 
@@ -20,9 +21,10 @@ use std::time::{Duration, Instant};
 pub use bulk::{
     CHUNK, Generated, RssSampler, expected_sha256, hash_body, hex, rss_bytes, sha256, start_bulk,
 };
-pub use client::{H1, Reply, get, h1_conn, h1_request, h1_send, raw, read_reply, send};
+pub use client::{H1, Reply, get, h1_conn, h1_request, h1_send, raw, read_reply, read_until, send};
 pub use edge::Edge;
 pub use nginx::Nginx;
+pub use tls_client::{h2_tls, tls_connect};
 pub use tls_upstream::start_tls_upstream;
 pub use upstream::{BIG, Gate, big_body, start_echo, start_echo_h2c, start_ws_echo};
 
