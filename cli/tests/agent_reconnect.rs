@@ -6,20 +6,13 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use support::agent::{AgentProc, TunnelEdge, host_port, poll, text_upstream, try_get};
-
-fn http_agent(edge: &TunnelEdge, upstream: u16, extra: &[&str]) -> AgentProc {
-    let mut args = vec!["http".to_owned(), upstream.to_string()];
-    args.extend(edge.agent_flags());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    AgentProc::spawn(&args)
-}
+use support::agent::{TunnelEdge, host_port, poll, text_upstream, try_get};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_comes_back_with_the_same_url_after_the_edge_restarts() {
     let mut edge = TunnelEdge::start(false).await;
     let (up, _task) = text_upstream("before and after").await;
-    let mut agent = http_agent(&edge, up, &[]);
+    let mut agent = edge.http_agent(&up.to_string(), &[]);
     let url = agent.url().await;
     let (host, port) = host_port(&url);
     let ok = poll("a 200", Duration::from_secs(10), || {
@@ -64,7 +57,7 @@ async fn the_agent_comes_back_with_the_same_url_after_the_edge_restarts() {
 async fn a_killed_agent_leaves_3200() {
     let edge = TunnelEdge::start(false).await;
     let (up, _task) = text_upstream("alive").await;
-    let mut agent = http_agent(&edge, up, &[]);
+    let mut agent = edge.http_agent(&up.to_string(), &[]);
     let url = agent.url().await;
     let (host, port) = host_port(&url);
     let ok = poll("a 200", Duration::from_secs(10), || {
@@ -95,9 +88,9 @@ async fn two_pooled_agents_share_one_url() {
     let (b, _tb) = text_upstream("agent b").await;
     let url = format!("http://pool-test.localhost:{}", edge.http);
     let flags = ["--url", url.as_str(), "--pooling-enabled"];
-    let mut first = http_agent(&edge, a, &flags);
+    let mut first = edge.http_agent(&a.to_string(), &flags);
     assert_eq!(first.url().await, url);
-    let mut second = http_agent(&edge, b, &flags);
+    let mut second = edge.http_agent(&b.to_string(), &flags);
     assert_eq!(second.url().await, url);
     let (host, port) = host_port(&url);
     let mut bodies = BTreeSet::new();

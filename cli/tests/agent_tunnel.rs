@@ -8,19 +8,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use support::agent::{AgentProc, TunnelEdge, host_port, poll, text_upstream, try_get, write_file};
+use support::agent::{TunnelEdge, host_port, poll, text_upstream, try_get, write_file};
 use support::{scratch_dir, start_echo, start_ws_echo};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const POLICY: &str = "on_http_response:\n  - actions:\n      - type: add-headers\n        config:\n          headers:\n            x-from-policy: added\n";
-
-fn http_agent(edge: &TunnelEdge, upstream: &str, extra: &[&str]) -> AgentProc {
-    let mut args = vec!["http".to_owned(), upstream.to_owned()];
-    args.extend(edge.agent_flags());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    AgentProc::spawn(&args)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_through_a_tunnel_with_a_policy() {
@@ -29,8 +22,7 @@ async fn curl_through_a_tunnel_with_a_policy() {
     let dir = scratch_dir();
     let policy = write_file(&dir, "policy.yml", POLICY);
     let policy = policy.display().to_string();
-    let mut agent = http_agent(
-        &edge,
+    let mut agent = edge.http_agent(
         &echo.port().to_string(),
         &["--traffic-policy-file", &policy],
     );
@@ -68,7 +60,7 @@ async fn curl_through_a_tunnel_with_a_policy() {
 async fn websocket_echo_through_a_tunnel() {
     let edge = TunnelEdge::start(false).await;
     let ws = start_ws_echo().await;
-    let mut agent = http_agent(&edge, &ws.port().to_string(), &[]);
+    let mut agent = edge.http_agent(&ws.port().to_string(), &[]);
     let url = agent.url().await;
     let (host, port) = host_port(&url);
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -102,7 +94,7 @@ async fn websocket_echo_through_a_tunnel() {
 async fn a_stopped_upstream_answers_8012() {
     let edge = TunnelEdge::start(false).await;
     let (up, task) = text_upstream("still here").await;
-    let mut agent = http_agent(&edge, &up.to_string(), &[]);
+    let mut agent = edge.http_agent(&up.to_string(), &[]);
     let url = agent.url().await;
     let (host, port) = host_port(&url);
     let ok = poll("a 200", Duration::from_secs(10), || {
@@ -123,8 +115,7 @@ async fn a_stopped_upstream_answers_8012() {
 async fn deprecated_flags_become_policy() {
     let edge = TunnelEdge::start(false).await;
     let (echo, _gate) = start_echo().await;
-    let mut agent = http_agent(
-        &edge,
+    let mut agent = edge.http_agent(
         &echo.port().to_string(),
         &[
             "--request-header-add",
@@ -153,7 +144,7 @@ async fn deprecated_flags_become_policy() {
 async fn sigterm_unbinds_and_exits_zero() {
     let edge = TunnelEdge::start(false).await;
     let (up, _task) = text_upstream("up").await;
-    let mut agent = http_agent(&edge, &up.to_string(), &[]);
+    let mut agent = edge.http_agent(&up.to_string(), &[]);
     let url = agent.url().await;
     let (host, port) = host_port(&url);
     let ok = poll("a 200", Duration::from_secs(10), || {

@@ -83,6 +83,14 @@ impl TunnelEdge {
         ]
     }
 
+    /// Starts `sluice http <upstream>` connected to this edge, with `extra` flags.
+    pub fn http_agent(&self, upstream: &str, extra: &[&str]) -> AgentProc {
+        let mut args = vec!["http".to_owned(), upstream.to_owned()];
+        args.extend(self.agent_flags());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        AgentProc::spawn(&args)
+    }
+
     fn config(&self) -> String {
         let mut text = format!(
             "version: 1\nlisteners:\n  http: 127.0.0.1:{}\n  https: 127.0.0.1:{}\n  tunnel: 127.0.0.1:{}\nstate_dir: {}\nevents:\n  output: {}\nbase_domains: [localhost]\nauthtokens:\n  - token: {TOKEN}\n    account: tests\n    allow: [\"*\"]\n",
