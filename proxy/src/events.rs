@@ -176,10 +176,31 @@ fn write_loop(rx: &Receiver<Msg>, mut out: BufWriter<Box<dyn Write + Send>>) {
     let _ = out.flush();
 }
 
+/// Milliseconds since the Unix epoch: an event's `timestamp_ms`.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn timestamps_are_epoch_milliseconds() {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs();
+        let ms = now_ms();
+        assert!(
+            ms / 1000 >= secs && ms / 1000 <= secs + 1,
+            "{ms} ms vs {secs} s"
+        );
+    }
 
     #[derive(Clone, Default)]
     struct Shared(Arc<Mutex<Vec<u8>>>, Arc<AtomicU64>);

@@ -17,7 +17,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -103,10 +103,7 @@ impl Shared {
                 serde_json::json!({ "phase": f.phase.key(), "index": f.index, "name": f.name, "endpoint": id })
             }));
         }
-        let timestamp = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let timestamp = crate::events::now_ms();
         sink.emit(serde_json::json!({
             "event_type": "tcp_connection_closed.v0",
             "timestamp_ms": timestamp,

@@ -1,7 +1,5 @@
 //! Metrics and the `http_request_complete.v0` event of a finished request.
 
-use std::time::SystemTime;
-
 use pingora::proxy::Session;
 
 use super::headers::host_of;
@@ -46,10 +44,7 @@ impl EdgeService {
         } else {
             fired = Vec::new();
         }
-        let timestamp = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let timestamp = crate::events::now_ms();
         sink.emit(serde_json::json!({
             "event_type": "http_request_complete.v0",
             "timestamp_ms": timestamp,
