@@ -251,9 +251,7 @@ impl Policy {
             .insert(Phase::HttpResponse, std::mem::take(&mut st.vars));
         verdict
     }
-}
 
-impl Policy {
     /// What an HTTP phase binds: its own needs, except that `req` is built with the fields
     /// either HTTP phase reads, so the request phase's value serves the response phase too.
     /// The response phase binds `req` only if its own rules read it.
