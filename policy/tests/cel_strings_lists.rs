@@ -7,9 +7,10 @@ use cel::Value;
 use common::{assert_err, assert_true, eval};
 
 #[test]
-fn lower_and_upper_are_unicode_aware() {
+fn lower_and_upper_follow_go_strings_to_lower_and_upper() {
     assert_true("'ÀBC Straße'.lower() == 'àbc straße'");
-    assert_true("'àbc straße'.upper() == 'ÀBC STRASSE'");
+    assert_true("'àbc straße'.upper() == 'ÀBC STRAßE'");
+    assert_true("'İstanbul'.lower() == 'istanbul' && 'ΟΔΟΣ'.lower() == 'οδοσ'");
     assert_true("''.lower() == '' && ''.upper() == ''");
     assert_true("'ÀBC'.lowerAscii() == 'Àbc'");
 }
@@ -25,6 +26,7 @@ fn strings_extension_functions_work() {
     assert_true("'héllo'.reverse() == 'olléh' && ''.reverse() == ''");
     assert_true(r#"strings.quote('a"b') == '"a\\"b"'"#);
     assert_true("'a,b,c'.split(',') == ['a', 'b', 'c'] && ''.split(',') == ['']");
+    assert_true("'  a b\\tc\\n'.split() == ['a', 'b', 'c'] && ''.split() == []");
     assert_true("' x '.trim() == 'x' && 'aXa'.replace('a', 'b') == 'bXb'");
     assert_true("'%s=%d'.format(['n', 1]) == 'n=1'");
     assert_true("'A'.upperAscii() == 'A'");

@@ -69,10 +69,33 @@ pub fn to_text(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Null => String::new(),
         Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::Timestamp(t) => t.to_rfc3339(),
-        Value::Duration(d) => format!("{}s", d.num_milliseconds() as f64 / 1000.0),
+        Value::Timestamp(t) => go_timestamp(t),
+        Value::Duration(d) => go_duration(d),
         other => to_json(other).to_string(),
     }
+}
+
+/// A timestamp as cel-go's `string(timestamp)` writes it (Go's `time.RFC3339Nano` in UTC):
+/// `Z`, and a fraction of a second only when it is not zero, without trailing zeros.
+fn go_timestamp(t: &chrono::DateTime<chrono::FixedOffset>) -> String {
+    let utc = t.with_timezone(&chrono::Utc);
+    let nanos = utc.timestamp_subsec_nanos() % 1_000_000_000;
+    let base = utc.format("%Y-%m-%dT%H:%M:%S");
+    if nanos == 0 {
+        format!("{base}Z")
+    } else {
+        let fraction = format!("{nanos:09}");
+        format!("{base}.{}Z", fraction.trim_end_matches('0'))
+    }
+}
+
+/// A duration as cel-go's `string(duration)` writes it: seconds with as many decimals as
+/// needed, then `s` (`1.5s`, `90s`, `0.000001s`).
+fn go_duration(d: &chrono::Duration) -> String {
+    let nanos = d
+        .num_nanoseconds()
+        .map_or_else(|| d.num_milliseconds() as f64 / 1e3, |n| n as f64 / 1e9);
+    format!("{nanos}s")
 }
 
 /// Converts a CEL value to JSON.

@@ -3,7 +3,7 @@
 
 use cel::Env;
 use cel::common::types::{BYTES_TYPE, STRING_TYPE, Type};
-use crc::{CRC_32_ISO_HDLC, CRC_64_XZ, Crc};
+use crc::{CRC_32_ISO_HDLC, CRC_64_GO_ISO, Crc};
 use sha2::Digest;
 
 use crate::cel_fns::RegisterError;
@@ -11,8 +11,9 @@ use crate::cel_fns::util::{Args, Ret, bytes_arg, fail, str_arg, string_val};
 
 /// IEEE CRC-32, as Go's `crc32.ChecksumIEEE`.
 static CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
-/// ECMA-182 CRC-64, as Go's `crc64.MakeTable(crc64.ECMA)`.
-static CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_XZ);
+/// ISO 3309 CRC-64, as Go's `crc64.Checksum(data, crc64.MakeTable(crc64.ISO))`, which is what
+/// ngrok's `hash.crc64` returns.
+static CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_GO_ISO);
 
 /// The digest algorithms, by their CEL method name.
 #[derive(Clone, Copy)]

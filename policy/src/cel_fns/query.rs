@@ -11,7 +11,8 @@ use cel::common::value::{CowVal, Val};
 use crate::cel_fns::RegisterError;
 use crate::cel_fns::encoding::{query_escape, query_unescape};
 use crate::cel_fns::util::{
-    Args, Ret, as_str, bool_val, fail, for_each_item, str_arg, string_list, string_map, unexpected,
+    Args, Ret, as_str, bool_val, boxed_str, fail, for_each_item, str_arg, string_list, string_map,
+    unexpected,
 };
 
 /// Registers the query string functions and methods.
@@ -85,18 +86,35 @@ pub(crate) fn query_map<'v>(values: QueryValues) -> CelMap<'v> {
     }))
 }
 
-/// `queryString.decode(s)` / `s.decodeQueryString()`: a map of each key to
-/// its values; an error for an invalid query string.
+/// `queryString.decode(s)` / `s.decodeQueryString()`: a map of each key to its value, as
+/// ngrok's docs use it (`queryString.decode('a=b')['a'] == 'b'`); a key given several times maps
+/// to the list of its values, in order, which is what `queryString.encode` takes back. An
+/// invalid query string is an error.
 fn decode<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
     match parse_query(str_arg(&args, 0)?) {
-        (values, None) => Ok(CowVal::owned(query_map(values))),
+        (values, None) => Ok(CowVal::owned(string_map(values.into_iter().map(
+            |(key, mut values)| {
+                let value: Box<dyn Val> = if values.len() == 1 {
+                    boxed_str(values.remove(0))
+                } else {
+                    Box::new(string_list(values))
+                };
+                (key, value)
+            },
+        )))),
         (_, Some(e)) => Err(fail("queryString.decode", e)),
     }
 }
 
-/// `s.isQueryString()`: whether `s` decodes without error.
+/// `s.isQueryString()`: whether `s` could be the query of a URL: it decodes without error (as
+/// Go's `url.ParseQuery`) and holds no character a URL must escape in its query (white space,
+/// control characters, `#`), so prose such as `'not a query string'` is not one.
 fn is_query_string<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
-    Ok(bool_val(parse_query(str_arg(&args, 0)?).1.is_none()))
+    let raw = str_arg(&args, 0)?;
+    let allowed = !raw
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '#');
+    Ok(bool_val(allowed && parse_query(raw).1.is_none()))
 }
 
 /// `queryString.encode(m)` / `m.encodeQueryString()`: `key=value` pairs
