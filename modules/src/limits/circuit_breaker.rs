@@ -3,8 +3,11 @@
 //! Closed: every request is admitted and its outcome is recorded into the
 //! current time bucket; the window is the last `buckets` buckets of
 //! `window / buckets` each. Once the window holds at least
-//! `volume_threshold` outcomes, at least one of them an error, and
-//! `errors / total >= error_threshold`, the breaker opens for `tripped`.
+//! `volume_threshold` outcomes and `errors / total >= error_threshold`, the
+//! breaker opens for `tripped`. Both comparisons include equality, so an
+//! `error_threshold` of 0 trips on volume alone, as ngrok's own example
+//! (`error_threshold: 0, volume_threshold: 1`) shows: the second request is
+//! refused.
 //! Then it is half-open: exactly one probe is admitted at a time; a
 //! successful probe closes the breaker with an empty window, a failed one
 //! reopens it for `tripped`.
@@ -199,7 +202,7 @@ impl Shared {
                 slot.errors += u64::from(is_error);
                 let (total, errors) = st.totals(index);
                 let ratio = errors as f64 / total as f64;
-                if total >= self.volume_threshold && errors > 0 && ratio >= self.error_threshold {
+                if total >= self.volume_threshold && ratio >= self.error_threshold {
                     st.trip(now, self.tripped_nanos);
                 }
             }
