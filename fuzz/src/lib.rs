@@ -16,8 +16,11 @@ pub use policy::{cel_expr, cel_template, policy_load};
 pub use tunnel::tunnel_frames;
 pub use wire::{proxy_protocol, tls_sni};
 
+/// A fuzz target: takes any bytes, panics only on a bug.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as `scripts/fuzz` and the corpus tests know them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("policy_load", policy_load),
     ("cel_template", cel_template),
     ("cel_expr", cel_expr),
