@@ -1,4 +1,0 @@
-//! Empty: present only so that `syn`, a build dependency, unifies its features with the
-//! workspace's (see Cargo.toml).
-
-fn main() {}
