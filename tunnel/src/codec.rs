@@ -6,7 +6,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 use crate::error::{Result, TunnelError};
-use crate::proto::StreamType;
+use crate::proto::{ControlMessage, StreamType};
 
 /// Largest control frame accepted (a Traffic Policy travels in one).
 pub const MAX_CONTROL_FRAME: usize = 1024 * 1024;
@@ -16,12 +16,22 @@ pub const MAX_HEADER_FRAME: usize = 16 * 1024;
 /// A control stream framed as `u32` big-endian length + JSON.
 pub type ControlFramed<T> = Framed<T, LengthDelimitedCodec>;
 
-/// Wraps an (already typed) control stream in the control codec.
-pub fn control_framed<T: AsyncRead + AsyncWrite>(io: T) -> ControlFramed<T> {
+/// The control stream's framing: a `u32` big-endian length, at most [`MAX_CONTROL_FRAME`].
+pub fn control_codec() -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .length_field_length(4)
         .max_frame_length(MAX_CONTROL_FRAME)
-        .new_framed(io)
+        .new_codec()
+}
+
+/// Wraps an (already typed) control stream in the control codec.
+pub fn control_framed<T: AsyncRead + AsyncWrite>(io: T) -> ControlFramed<T> {
+    Framed::new(io, control_codec())
+}
+
+/// Decodes one control frame (the bytes [`control_codec`] yields) into a message.
+pub fn decode_control(frame: &[u8]) -> Result<ControlMessage> {
+    Ok(serde_json::from_slice(frame)?)
 }
 
 /// Encodes a stream-type prefix followed by one length-prefixed JSON frame.

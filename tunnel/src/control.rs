@@ -5,7 +5,7 @@ use futures::SinkExt;
 use futures::stream::{SplitStream, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{ControlFramed, control_framed};
+use crate::codec::{ControlFramed, control_framed, decode_control};
 use crate::error::{Result, TunnelError};
 use crate::mux::MuxStream;
 use crate::proto::ControlMessage;
@@ -24,7 +24,7 @@ impl ControlReader {
         match self.inner.next().await {
             None => Ok(None),
             Some(Err(e)) => Err(TunnelError::Io(e)),
-            Some(Ok(frame)) => Ok(Some(serde_json::from_slice(&frame)?)),
+            Some(Ok(frame)) => decode_control(&frame).map(Some),
         }
     }
 }

@@ -9,7 +9,6 @@ mod capture;
 pub mod file;
 mod headers;
 pub mod http;
-pub mod proxy_protocol;
 pub mod tcp;
 pub mod tls;
 

@@ -4,13 +4,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sluice_tunnel::COPY_BUFFER;
+use sluice_wire::proxy_protocol;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, copy_bidirectional_with_sizes};
 use tokio::net::TcpStream;
 
 use super::ForwardError;
-use super::proxy_protocol;
 use super::tls::client_config;
-use crate::upstream::{Scheme, Upstream};
+use crate::upstream::{ProxyProtocol, Scheme, Upstream};
 
 /// Bytes moved by one spliced connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,9 +45,11 @@ where
     let _ = tcp.set_nodelay(true);
     if let Some(version) = upstream.proxy_protocol {
         let dst = tcp.peer_addr().map_err(ForwardError::Io)?;
-        tcp.write_all(&proxy_protocol::encode(version, client_addr, dst))
-            .await
-            .map_err(ForwardError::Io)?;
+        let header = match version {
+            ProxyProtocol::V1 => proxy_protocol::encode_v1(client_addr, dst).into_bytes(),
+            ProxyProtocol::V2 => proxy_protocol::encode_v2(client_addr, dst),
+        };
+        tcp.write_all(&header).await.map_err(ForwardError::Io)?;
     }
     let (up, down) = match upstream.scheme {
         Scheme::Tls => {
@@ -82,7 +84,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::{EndpointKind, ProxyProtocol};
+    use crate::upstream::EndpointKind;
     use tokio::io::{AsyncReadExt, duplex};
     use tokio::net::TcpListener;
 

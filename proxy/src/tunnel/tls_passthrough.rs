@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sluice_policy::TlsInfo;
+use sluice_wire::sni::server_name;
 use tokio::net::TcpStream;
 
-use super::sni::{read_first_record, server_name};
+use super::sni::read_first_record;
 use super::splice::splice;
 use crate::conn::ConnMeter;
 use crate::server::Shared;
