@@ -35,7 +35,10 @@ const GEO: &[(&str, Shape)] = &[
 const IP: &[(&str, Shape)] = &[
     (
         "geo",
-        Fields(&[("location", Fields(GEO)), ("registered_location", Fields(GEO))]),
+        Fields(&[
+            ("location", Fields(GEO)),
+            ("registered_location", Fields(GEO)),
+        ]),
     ),
     ("categories", Leaf),
     ("is_on_blocklist", Leaf),
@@ -230,7 +233,9 @@ mod tests {
 
     #[test]
     fn first_level_matches_the_field_lists_values_are_built_from() {
-        use crate::cel::needs::{CONN_FIELDS, ENDPOINT_FIELDS, REQ_FIELDS, RES_FIELDS, TIME_FIELDS};
+        use crate::cel::needs::{
+            CONN_FIELDS, ENDPOINT_FIELDS, REQ_FIELDS, RES_FIELDS, TIME_FIELDS,
+        };
         for (var, list) in [
             ("req", REQ_FIELDS),
             ("res", RES_FIELDS),

@@ -8,8 +8,8 @@
 //! are bounded by the edge's input limits ([`super::limits`]), and `split`, `+`, `map` and
 //! `filter` derive their result's bound from their inputs'. Arithmetic saturates.
 
-use cel::common::ast::{EntryExpr, Expr as Ast, LiteralValue};
 use cel::IdedExpr;
+use cel::common::ast::{EntryExpr, Expr as Ast, LiteralValue};
 
 use super::super::env::KNOWN_VARIABLES;
 use super::limits::{EDGE_STRING_BYTES, HEADER_COUNT, PARAM_COUNT, REQUEST_HEAD_BYTES};
@@ -49,11 +49,7 @@ impl Size {
 
     fn max(&self, other: &Size) -> Size {
         let n = self.0.len().max(other.0.len());
-        Size(
-            (0..n)
-                .map(|i| self.level(i).max(other.level(i)))
-                .collect(),
-        )
+        Size((0..n).map(|i| self.level(i).max(other.level(i))).collect())
     }
 
     fn level(&self, i: usize) -> u64 {
@@ -237,7 +233,8 @@ impl Walker {
                     cost = cost.saturating_add(est.cost);
                 }
                 let inputs: Vec<&Size> = target.iter().chain(&args).map(|e| &e.size).collect();
-                let (extra, size) = call_cost(&call.func_name, call.target.as_deref(), &call.args, &inputs);
+                let (extra, size) =
+                    call_cost(&call.func_name, call.target.as_deref(), &call.args, &inputs);
                 Estimate {
                     cost: cost.saturating_add(extra),
                     size,
@@ -316,15 +313,26 @@ fn call_cost(
 ) -> (u64, Size) {
     let len = |i: usize| inputs.get(i).map_or(1, |s| s.len());
     let total: u64 = inputs.iter().fold(0u64, |a, s| a.saturating_add(s.len()));
-    let widest = inputs
-        .iter()
-        .fold(Size::scalar(), |acc, s| acc.max(s));
+    let widest = inputs.iter().fold(Size::scalar(), |acc, s| acc.max(s));
     match name {
         // Operators that never scan.
-        "_&&_" | "_||_" | "!_" | "-_" | "_-_" | "_*_" | "_/_" | "_%_" | "@not_strictly_false"
-        | "size" | "int" | "uint" | "double" | "bool" | "type" | "dyn" | "has" => {
-            (0, Size::scalar())
-        }
+        "_&&_"
+        | "_||_"
+        | "!_"
+        | "-_"
+        | "_-_"
+        | "_*_"
+        | "_/_"
+        | "_%_"
+        | "@not_strictly_false"
+        | "size"
+        | "int"
+        | "uint"
+        | "double"
+        | "bool"
+        | "type"
+        | "dyn"
+        | "has" => (0, Size::scalar()),
         "_?_:_" => (
             0,
             inputs
@@ -334,7 +342,9 @@ fn call_cost(
                 .fold(Size::scalar(), |acc, s| acc.max(s)),
         ),
         "_[_]" | "_[?_]" => (0, inputs.first().map_or_else(Size::unknown, |s| s.inner())),
-        "_==_" | "_!=_" | "_<_" | "_<=_" | "_>_" | "_>=_" => (scan(len(0).min(len(1))), Size::scalar()),
+        "_==_" | "_!=_" | "_<_" | "_<=_" | "_>_" | "_>=_" => {
+            (scan(len(0).min(len(1))), Size::scalar())
+        }
         "_+_" => {
             let mut size = widest;
             size.0[0] = len(0).saturating_add(len(1));
@@ -343,10 +353,7 @@ fn call_cost(
         // `x in list` compares against every element; a map lookup is one probe.
         "@in" => (len(1), Size::scalar()),
         "startsWith" | "endsWith" => (scan(len(1)), Size::scalar()),
-        "split" => (
-            scan(total),
-            Size::of(&[len(0).saturating_add(1), len(0)]),
-        ),
+        "split" => (scan(total), Size::of(&[len(0).saturating_add(1), len(0)])),
         // Joined values of one request are no longer than its head, plus the separators.
         "join" => {
             let list = inputs.first().map_or_else(Size::unknown, |s| (*s).clone());
@@ -426,17 +433,26 @@ mod tests {
         assert!((5_000..20_000).contains(&one), "{one}");
         assert!(two > 1000 * one / 2, "{two} vs {one}");
         assert!(three > 1000 * two / 2, "{three} vs {two}");
-        assert!(three > 1_000 * super::super::limits::STATIC_COST_LIMIT, "{three}");
+        assert!(
+            three > 1_000 * super::super::limits::STATIC_COST_LIMIT,
+            "{three}"
+        );
     }
 
     #[test]
     fn request_derived_values_are_bounded_by_input_limits() {
         // A regex over the URL path scans at most the largest request head.
         let m = cost("req.url.path.matches('^/api/')");
-        assert!(m > REQUEST_HEAD_BYTES / 10 && m < REQUEST_HEAD_BYTES / 10 + 10, "{m}");
+        assert!(
+            m > REQUEST_HEAD_BYTES / 10 && m < REQUEST_HEAD_BYTES / 10 + 10,
+            "{m}"
+        );
         // One pass over the headers is fine; one nested in another is not.
         let one = cost("req.headers.exists(k, k.startsWith('x-'))");
-        assert!(one >= HEADER_COUNT && one < super::super::limits::STATIC_COST_LIMIT, "{one}");
+        assert!(
+            one >= HEADER_COUNT && one < super::super::limits::STATIC_COST_LIMIT,
+            "{one}"
+        );
         let two = cost("req.headers.exists(k, req.headers.exists(j, j == k))");
         assert!(two > super::super::limits::STATIC_COST_LIMIT, "{two}");
     }

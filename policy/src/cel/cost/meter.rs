@@ -146,9 +146,10 @@ pub(crate) fn metered<T>(budget: &Budget, eval: impl FnOnce() -> T) -> Result<T,
     budget.steps_left.store(done.steps_left, Ordering::Relaxed);
     if let Some(started) = done.started {
         let spent = started.elapsed().min(done.time_left);
-        budget
-            .nanos_left
-            .store((done.time_left - spent).as_nanos() as u64, Ordering::Relaxed);
+        budget.nanos_left.store(
+            (done.time_left - spent).as_nanos() as u64,
+            Ordering::Relaxed,
+        );
     }
     match done.exhausted {
         Some(why) => {
@@ -349,7 +350,10 @@ mod tests {
         let budget = Budget::default();
         let l = format!(
             "[{}]",
-            (0..1000).map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+            (0..1000)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
         );
         // `|| true` would absorb an ordinary error: the meter still reports exhaustion.
         let src = format!("{l}.exists(a, {l}.exists(b, {l}.exists(c, a + b + c == -1))) || true");
@@ -367,11 +371,18 @@ mod tests {
         budget.steps_left.store(u64::MAX, Ordering::Relaxed);
         let l = format!(
             "[{}]",
-            (0..1000).map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+            (0..1000)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
         );
         let src = format!("{l}.all(a, {l}.all(b, {l}.all(c, a + b + c >= 0)))");
         let started = Instant::now();
         assert_eq!(run(&src, &budget), Err(Exhausted::Time));
-        assert!(started.elapsed() < PHASE_EVAL_TIME * 20, "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < PHASE_EVAL_TIME * 20,
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
