@@ -113,10 +113,8 @@ impl<'a> BuildCx<'a> {
             }
             Err(e) => {
                 let code = match e.cel.as_ref().map(|c| &c.kind) {
-                    Some(CompileErrorKind::UnknownVariable | CompileErrorKind::UnknownFunction) => {
-                        Code::UnknownReference
-                    }
-                    _ => Code::InvalidTemplate,
+                    None | Some(CompileErrorKind::Syntax) => Code::InvalidTemplate,
+                    Some(kind) => Code::of_compile(kind),
                 };
                 self.error_at(code, rel, e.message);
                 None
@@ -137,11 +135,7 @@ impl<'a> BuildCx<'a> {
                 Some(e)
             }
             Err(e) => {
-                let code = match e.kind {
-                    CompileErrorKind::Syntax => Code::InvalidExpression,
-                    _ => Code::UnknownReference,
-                };
-                self.error_at(code, rel, e.message);
+                self.error_at(Code::of_compile(&e.kind), rel, e.message);
                 None
             }
         }

@@ -36,6 +36,8 @@ pub enum Code {
     UnknownReference,
     /// 2233: a regular expression does not compile.
     InvalidRegex,
+    /// 2270: an expression's worst-case cost estimate is over the limit.
+    TooExpensive,
     /// 2236: the document is not valid YAML or JSON.
     Syntax,
     /// 2239: more than one authentication action in one policy.
@@ -61,9 +63,22 @@ impl Code {
             Code::PhaseNotForProtocol => 2230,
             Code::UnknownReference => 2232,
             Code::InvalidRegex => 2233,
+            Code::TooExpensive => 2270,
             Code::Syntax => 2236,
             Code::MultipleAuth => 2239,
             Code::InvalidStructure => 9026,
+        }
+    }
+}
+
+impl Code {
+    /// The code of an expression that does not compile.
+    pub(crate) fn of_compile(kind: &crate::cel::CompileErrorKind) -> Code {
+        use crate::cel::CompileErrorKind as K;
+        match kind {
+            K::Syntax => Code::InvalidExpression,
+            K::UnknownVariable | K::UnknownFunction => Code::UnknownReference,
+            K::TooExpensive => Code::TooExpensive,
         }
     }
 }

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::cel::{Needs, ScopeVar};
+use crate::abort::PolicyAbort;
+use crate::cel::{Exhausted, Needs, ScopeVar};
 use crate::cx::{HttpCx, PhaseState, TcpCx};
 use crate::exchange::{Connection, Exchange, FiredRule, Flow, RuntimeIssue, SyntheticResponse};
 use crate::phase::Phase;
@@ -40,29 +41,60 @@ pub enum ResponseVerdict {
     Close,
 }
 
-/// Whether a rule's expressions all hold; failures count as "no" and are recorded.
+/// Whether a rule's expressions all hold.
+enum Matched {
+    Yes,
+    No,
+    /// The evaluation budget ran out: the phase stops.
+    Stopped(Exhausted),
+}
+
+/// Whether a rule's expressions all hold; failures count as "no" and are recorded, except
+/// running out of budget, which stops the phase.
 fn rule_matches(
     rule: &Rule,
     st: &PhaseState,
     phase: Phase,
     index: usize,
     issues: &mut Vec<RuntimeIssue>,
-) -> bool {
+) -> Matched {
     for expr in &rule.exprs {
         match expr.eval_bool(&st.scope) {
             Ok(true) => {}
-            Ok(false) => return false,
+            Ok(false) => return Matched::No,
             Err(e) => {
+                if let Some(why) = e.exhausted {
+                    return Matched::Stopped(why);
+                }
                 issues.push(RuntimeIssue {
                     phase,
                     rule: index,
                     message: e.message,
                 });
-                return false;
+                return Matched::No;
             }
         }
     }
-    true
+    Matched::Yes
+}
+
+/// Stops an exchange whose phase ran out of budget: 500 `ERR_SLUICE_2254`, nothing more runs.
+fn stop_exchange(
+    ex: &mut Exchange,
+    conn: &Connection,
+    phase: Phase,
+    index: usize,
+    rule: &Rule,
+    why: Exhausted,
+) {
+    let abort = PolicyAbort::new(&conn.endpoint, phase, index, rule, why);
+    ex.issues.push(RuntimeIssue {
+        phase,
+        rule: index,
+        message: abort.message(),
+    });
+    ex.set_synthetic(abort.response());
+    ex.aborted = Some(abort);
 }
 
 fn fired(rule: &Rule, phase: Phase, index: usize) -> FiredRule {
@@ -95,8 +127,14 @@ impl Policy {
         init_vars_and_results(&mut st, &conn.results);
         let mut verdict = TcpVerdict::Continue;
         'rules: for (i, rule) in rules.iter().enumerate() {
-            if !rule_matches(rule, &st, Phase::TcpConnect, i, &mut conn.issues) {
-                continue;
+            match rule_matches(rule, &st, Phase::TcpConnect, i, &mut conn.issues) {
+                Matched::Yes => {}
+                Matched::No => continue,
+                Matched::Stopped(why) => {
+                    stop_connection(conn, i, rule, why);
+                    verdict = TcpVerdict::Close;
+                    break 'rules;
+                }
             }
             conn.fired.push(fired(rule, Phase::TcpConnect, i));
             for action in &rule.actions {
@@ -108,6 +146,11 @@ impl Policy {
                     action.action.on_tcp_connect(&mut cx).await
                 };
                 refresh_tcp(&mut st, conn);
+                if let Some(why) = st.scope.budget().exhausted() {
+                    stop_connection(conn, i, rule, why);
+                    verdict = TcpVerdict::Close;
+                    break 'rules;
+                }
                 match flow {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Respond(_) | Flow::Close) => {
@@ -142,8 +185,14 @@ impl Policy {
         let mut verdict = RequestVerdict::Forward;
         'rules: for (i, rule) in rules.iter().enumerate() {
             refresh_http(&mut st, conn, ex);
-            if !rule_matches(rule, &st, Phase::HttpRequest, i, &mut ex.issues) {
-                continue;
+            match rule_matches(rule, &st, Phase::HttpRequest, i, &mut ex.issues) {
+                Matched::Yes => {}
+                Matched::No => continue,
+                Matched::Stopped(why) => {
+                    stop_exchange(ex, conn, Phase::HttpRequest, i, rule, why);
+                    verdict = RequestVerdict::Responded;
+                    break 'rules;
+                }
             }
             ex.fired.push(fired(rule, Phase::HttpRequest, i));
             for action in &rule.actions {
@@ -157,6 +206,11 @@ impl Policy {
                     };
                     action.action.on_http_request(&mut cx).await
                 };
+                if let Some(why) = st.scope.budget().exhausted() {
+                    stop_exchange(ex, conn, Phase::HttpRequest, i, rule, why);
+                    verdict = RequestVerdict::Responded;
+                    break 'rules;
+                }
                 match flow {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Respond(resp)) => {
@@ -201,6 +255,9 @@ impl Policy {
         if ex.close {
             return ResponseVerdict::Close;
         }
+        if ex.aborted.is_some() {
+            return ResponseVerdict::Send;
+        }
         if rules.is_empty() {
             return ResponseVerdict::Send;
         }
@@ -209,8 +266,13 @@ impl Policy {
         let mut verdict = ResponseVerdict::Send;
         'rules: for (i, rule) in rules.iter().enumerate() {
             refresh_http(&mut st, conn, ex);
-            if !rule_matches(rule, &st, Phase::HttpResponse, i, &mut ex.issues) {
-                continue;
+            match rule_matches(rule, &st, Phase::HttpResponse, i, &mut ex.issues) {
+                Matched::Yes => {}
+                Matched::No => continue,
+                Matched::Stopped(why) => {
+                    stop_exchange(ex, conn, Phase::HttpResponse, i, rule, why);
+                    break 'rules;
+                }
             }
             ex.fired.push(fired(rule, Phase::HttpResponse, i));
             for action in &rule.actions {
@@ -224,6 +286,10 @@ impl Policy {
                     };
                     action.action.on_http_response(&mut cx).await
                 };
+                if let Some(why) = st.scope.budget().exhausted() {
+                    stop_exchange(ex, conn, Phase::HttpResponse, i, rule, why);
+                    break 'rules;
+                }
                 match flow {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Respond(resp)) => {
@@ -330,6 +396,17 @@ fn refresh_http(st: &mut PhaseState, conn: &Connection, ex: &Exchange) {
         st.scope
             .set(ScopeVar::Actions, values::actions_value(&ex.results));
     }
+}
+
+/// Stops a connection whose `on_tcp_connect` ran out of budget: it is closed.
+fn stop_connection(conn: &mut Connection, index: usize, rule: &Rule, why: Exhausted) {
+    let abort = PolicyAbort::new(&conn.endpoint, Phase::TcpConnect, index, rule, why);
+    conn.issues.push(RuntimeIssue {
+        phase: Phase::TcpConnect,
+        rule: index,
+        message: abort.message(),
+    });
+    conn.aborted = Some(abort);
 }
 
 fn refresh_tcp(st: &mut PhaseState, conn: &Connection) {

@@ -261,6 +261,9 @@ pub struct Exchange {
     pub vars_by_phase: BTreeMap<Phase, BTreeMap<String, Value>>,
     pub(crate) results: BTreeMap<String, Value>,
     pub(crate) body: Box<dyn RequestBodySource>,
+    /// Set when the evaluation budget stopped a phase: the exchange was answered 500
+    /// `ERR_SLUICE_2254` and no further rule runs for it.
+    pub aborted: Option<crate::abort::PolicyAbort>,
     /// `req.*` as the request phase left it (reused by the response phase).
     pub(crate) req_value: Option<Arc<dyn cel::common::value::Val>>,
 }
@@ -292,6 +295,7 @@ impl Exchange {
             vars_by_phase: BTreeMap::new(),
             results: BTreeMap::new(),
             body,
+            aborted: None,
             req_value: None,
         }
     }
@@ -351,6 +355,8 @@ pub struct Connection {
     pub vars: BTreeMap<String, Value>,
     /// Runtime problems.
     pub issues: Vec<RuntimeIssue>,
+    /// Set when the evaluation budget stopped `on_tcp_connect` (the connection is closed).
+    pub aborted: Option<crate::abort::PolicyAbort>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) conn_value: Arc<dyn cel::common::value::Val>,
     pub(crate) endpoint_value: Arc<dyn cel::common::value::Val>,
@@ -369,6 +375,7 @@ impl Connection {
             results: BTreeMap::new(),
             vars: BTreeMap::new(),
             issues: Vec::new(),
+            aborted: None,
             clock,
             conn_value,
             endpoint_value,

@@ -9,6 +9,7 @@
 //! Actions are types implementing [`Action`], built by an [`ActionFactory`] (usually
 //! [`Typed`] over a [`TypedAction`]) registered in a [`Registry`].
 
+mod abort;
 pub mod action;
 pub mod build;
 pub mod cel;
@@ -26,6 +27,7 @@ pub mod schema;
 pub mod source;
 pub mod values;
 
+pub use abort::{BUDGET_EXHAUSTED_CODE, PolicyAbort};
 pub use action::{Action, ActionFactory, Termination, Typed, TypedAction};
 pub use build::BuildCx;
 pub use cx::{HttpCx, PhaseCx, TcpCx};

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::cel::{CompileErrorKind, Expr, Needs};
+use crate::cel::{Expr, Needs};
 use crate::diag::{Code, Diagnostic, PolicyError};
 use crate::phase::{Phase, Protocol};
 use crate::policy::{Policy, Rule};
@@ -302,11 +302,7 @@ impl Loader<'_> {
                     out.push(e);
                 }
                 Err(e) => {
-                    let code = match e.kind {
-                        CompileErrorKind::Syntax => Code::InvalidExpression,
-                        _ => Code::UnknownReference,
-                    };
-                    self.error(code, item.loc, &p, e.message);
+                    self.error(Code::of_compile(&e.kind), item.loc, &p, e.message);
                 }
             }
         }

@@ -34,6 +34,8 @@ use crate::metrics::Metrics;
 
 /// Largest request header accepted (Pingora's own limit is one byte more).
 pub const HEADER_LIMIT: usize = 1024 * 1024 - 1;
+// The policy cost estimator bounds request strings by this limit (README, CEL section).
+const _: () = assert!(HEADER_LIMIT as u64 <= sluice_policy::cel::cost::limits::REQUEST_HEAD_BYTES);
 
 const TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\n\
 sluice-error-code: ERR_SLUICE_3906\r\n\

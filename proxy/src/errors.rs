@@ -34,6 +34,8 @@ pub const UPSTREAM_TIMEOUT: u16 = 3008;
 pub const BODY_TOO_LARGE: u16 = 3904;
 /// Internal error.
 pub const INTERNAL: u16 = 2300;
+/// The endpoint's traffic policy ran out of its evaluation budget (see `sluice_policy`).
+pub const POLICY_BUDGET: u16 = sluice_policy::BUDGET_EXHAUSTED_CODE;
 
 /// An error response for a client whose `Accept` header is `accept`.
 pub fn error_page(

@@ -101,13 +101,13 @@ impl LegacyOptions {
         if !self.ua_allow.is_empty() || !self.ua_deny.is_empty() {
             let mut conds = Vec::new();
             for p in &self.ua_deny {
-                conds.push(format!("req.user_agent.raw.matches({})", cel_str(p)));
+                conds.push(format!("req.user_agent.matches({})", cel_str(p)));
             }
             if !self.ua_allow.is_empty() {
                 let any: Vec<String> = self
                     .ua_allow
                     .iter()
-                    .map(|p| format!("req.user_agent.raw.matches({})", cel_str(p)))
+                    .map(|p| format!("req.user_agent.matches({})", cel_str(p)))
                     .collect();
                 conds.push(format!("!({})", any.join(" || ")));
             }
@@ -244,6 +244,32 @@ mod tests {
             ..LegacyOptions::default()
         };
         assert!(bad.to_policy(&up).is_err());
+        Ok(())
+    }
+
+    /// The user-agent filter flags generate a policy that loads (what `sluice policy check`
+    /// runs): every field it names exists.
+    #[test]
+    fn ua_filter_policy_loads() -> Result<(), Box<dyn std::error::Error>> {
+        let opts = LegacyOptions {
+            ua_deny: vec!["curl.*".into()],
+            ua_allow: vec!["Mozilla.*".into(), "curl/8.*".into()],
+            ..LegacyOptions::default()
+        };
+        let up = Upstream::parse("9000", EndpointKind::Http)?;
+        let p = opts.to_policy(&up)?.ok_or("no policy")?;
+        let expr = p["on_http_request"][0]["expressions"][0]
+            .as_str()
+            .ok_or("no expression")?;
+        assert!(expr.contains("req.user_agent.matches('curl.*')"), "{expr}");
+        let text = serde_json::to_string_pretty(&p)?;
+        let loaded = sluice_policy::load_policy(
+            "generated.json",
+            &text,
+            &sluice_modules::builtin_registry(),
+            sluice_policy::LoadOptions::default(),
+        );
+        assert!(loaded.is_ok(), "{text}\n{:?}", loaded.err());
         Ok(())
     }
 

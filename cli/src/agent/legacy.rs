@@ -143,7 +143,7 @@ impl LegacyArgs {
             &mut w,
             !self.ua_filter_allow.is_empty() || !self.ua_filter_deny.is_empty(),
             "--ua-filter-allow/--ua-filter-deny",
-            "on_http_request: deny when req.user_agent.raw.matches(...)",
+            "on_http_request: deny when req.user_agent.matches(...)",
         );
         for (used, flag) in [
             (self.domain.is_some(), "--domain"),

@@ -14,7 +14,11 @@ pub fn policy_env() -> Arc<Env> {
 }
 
 fn build_env() -> Env {
-    match crate::cel_fns::ngrok_env() {
+    let env = crate::cel_fns::ngrok_env().and_then(|mut env| {
+        super::cost::meter::register(&mut env)?;
+        Ok(env)
+    });
+    match env {
         Ok(env) => env,
         Err(e) => {
             // The library is fixed code; a declaration conflict is a programming error that the

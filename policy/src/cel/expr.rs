@@ -4,8 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use cel::common::ast::{EntryExpr, Expr as Ast};
-use cel::{Context, IdedExpr, Program, Value};
+use cel::{Context, IdedExpr, Value};
 
+use super::cost::estimate::estimate_cost;
+use super::cost::limits::STATIC_COST_LIMIT;
+use super::cost::meter::{self, Exhausted};
 use super::env::{KNOWN_VARIABLES, policy_env};
 use super::lexer::rewrite_subfields;
 use super::needs::{Needs, fields_of, helper_field, suggestion};
@@ -15,7 +18,12 @@ use super::scope::Scope;
 #[derive(Clone)]
 pub struct Expr {
     source: Arc<str>,
-    program: Arc<Program>,
+    /// The compiled AST, its comprehensions rewritten to count iterations (see `cost::meter`).
+    ast: Arc<IdedExpr>,
+    /// Whether it has a comprehension, so runs against the phase's budget.
+    metered: bool,
+    /// Worst-case cost estimate.
+    cost: u64,
     needs: Needs,
 }
 
@@ -34,6 +42,8 @@ pub enum CompileErrorKind {
     UnknownVariable,
     /// It calls a function that does not exist.
     UnknownFunction,
+    /// Its worst-case cost estimate is over [`STATIC_COST_LIMIT`].
+    TooExpensive,
 }
 
 /// A compile error with its explanation.
@@ -52,6 +62,9 @@ pub struct CompileError {
 pub struct EvalError {
     /// Human text naming the expression and the failure.
     pub message: String,
+    /// Set when the phase's evaluation budget stopped it: the request must be aborted, not
+    /// treated as a rule that does not match.
+    pub exhausted: Option<Exhausted>,
 }
 
 impl Expr {
@@ -78,9 +91,24 @@ impl Expr {
                 message: format!("unknown function `{name}`"),
             });
         }
+        let cost = estimate_cost(program.expression());
+        if cost > STATIC_COST_LIMIT {
+            return Err(CompileError {
+                kind: CompileErrorKind::TooExpensive,
+                message: format!(
+                    "expression too expensive: its estimated worst-case cost is {cost}, over the limit of {STATIC_COST_LIMIT}; \
+                     iterate over fewer or smaller lists, do not nest comprehensions (exists, all, map, filter) over request data, \
+                     or split the check across rules"
+                ),
+            });
+        }
+        let mut ast = program.expression().clone();
+        let metered = meter::instrument(&mut ast);
         Ok(Expr {
             source: Arc::from(src),
-            program: Arc::new(program),
+            ast: Arc::new(ast),
+            metered,
+            cost,
             needs,
         })
     }
@@ -88,6 +116,11 @@ impl Expr {
     /// The request/response fields it reads.
     pub fn needs(&self) -> Needs {
         self.needs
+    }
+
+    /// Its worst-case cost estimate (see README, CEL section).
+    pub fn cost(&self) -> u64 {
+        self.cost
     }
 
     /// The expression as written.
@@ -99,8 +132,19 @@ impl Expr {
     pub fn eval(&self, scope: &Scope) -> Result<Value, EvalError> {
         let mut ctx = Context::with_env(policy_env());
         ctx.set_variable_resolver(scope);
-        self.program.execute(&ctx).map_err(|e| EvalError {
+        let result = if self.metered {
+            meter::metered(scope.budget(), || Value::resolve(&self.ast, &ctx)).map_err(|why| {
+                EvalError {
+                    message: format!("`{}` stopped: {why}", self.source),
+                    exhausted: Some(why),
+                }
+            })?
+        } else {
+            Value::resolve(&self.ast, &ctx)
+        };
+        result.map_err(|e| EvalError {
             message: format!("`{}`: {e}", self.source),
+            exhausted: None,
         })
     }
 
@@ -114,6 +158,7 @@ impl Expr {
                     self.source,
                     super::value::type_name(&other)
                 ),
+                exhausted: None,
             }),
         }
     }
@@ -218,6 +263,41 @@ impl Walk {
         }
     }
 
+    /// The path a chain of field selections spells from a policy variable
+    /// (`req.__url.path` → `["req", "__url", "path"]`), if it starts at one.
+    fn var_path<'e>(&self, e: &'e IdedExpr, out: &mut Vec<&'e str>) -> bool {
+        match &e.expr {
+            Ast::Select(s) => {
+                let ok = self.var_path(&s.operand, out);
+                out.push(&s.field);
+                ok
+            }
+            _ => match self.root_var(e) {
+                Some(var) => {
+                    out.push(var);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// Checks a selection two or more levels below a variable against its shape; records the
+    /// error and returns false when a field does not exist.
+    fn check_subfields(&mut self, e: &IdedExpr) -> bool {
+        let mut path = Vec::new();
+        if !self.var_path(e, &mut path) || path.len() < 3 {
+            return true;
+        }
+        match super::fields::check_path(&path) {
+            Ok(()) => true,
+            Err(message) => {
+                self.bad_fields.push(message);
+                false
+            }
+        }
+    }
+
     fn walk(&mut self, e: &IdedExpr) {
         match &e.expr {
             Ast::Unspecified | Ast::Literal(_) => {}
@@ -234,6 +314,7 @@ impl Walk {
                 }
             }
             Ast::Select(sel) => match self.root_var(&sel.operand) {
+                _ if !self.check_subfields(e) => {}
                 Some(var) => {
                     let var = var.to_string();
                     self.field(&var, &sel.field);

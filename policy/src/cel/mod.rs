@@ -4,14 +4,17 @@
 //! [`Template`]); at request time they only run against a [`Scope`] that lends the
 //! request's values to the interpreter without copying them.
 
+pub mod cost;
 mod env;
 mod expr;
+mod fields;
 mod lexer;
 pub mod needs;
 mod scope;
 mod template;
 pub mod value;
 
+pub use cost::meter::{Budget, Exhausted};
 pub use env::{KNOWN_VARIABLES, policy_env};
 pub use expr::{CompileError, CompileErrorKind, EvalError, Expr};
 pub use needs::{FieldSet, Needs};

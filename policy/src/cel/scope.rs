@@ -6,6 +6,8 @@ use cel::Value;
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
 
+use super::cost::meter::Budget;
+
 /// The top-level variables of the policy environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScopeVar {
@@ -51,6 +53,8 @@ pub struct Scope {
     slots: [Option<Arc<dyn Val>>; 7],
     /// Extra variables some action expressions get (e.g. `attempts` in a retry condition).
     extra: Vec<(String, Arc<dyn Val>)>,
+    /// What is left of this phase's evaluation budget.
+    budget: Budget,
 }
 
 impl std::fmt::Debug for Scope {
@@ -92,6 +96,7 @@ impl Scope {
         Scope {
             slots: self.slots.clone(),
             extra,
+            budget: self.budget.clone(),
         }
     }
 
@@ -103,6 +108,11 @@ impl Scope {
     /// Removes a variable (expressions naming it then fail to evaluate).
     pub fn clear(&mut self, var: ScopeVar) {
         self.slots[var.index()] = None;
+    }
+
+    /// The evaluation budget of the phase this scope serves.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     /// Whether a variable is set.

@@ -30,7 +30,14 @@ impl EdgeService {
             .endpoint
             .as_ref()
             .map(|e| serde_json::json!({ "id": e.info.id, "url": e.info.url }));
-        let error_code = ctx.error_code.map(|c| format!("ERR_SLUICE_{c}"));
+        // A policy stopped by its evaluation budget answered 500 in either phase.
+        let aborted = ctx.exchange().is_some_and(|ex| ex.aborted.is_some());
+        let error_code = (if aborted {
+            Some(crate::errors::POLICY_BUDGET)
+        } else {
+            ctx.error_code
+        })
+        .map(|c| format!("ERR_SLUICE_{c}"));
         let duration_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
         let bytes_out = ctx.bytes_out;
         let fired: Vec<serde_json::Value>;
