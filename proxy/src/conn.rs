@@ -5,8 +5,11 @@
 //! The wrapper counts bytes in and out, holds small writes back until Pingora flushes (see
 //! [`crate::coalesce`]), and guards the reading of HTTP/1 request headers: while
 //! a header is awaited, it must be complete within the header-read timeout from its first byte
-//! (else the read fails and the connection closes), and a header over 1 MiB is answered with
-//! `431` and `sluice-error-code: ERR_SLUICE_3906` before the connection closes.
+//! (else the read fails and the connection closes); it is checked byte by byte as it arrives
+//! ([`HeadScanner`]: strict request line and line ends, at most
+//! [`errors::MAX_HEADER_FIELDS`] fields); and one over 1 MiB or with too many fields is
+//! answered `431` with `ERR_SLUICE_3906`, a malformed one `400` with `ERR_SLUICE_3907`, before
+//! the connection closes ([`HeadRefusal`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -30,19 +33,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::coalesce::CoalescedWrites;
 use crate::config::Endpoint;
+use crate::errors;
 use crate::metrics::Metrics;
+use crate::refusal::HeadRefusal;
+use sluice_wire::HeadScanner;
 
 /// Largest request header accepted (Pingora's own limit is one byte more).
 pub const HEADER_LIMIT: usize = 1024 * 1024 - 1;
-
-const TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\n\
-sluice-error-code: ERR_SLUICE_3906\r\n\
-content-type: text/plain; charset=utf-8\r\n\
-cache-control: no-store\r\n\
-connection: close\r\n\
-content-length: 58\r\n\
-\r\n\
-The request header is larger than 1 MiB.\n\nERR_SLUICE_3906\n";
 
 /// Policy state of one endpoint on one connection: `on_tcp_connect` ran once, with this
 /// outcome.
@@ -177,8 +174,10 @@ pub struct Metered {
     seen_gen: u64,
     header_bytes: usize,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Bytes of the 431 response written so far, once refusing.
-    reject: Option<usize>,
+    /// Checks the awaited header's bytes.
+    scanner: HeadScanner,
+    /// Why the header was refused, and the bytes of the answer written so far.
+    reject: Option<(HeadRefusal, usize)>,
     /// Small writes waiting for the next flush.
     pending: CoalescedWrites,
 }
@@ -207,43 +206,58 @@ impl Metered {
             seen_gen: 0,
             header_bytes: 0,
             deadline: None,
+            scanner: HeadScanner::new(errors::MAX_HEADER_FIELDS),
             reject: None,
             pending: CoalescedWrites::default(),
         }
     }
 
-    /// Writes the 431 response, then fails the read.
+    /// Writes the refusal, then fails the read.
     fn poll_reject(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.poll_drain(cx)?.is_pending() {
             return Poll::Pending;
         }
-        let mut written = self.reject.unwrap_or(0);
-        while written < TOO_LARGE.len() {
-            match Pin::new(&mut self.inner).poll_write(cx, &TOO_LARGE[written..]) {
+        let Some((why, mut written)) = self.reject else {
+            return Poll::Ready(Ok(()));
+        };
+        let answer = why.response();
+        while written < answer.len() {
+            match Pin::new(&mut self.inner).poll_write(cx, &answer[written..]) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
-                    written = TOO_LARGE.len() + 1;
+                    written = answer.len() + 1;
                 }
                 Poll::Ready(Ok(n)) => {
                     written += n;
                     self.count_out(n);
                 }
                 Poll::Pending => {
-                    self.reject = Some(written);
+                    self.reject = Some((why, written));
                     return Poll::Pending;
                 }
             }
-            self.reject = Some(written);
+            self.reject = Some((why, written));
         }
-        if written == TOO_LARGE.len() {
+        if written == answer.len() {
             if Pin::new(&mut self.inner).poll_flush(cx).is_pending() {
                 return Poll::Pending;
             }
-            self.reject = Some(written + 1);
+            self.reject = Some((why, written + 1));
         }
         Poll::Ready(Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            "request header larger than 1 MiB",
+            why.reason(),
         )))
+    }
+
+    /// Starts refusing the awaited header.
+    fn refuse(&mut self, why: HeadRefusal, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let counter = match why {
+            HeadRefusal::TooLarge | HeadRefusal::TooManyFields => &self.metrics.headers_too_large,
+            HeadRefusal::Malformed => &self.metrics.malformed_requests,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.reject = Some((why, 0));
+        self.poll_reject(cx)
     }
 
     /// Hands the held-back writes to the stream.
@@ -275,6 +289,7 @@ impl AsyncRead for Metered {
                 this.seen_gen = generation;
                 this.header_bytes = 0;
                 this.deadline = None;
+                this.scanner.reset();
             }
             if let Some(d) = this.deadline.as_mut()
                 && d.as_mut().poll(cx).is_ready()
@@ -306,11 +321,14 @@ impl AsyncRead for Metered {
             this.header_bytes += n;
             if this.header_bytes > HEADER_LIMIT {
                 buf.set_filled(before);
-                this.metrics
-                    .headers_too_large
-                    .fetch_add(1, Ordering::Relaxed);
-                this.reject = Some(0);
-                return this.poll_reject(cx);
+                return this.refuse(HeadRefusal::TooLarge, cx);
+            }
+            if !this.scanner.is_done()
+                && let Err(e) = this.scanner.feed(&buf.filled()[before..])
+            {
+                tracing::debug!(client = %this.meter.client, "request refused: {e}");
+                buf.set_filled(before);
+                return this.refuse(HeadRefusal::of(&e), cx);
             }
         }
         Poll::Ready(Ok(()))

@@ -18,12 +18,15 @@
 
 mod admin;
 mod body;
+pub mod body_pace;
+mod body_watch;
 mod coalesce;
 pub mod config;
 pub mod conn;
 pub mod errors;
 pub mod events;
 pub mod metrics;
+mod refusal;
 mod reload;
 pub mod routes;
 pub mod server;
