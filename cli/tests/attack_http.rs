@@ -502,3 +502,75 @@ endpoints:
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["body"], "dog");
 }
+
+/// A request body sent chunk by chunk as the test pushes them.
+struct Pushed(tokio::sync::mpsc::Receiver<bytes::Bytes>);
+
+impl hyper::body::Body for Pushed {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_http2_body_is_reset_and_releases_the_upstream() {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let (echo, seen) = start_echo_seen().await;
+    let config = format!(
+        "version: 1\nlisteners:\n  https: 127.0.0.1:{{HTTPS}}\nstate_dir: state\ntimeouts:\n  body_read: 1s\nendpoints:\n  - url: https://app.localhost\n    upstream:\n      url: http://{echo}\n"
+    );
+    let edge = Edge::start(&config).await;
+    let ca_pem = std::fs::read(edge.dir.join("state").join("ca.pem")).expect("dev CA");
+    let ca = CertificateDer::from_pem_slice(&ca_pem).expect("dev CA certificate");
+    let mut h2 = support::h2_tls::<Pushed>(edge.https, "app.localhost", &ca).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(bytes::Bytes::from_static(b"part of a body"))
+        .await
+        .expect("push");
+    let req = hyper::Request::builder()
+        .method("POST")
+        .uri("https://app.localhost/h2-slow")
+        .body(Pushed(rx))
+        .expect("request");
+    let start = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), h2.send_request(req))
+        .await
+        .expect("the edge gave up on the stalled body in time");
+    match outcome {
+        // The stream is reset (Pingora cannot answer while it waits on the body).
+        Err(_) => {}
+        Ok(resp) => assert_eq!(resp.status(), 408),
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    eventually("the upstream connection to be released", || async {
+        (seen.open_connections() == 0).then_some(())
+    })
+    .await;
+    drop(tx);
+    // The connection itself still serves.
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(bytes::Bytes::from_static(b"whole"))
+        .await
+        .expect("push");
+    drop(tx);
+    let req = hyper::Request::builder()
+        .method("POST")
+        .uri("https://app.localhost/h2-fast")
+        .body(Pushed(rx))
+        .expect("request");
+    let resp = h2.send_request(req).await.expect("second stream");
+    assert_eq!(resp.status(), 200);
+}
