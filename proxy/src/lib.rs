@@ -25,6 +25,7 @@ pub mod config;
 pub mod conn;
 pub mod errors;
 pub mod events;
+mod metered;
 pub mod metrics;
 mod refusal;
 mod reload;

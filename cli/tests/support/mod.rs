@@ -5,6 +5,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod agent;
+pub mod attack;
 mod bulk;
 mod client;
 mod edge;
