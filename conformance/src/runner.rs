@@ -289,6 +289,24 @@ pub(crate) fn build_request(
     Ok((parts, Bytes::from(spec.body.unwrap_or_default())))
 }
 
+/// Normalises the path as the edge does before any policy runs, for the in-process run (`sluice_wire::path`); a path
+/// the edge would refuse with 400 is an error here.
+fn normalize_path(uri: &mut http::Uri) -> Result<(), String> {
+    let normal = match sluice_wire::normalize_path(uri.path()) {
+        Ok(None) => return Ok(()),
+        Ok(Some(p)) => p,
+        Err(e) => return Err(format!("the edge refuses this path with 400: {e}")),
+    };
+    let mut parts = uri.clone().into_parts();
+    let pq = match uri.query() {
+        Some(q) => format!("{normal}?{q}"),
+        None => normal,
+    };
+    parts.path_and_query = Some(pq.parse().map_err(|e| format!("bad path {pq}: {e}"))?);
+    *uri = http::Uri::from_parts(parts).map_err(|e| format!("bad path {pq}: {e}"))?;
+    Ok(())
+}
+
 pub(crate) fn build_reply(spec: Option<&UpstreamSpec>) -> Result<UpstreamReply, String> {
     let mut reply = UpstreamReply::default();
     if let Some(spec) = spec {
@@ -345,10 +363,14 @@ pub(crate) async fn run_case(
             let outcome = if tcp_closed {
                 None
             } else {
-                let (parts, body) = match build_request(req_spec, &prepared.endpoint) {
+                let (mut parts, body) = match build_request(req_spec, &prepared.endpoint) {
                     Ok(r) => r,
                     Err(e) => return fail(case, e),
                 };
+                // (Live mode sends the path as written: the edge normalises it.)
+                if let Err(e) = normalize_path(&mut parts.uri) {
+                    return fail(case, e);
+                }
                 Some(harness::exchange(policy, &conn, parts, body, &reply).await)
             };
             if let Some(o) = &outcome {

@@ -53,4 +53,8 @@ pub struct ReadState {
     pub done: bool,
     /// Whether a read stopped part-way (the body can no longer be forwarded whole).
     pub broken: bool,
+    /// Why it stopped: past [`HOST_BUFFER_LIMIT`] (else an error or a timeout).
+    pub too_large: bool,
+    /// Why it stopped: the body stalled or came too slowly.
+    pub timed_out: bool,
 }

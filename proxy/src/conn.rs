@@ -1,50 +1,22 @@
 //! Client connections: what the edge knows about each one ([`ConnMeter`], found by the
-//! service through the [`ConnTable`] by client and local address), and the [`Metered`] stream
-//! wrapper the accept loop puts around every client stream (after TLS, so it sees HTTP bytes).
-//!
-//! The wrapper counts bytes in and out, holds small writes back until Pingora flushes (see
-//! [`crate::coalesce`]), and guards the reading of HTTP/1 request headers: while
-//! a header is awaited, it must be complete within the header-read timeout from its first byte
-//! (else the read fails and the connection closes), and a header over 1 MiB is answered with
-//! `431` and `sluice-error-code: ERR_SLUICE_3906` before the connection closes.
+//! service through the [`ConnTable`] by client and local address). The stream wrapper the
+//! accept loop puts around every client stream is [`Metered`] (in `crate::metered`).
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use async_trait::async_trait;
-use pingora::protocols::raw_connect::ProxyDigest;
-use pingora::protocols::tls::{SslDigest, TlsRef};
-use pingora::protocols::{
-    ALPN, GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl,
-    Stream, TimingDigest, UniqueID, UniqueIDType,
-};
 use sluice_policy::{Clock, ConnInfo, Connection, TcpVerdict, TlsInfo};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::coalesce::CoalescedWrites;
 use crate::config::Endpoint;
-use crate::metrics::Metrics;
+pub use crate::metered::Metered;
 
 /// Largest request header accepted (Pingora's own limit is one byte more).
 pub const HEADER_LIMIT: usize = 1024 * 1024 - 1;
 // The policy cost estimator bounds request strings by this limit (README, CEL section).
 const _: () = assert!(HEADER_LIMIT as u64 <= sluice_policy::cel::cost::limits::REQUEST_HEAD_BYTES);
-
-const TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\n\
-sluice-error-code: ERR_SLUICE_3906\r\n\
-content-type: text/plain; charset=utf-8\r\n\
-cache-control: no-store\r\n\
-connection: close\r\n\
-content-length: 58\r\n\
-\r\n\
-The request header is larger than 1 MiB.\n\nERR_SLUICE_3906\n";
 
 /// Policy state of one endpoint on one connection: `on_tcp_connect` ran once, with this
 /// outcome.
@@ -84,8 +56,8 @@ pub struct ConnMeter {
     pub bytes_out: AtomicU64,
     /// Requests started on it.
     pub requests: AtomicU64,
-    header_gen: AtomicU64,
-    awaiting_header: AtomicBool,
+    pub(crate) header_gen: AtomicU64,
+    pub(crate) awaiting_header: AtomicBool,
     /// Per endpoint id: the policy's connection state (`on_tcp_connect` runs once per
     /// connection and endpoint; the lock is held while it runs, so HTTP/2 streams wait).
     pub endpoints: tokio::sync::Mutex<HashMap<String, EndpointConn>>,
@@ -168,267 +140,4 @@ impl ConnTable {
     pub fn get(&self, client: SocketAddr, server: SocketAddr) -> Option<Arc<ConnMeter>> {
         self.map.lock().ok()?.get(&(client, server)).cloned()
     }
-}
-
-/// A client stream that counts bytes and guards HTTP/1 header reads.
-pub struct Metered {
-    inner: Stream,
-    meter: Arc<ConnMeter>,
-    metrics: Arc<Metrics>,
-    header_timeout: Duration,
-    seen_gen: u64,
-    header_bytes: usize,
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Bytes of the 431 response written so far, once refusing.
-    reject: Option<usize>,
-    /// Small writes waiting for the next flush.
-    pending: CoalescedWrites,
-}
-
-impl std::fmt::Debug for Metered {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metered")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Metered {
-    /// Wraps a client stream.
-    pub fn new(
-        inner: Stream,
-        meter: Arc<ConnMeter>,
-        metrics: Arc<Metrics>,
-        header_timeout: Duration,
-    ) -> Self {
-        Metered {
-            inner,
-            meter,
-            metrics,
-            header_timeout,
-            seen_gen: 0,
-            header_bytes: 0,
-            deadline: None,
-            reject: None,
-            pending: CoalescedWrites::default(),
-        }
-    }
-
-    /// Writes the 431 response, then fails the read.
-    fn poll_reject(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.poll_drain(cx)?.is_pending() {
-            return Poll::Pending;
-        }
-        let mut written = self.reject.unwrap_or(0);
-        while written < TOO_LARGE.len() {
-            match Pin::new(&mut self.inner).poll_write(cx, &TOO_LARGE[written..]) {
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
-                    written = TOO_LARGE.len() + 1;
-                }
-                Poll::Ready(Ok(n)) => {
-                    written += n;
-                    self.count_out(n);
-                }
-                Poll::Pending => {
-                    self.reject = Some(written);
-                    return Poll::Pending;
-                }
-            }
-            self.reject = Some(written);
-        }
-        if written == TOO_LARGE.len() {
-            if Pin::new(&mut self.inner).poll_flush(cx).is_pending() {
-                return Poll::Pending;
-            }
-            self.reject = Some(written + 1);
-        }
-        Poll::Ready(Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "request header larger than 1 MiB",
-        )))
-    }
-
-    /// Hands the held-back writes to the stream.
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let (meter, metrics) = (&self.meter, &self.metrics);
-        self.pending
-            .poll_drain(&mut self.inner, cx, &mut |n| count_out(meter, metrics, n))
-    }
-
-    fn count_out(&self, n: usize) {
-        count_out(&self.meter, &self.metrics, n);
-    }
-}
-
-impl AsyncRead for Metered {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.reject.is_some() {
-            return this.poll_reject(cx);
-        }
-        let awaiting = this.meter.awaiting_header.load(Ordering::Acquire);
-        if awaiting {
-            let generation = this.meter.header_gen.load(Ordering::Acquire);
-            if generation != this.seen_gen {
-                this.seen_gen = generation;
-                this.header_bytes = 0;
-                this.deadline = None;
-            }
-            if let Some(d) = this.deadline.as_mut()
-                && d.as_mut().poll(cx).is_ready()
-            {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the request header did not arrive in time",
-                )));
-            }
-        } else {
-            this.deadline = None;
-            this.header_bytes = 0;
-        }
-        let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {}
-            other => return other,
-        }
-        let n = buf.filled().len() - before;
-        this.meter.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-        this.metrics.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-        if awaiting && n > 0 {
-            if this.deadline.is_none() {
-                let mut d = Box::pin(tokio::time::sleep(this.header_timeout));
-                // Register the timer now, so a stalled client is noticed.
-                let _ = d.as_mut().poll(cx);
-                this.deadline = Some(d);
-            }
-            this.header_bytes += n;
-            if this.header_bytes > HEADER_LIMIT {
-                buf.set_filled(before);
-                this.metrics
-                    .headers_too_large
-                    .fetch_add(1, Ordering::Relaxed);
-                this.reject = Some(0);
-                return this.poll_reject(cx);
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for Metered {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let (meter, metrics) = (&this.meter, &this.metrics);
-        this.pending.poll_write(&mut this.inner, cx, buf, &mut |n| {
-            count_out(meter, metrics, n)
-        })
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        // Vectored writes (chunk framing) go out as they are, after what is held back.
-        ready!(this.poll_drain(cx))?;
-        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = &r {
-            this.count_out(*n);
-        }
-        r
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
-#[async_trait]
-impl Shutdown for Metered {
-    async fn shutdown(&mut self) {
-        let _ = std::future::poll_fn(|cx| self.poll_drain(cx)).await;
-        self.inner.shutdown().await;
-    }
-}
-
-impl UniqueID for Metered {
-    fn id(&self) -> UniqueIDType {
-        self.inner.id()
-    }
-}
-
-impl Ssl for Metered {
-    fn get_ssl(&self) -> Option<&TlsRef> {
-        self.inner.get_ssl()
-    }
-    fn get_ssl_digest(&self) -> Option<Arc<SslDigest>> {
-        self.inner.get_ssl_digest()
-    }
-    fn selected_alpn_proto(&self) -> Option<ALPN> {
-        self.inner.selected_alpn_proto()
-    }
-}
-
-impl GetTimingDigest for Metered {
-    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
-        self.inner.get_timing_digest()
-    }
-    fn get_read_pending_time(&self) -> Duration {
-        self.inner.get_read_pending_time()
-    }
-    fn get_write_pending_time(&self) -> Duration {
-        self.inner.get_write_pending_time()
-    }
-}
-
-impl GetProxyDigest for Metered {
-    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
-        self.inner.get_proxy_digest()
-    }
-    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
-        self.inner.set_proxy_digest(digest);
-    }
-}
-
-impl GetSocketDigest for Metered {
-    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
-        self.inner.get_socket_digest()
-    }
-    fn set_socket_digest(&mut self, digest: SocketDigest) {
-        self.inner.set_socket_digest(digest);
-    }
-}
-
-#[async_trait]
-impl Peek for Metered {
-    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        self.inner.try_peek(buf).await
-    }
-}
-
-/// Counts `n` bytes written to a client.
-fn count_out(meter: &ConnMeter, metrics: &Metrics, n: usize) {
-    meter.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
-    metrics.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
 }

@@ -9,6 +9,11 @@
 //! | 3005 | 502 | the connection to a plain-address upstream could not be made (refused, unreachable) |
 //! | 3008 | 504 | the upstream did not answer in time |
 //! | 3904 | 413 | an action needed the request body buffered, but it was larger than the edge can hold |
+//! | 3906 | 431 | the request header is over 1 MiB, or has more than [`MAX_HEADER_FIELDS`] fields |
+//! | 3907 | 400 | the request breaks HTTP/1.1's syntax or framing rules (see `sluice_wire::http1`) |
+//! | 3908 | 400 | the request path cannot be normalised safely (see `sluice_wire::path`) |
+//! | 3909 | 408 | the request body stalled, or came slower than the configured minimum rate |
+//! | 3210 | 502 | the agent serving a tunnel endpoint went away during the request |
 //! | 2300 | 500 | anything else inside the edge |
 //!
 //! (8012 is kept for tunnel upstreams: the agent could not reach its local service.)
@@ -32,6 +37,19 @@ pub const UPSTREAM_UNREACHABLE: u16 = 3005;
 pub const UPSTREAM_TIMEOUT: u16 = 3008;
 /// Request body too large to buffer for an action.
 pub const BODY_TOO_LARGE: u16 = 3904;
+/// Request header too large (bytes or fields).
+pub const HEADER_TOO_LARGE: u16 = 3906;
+/// The request breaks HTTP/1.1 syntax or framing.
+pub const MALFORMED_REQUEST: u16 = 3907;
+/// The request path cannot be normalised safely.
+pub const PATH_REFUSED: u16 = 3908;
+/// The request body stalled or came too slowly.
+pub const BODY_TIMEOUT: u16 = 3909;
+/// The agent serving the endpoint went away during the request.
+pub const AGENT_GONE: u16 = 3210;
+
+/// Most header fields (lines) a request may have: Pingora's parser holds 256.
+pub const MAX_HEADER_FIELDS: usize = 256;
 /// Internal error.
 pub const INTERNAL: u16 = 2300;
 /// The endpoint's traffic policy ran out of its evaluation budget (see `sluice_policy`).

@@ -18,12 +18,16 @@
 
 mod admin;
 mod body;
+pub mod body_pace;
+mod body_watch;
 mod coalesce;
 pub mod config;
 pub mod conn;
 pub mod errors;
 pub mod events;
+mod metered;
 pub mod metrics;
+mod refusal;
 mod reload;
 pub mod routes;
 pub mod server;

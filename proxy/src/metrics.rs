@@ -36,8 +36,11 @@ pub struct Metrics {
     pub bytes_in: AtomicU64,
     /// Bytes written to clients.
     pub bytes_out: AtomicU64,
-    /// Requests refused for a header over the limit.
+    /// Requests refused for a header over the limit (bytes or fields).
     pub headers_too_large: AtomicU64,
+    /// Requests refused with 400 for breaking HTTP/1.1's syntax or framing, or for a path
+    /// that cannot be normalised.
+    pub malformed_requests: AtomicU64,
     /// Events dropped because the event writer's queue was full (shared with the sink).
     pub events_dropped: Arc<AtomicU64>,
 }
@@ -203,9 +206,16 @@ impl Metrics {
         gauge(
             out,
             "sluice_request_headers_too_large_total",
-            "Requests refused with 431 for a header over 1 MiB.",
+            "Requests refused with 431 for a header over 1 MiB or 256 fields.",
             "counter",
             self.headers_too_large.load(Ordering::Relaxed).to_string(),
+        )?;
+        gauge(
+            out,
+            "sluice_requests_malformed_total",
+            "Requests refused with 400: invalid HTTP/1.1 syntax or framing, or an unsafe path.",
+            "counter",
+            self.malformed_requests.load(Ordering::Relaxed).to_string(),
         )?;
         gauge(
             out,

@@ -40,6 +40,7 @@ pub(crate) fn reload(
             }
             if new.idle_timeout != running.idle_timeout
                 || new.header_read_timeout != running.header_read_timeout
+                || new.body_timeouts != running.body_timeouts
             {
                 restart.push("timeouts");
             }

@@ -118,10 +118,15 @@ pub async fn get(port: u16, host: &str, path: &str) -> Reply {
 
 /// Writes a raw request and reads until the edge closes the connection (bounded by 10 s).
 pub async fn raw(port: u16, request: &str) -> Vec<u8> {
+    raw_bytes(port, request.as_bytes()).await
+}
+
+/// [`raw`] with any bytes.
+pub async fn raw_bytes(port: u16, request: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect edge");
-    stream.write_all(request.as_bytes()).await.expect("write");
+    stream.write_all(request).await.expect("write");
     let mut out = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
     assert!(read.is_ok(), "the edge did not close the connection");

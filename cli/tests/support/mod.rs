@@ -5,6 +5,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod agent;
+pub mod attack;
 mod bulk;
 mod client;
 mod edge;
@@ -21,12 +22,16 @@ use std::time::{Duration, Instant};
 pub use bulk::{
     CHUNK, Generated, RssSampler, expected_sha256, hash_body, hex, rss_bytes, sha256, start_bulk,
 };
-pub use client::{H1, Reply, get, h1_conn, h1_request, h1_send, raw, read_reply, read_until, send};
+pub use client::{
+    H1, Reply, get, h1_conn, h1_request, h1_send, raw, raw_bytes, read_reply, read_until, send,
+};
 pub use edge::Edge;
 pub use nginx::Nginx;
 pub use tls_client::{h2_tls, tls_connect};
 pub use tls_upstream::start_tls_upstream;
-pub use upstream::{BIG, Gate, big_body, start_echo, start_echo_h2c, start_ws_echo};
+pub use upstream::{
+    BIG, Gate, Seen, big_body, start_echo, start_echo_h2c, start_echo_seen, start_ws_echo,
+};
 
 /// A port nothing listens on (at the moment of asking).
 pub fn free_port() -> u16 {

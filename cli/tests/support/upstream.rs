@@ -21,6 +21,37 @@ type BoxBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infalli
 /// What the echo's `/sse` waits on before its second event; set by the test.
 pub type Gate = Arc<Mutex<Option<oneshot::Receiver<()>>>>;
 
+/// What an echo upstream saw: each request's `METHOD path?query` as its head arrived, and
+/// the connections open to it now.
+#[derive(Debug, Default)]
+pub struct Seen {
+    requests: Mutex<Vec<String>>,
+    open: std::sync::atomic::AtomicUsize,
+}
+
+impl Seen {
+    /// The requests so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Connections open to the upstream now.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Counts a connection open while it lives.
+struct OpenConn(Arc<Seen>);
+
+impl Drop for OpenConn {
+    fn drop(&mut self) {
+        self.0
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// The size of the body `/big` streams.
 pub const BIG: usize = 5 * 1024 * 1024;
 
@@ -80,8 +111,12 @@ impl hyper::body::Body for Chunks {
 async fn echo(
     req: Request<Incoming>,
     gate: Gate,
+    seen: Arc<Seen>,
 ) -> Result<Response<BoxBody>, std::convert::Infallible> {
     let path = req.uri().path().to_string();
+    if let Ok(mut r) = seen.requests.lock() {
+        r.push(format!("{} {}", req.method(), req.uri()));
+    }
     if path == "/sse" {
         let g = gate.lock().ok().and_then(|mut g| g.take());
         let body = Gated {
@@ -151,20 +186,24 @@ async fn echo(
 
 /// Starts the echo upstream on a free port, speaking HTTP/1.1, or HTTP/2 without TLS (h2c,
 /// prior knowledge) when `h2c`.
-async fn start(h2c: bool) -> (SocketAddr, Gate) {
+async fn start(h2c: bool) -> (SocketAddr, Gate, Arc<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
     let addr = listener.local_addr().expect("echo addr");
     let gate: Gate = Arc::new(Mutex::new(None));
-    let g = gate.clone();
+    let seen = Arc::new(Seen::default());
+    let (g, sn) = (gate.clone(), seen.clone());
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let g = g.clone();
+            let (g, sn) = (g.clone(), sn.clone());
+            sn.open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let open = OpenConn(sn.clone());
             tokio::spawn(async move {
+                let _open = open;
                 let io = TokioIo::new(stream);
-                let svc = service_fn(move |r| echo(r, g.clone()));
+                let svc = service_fn(move |r| echo(r, g.clone(), sn.clone()));
                 let _ = if h2c {
                     hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                         .serve_connection(io, svc)
@@ -177,12 +216,19 @@ async fn start(h2c: bool) -> (SocketAddr, Gate) {
             });
         }
     });
-    (addr, gate)
+    (addr, gate, seen)
 }
 
 /// Starts the HTTP/1.1 echo upstream; the gate holds back `/sse`'s second event.
 pub async fn start_echo() -> (SocketAddr, Gate) {
-    start(false).await
+    let (addr, gate, _) = start(false).await;
+    (addr, gate)
+}
+
+/// Starts the HTTP/1.1 echo upstream, with what it sees.
+pub async fn start_echo_seen() -> (SocketAddr, Arc<Seen>) {
+    let (addr, _, seen) = start(false).await;
+    (addr, seen)
 }
 
 /// Starts the echo upstream speaking h2c.

@@ -19,6 +19,10 @@ use super::model::{
 };
 use super::raw::RawConfig;
 use super::tcp::tcp_section;
+use crate::body_pace::BodyTimeouts;
+
+/// Largest `timeouts.body_min_rate` (bytes a second): above it, ordinary uploads would fail.
+const MAX_BODY_MIN_RATE: u64 = 100 * 1024 * 1024;
 
 /// Reads and validates an edge config file, compiling every endpoint's policy with `registry`.
 pub fn load_file(path: &Path, registry: &Registry) -> Result<EdgeConfig, ConfigError> {
@@ -108,11 +112,18 @@ pub fn load_str(
     let mut idle_timeout = Duration::from_secs(300);
     let mut header_read_timeout = Duration::from_secs(10);
     let mut shutdown_grace = Duration::from_secs(10);
+    let mut body_timeouts = BodyTimeouts::default();
     if let Some(t) = &raw.timeouts {
         for (value, slot, name) in [
             (&t.idle, &mut idle_timeout, "idle"),
             (&t.header_read, &mut header_read_timeout, "header_read"),
             (&t.shutdown_grace, &mut shutdown_grace, "shutdown_grace"),
+            (&t.body_read, &mut body_timeouts.read, "body_read"),
+            (
+                &t.body_min_rate_grace,
+                &mut body_timeouts.grace,
+                "body_min_rate_grace",
+            ),
         ] {
             let Some(text) = value else { continue };
             match parse_duration(text) {
@@ -122,6 +133,16 @@ pub fn load_str(
                     format!("`{text}` is not a duration like 300ms, 10s, 5m or 1h"),
                 ),
             }
+        }
+        match t.body_min_rate {
+            Some(rate) if rate > MAX_BODY_MIN_RATE => cx.error(
+                &[key("timeouts"), key("body_min_rate")],
+                format!(
+                    "{rate} bytes a second is more than the {MAX_BODY_MIN_RATE} allowed (0 turns the minimum rate off)"
+                ),
+            ),
+            Some(rate) => body_timeouts.min_rate = rate,
+            None => {}
         }
     }
     let mut certificates = Vec::new();
@@ -385,6 +406,7 @@ pub fn load_str(
         idle_timeout,
         header_read_timeout,
         shutdown_grace,
+        body_timeouts,
         events,
         endpoints,
         tunnel,

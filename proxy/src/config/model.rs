@@ -48,6 +48,8 @@ pub struct EdgeConfig {
     pub header_read_timeout: Duration,
     /// On SIGTERM or SIGINT, how long requests in flight may take to finish.
     pub shutdown_grace: Duration,
+    /// How fast request bodies must arrive.
+    pub body_timeouts: crate::body_pace::BodyTimeouts,
     /// Where events go.
     pub events: EventsOutput,
     /// The endpoints, in file order.

@@ -156,6 +156,18 @@ pub(super) struct RawTimeouts {
     /// exits anyway; default `10s`.
     #[serde(default)]
     pub(super) shutdown_grace: Option<String>,
+    /// Longest wait for the next chunk of a request body (HTTP/1 and HTTP/2); default `60s`.
+    /// On expiry the client gets `408` with `ERR_SLUICE_3909`.
+    #[serde(default)]
+    pub(super) body_read: Option<String>,
+    /// Least average request body rate in bytes a second, once `body_min_rate_grace` has
+    /// passed (a body may take the grace period plus one second per this many bytes);
+    /// default `500`, `0` turns it off.
+    #[serde(default)]
+    pub(super) body_min_rate: Option<u64>,
+    /// Time a request body gets before `body_min_rate` applies; default `10s`.
+    #[serde(default)]
+    pub(super) body_min_rate_grace: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -172,3 +172,38 @@ fn upstream_tls_verify_and_shutdown_grace() {
     let c = load("version: 1\nlisteners:\n  http: 127.0.0.1:8080\n").unwrap();
     assert_eq!(c.shutdown_grace, Duration::from_secs(10));
 }
+
+#[test]
+fn body_timeouts_load_and_are_checked() {
+    let base = "version: 1\nlisteners:\n  http: 127.0.0.1:8080\ntimeouts:\n";
+    let c = load(base.trim_end_matches("timeouts:\n")).unwrap();
+    assert_eq!(c.body_timeouts, crate::body_pace::BodyTimeouts::default());
+    assert_eq!(c.body_timeouts.read, Duration::from_secs(60));
+    let c = load(&format!(
+        "{base}  body_read: 5s\n  body_min_rate: 0\n  body_min_rate_grace: 2s\n"
+    ))
+    .unwrap();
+    assert_eq!(c.body_timeouts.read, Duration::from_secs(5));
+    assert_eq!(c.body_timeouts.min_rate, 0);
+    assert_eq!(c.body_timeouts.grace, Duration::from_secs(2));
+    let e = load(&format!("{base}  body_read: slow\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("edge.yml:5:"), "{e}");
+    assert!(e.contains("`slow` is not a duration"), "{e}");
+    let e = load(&format!("{base}  body_min_rate: fast\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("edge.yml:5:"), "{e}");
+    let e = load(&format!("{base}  body_min_rate: 999999999999\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("edge.yml:5:") && e.contains("body_min_rate"),
+        "{e}"
+    );
+    let e = load(&format!("{base}  body_min_rate_grace: 0s\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("edge.yml:5:"), "{e}");
+}

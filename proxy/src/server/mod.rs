@@ -34,6 +34,8 @@ use sluice_policy::{Registry, TlsInfo};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::admin::admin_loop;
+use crate::body_pace::BodyTimeouts;
+use crate::body_watch::BodyWatch;
 use crate::config::{EdgeConfig, Scheme};
 use crate::conn::{ConnMeter, ConnTable, Metered};
 use crate::events::EventSink;
@@ -71,6 +73,8 @@ pub struct Shared {
     pub events: Option<Arc<EventSink>>,
     /// Endpoints bound by agents over the tunnel listener.
     pub tunnels: Arc<TunnelRoutes>,
+    /// How fast request bodies must arrive (fixed until a restart).
+    pub body_timeouts: BodyTimeouts,
 }
 
 impl Shared {
@@ -86,6 +90,7 @@ impl Shared {
             metrics: Arc::new(metrics),
             events,
             tunnels: Arc::new(TunnelRoutes::default()),
+            body_timeouts: config.body_timeouts,
         }
     }
 
@@ -147,6 +152,10 @@ impl HttpServerApp for Front {
             // Between requests the idle timeout applies; the header guard starts with the
             // next request's first byte.
             session.set_keepalive(Some(self.idle_secs));
+            // Pipelined requests (sent before the previous answer) are served in order.
+            // Without this, Pingora answers the first and closes, dropping the rest it has
+            // already read.
+            session.set_pipelining_enabled(true);
             let client = session.client_addr().and_then(|a| a.as_inet()).copied();
             let server = session.server_addr().and_then(|a| a.as_inet()).copied();
             if let (Some(c), Some(s)) = (client, server)
@@ -154,6 +163,12 @@ impl HttpServerApp for Front {
             {
                 m.await_header();
             }
+        }
+        if session.is_http2() {
+            // Pingora has no read timeout for HTTP/2 request bodies: see `BodyWatch`.
+            return BodyWatch::run(self.proxy.process_new_http(session, shutdown))
+                .await
+                .flatten();
         }
         self.proxy.process_new_http(session, shutdown).await
     }

@@ -6,9 +6,12 @@ use pingora::{Error, ErrorSource, ErrorType};
 
 use super::headers::accept_of;
 use super::response::write_synthetic;
-use super::{Ctx, EdgeService};
+use super::{BodyFailure, Ctx, EdgeService};
 use crate::config::Target;
 use crate::errors;
+
+/// How long a failed tunnel stream waits to learn whether its agent session ended.
+const AGENT_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
 
 impl EdgeService {
     /// Records the failure on the exchange and writes the error page (unless the client is
@@ -29,6 +32,22 @@ impl EdgeService {
                 can_reuse_downstream: false,
             };
         }
+        if let Some(r) = ctx.refusal.clone() {
+            return self
+                .answer(session, ctx, r.status, r.code, &r.message)
+                .await;
+        }
+        if let Some(failure) = BodyFailure::of(e, ctx) {
+            ctx.body_failure = Some(failure);
+            let (status, code, message) = failure.answer();
+            let fresh = session.response_written().is_none();
+            failure.settle_connection(session);
+            let mut answer = self.answer(session, ctx, status, code, &message).await;
+            // A body too large is drained (so the client reads the answer, not a reset) and
+            // the connection may serve the next request.
+            answer.can_reuse_downstream = fresh && failure == BodyFailure::TooLarge;
+            return answer;
+        }
         let addr = ctx
             .endpoint
             .as_ref()
@@ -44,6 +63,11 @@ impl EdgeService {
                 StatusCode::NOT_FOUND,
                 errors::ENDPOINT_NOT_FOUND,
                 "The endpoint is offline: its agent is gone.".to_string(),
+            ),
+            (_, ErrorSource::Upstream) if tunnel && self.agent_went_away(ctx).await => (
+                StatusCode::BAD_GATEWAY,
+                errors::AGENT_GONE,
+                "The agent serving this endpoint went away during the request.".to_string(),
             ),
             (_, ErrorSource::Upstream) if tunnel => (
                 StatusCode::BAD_GATEWAY,
@@ -108,14 +132,45 @@ impl EdgeService {
                 "The edge failed while handling the request.".to_string(),
             ),
         };
+        self.answer(session, ctx, status, code, &message).await
+    }
+
+    /// Writes the error page (unless the response has started: then there is nothing more to
+    /// say) and closes the connection after it.
+    async fn answer(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        status: StatusCode,
+        code: u16,
+        message: &str,
+    ) -> FailToProxy {
         ctx.error_code = Some(code);
-        let page = errors::error_page(status, code, &message, accept_of(session).as_deref());
-        // The response may already have started; then there is nothing more to say.
-        let _ = write_synthetic(session, page, ctx).await;
+        let page = errors::error_page(status, code, message, accept_of(session).as_deref());
+        if session.response_written().is_none() {
+            if ctx.body_failure != Some(BodyFailure::TooLarge) {
+                // `Connection: close` on the answer: the connection ends after it.
+                session.set_keepalive(None);
+            }
+            let _ = write_synthetic(session, page, ctx).await;
+        }
         FailToProxy {
             error_code: status.as_u16(),
             can_reuse_downstream: false,
         }
+    }
+
+    /// Whether the tunnel endpoint's agent session ended: a stream cut by its death looks like
+    /// any other upstream failure, and the session notices the end a moment later.
+    async fn agent_went_away(&self, ctx: &Ctx) -> bool {
+        let Some(Target::Tunnel(agent)) = ctx.endpoint.as_ref().map(|ep| &ep.upstream.target)
+        else {
+            return false;
+        };
+        agent.close_reason().is_some()
+            || tokio::time::timeout(AGENT_CLOSE_WAIT, agent.closed())
+                .await
+                .is_ok()
     }
 
     fn status_failure(&self, e: &Error) -> (StatusCode, u16, String) {

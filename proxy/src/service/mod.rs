@@ -9,11 +9,13 @@
 //! chunk in the body filters (nothing is buffered). Hop-by-hop headers are stripped both ways,
 //! except a websocket upgrade's.
 
+mod body_limits;
 mod event;
 mod failure;
 mod headers;
 mod request;
 mod response;
+mod strict;
 mod upstream;
 
 use std::sync::{Arc, Mutex};
@@ -27,9 +29,11 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use sluice_policy::{BodyError, BodyTransform, Clock, Connection, Exchange, SystemClock};
 
+use crate::body_pace::BodyPace;
 use crate::config::{Endpoint, Scheme};
 use crate::conn::ConnMeter;
 use crate::server::Shared;
+use strict::Refusal;
 
 /// The edge's HTTP service for one listener (http or https).
 pub struct EdgeService {
@@ -88,6 +92,21 @@ pub struct Ctx {
     started: Instant,
     bytes_out: u64,
     error_code: Option<u16>,
+    /// The request was refused before routing (answered by `fail_to_proxy`).
+    refusal: Option<Refusal>,
+    /// The request body's progress against the body timeouts, once a body is expected.
+    pace: Option<BodyPace>,
+    /// Why the request body could not be taken, if it could not.
+    body_failure: Option<BodyFailure>,
+}
+
+/// Why the edge stopped taking a request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyFailure {
+    /// Larger than an action may buffer (413, `ERR_SLUICE_3904`).
+    TooLarge,
+    /// Stalled or slower than the minimum rate (408, `ERR_SLUICE_3909`).
+    TimedOut,
 }
 
 impl Ctx {
@@ -142,11 +161,27 @@ impl ProxyHttp for EdgeService {
             started: Instant::now(),
             bytes_out: 0,
             error_code: None,
+            refusal: None,
+            pace: None,
+            body_failure: None,
         }
     }
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
         self.attach_meter(session, ctx);
+        if let Err(refusal) = strict::check_request(session) {
+            self.shared
+                .metrics
+                .malformed_requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut e = Error::explain(
+                ErrorType::HTTPStatus(refusal.status.as_u16()),
+                refusal.message.clone(),
+            );
+            e.esource = ErrorSource::Downstream;
+            ctx.refusal = Some(refusal);
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -170,11 +205,17 @@ impl ProxyHttp for EdgeService {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        Self::pace_body(
+            session,
+            body.as_ref().map_or(0, Bytes::len),
+            end_of_stream,
+            ctx,
+        )?;
         Self::request_body(body, end_of_stream, ctx)
     }
 
@@ -206,6 +247,7 @@ impl ProxyHttp for EdgeService {
     }
 
     fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, _error: &Error) -> bool {
-        ctx.close
+        // Closed by policy, or the client's fault (answered with a 4xx and counted).
+        ctx.close || ctx.refusal.is_some() || ctx.body_failure.is_some()
     }
 }

@@ -13,20 +13,26 @@ use sluice_policy::{
     TcpVerdict,
 };
 
+use super::body_limits::arm;
 use super::headers::{accept_of, host_of};
 use super::response::{write_response, write_synthetic};
-use super::{Ctx, EdgeService, body_error, closed_by_policy, internal, run_transforms};
+use super::{
+    BodyFailure, Ctx, EdgeService, body_error, closed_by_policy, internal, run_transforms,
+};
 use crate::body::{HOST_BUFFER_LIMIT, ReadState, SessionBody};
+use crate::body_pace::BodyPace;
+use crate::body_watch::BodyWatch;
 use crate::config::Endpoint;
 use crate::conn::{ConnMeter, EndpointConn};
 use crate::errors;
 
 /// Serves the engine's body reads from the session until `limit` (capped at what the edge can
-/// forward afterwards) is passed.
+/// forward afterwards) is passed, each read within what the body timeouts allow.
 async fn read_body(
     session: &mut Session,
     st: &mut ReadState,
     limit: usize,
+    pace: &mut Option<BodyPace>,
 ) -> Result<Bytes, BodyError> {
     let cap = limit.min(HOST_BUFFER_LIMIT);
     if st.broken {
@@ -35,17 +41,29 @@ async fn read_body(
     // Pingora forwards what was read here from its retry buffer.
     session.as_mut().enable_retry_buffering();
     while !st.done {
+        if let Some(p) = pace.as_ref()
+            && !arm(session, p)
+        {
+            st.broken = true;
+            st.timed_out = true;
+            return Err(BodyError::Failed("the request body came too slowly".into()));
+        }
         match session.read_request_body().await {
             Ok(Some(chunk)) => {
+                if let Some(p) = pace.as_mut() {
+                    p.record(chunk.len());
+                }
                 st.bytes.extend_from_slice(&chunk);
                 if st.bytes.len() > cap {
                     st.broken = true;
+                    st.too_large = true;
                     return Err(BodyError::TooLarge { limit: cap });
                 }
             }
             Ok(None) => st.done = true,
             Err(e) => {
                 st.broken = true;
+                st.timed_out = *e.etype() == pingora::ErrorType::ReadTimedout;
                 return Err(BodyError::Failed(format!("reading the request body: {e}")));
             }
         }
@@ -88,6 +106,7 @@ impl EdgeService {
             return Ok(true);
         };
         ctx.endpoint = Some(ep.clone());
+        self.start_pace(session, ctx);
         let Some(conn) = self.connection(session, ctx, &ep).await else {
             ctx.close = true;
             return Err(closed_by_policy());
@@ -110,6 +129,7 @@ impl EdgeService {
         let (source, mut reads) = SessionBody::channel();
         let mut ex = Exchange::new(parts, Box::new(source));
         let mut read = ReadState::default();
+        let mut pace = ctx.pace.take();
         let verdict = {
             let phase = ep.policy.on_http_request(&conn, &mut ex);
             tokio::pin!(phase);
@@ -117,29 +137,39 @@ impl EdgeService {
                 tokio::select! {
                     v = &mut phase => break v,
                     Some((limit, reply)) = reads.recv() => {
-                        let r = read_body(session, &mut read, limit).await;
+                        let r = read_body(session, &mut read, limit, &mut pace).await;
                         let _ = reply.send(r);
                     }
                 }
             }
         };
+        ctx.pace = pace;
+        if read.done || read.broken {
+            // Nothing more is awaited from the client here (Pingora forwards what was read).
+            BodyWatch::arm(None);
+        }
+        let failure = if read.timed_out {
+            Some(BodyFailure::TimedOut)
+        } else if read.broken {
+            Some(BodyFailure::TooLarge)
+        } else {
+            None
+        };
+        if let Some(failure) = failure
+            && !matches!(verdict, RequestVerdict::Close)
+        {
+            // The body was partly consumed for an action and cannot be forwarded whole; the
+            // action's own answer to the failed read (a 500, a 403) would hide the cause.
+            ctx.ex = Some(Mutex::new(ex));
+            ctx.body_failure = Some(failure);
+            ctx.error_code = Some(failure.answer().1);
+            let page = failure.page(accept_of(session).as_deref());
+            failure.settle_connection(session);
+            write_synthetic(session, page, ctx).await?;
+            return Ok(true);
+        }
         match verdict {
             RequestVerdict::Forward => {
-                if read.broken {
-                    // The body was partly consumed for an action and cannot be forwarded whole.
-                    ctx.ex = Some(Mutex::new(ex));
-                    ctx.error_code = Some(errors::BODY_TOO_LARGE);
-                    let page = errors::error_page(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        errors::BODY_TOO_LARGE,
-                        &format!(
-                            "The request body is larger than the {HOST_BUFFER_LIMIT} bytes the edge buffers for the traffic policy."
-                        ),
-                        accept_of(session).as_deref(),
-                    );
-                    write_synthetic(session, page, ctx).await?;
-                    return Ok(true);
-                }
                 ctx.ex = Some(Mutex::new(ex));
                 Ok(false)
             }

@@ -11,7 +11,8 @@ use pingora::proxy::Session;
 use pingora::upstreams::peer::HttpPeer;
 
 use super::headers::{host_of, is_websocket_upgrade, replace_request_headers, strip_hop_by_hop};
-use super::{Ctx, EdgeService, body_error, internal, run_transforms};
+use super::{BodyFailure, Ctx, EdgeService, body_error, internal, run_transforms};
+use sluice_policy::BodyError;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -122,16 +123,27 @@ impl EdgeService {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        if let Some(ex) = ctx.exchange()
-            && !ex.request_transforms.is_empty()
-        {
-            let chunk = body.take().unwrap_or_default();
-            let out = run_transforms(&mut ex.request_transforms, chunk, end_of_stream)
-                .map_err(body_error)?;
+        let Some(ex) = ctx.exchange() else {
+            return Ok(());
+        };
+        if ex.request_transforms.is_empty() {
+            return Ok(());
+        }
+        let chunk = body.take().unwrap_or_default();
+        match run_transforms(&mut ex.request_transforms, chunk, end_of_stream) {
             // Request side: `None` would tell Pingora the body ended; an empty chunk that is
             // not the last is skipped by Pingora.
-            *body = Some(out);
+            Ok(out) => {
+                *body = Some(out);
+                Ok(())
+            }
+            Err(e) => {
+                if matches!(e, BodyError::TooLarge { .. }) {
+                    // Answered 413 by `fail_to_proxy`, as when an action buffers the body.
+                    ctx.body_failure = Some(BodyFailure::TooLarge);
+                }
+                Err(body_error(e))
+            }
         }
-        Ok(())
     }
 }
