@@ -29,8 +29,9 @@ pub struct TunnelEdge {
     pub tcp: Option<u16>,
     /// Admin port (`/metrics`).
     pub admin: u16,
-    /// More `authtokens:` entries (YAML list items), after [`TOKEN`]'s.
-    pub extra_tokens: String,
+    /// More config after [`TOKEN`]'s `authtokens:` entry: more list items, then top-level
+    /// sections (`tunnel:` …).
+    pub extra_config: String,
     /// The edge's folder (config, state, logs).
     pub dir: PathBuf,
 }
@@ -58,12 +59,13 @@ fn free_range(n: u16) -> u16 {
 impl TunnelEdge {
     /// Starts an edge; with `tcp`, it also serves TCP endpoints on 20 ports.
     pub async fn start(tcp: bool) -> TunnelEdge {
-        Self::start_with_tokens(tcp, "").await
+        Self::start_with_config(tcp, "").await
     }
 
-    /// [`start`](Self::start) with more authtokens: YAML list items such as
-    /// `"  - token: t2\n    account: b\n    allow: [\"*.localhost\"]\n"`.
-    pub async fn start_with_tokens(tcp: bool, extra_tokens: &str) -> TunnelEdge {
+    /// [`start`](Self::start) with more config after the first authtoken: list items such as
+    /// `"  - token: t2\n    account: b\n    allow: [\"*.localhost\"]\n"`, then top-level
+    /// sections.
+    pub async fn start_with_config(tcp: bool, extra_config: &str) -> TunnelEdge {
         let mut edge = TunnelEdge {
             child: None,
             http: free_port(),
@@ -71,7 +73,7 @@ impl TunnelEdge {
             tunnel: free_port(),
             tcp: tcp.then(|| free_range(20)),
             admin: free_port(),
-            extra_tokens: extra_tokens.to_owned(),
+            extra_config: extra_config.to_owned(),
             dir: scratch_dir(),
         };
         edge.restart().await;
@@ -118,7 +120,7 @@ impl TunnelEdge {
             self.admin,
             self.dir.join("state").display(),
             self.dir.join("events.jsonl").display(),
-            self.extra_tokens,
+            self.extra_config,
         );
         if let Some(first) = self.tcp {
             text.push_str(&format!(
