@@ -78,7 +78,11 @@ async fn still_serves(edge: &TunnelEdge, host: &str, body: &str) {
     let r = try_get(edge.http, host, "/").await.expect("edge answers");
     assert_eq!(r.status, 200, "{host}: {:?}", r.body);
     assert_eq!(r.body, body.as_bytes());
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 /// A counter of the admin `/metrics` text.
@@ -110,7 +114,10 @@ async fn authtoken_brute_force_is_throttled_per_address() {
             Err(e) => codes.push(refusal_code(&e)),
         }
     }
-    let invalid = codes.iter().filter(|c| *c == "ERR_SLUICE_AUTH_FAILED").count();
+    let invalid = codes
+        .iter()
+        .filter(|c| *c == "ERR_SLUICE_AUTH_FAILED")
+        .count();
     let throttled = codes
         .iter()
         .filter(|c| *c == "ERR_SLUICE_AUTH_THROTTLED")
@@ -247,7 +254,12 @@ async fn internal_endpoints_are_not_reachable_from_public_listeners() {
         .await
         .expect("answer");
     assert_eq!(unknown.status, 404);
-    for host in ["api.internal", "API.internal.", "api.internal:80", "web.internal"] {
+    for host in [
+        "api.internal",
+        "API.internal.",
+        "api.internal:80",
+        "web.internal",
+    ] {
         let r = try_get(edge.http, host, "/").await.expect("answer");
         assert_eq!(r.status, 404, "{host}: {:?}", r.body);
         assert_eq!(
@@ -325,7 +337,12 @@ async fn local_api_refuses_cross_origin_and_non_json_writes() {
             403,
         ),
         // A "simple" cross-site form post (no preflight): not JSON.
-        ("POST", own.as_str(), vec![("content-type", "text/plain")], 415),
+        (
+            "POST",
+            own.as_str(),
+            vec![("content-type", "text/plain")],
+            415,
+        ),
         (
             "POST",
             own.as_str(),

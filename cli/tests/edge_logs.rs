@@ -64,25 +64,35 @@ async fn json_lines_carry_library_events() {
     let (edge, tunnel) = edge_with(&["--log-format", "json", "--log", "stderr"]).await;
     wrong_token(&edge, tunnel).await;
     let lines = lines_with(&edge, "tunnel authentication refused").await;
-    let v: serde_json::Value = serde_json::from_str(&lines[0])
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]));
+    let v: serde_json::Value =
+        serde_json::from_str(&lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]));
     assert_eq!(v["lvl"], "warn", "{v}");
     assert_eq!(v["reason"], "invalid_token", "{v}");
     assert!(
-        v["obj"].as_str().is_some_and(|o| o.starts_with("sluice_proxy")),
+        v["obj"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("sluice_proxy")),
         "{v}"
     );
     assert!(
-        v["peer"].as_str().is_some_and(|p| p.starts_with("127.0.0.1:")),
+        v["peer"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("127.0.0.1:")),
         "{v}"
     );
     assert!(v["t"].is_string(), "{v}");
     // Every log line is JSON; no token anywhere.
     let all = edge.stderr();
     for line in all.lines().filter(|l| l.starts_with('{')) {
-        assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "{line}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "{line}"
+        );
     }
-    assert!(!all.contains("wrong-token-5678") && !all.contains(TOKEN), "{all}");
+    assert!(
+        !all.contains("wrong-token-5678") && !all.contains(TOKEN),
+        "{all}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +111,10 @@ async fn logfmt_to_a_file() {
     })
     .await;
     assert!(line.starts_with("t="), "{line}");
-    assert!(line.contains(" lvl=warn msg=\"tunnel authentication refused"), "{line}");
+    assert!(
+        line.contains(" lvl=warn msg=\"tunnel authentication refused"),
+        "{line}"
+    );
     assert!(line.contains(" obj=sluice_proxy::"), "{line}");
     assert!(line.contains(" peer=127.0.0.1:"), "{line}");
     assert!(line.contains(" reason=invalid_token"), "{line}");

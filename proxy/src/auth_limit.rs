@@ -148,7 +148,10 @@ impl AuthLimiter {
         }
         e.failures = e.failures.saturating_add(1);
         e.last = now;
-        let over = e.failures.checked_sub(limits.free_failures)?.checked_sub(1)?;
+        let over = e
+            .failures
+            .checked_sub(limits.free_failures)?
+            .checked_sub(1)?;
         let delay = limits
             .base_delay
             .checked_mul(1u32.checked_shl(over.min(31)).unwrap_or(u32::MAX))

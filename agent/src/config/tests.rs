@@ -242,7 +242,11 @@ fn bindings_agree_with_the_url() -> TestResult {
     for (url, bindings, code) in [
         ("https://api.example.com", "[internal]", "ERR_SLUICE_9029"),
         ("https://api.internal", "[public]", "ERR_SLUICE_9029"),
-        ("https://api.internal", "[internal, public]", "ERR_SLUICE_3212"),
+        (
+            "https://api.internal",
+            "[internal, public]",
+            "ERR_SLUICE_3212",
+        ),
         ("https://api.example.com", "[kubernetes]", "ERR_SLUICE_3212"),
     ] {
         let err = check_text("b.yml", &ep(url, bindings), p)

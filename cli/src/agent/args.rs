@@ -153,7 +153,10 @@ impl SessionArgs {
         let log = LogSetup::new(
             log.as_deref(),
             self.log.log_level.as_deref().or(agent.log_level.as_deref()),
-            self.log.log_format.as_deref().or(agent.log_format.as_deref()),
+            self.log
+                .log_format
+                .as_deref()
+                .or(agent.log_format.as_deref()),
             "false",
         )?;
         Ok(Settings {

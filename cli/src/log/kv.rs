@@ -50,7 +50,8 @@ impl Visit for Fields {
         if field.name() == "message" {
             self.message = value.to_owned();
         } else {
-            self.fields.push((field.name(), Value::Text(value.to_owned())));
+            self.fields
+                .push((field.name(), Value::Text(value.to_owned())));
         }
     }
 
@@ -64,11 +65,13 @@ impl Visit for Fields {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.fields.push((field.name(), Value::Raw(value.to_string())));
+        self.fields
+            .push((field.name(), Value::Raw(value.to_string())));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.fields.push((field.name(), Value::Raw(value.to_string())));
+        self.fields
+            .push((field.name(), Value::Raw(value.to_string())));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
@@ -81,7 +84,8 @@ impl Visit for Fields {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.fields.push((field.name(), Value::Raw(value.to_string())));
+        self.fields
+            .push((field.name(), Value::Raw(value.to_string())));
     }
 }
 

@@ -120,7 +120,9 @@ impl LogSetup {
     /// Which events pass: sluice's crates at the chosen level, others at `warn` or stricter.
     fn filter(&self) -> Targets {
         let others = self.level.min(LevelFilter::WARN);
-        Targets::new().with_default(others).with_target("sluice", self.level)
+        Targets::new()
+            .with_default(others)
+            .with_target("sluice", self.level)
     }
 
     /// Installs the subscriber for the whole process. Call once, before anything logs; a

@@ -33,7 +33,10 @@ pub(super) fn auth_limits(cx: &mut Checker<'_>, raw: Option<&RawAuthLimits>) -> 
         }
     }
     if limits.max_delay < limits.base_delay {
-        cx.error(&at("max_delay"), "max_delay must not be shorter than base_delay");
+        cx.error(
+            &at("max_delay"),
+            "max_delay must not be shorter than base_delay",
+        );
     }
     if let Some(n) = raw.max_tracked {
         match usize::try_from(n) {

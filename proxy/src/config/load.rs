@@ -377,8 +377,10 @@ pub fn load_str(
             ),
         }
     }
-    let auth_limits =
-        super::auth_limits::auth_limits(&mut cx, raw.tunnel.as_ref().and_then(|t| t.auth_limits.as_ref()));
+    let auth_limits = super::auth_limits::auth_limits(
+        &mut cx,
+        raw.tunnel.as_ref().and_then(|t| t.auth_limits.as_ref()),
+    );
     if tunnel.is_some() && authtokens.is_empty() {
         cx.error(
             &[key("listeners"), key("tunnel")],

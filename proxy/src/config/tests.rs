@@ -201,7 +201,13 @@ fn auth_limits_are_validated() {
     .unwrap();
     let l = c.auth_limits;
     assert_eq!(
-        (l.free_failures, l.window, l.base_delay, l.max_delay, l.max_tracked),
+        (
+            l.free_failures,
+            l.window,
+            l.base_delay,
+            l.max_delay,
+            l.max_tracked
+        ),
         (
             2,
             Duration::from_secs(10),
@@ -220,10 +226,8 @@ fn auth_limits_are_validated() {
         let e = load(&format!("{base}{bad}")).unwrap_err().to_string();
         assert!(e.contains(key), "{bad}: {e}");
     }
-    let e = load(
-        "version: 1\nlisteners:\n  http: 127.0.0.1:8080\nbase_domains: [svc.internal]\n",
-    )
-    .unwrap_err()
-    .to_string();
+    let e = load("version: 1\nlisteners:\n  http: 127.0.0.1:8080\nbase_domains: [svc.internal]\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("internal"), "{e}");
 }

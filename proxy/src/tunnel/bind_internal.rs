@@ -42,7 +42,9 @@ impl Binder {
         }
         let default = default_port(request.protocol);
         let Some(port) = port.or(default) else {
-            return Err(invalid("a tcp URL needs a port, as in tcp://db.internal:5432"));
+            return Err(invalid(
+                "a tcp URL needs a port, as in tcp://db.internal:5432",
+            ));
         };
         let (protocol, scheme) = match request.protocol {
             Protocol::Http => (sluice_policy::Protocol::Http, Scheme::Http),
