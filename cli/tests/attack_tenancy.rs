@@ -85,6 +85,9 @@ async fn still_serves(edge: &TunnelEdge, host: &str, body: &str) {
     );
 }
 
+/// A request to the local API (method, Host, headers) and the status it must get.
+type ApiCase<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, u16);
+
 /// A counter of the admin `/metrics` text.
 fn counter(metrics: &str, series: &str) -> u64 {
     metrics
@@ -130,11 +133,9 @@ async fn authtoken_brute_force_is_throttled_per_address() {
         "{codes:?}"
     );
     // While blocked, even the right token from that address is refused unread.
-    let e = builder_from(&edge, TOKEN, attacker)
-        .connect()
-        .await
-        .err()
-        .expect("refused while blocked");
+    let Err(e) = builder_from(&edge, TOKEN, attacker).connect().await else {
+        panic!("accepted while blocked");
+    };
     assert_eq!(refusal_code(&e), "ERR_SLUICE_AUTH_THROTTLED");
     // A good agent from another address binds at once.
     let t = Instant::now();
@@ -210,7 +211,9 @@ async fn another_account_cannot_take_names_ports_or_leave_its_allow_list() {
         ),
     ] {
         let what = format!("{request:?}");
-        let e = bob.bind(request).await.err().expect("refused");
+        let Err(e) = bob.bind(request).await else {
+            panic!("{what} was accepted");
+        };
         assert_eq!(refusal_code(&e), code, "{what}: {e}");
         still_serves(&edge, "shared.localhost", "alice").await;
     }
@@ -298,16 +301,17 @@ async fn internal_endpoints_are_not_reachable_from_public_listeners() {
             .with_url("http://db.internal")
             .with_binding("public"),
     ] {
-        let e = s.bind(request).await.err().expect("refused");
+        let Err(e) = s.bind(request).await else {
+            panic!("a binding that disagrees with its URL was accepted");
+        };
         assert_eq!(refusal_code(&e), "ERR_SLUICE_9029", "{e}");
     }
     // The internal endpoint is bound and stored: binding its name again as the same
     // account's other agent is refused like any taken name.
-    let e = s
-        .bind(BindRequest::new(Protocol::Http).with_url("http://api.internal"))
-        .await
-        .err()
-        .expect("taken");
+    let request = BindRequest::new(Protocol::Http).with_url("http://api.internal");
+    let Err(e) = s.bind(request).await else {
+        panic!("a taken internal name was bound again");
+    };
     assert_eq!(refusal_code(&e), "ERR_SLUICE_334", "{e}");
     still_serves(&edge, "public.localhost", "public").await;
 }
@@ -320,7 +324,7 @@ async fn local_api_refuses_cross_origin_and_non_json_writes() {
     agent.url().await;
     let own = format!("127.0.0.1:{}", agent.web);
     let json = [("content-type", "application/json")];
-    let cases: [(&str, &str, Vec<(&str, &str)>, u16); 5] = [
+    let cases: [ApiCase<'_>; 5] = [
         // DNS rebinding: a foreign Host.
         ("GET", "evil.example.com", vec![], 403),
         // A page on another origin posting JSON.
