@@ -8,12 +8,17 @@ use std::path::PathBuf;
 use clap::Args;
 use sluice_policy::Registry;
 
+use crate::log::{LogArgs, LogSetup};
+
 /// Arguments of `sluice edge`.
 #[derive(Debug, Args)]
 pub struct EdgeArgs {
     /// The edge config file (YAML, `version: 1`).
     #[arg(long, short)]
     config: PathBuf,
+    /// The log (default: `--log stderr`, `term`, `info`).
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 /// How the edge reads an upstream, as printed at start-up: the URL as written, and where it
@@ -35,6 +40,13 @@ fn upstream_text(up: &sluice_proxy::config::Upstream) -> String {
 
 /// Runs `sluice edge`. Returns the exit code.
 pub fn run(args: EdgeArgs, registry: &Registry) -> anyhow::Result<u8> {
+    match LogSetup::from_args(&args.log, "stderr") {
+        Ok(log) => log.install()?,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(2);
+        }
+    }
     let config = match sluice_proxy::load_file(&args.config, registry) {
         Ok(c) => c,
         Err(e) => {

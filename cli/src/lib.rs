@@ -6,6 +6,7 @@
 mod agent;
 mod config_cmd;
 mod edge_cmd;
+mod log;
 mod policy_cmd;
 
 use std::process::ExitCode;

@@ -11,12 +11,14 @@
 //! - [`errors`]: the responses the edge makes itself, with `sluice-error-code`.
 //! - [`events`]: one JSON line per finished request and per closed connection.
 //! - [`metrics`]: Prometheus counters for the admin listener.
+//! - [`auth_limit`]: per-source-address back-off after failed authentications.
 //! - [`tunnel`]: agent-backed endpoints: authtokens, binds (HTTP/HTTPS names, TLS names
 //!   routed by SNI, TCP ports), pooling, and the streams to agents.
 //!
 //! [`run`] starts the edge in the foreground.
 
 mod admin;
+pub mod auth_limit;
 mod body;
 pub mod body_pace;
 mod body_watch;

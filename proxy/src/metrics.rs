@@ -1,7 +1,7 @@
 //! Prometheus metrics, written by hand in the text exposition format (version 0.0.4):
 //! requests by endpoint and status, a latency histogram per endpoint, open and total
 //! connections, bytes in and out (on the client side), responses made by the traffic policy by
-//! status, connections closed by the policy, and reloads.
+//! status, connections closed by the policy, refused agent authentications, and reloads.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -43,6 +43,10 @@ pub struct Metrics {
     pub malformed_requests: AtomicU64,
     /// Events dropped because the event writer's queue was full (shared with the sink).
     pub events_dropped: Arc<AtomicU64>,
+    /// Tunnel authentications refused for an unknown authtoken.
+    pub tunnel_auth_invalid: AtomicU64,
+    /// Tunnel authentications refused because the source address is blocked after failures.
+    pub tunnel_auth_throttled: AtomicU64,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -226,6 +230,21 @@ impl Metrics {
         )?;
         writeln!(
             out,
+            "# HELP sluice_tunnel_auth_failures_total Refused agent authentications, by reason (invalid_token, throttled)."
+        )?;
+        writeln!(out, "# TYPE sluice_tunnel_auth_failures_total counter")?;
+        for (reason, n) in [
+            ("invalid_token", &self.tunnel_auth_invalid),
+            ("throttled", &self.tunnel_auth_throttled),
+        ] {
+            writeln!(
+                out,
+                "sluice_tunnel_auth_failures_total{{reason=\"{reason}\"}} {}",
+                n.load(Ordering::Relaxed)
+            )?;
+        }
+        writeln!(
+            out,
             "# HELP sluice_config_reloads_total Config reloads, by result (ok, refused)."
         )?;
         writeln!(out, "# TYPE sluice_config_reloads_total counter")?;
@@ -258,5 +277,9 @@ mod tests {
         ));
         assert!(text.contains("le=\"+Inf\"} 2"));
         assert!(text.contains("sluice_policy_responses_total{endpoint=\"ep_1\",status=\"403\"} 1"));
+        m.tunnel_auth_invalid.fetch_add(2, Ordering::Relaxed);
+        let text = m.render();
+        assert!(text.contains("sluice_tunnel_auth_failures_total{reason=\"invalid_token\"} 2"));
+        assert!(text.contains("sluice_tunnel_auth_failures_total{reason=\"throttled\"} 0"));
     }
 }

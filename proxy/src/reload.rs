@@ -44,32 +44,37 @@ pub(crate) fn reload(
             {
                 restart.push("timeouts");
             }
+            if new.auth_limits != running.auth_limits {
+                restart.push("tunnel.auth_limits");
+            }
             if new.events != running.events {
                 restart.push("events");
             }
             shared.state.store(Arc::new(State::new(&new)));
             shared.metrics.reload("ok");
-            eprintln!(
-                "sluice edge: reloaded {} ({why}): {} endpoint(s), {} certificate(s)",
-                path.display(),
-                new.endpoints.len(),
-                new.certificates.len()
+            tracing::info!(
+                path = %path.display(),
+                why,
+                endpoints = new.endpoints.len(),
+                certificates = new.certificates.len(),
+                "config reloaded"
             );
             if !restart.is_empty() {
-                eprintln!(
-                    "sluice edge: changes to {} take effect after a restart",
-                    restart.join(", ")
+                tracing::warn!(
+                    keys = %restart.join(", "),
+                    "config changes that take effect after a restart"
                 );
             }
         }
         Err(e) => {
             shared.metrics.reload("refused");
             for d in &e.diagnostics {
-                eprintln!("{d}");
+                tracing::error!("{d}");
             }
-            eprintln!(
-                "sluice edge: reload of {} ({why}) refused; the running config keeps serving",
-                path.display()
+            tracing::error!(
+                path = %path.display(),
+                why,
+                "config reload refused; the running config keeps serving"
             );
         }
     }

@@ -2,7 +2,11 @@
 //! service reads it through an `ArcSwap`, so a request in flight keeps the endpoint (and
 //! policy) it started with while new requests see the new config.
 
-use crate::config::{EdgeConfig, Scheme};
+use std::sync::Arc;
+
+use sluice_tunnel::EndpointBinding;
+
+use crate::config::{EdgeConfig, Endpoint, Scheme};
 use crate::routes::Routes;
 use crate::tls::CertTable;
 
@@ -13,6 +17,9 @@ pub struct State {
     pub http: Routes,
     /// Endpoints served on the https listener.
     pub https: Routes,
+    /// Internal endpoints (`.internal` names): kept for `forward-internal`, never routed
+    /// from a public listener.
+    pub internal: Vec<Arc<Endpoint>>,
     /// Configured certificates.
     pub certs: CertTable,
 }
@@ -25,13 +32,19 @@ impl State {
                 config
                     .endpoints
                     .iter()
-                    .filter(|e| e.scheme == scheme)
+                    .filter(|e| e.scheme == scheme && e.binding == EndpointBinding::Public)
                     .map(|e| (e.host.clone(), e.clone())),
             )
         };
         State {
             http: pick(Scheme::Http),
             https: pick(Scheme::Https),
+            internal: config
+                .endpoints
+                .iter()
+                .filter(|e| e.binding == EndpointBinding::Internal)
+                .cloned()
+                .collect(),
             certs: CertTable::new(&config.certificates),
         }
     }

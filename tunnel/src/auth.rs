@@ -7,8 +7,9 @@ use async_trait::async_trait;
 
 use crate::proto::Protocol;
 
-/// What the edge knows about a connecting agent when it authenticates.
-#[derive(Debug, Clone)]
+/// What the edge knows about a connecting agent when it authenticates. Its `Debug` leaves the
+/// authtoken out.
+#[derive(Clone)]
 pub struct AuthRequest {
     /// The presented authtoken.
     pub authtoken: String,
@@ -18,6 +19,17 @@ pub struct AuthRequest {
     pub client_id: String,
     /// The agent's network address.
     pub remote_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for AuthRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthRequest")
+            .field("authtoken", &"<redacted>")
+            .field("agent_version", &self.agent_version)
+            .field("client_id", &self.client_id)
+            .field("remote_addr", &self.remote_addr)
+            .finish()
+    }
 }
 
 /// Why authentication failed (sent to the agent as `AuthError`).

@@ -4,6 +4,10 @@ use std::io;
 
 use crate::proto::{AuthError, BindError};
 
+/// Code of an authentication refused, without looking at the token, because the agent's
+/// address presented wrong tokens too often; retrying later can succeed.
+pub const AUTH_THROTTLED: &str = "ERR_SLUICE_AUTH_THROTTLED";
+
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseReason {
@@ -83,12 +87,14 @@ impl TunnelError {
         }
     }
 
-    /// Whether retrying with the same settings cannot help (bad token, unsupported version).
+    /// Whether retrying with the same settings cannot help (bad token, unsupported version);
+    /// a refusal for too many failures from the agent's address ([`AUTH_THROTTLED`]) can pass.
     pub fn is_fatal(&self) -> bool {
-        matches!(
-            self,
-            Self::AuthRejected(_) | Self::UnsupportedVersion(_) | Self::Tls(_)
-        )
+        match self {
+            Self::AuthRejected(e) => e.code != AUTH_THROTTLED,
+            Self::UnsupportedVersion(_) | Self::Tls(_) => true,
+            _ => false,
+        }
     }
 }
 

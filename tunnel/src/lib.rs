@@ -32,6 +32,7 @@
 
 pub mod auth;
 pub mod backoff;
+pub mod binding;
 pub mod builder;
 pub mod client;
 pub mod codec;
@@ -48,6 +49,7 @@ pub mod transport;
 
 pub use auth::{AuthRejection, AuthRequest, Authenticator, BindPermission, Grant};
 pub use backoff::Backoff;
+pub use binding::EndpointBinding;
 pub use builder::SessionBuilder;
 pub use client::ClientSession;
 pub use error::{CloseReason, Result, TunnelError};

@@ -61,8 +61,9 @@ impl Protocol {
     }
 }
 
-/// Agent → edge, first message on the control stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Agent → edge, first message on the control stream. Its `Debug` leaves the authtoken out,
+/// so no log line can carry it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Auth {
     /// [`PROTOCOL_VERSION`] of the agent.
     pub version: u32,
@@ -76,6 +77,19 @@ pub struct Auth {
     pub heartbeat_interval_ms: u64,
     /// How long the edge waits for a heartbeat before closing the session, in milliseconds.
     pub heartbeat_tolerance_ms: u64,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("version", &self.version)
+            .field("authtoken", &"<redacted>")
+            .field("agent_version", &self.agent_version)
+            .field("client_id", &self.client_id)
+            .field("heartbeat_interval_ms", &self.heartbeat_interval_ms)
+            .field("heartbeat_tolerance_ms", &self.heartbeat_tolerance_ms)
+            .finish()
+    }
 }
 
 /// Edge → agent: authentication succeeded.
@@ -117,6 +131,10 @@ pub struct BindRequest {
     /// Opaque user metadata.
     #[serde(default)]
     pub metadata: Option<String>,
+    /// `public` or `internal` (at most one; empty: implied by the URL, see
+    /// [`binding::resolve`](crate::binding::resolve)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<String>,
 }
 
 impl BindRequest {
@@ -128,12 +146,19 @@ impl BindRequest {
             traffic_policy: None,
             pooling_enabled: false,
             metadata: None,
+            bindings: Vec::new(),
         }
     }
 
     /// Sets the requested URL.
     pub fn with_url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
+        self
+    }
+
+    /// Sets the binding (`public` or `internal`).
+    pub fn with_binding(mut self, binding: impl Into<String>) -> Self {
+        self.bindings = vec![binding.into()];
         self
     }
 

@@ -169,7 +169,20 @@ impl AgentSession {
             })
         };
         let grant = self.grant();
-        if let Some(url) = &req.url
+        let host = req
+            .url
+            .as_deref()
+            .and_then(crate::auth::host_port)
+            .map(|(h, _)| h);
+        let binding = match crate::binding::resolve(&req.bindings, host.as_deref()) {
+            Ok(b) => b,
+            Err(e) => return self.send(refuse(e.code, e.message)),
+        };
+        // Internal names live in the account's own namespace and are never public, so the
+        // token's allow list (which governs public names and ports) does not apply to them.
+        let public = binding == crate::binding::EndpointBinding::Public;
+        if public
+            && let Some(url) = &req.url
             && !grant.permits(req.protocol, url)
         {
             let msg = format!("this authtoken may not bind {url}");
@@ -177,7 +190,7 @@ impl AgentSession {
         }
         let reply = match handler.bind(self, &req).await {
             Err(rej) => refuse(&rej.code, rej.message),
-            Ok(url) if !grant.permits(req.protocol, &url) => {
+            Ok(url) if public && !grant.permits(req.protocol, &url) => {
                 handler.unbind(self, &url).await;
                 refuse(
                     "ERR_SLUICE_BIND_FORBIDDEN",

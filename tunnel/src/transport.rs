@@ -92,6 +92,7 @@ pub struct TlsTransport {
     server_name: ServerName<'static>,
     connector: tokio_rustls::TlsConnector,
     timeout: Duration,
+    local_ip: Option<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for TlsTransport {
@@ -118,7 +119,46 @@ impl TlsTransport {
             server_name,
             connector: tokio_rustls::TlsConnector::from(config),
             timeout,
+            local_ip: None,
         })
+    }
+
+    /// The same settings, dialing from `ip` (a host with several addresses choosing which
+    /// one the edge sees).
+    pub fn with_local_ip(&self, ip: std::net::IpAddr) -> Self {
+        Self {
+            local_ip: Some(ip),
+            ..self.clone()
+        }
+    }
+
+    /// A TCP connection to the edge, from the chosen local address if any.
+    async fn dial(&self) -> std::io::Result<TcpStream> {
+        let Some(ip) = self.local_ip else {
+            return TcpStream::connect(&self.addr).await;
+        };
+        let mut last = None;
+        for addr in tokio::net::lookup_host(&self.addr).await? {
+            if addr.is_ipv4() != ip.is_ipv4() {
+                continue;
+            }
+            let socket = if ip.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.bind(std::net::SocketAddr::new(ip, 0))?;
+            match socket.connect(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::AddrNotAvailable,
+                format!("no address of {} in the family of {ip}", self.addr),
+            )
+        }))
     }
 
     /// The same TLS settings, dialing another address (e.g. a relay).
@@ -134,7 +174,7 @@ impl TlsTransport {
 impl Transport for TlsTransport {
     async fn connect(&self) -> Result<BoxedIo> {
         let dial = async {
-            let tcp = TcpStream::connect(&self.addr).await?;
+            let tcp = self.dial().await?;
             tcp.set_nodelay(true)?;
             let tls = self
                 .connector

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sluice_policy::source::{Node, PathSeg, parse};
 use sluice_policy::{LoadOptions, PolicyError, Protocol, load_node, load_policy};
 
-use super::resolve::{resolve_endpoint, resolve_tunnel};
+use super::resolve::{check_bindings, resolve_endpoint, resolve_tunnel};
 use super::types::EndpointConfig;
 use super::{ConfigError, parse_file};
 use crate::upstream::EndpointKind;
@@ -96,6 +96,16 @@ pub fn check_text(name: &str, text: &str, path: &Path) -> Result<CheckReport, Co
                 &at("name"),
                 format!("duplicate endpoint name `{}`", e.name),
             ));
+        }
+        if let Err(m) = check_bindings(e.bindings.as_deref().unwrap_or_default(), e.url.as_deref())
+        {
+            errors.push(ConfigError::at(
+                name,
+                loc_of(&root, &at("bindings")),
+                &at("bindings"),
+                m,
+            ));
+            continue;
         }
         let resolved = match resolve_endpoint(&EndpointConfig {
             traffic_policy_file: None,

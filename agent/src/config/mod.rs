@@ -25,7 +25,9 @@ use sluice_policy::source::{NodeDeserializer, PathSeg, parse};
 pub use authtoken::{add_authtoken, default_path};
 pub use check::{CheckReport, check, check_text};
 pub use legacy::LegacyOptions;
-pub use resolve::{ResolvedEndpoint, kind_of_url, resolve_endpoint, resolve_tunnel};
+pub use resolve::{
+    ResolvedEndpoint, check_bindings, kind_of_url, resolve_endpoint, resolve_tunnel,
+};
 pub use settings::{DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TOLERANCE};
 pub use types::{AgentSection, ConfigFile, EndpointConfig, TunnelConfig, UpstreamConfig};
 pub use values::{GoDuration, LogTarget, Scalar, WebAddr};

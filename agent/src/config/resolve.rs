@@ -61,6 +61,18 @@ fn policy_text(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
+/// Checks `bindings` against the endpoint's URL with the edge's rules (at most one of
+/// `public` and `internal`; `.internal` names are internal, internal needs a `.internal` name).
+pub fn check_bindings(bindings: &[String], url: Option<&str>) -> Result<(), String> {
+    let host = url
+        .and_then(sluice_tunnel::auth::host_port)
+        .map(|(h, _)| h)
+        .filter(|h| !h.is_empty());
+    sluice_tunnel::binding::resolve(bindings, host.as_deref())
+        .map(|_| ())
+        .map_err(|e| format!("bindings: {e} [{}]", e.code))
+}
+
 /// Resolves one v3 endpoint.
 pub fn resolve_endpoint(e: &EndpointConfig) -> Result<ResolvedEndpoint, ConfigError> {
     let err = |m: String| ConfigError::Invalid(format!("endpoint `{}`: {m}", e.name));
@@ -85,6 +97,8 @@ pub fn resolve_endpoint(e: &EndpointConfig) -> Result<ResolvedEndpoint, ConfigEr
         (None, Some(f)) => Some(read_policy_file(f, &e.source)?),
         (None, None) => None,
     };
+    let bindings = e.bindings.clone().unwrap_or_default();
+    check_bindings(&bindings, e.url.as_deref()).map_err(err)?;
     Ok(ResolvedEndpoint {
         name: e.name.clone(),
         kind,
@@ -92,7 +106,7 @@ pub fn resolve_endpoint(e: &EndpointConfig) -> Result<ResolvedEndpoint, ConfigEr
         description: e.description.clone(),
         metadata: e.metadata.clone(),
         pooling_enabled: e.pooling_enabled.unwrap_or(false),
-        bindings: e.bindings.clone().unwrap_or_default(),
+        bindings,
         traffic_policy,
         upstream,
         inspect: true,

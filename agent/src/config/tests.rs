@@ -230,6 +230,38 @@ fn check_loads_every_policy() -> TestResult {
 }
 
 #[test]
+fn bindings_agree_with_the_url() -> TestResult {
+    let p = Path::new("/x/sluice.yml");
+    let ep = |url: &str, bindings: &str| {
+        format!(
+            "version: 3\nendpoints:\n  - name: a\n    url: {url}\n    bindings: {bindings}\n    upstream: {{url: 80}}\n"
+        )
+    };
+    check_text("ok.yml", &ep("https://api.internal", "[internal]"), p)?;
+    check_text("ok.yml", &ep("https://api.example.com", "[public]"), p)?;
+    for (url, bindings, code) in [
+        ("https://api.example.com", "[internal]", "ERR_SLUICE_9029"),
+        ("https://api.internal", "[public]", "ERR_SLUICE_9029"),
+        (
+            "https://api.internal",
+            "[internal, public]",
+            "ERR_SLUICE_3212",
+        ),
+        ("https://api.example.com", "[kubernetes]", "ERR_SLUICE_3212"),
+    ] {
+        let err = check_text("b.yml", &ep(url, bindings), p)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.starts_with("b.yml:5:") && err.contains(code), "{err}");
+    }
+    let cfg = parse_file("ok.yml", &ep("http://db.internal", "[internal]"), p)?;
+    let resolved = super::resolve_endpoint(&cfg.endpoints[0])?;
+    assert_eq!(resolved.bindings, vec!["internal".to_string()]);
+    Ok(())
+}
+
+#[test]
 fn default_path_is_under_the_config_folder() {
     if let Some(p) = default_path() {
         assert!(p.ends_with("sluice/sluice.yml"), "{}", p.display());

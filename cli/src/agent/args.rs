@@ -14,7 +14,7 @@ use sluice_agent::{AppProtocol, EndpointKind, HostHeader, InspectLimits, ProxyPr
 
 use super::embedded::EmbeddedOptions;
 use super::legacy::LegacyArgs;
-use super::print::Logger;
+use crate::log::{LogArgs, LogSetup};
 
 /// Flags of every agent command: how to reach the edge, config files, web interface, log.
 #[derive(Debug, Clone, Args)]
@@ -33,15 +33,8 @@ pub struct SessionArgs {
     /// else ~/.config/sluice/sluice.yml, when it exists.
     #[arg(long)]
     pub config: Vec<PathBuf>,
-    /// Where to log: `stdout`, `stderr`, `false` or a file path.
-    #[arg(long)]
-    pub log: Option<String>,
-    /// `debug`, `info`, `warn`, `error` or `crit`.
-    #[arg(long)]
-    pub log_level: Option<String>,
-    /// `term`, `logfmt` or `json`.
-    #[arg(long)]
-    pub log_format: Option<String>,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// Address of the web interface and local API, or `false` (default 127.0.0.1:4040).
     #[arg(long)]
     pub web_addr: Option<String>,
@@ -84,6 +77,10 @@ pub struct EndpointArgs {
     /// Verify the upstream's TLS certificate.
     #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub upstream_tls_verify: bool,
+    /// Who may reach the endpoint: `public` (the edge's listeners) or `internal` (only
+    /// `forward-internal` from the same account; needs a `.internal` URL, which implies it).
+    #[arg(long)]
+    pub binding: Option<String>,
     /// The endpoint's name (default `command_line`).
     #[arg(long)]
     pub name: Option<String>,
@@ -116,8 +113,8 @@ pub struct Settings {
     pub heartbeat: (Duration, Duration),
     /// The embedded edge's listeners.
     pub embedded: EmbeddedOptions,
-    /// The log.
-    pub logger: Logger,
+    /// The log, until it is installed (taken) at start.
+    pub log: Option<LogSetup>,
 }
 
 fn log_target(t: &LogTarget) -> String {
@@ -149,12 +146,18 @@ impl SessionArgs {
         });
         let log = self
             .log
+            .log
             .clone()
             .or_else(|| agent.log.as_ref().map(log_target));
-        let logger = Logger::new(
+        // As ngrok's agent: no log unless asked for.
+        let log = LogSetup::new(
             log.as_deref(),
-            self.log_level.as_deref().or(agent.log_level.as_deref()),
-            self.log_format.as_deref().or(agent.log_format.as_deref()),
+            self.log.log_level.as_deref().or(agent.log_level.as_deref()),
+            self.log
+                .log_format
+                .as_deref()
+                .or(agent.log_format.as_deref()),
+            "false",
         )?;
         Ok(Settings {
             authtoken: self
@@ -177,7 +180,7 @@ impl SessionArgs {
                 tcp_ports: self.edge_tcp_ports.clone(),
                 ..EmbeddedOptions::default()
             },
-            logger,
+            log: Some(log),
         })
     }
 }
@@ -245,6 +248,9 @@ impl EndpointArgs {
                     .transpose()?
             }
         };
+        let bindings: Vec<String> = self.binding.iter().cloned().collect();
+        sluice_agent::config::check_bindings(&bindings, url.as_deref())
+            .map_err(|m| anyhow::anyhow!("--binding: {m}"))?;
         let endpoint = ResolvedEndpoint {
             name: self.name.clone().unwrap_or_else(|| "command_line".into()),
             kind,
@@ -252,7 +258,7 @@ impl EndpointArgs {
             description: self.description.clone(),
             metadata: self.metadata.clone(),
             pooling_enabled: self.pooling_enabled,
-            bindings: Vec::new(),
+            bindings,
             traffic_policy,
             upstream,
             inspect: self.inspect,

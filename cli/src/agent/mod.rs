@@ -4,8 +4,8 @@
 //! upstream, and serves the inspector on 127.0.0.1:4040.
 //!
 //! Files: [`args`] (flags → endpoint and settings), [`legacy`] (deprecated flags → policy),
-//! [`embedded`] (the in-process edge), [`run`] (session and run loop), [`print`] (console and
-//! log), [`start`] (config-file endpoints).
+//! [`embedded`] (the in-process edge), [`run`] (session and run loop), [`print`] (console
+//! lines), [`start`] (config-file endpoints). Logs go through [`crate::log`].
 
 mod args;
 mod embedded;
@@ -52,7 +52,7 @@ pub fn run_endpoint(
     for w in &warnings {
         eprintln!("{w}");
     }
-    let settings = match config::load(&args.session.config)
+    let mut settings = match config::load(&args.session.config)
         .map_err(anyhow::Error::from)
         .and_then(|cfg| args.session.settings(&cfg.agent))
     {
@@ -62,17 +62,23 @@ pub fn run_endpoint(
             return Ok(1);
         }
     };
+    if let Some(log) = settings.log.take() {
+        log.install()?;
+    }
     runtime(&settings)?.block_on(run::run(settings, vec![endpoint], registry.clone()))
 }
 
 /// Runs `sluice start`. Returns the exit code.
 pub fn run_start(args: StartArgs, registry: &Registry) -> anyhow::Result<u8> {
-    let (settings, endpoints) = match start::plan(&args) {
+    let (mut settings, endpoints) = match start::plan(&args) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e:#}");
             return Ok(1);
         }
     };
+    if let Some(log) = settings.log.take() {
+        log.install()?;
+    }
     runtime(&settings)?.block_on(run::run(settings, endpoints, registry.clone()))
 }

@@ -12,7 +12,7 @@ use sluice_tunnel::{Backoff, BindRequest, ConnectionState, Protocol, SessionBuil
 
 use super::args::Settings;
 use super::embedded::{self, Embedded};
-use super::print::{Logger, console};
+use super::print::console;
 
 /// Reconnect backoff: 100 ms growing by half each attempt to 15 s, 30 % jitter. A restarted
 /// edge is usually back within a second, so the retries come every 0.1–0.35 s in that first
@@ -54,6 +54,7 @@ pub fn bind_request(ep: &ResolvedEndpoint) -> BindRequest {
     }
     request.pooling_enabled = ep.pooling_enabled;
     request.metadata = ep.metadata.clone();
+    request.bindings = ep.bindings.clone();
     request
 }
 
@@ -126,7 +127,7 @@ async fn session_builder(
 }
 
 /// Prints a `Session Status` line on every change after the first `online`.
-fn watch_status(agent: &Agent, api: InspectApi, logger: Logger) {
+fn watch_status(agent: &Agent, api: InspectApi) {
     let mut state = agent.state();
     tokio::spawn(async move {
         let mut last = "online".to_owned();
@@ -158,7 +159,7 @@ fn watch_status(agent: &Agent, api: InspectApi, logger: Logger) {
                 } else {
                     "reconnecting"
                 });
-                logger.info("session status", &[("status", &line)]);
+                tracing::info!(status = %line, "session status");
                 console("Session Status", &line);
                 last = line;
             }
@@ -200,14 +201,13 @@ pub async fn run(
     endpoints: Vec<ResolvedEndpoint>,
     registry: Registry,
 ) -> anyhow::Result<u8> {
-    let logger = settings.logger.clone();
     let (builder, embedded) = session_builder(&settings, &endpoints, &registry).await?;
     let agent = Agent::start(builder, backoff());
     let stop = shutdown_signal();
     tokio::pin!(stop);
 
     let started = tokio::select! {
-        r = start(&agent, &settings, &endpoints, &logger) => r,
+        r = start(&agent, &settings, &endpoints) => r,
         () = &mut stop => Err(Outcome::Stop),
     };
     let bound = match started {
@@ -248,7 +248,7 @@ pub async fn run(
     };
     for url in &bound {
         let _ = tokio::time::timeout(Duration::from_secs(2), agent.unbind(url)).await;
-        logger.info("unbound endpoint", &[("url", url)]);
+        tracing::info!(%url, "unbound endpoint");
     }
     agent.close();
     drop(embedded);
@@ -261,7 +261,6 @@ async fn start(
     agent: &Agent,
     settings: &Settings,
     endpoints: &[ResolvedEndpoint],
-    logger: &Logger,
 ) -> Result<Vec<String>, Outcome> {
     first_session(agent)
         .await
@@ -301,30 +300,20 @@ async fn start(
             }
         };
         let url = endpoint.url().to_owned();
-        logger.info(
-            "started endpoint",
-            &[
-                ("name", &ep.name),
-                ("url", &url),
-                ("upstream", &ep.upstream.to_string()),
-            ],
+        tracing::info!(
+            name = %ep.name,
+            %url,
+            upstream = %ep.upstream,
+            "started endpoint"
         );
         let replayer = match &forwarder {
             Forwarder::Http(h) => Some(h.clone()),
             Forwarder::Stream(_) => None,
         };
         api.add_endpoint(ep.info(&url), replayer);
-        let log = logger.clone();
         let name = ep.name.clone();
         tokio::spawn(endpoint.serve(forwarder, move |client, e| {
-            log.warn(
-                "connection failed",
-                &[
-                    ("endpoint", &name),
-                    ("client", &client.to_string()),
-                    ("err", &e.to_string()),
-                ],
-            );
+            tracing::warn!(endpoint = %name, %client, err = %e, "connection failed");
         }));
         lines.push(format!("{url} -> {}", ep.upstream));
         urls.push(url);
@@ -349,7 +338,7 @@ async fn start(
     if let Some(addr) = web {
         console("Web Interface", &format!("http://{addr}"));
     }
-    watch_status(agent, api, logger.clone());
+    watch_status(agent, api);
     Ok(urls)
 }
 

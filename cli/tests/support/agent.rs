@@ -27,6 +27,11 @@ pub struct TunnelEdge {
     pub tunnel: u16,
     /// First port of the TCP range, when the edge serves TCP endpoints.
     pub tcp: Option<u16>,
+    /// Admin port (`/metrics`).
+    pub admin: u16,
+    /// More config after [`TOKEN`]'s `authtokens:` entry: more list items, then top-level
+    /// sections (`tunnel:` …).
+    pub extra_config: String,
     /// The edge's folder (config, state, logs).
     pub dir: PathBuf,
 }
@@ -54,16 +59,31 @@ fn free_range(n: u16) -> u16 {
 impl TunnelEdge {
     /// Starts an edge; with `tcp`, it also serves TCP endpoints on 20 ports.
     pub async fn start(tcp: bool) -> TunnelEdge {
+        Self::start_with_config(tcp, "").await
+    }
+
+    /// [`start`](Self::start) with more config after the first authtoken: list items such as
+    /// `"  - token: t2\n    account: b\n    allow: [\"*.localhost\"]\n"`, then top-level
+    /// sections.
+    pub async fn start_with_config(tcp: bool, extra_config: &str) -> TunnelEdge {
         let mut edge = TunnelEdge {
             child: None,
             http: free_port(),
             https: free_port(),
             tunnel: free_port(),
             tcp: tcp.then(|| free_range(20)),
+            admin: free_port(),
+            extra_config: extra_config.to_owned(),
             dir: scratch_dir(),
         };
         edge.restart().await;
         edge
+    }
+
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let r = super::get(self.admin, "127.0.0.1", "/metrics").await;
+        String::from_utf8_lossy(&r.body).into_owned()
     }
 
     /// The edge's CA, which agents trust.
@@ -93,12 +113,14 @@ impl TunnelEdge {
 
     fn config(&self) -> String {
         let mut text = format!(
-            "version: 1\nlisteners:\n  http: 127.0.0.1:{}\n  https: 127.0.0.1:{}\n  tunnel: 127.0.0.1:{}\nstate_dir: {}\nevents:\n  output: {}\nbase_domains: [localhost]\nauthtokens:\n  - token: {TOKEN}\n    account: tests\n    allow: [\"*\"]\n",
+            "version: 1\nlisteners:\n  http: 127.0.0.1:{}\n  https: 127.0.0.1:{}\n  tunnel: 127.0.0.1:{}\n  admin: 127.0.0.1:{}\nstate_dir: {}\nevents:\n  output: {}\nbase_domains: [localhost]\nauthtokens:\n  - token: {TOKEN}\n    account: tests\n    allow: [\"*\"]\n{}",
             self.http,
             self.https,
             self.tunnel,
+            self.admin,
             self.dir.join("state").display(),
             self.dir.join("events.jsonl").display(),
+            self.extra_config,
         );
         if let Some(first) = self.tcp {
             text.push_str(&format!(
@@ -142,7 +164,7 @@ impl TunnelEdge {
                 panic!("sluice edge exited early: {status}\n{}", self.stderr());
             }
             let mut up = self.ca_path().exists();
-            for port in [self.http, self.https, self.tunnel] {
+            for port in [self.http, self.https, self.tunnel, self.admin] {
                 up = up && TcpStream::connect(("127.0.0.1", port)).await.is_ok();
             }
             if up {
@@ -193,6 +215,8 @@ pub struct AgentProc {
     stderr: PathBuf,
     /// A private folder (its config home and log).
     pub home: PathBuf,
+    /// Port of its web interface and local API.
+    pub web: u16,
 }
 
 impl Drop for AgentProc {
@@ -209,10 +233,11 @@ impl AgentProc {
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> AgentProc {
         let home = scratch_dir();
         let stderr = home.join("stderr.log");
+        let web = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(args)
             .arg("--web-addr")
-            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg(format!("127.0.0.1:{web}"))
             .env_remove("SLUICE_CONNECT_URL")
             .env_remove("SLUICE_AUTHTOKEN")
             .env("XDG_CONFIG_HOME", &home)
@@ -237,6 +262,7 @@ impl AgentProc {
             lines,
             stderr,
             home,
+            web,
         }
     }
 

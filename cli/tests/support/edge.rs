@@ -52,6 +52,16 @@ impl Edge {
     /// Starts the edge on `config` (`{HTTP}`, `{HTTPS}`, `{ADMIN}`, `{DIR}` filled in) in
     /// `dir`, returning once every listener the config names accepts connections.
     pub async fn start_in(dir: PathBuf, config: &str) -> Edge {
+        Edge::start_in_with(dir, config, &[]).await
+    }
+
+    /// [`start`](Self::start) with more command-line flags (`--log-format json`, say).
+    pub async fn start_with_args(config: &str, args: &[&str]) -> Edge {
+        Edge::start_in_with(scratch_dir(), config, args).await
+    }
+
+    /// [`start_in`](Self::start_in) with more command-line flags.
+    pub async fn start_in_with(dir: PathBuf, config: &str, args: &[&str]) -> Edge {
         let (http, https, admin) = (free_port(), free_port(), free_port());
         let path = dir.join("edge.yml");
         let stderr = std::fs::File::create(dir.join("stderr.log")).expect("stderr file");
@@ -60,6 +70,7 @@ impl Edge {
             .arg("edge")
             .arg("--config")
             .arg(&path)
+            .args(args)
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()

@@ -284,6 +284,12 @@ pub fn load_str(
                 .split_once("://")
                 .map_or("", |(_, r)| r.trim_end_matches('/'))
         );
+        // A `.internal` name is internal: kept for forward-internal, never routed publicly.
+        let binding = if sluice_tunnel::binding::is_internal_host(&host) {
+            sluice_tunnel::EndpointBinding::Internal
+        } else {
+            sluice_tunnel::EndpointBinding::Public
+        };
         endpoints.push(Arc::new(Endpoint {
             info: Arc::new(EndpointInfo {
                 id: format!("ep_{i}"),
@@ -299,6 +305,7 @@ pub fn load_str(
                 target: Target::Address(upstream),
             },
             policy: Arc::new(policy),
+            binding,
         }));
     }
     let tunnel = raw
@@ -358,6 +365,11 @@ pub fn load_str(
                 &[key("base_domains"), PathSeg::Index(i)],
                 format!("`{d}` is not a domain name"),
             );
+        } else if sluice_tunnel::binding::is_internal_host(&format!("x.{d}")) {
+            cx.error(
+                &[key("base_domains"), PathSeg::Index(i)],
+                format!("`{d}` is an internal domain; public names cannot be made under it"),
+            );
         } else {
             base_domains.push(d);
         }
@@ -386,6 +398,10 @@ pub fn load_str(
             ),
         }
     }
+    let auth_limits = super::auth_limits::auth_limits(
+        &mut cx,
+        raw.tunnel.as_ref().and_then(|t| t.auth_limits.as_ref()),
+    );
     if tunnel.is_some() && authtokens.is_empty() {
         cx.error(
             &[key("listeners"), key("tunnel")],
@@ -412,6 +428,7 @@ pub fn load_str(
         tunnel,
         tunnel_tls,
         authtokens,
+        auth_limits,
         base_domains,
         tcp,
     })

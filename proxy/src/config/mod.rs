@@ -31,8 +31,16 @@
 //!   host: localhost         # host written in tcp:// URLs (default: the first base domain,
 //!                           # else the bind IP)
 //!   ports: 20000-20999      # range for binds that name no port (default 10000-19999)
+//! tunnel:
+//!   auth_limits:            # per source address (IPv6: per /64), wrong authtokens only
+//!     free_failures: 5      # failures per window before the address is blocked
+//!     window: 1m
+//!     base_delay: 1s        # first block; doubles with each further failure
+//!     max_delay: 5m
+//!     max_tracked: 10000    # addresses remembered at most
 //! ```
 
+mod auth_limits;
 mod check;
 mod load;
 mod model;

@@ -60,6 +60,8 @@ pub struct EdgeConfig {
     pub tunnel_tls: TunnelTls,
     /// Authtokens agents may present.
     pub authtokens: Vec<Authtoken>,
+    /// Blocking of source addresses that present wrong authtokens.
+    pub auth_limits: crate::auth_limit::AuthLimits,
     /// Domains random endpoint names are made under.
     pub base_domains: Vec<String>,
     /// TCP endpoints bound by agents.
@@ -168,6 +170,8 @@ pub struct Endpoint {
     pub upstream: Upstream,
     /// Its compiled policy (empty when none is given).
     pub policy: Arc<Policy>,
+    /// Public, or internal (a `.internal` name): never routed from a public listener.
+    pub binding: sluice_tunnel::EndpointBinding,
 }
 
 /// A plain-address upstream.

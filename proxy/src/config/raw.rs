@@ -110,6 +110,32 @@ pub(super) struct RawTunnel {
     /// PEM private key (relative to this file).
     #[serde(default)]
     pub(super) key_file: Option<String>,
+    /// Blocking of source addresses that present wrong authtokens.
+    #[serde(default)]
+    pub(super) auth_limits: Option<RawAuthLimits>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "AuthLimits")]
+pub(super) struct RawAuthLimits {
+    /// Wrong authtokens a source address (an IPv6 /64) may present per window before it is
+    /// blocked; default 5.
+    #[serde(default)]
+    pub(super) free_failures: Option<u32>,
+    /// How long failures are counted, from the first; default 1m.
+    #[serde(default)]
+    pub(super) window: Option<String>,
+    /// The first block; it doubles with each further failure; default 1s.
+    #[serde(default)]
+    pub(super) base_delay: Option<String>,
+    /// The longest block; default 5m.
+    #[serde(default)]
+    pub(super) max_delay: Option<String>,
+    /// Source addresses remembered at most (the least recently seen are forgotten first);
+    /// default 10000.
+    #[serde(default)]
+    pub(super) max_tracked: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -207,3 +207,62 @@ fn body_timeouts_load_and_are_checked() {
         .to_string();
     assert!(e.contains("edge.yml:5:"), "{e}");
 }
+
+#[test]
+fn internal_endpoints_stay_out_of_public_routes() {
+    let c = load(
+        "version: 1\nlisteners:\n  http: 127.0.0.1:8080\nendpoints:\n  - url: http://api.internal\n    upstream:\n      url: http://127.0.0.1:3000\n  - url: http://*.internal\n    upstream:\n      url: http://127.0.0.1:3000\n  - url: http://app.localhost\n    upstream:\n      url: http://127.0.0.1:3000\n",
+    )
+    .unwrap();
+    let state = crate::state::State::new(&c);
+    assert!(state.http.lookup("api.internal").is_none());
+    assert!(state.http.lookup("other.internal").is_none());
+    assert!(state.http.lookup("app.localhost").is_some());
+    assert_eq!(state.internal.len(), 2);
+    assert!(
+        state
+            .internal
+            .iter()
+            .all(|e| e.binding == sluice_tunnel::EndpointBinding::Internal)
+    );
+}
+
+#[test]
+fn auth_limits_are_validated() {
+    let base = "version: 1\nlisteners:\n  http: 127.0.0.1:8080\n  tunnel: 127.0.0.1:4443\nauthtokens:\n  - token: t\n    allow: [\"*\"]\ntunnel:\n  auth_limits:\n";
+    let c = load(&format!(
+        "{base}    free_failures: 2\n    window: 10s\n    base_delay: 2s\n    max_delay: 1m\n    max_tracked: 50\n"
+    ))
+    .unwrap();
+    let l = c.auth_limits;
+    assert_eq!(
+        (
+            l.free_failures,
+            l.window,
+            l.base_delay,
+            l.max_delay,
+            l.max_tracked
+        ),
+        (
+            2,
+            Duration::from_secs(10),
+            Duration::from_secs(2),
+            Duration::from_secs(60),
+            50
+        )
+    );
+    for (bad, key) in [
+        ("    window: soon\n", "window"),
+        ("    base_delay: 0s\n", "base_delay"),
+        ("    base_delay: 10s\n    max_delay: 1s\n", "max_delay"),
+        ("    max_tracked: 0\n", "max_tracked"),
+        ("    tries: 3\n", "tries"),
+    ] {
+        let e = load(&format!("{base}{bad}")).unwrap_err().to_string();
+        assert!(e.contains(key), "{bad}: {e}");
+    }
+    let e = load("version: 1\nlisteners:\n  http: 127.0.0.1:8080\nbase_domains: [svc.internal]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("internal"), "{e}");
+}

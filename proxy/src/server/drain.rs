@@ -49,9 +49,10 @@ impl Drain {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if open() > 0 {
-            eprintln!(
-                "sluice edge: {} connection(s) still open after {grace:?}; closing them",
-                open()
+            tracing::warn!(
+                open = open(),
+                ?grace,
+                "connections still open after the shutdown grace; closing them"
             );
         }
         if let Some(server) = tunnel {

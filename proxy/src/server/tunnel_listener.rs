@@ -7,6 +7,7 @@ use std::sync::Arc;
 use sluice_policy::Registry;
 
 use super::Shared;
+use crate::auth_limit::AuthLimiter;
 use crate::config::EdgeConfig;
 use crate::tls::DevCa;
 use crate::tunnel::{BindSettings, Binder, TokenAuth};
@@ -57,7 +58,11 @@ pub(super) async fn start_tunnel(
     let server = sluice_tunnel::TunnelServer::bind(
         addr,
         Arc::new(tls),
-        Arc::new(TokenAuth::new(config.authtokens.clone())),
+        Arc::new(TokenAuth::new(
+            config.authtokens.clone(),
+            Arc::new(AuthLimiter::new(config.auth_limits)),
+            shared.metrics.clone(),
+        )),
         Arc::new(binder),
     )
     .await

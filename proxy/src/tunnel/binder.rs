@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sluice_policy::{LoadOptions, Policy, Registry, load_policy};
-use sluice_tunnel::{AgentSession, BindHandler, BindRejection, BindRequest, Protocol};
+use sluice_tunnel::{
+    AgentSession, BindHandler, BindRejection, BindRequest, EndpointBinding, Protocol,
+};
 
 use super::claim::{
     claim, default_port, drop_if_empty, endpoint, member, no_listener, random_label, remove_member,
@@ -224,6 +226,16 @@ impl BindHandler for Binder {
         session: &AgentSession,
         request: &BindRequest,
     ) -> Result<String, BindRejection> {
+        let host = request
+            .url
+            .as_deref()
+            .and_then(sluice_tunnel::auth::host_port)
+            .map(|(h, _)| h);
+        let binding = sluice_tunnel::binding::resolve(&request.bindings, host.as_deref())
+            .map_err(|e| BindRejection::new(e.code, e.message))?;
+        if binding == EndpointBinding::Internal {
+            return self.bind_internal(session, request);
+        }
         match request.protocol {
             Protocol::Http => self.bind_http(session, request, Scheme::Http).await,
             Protocol::Https => self.bind_http(session, request, Scheme::Https).await,
@@ -241,6 +253,10 @@ impl BindHandler for Binder {
             return;
         };
         let id = session.id();
+        if sluice_tunnel::binding::is_internal_host(&host) {
+            let key = (session.account().to_owned(), url.to_owned());
+            return remove_member(&mut tables.internal, key, id);
+        }
         let scheme = url.split_once("://").map_or("", |(s, _)| s);
         match scheme {
             "tcp" => {

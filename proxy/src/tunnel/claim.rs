@@ -77,6 +77,7 @@ pub(super) fn endpoint(
             target: Target::Tunnel(session.clone()),
         },
         policy: Arc::new(Policy::empty()),
+        binding: sluice_tunnel::EndpointBinding::Public,
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! - [`auth`]: the authenticator (authtokens from the config).
 //! - [`binder`]: the bind handler (policy validation, names, takeover, pooling);
-//!   [`bind_tcp`] its TCP binds (ports); [`claim`] the endpoint records and ownership rules.
+//!   [`bind_tcp`] its TCP binds (ports); [`bind_internal`] its internal binds (`.internal`
+//!   names, never public); [`claim`] the endpoint records and ownership rules.
 //! - [`pool`]: the sessions serving one name or port, picked round robin.
 //! - [`routes`]: the table of agent-bound HTTP/HTTPS names, TLS names and TCP ports.
 //! - [`connect`]: the Pingora L4 connector opening a stream on an agent session (HTTP).
@@ -13,6 +14,7 @@
 //!   https listener, without terminating TLS.
 
 pub mod auth;
+pub mod bind_internal;
 pub mod bind_tcp;
 pub mod binder;
 pub mod claim;

@@ -1,5 +1,7 @@
 //! The table of endpoints bound by agents: HTTP/HTTPS names, TLS (SNI) names and TCP ports,
-//! each served by a [`Pool`] of sessions. It survives config reloads.
+//! each served by a [`Pool`] of sessions; and internal endpoints (`.internal` names), kept per
+//! account for `forward-internal` and never reachable from a public listener. It survives
+//! config reloads.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
@@ -33,7 +35,13 @@ pub struct Tables {
     pub tls: HashMap<String, Pool>,
     /// TCP endpoints by port.
     pub tcp: HashMap<u16, TcpPort>,
+    /// Internal endpoints by (account, URL): in no public listener's table.
+    pub internal: HashMap<InternalKey, Pool>,
 }
+
+/// An internal endpoint's key: its account and its URL (`https://api.internal:443`). Each
+/// account has its own internal names.
+pub type InternalKey = (String, String);
 
 impl Tables {
     /// Removes every member of the session with this id, and the names and ports left with
@@ -50,6 +58,10 @@ impl Tables {
         self.tcp.retain(|_, t| {
             t.pool.remove_session(id);
             !t.pool.is_empty()
+        });
+        self.internal.retain(|_, p| {
+            p.remove_session(id);
+            !p.is_empty()
         });
     }
 }
@@ -80,6 +92,14 @@ impl TunnelRoutes {
     pub fn lookup_tcp(&self, port: u16) -> Option<Member> {
         let tables = self.tables.read().ok()?;
         tables.tcp.get(&port)?.pool.pick().cloned()
+    }
+
+    /// The next live member serving the internal endpoint `url` (as its bind returned it) of
+    /// `account`; for `forward-internal`, never for a public listener.
+    pub fn lookup_internal(&self, account: &str, url: &str) -> Option<Member> {
+        let tables = self.tables.read().ok()?;
+        let key = (account.to_owned(), url.to_owned());
+        tables.internal.get(&key)?.pick().cloned()
     }
 
     /// Whether any TLS endpoint is bound (else the https listener need not look at SNI).
