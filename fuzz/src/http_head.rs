@@ -1,9 +1,5 @@
 //! Target for the strict HTTP/1 request-head checks and path normalisation in `sluice-wire`
 //! (`wire/src/http1.rs`, `wire/src/path.rs`).
-//!
-//! Written against the API on branch h-http; wired up when that branch is merged: add
-//! `mod http_head;` and `pub use http_head::http_head;` in `lib.rs`, `("http_head",
-//! http_head)` in `TARGETS`, `fuzz_targets/http_head.rs` and its `[[bin]]` like the others.
 
 use sluice_wire::{HeadScanner, normalize_path, transfer_encoding_is_chunked};
 

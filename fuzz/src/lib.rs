@@ -4,6 +4,7 @@
 //! corpus (`corpus/<target>/`) on every `cargo test`.
 
 mod agent;
+mod http_head;
 mod policy;
 mod tunnel;
 mod wire;
@@ -12,6 +13,7 @@ mod wire;
 mod corpus;
 
 pub use agent::agent_config;
+pub use http_head::http_head;
 pub use policy::{cel_expr, cel_template, policy_load};
 pub use tunnel::tunnel_frames;
 pub use wire::{proxy_protocol, tls_sni};
@@ -28,4 +30,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("tls_sni", tls_sni),
     ("proxy_protocol", proxy_protocol),
     ("agent_config", agent_config),
+    ("http_head", http_head),
 ];
