@@ -237,6 +237,46 @@ fn unknown_request_field_is_a_load_error_with_a_hint() {
 }
 
 #[test]
+fn unknown_subfields_at_any_depth_are_load_errors() {
+    let e = err(
+        "on_http_request:\n  - expressions: [\"req.user_agent.raw.matches('curl.*')\"]\n    actions: [{type: deny}]\n",
+    );
+    assert!(e.contains("p.yml:2:19"), "{e}");
+    assert!(e.contains("`req.user_agent.raw` is not a variable"), "{e}");
+    assert!(e.contains("did you mean `req.user_agent`"), "{e}");
+    assert!(e.contains("ERR_SLUICE_2232"), "{e}");
+    // In a `${…}` template too, and deep under `conn`.
+    let e = err(
+        "on_http_request:\n  - actions: [{type: add-headers, config: {headers: {x-c: \"${conn.client_ip.geo.locaton.city}\"}}}]\n",
+    );
+    assert!(
+        e.contains("`conn.client_ip.geo.locaton` is not a variable"),
+        "{e}"
+    );
+    assert!(e.contains("ERR_SLUICE_2232"), "{e}");
+    // Keys of user-data maps stay free.
+    assert!(
+        load("on_http_request:\n  - expressions: [\"req.headers.x_a.size() > 0 || vars.a.b == 'c' || req.url.query_params.q.size() > 0\"]\n    actions: [{type: deny}]\n").is_ok()
+    );
+}
+
+#[test]
+fn expensive_expressions_are_refused_at_load() {
+    let l: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let l = format!("[{}]", l.join(","));
+    let e = err(&format!(
+        "on_http_request:\n  - expressions: [\"{l}.exists(a, {l}.exists(b, {l}.exists(c, a + b + c == -1)))\"]\n    actions: [{{type: deny}}]\n"
+    ));
+    assert!(e.contains("p.yml:2:19"), "{e}");
+    assert!(e.contains("ERR_SLUICE_2270"), "{e}");
+    assert!(e.contains("over the limit of 10000000"), "{e}");
+    let e = err(
+        "on_http_request:\n  - actions: [{type: add-headers, config: {headers: {x-c: \"${req.headers.exists(k, req.headers.exists(j, j == k))}\"}}}]\n",
+    );
+    assert!(e.contains("ERR_SLUICE_2270"), "{e}");
+}
+
+#[test]
 fn policies_only_build_the_fields_they_read() {
     let p = load("on_http_request:\n  - expressions: [\"req.method == 'GET'\", \"hasReqHeader('x')\"]\n    actions: [{type: add-headers, config: {headers: {a: \"${req.url.path}\"}}}]\n")
         .expect("loads");

@@ -47,6 +47,15 @@ impl Size {
         }
     }
 
+    /// The bound `levels` levels down.
+    fn skip(self, levels: usize) -> Size {
+        let mut s = self;
+        for _ in 0..levels {
+            s = s.inner();
+        }
+        s
+    }
+
     fn max(&self, other: &Size) -> Size {
         let n = self.0.len().max(other.0.len());
         Size((0..n).map(|i| self.level(i).max(other.level(i))).collect())
@@ -104,16 +113,6 @@ fn variable_size(path: &[&str]) -> Size {
         ["req" | "res", ..] => Size::unknown(),
         ["conn" | "endpoint" | "time", ..] => Size::of(&[EDGE_STRING_BYTES]),
         _ => Size::unknown(),
-    }
-}
-
-impl Size {
-    fn skip(self, levels: usize) -> Size {
-        let mut s = self;
-        for _ in 0..levels {
-            s = s.inner();
-        }
-        s
     }
 }
 
