@@ -113,9 +113,10 @@ fn split_point(raw: &str) -> Result<Option<usize>, ()> {
     let b = raw.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if raw[i..].starts_with("$${") {
+        // Bytes, not `&raw[i..]`: `i` steps through multi-byte characters.
+        if b[i..].starts_with(b"$${") {
             i += 3;
-        } else if raw[i..].starts_with("${") {
+        } else if b[i..].starts_with(b"${") {
             i = close_of(b, i + 2).ok_or(())? + 1;
         } else if b[i] == b':' {
             return Ok(Some(i));
@@ -381,5 +382,19 @@ impl TypedAction for BasicAuth {
             challenge,
             enforce: config.enforce,
         })
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::split_point;
+
+    /// Found by fuzzing (agent_config): a credential starting with a multi-byte character
+    /// panicked the policy loader by slicing the string inside that character.
+    #[test]
+    fn split_point_steps_over_multibyte_characters() {
+        assert_eq!(split_point("يser:p$assword1"), Ok(Some(5)));
+        assert_eq!(split_point("é${'x'}:ü"), Ok(Some(8)));
+        assert_eq!(split_point("ü$${x:y"), Ok(Some(6)));
     }
 }
