@@ -44,7 +44,10 @@ pub fn http_head(data: &[u8]) {
         assert!(normal.starts_with('/'), "{normal:?} is absolute");
         assert_eq!(normalize_path(&normal), Ok(None), "{normal:?} is normal");
         for segment in normal.split('/').skip(1) {
-            assert!(segment != "." && segment != "..", "{normal:?} has dot segments");
+            assert!(
+                segment != "." && segment != "..",
+                "{normal:?} has dot segments"
+            );
         }
         assert!(!normal.contains("//"), "{normal:?} has empty segments");
     }
