@@ -261,7 +261,10 @@ mod tests {
         let expr = p["on_http_request"][0]["expressions"][0]
             .as_str()
             .ok_or("no expression")?;
-        assert!(expr.contains("req.user_agent.matches('curl.*')"), "{expr}");
+        assert!(
+            expr.contains(r#"req.user_agent.matches("curl.*")"#) && !expr.contains(".raw"),
+            "{expr}"
+        );
         let text = serde_json::to_string_pretty(&p)?;
         let loaded = sluice_policy::load_policy(
             "generated.json",
