@@ -36,6 +36,9 @@ enum PolicyCommand {
     Schema,
     /// Run policy test cases (`*.policytest.yml`) in-process, or live through a real edge.
     Test(sluice_conformance::cli::TestArgs),
+    /// Evaluate a CEL expression or `${…}` template against a request, as the engine would,
+    /// and print its value and type; or, with --policy, show which rules a request fires.
+    Eval(sluice_conformance::eval::EvalArgs),
 }
 
 /// `sluice conformance …`
@@ -79,6 +82,7 @@ pub fn run(args: PolicyArgs, registry: &Registry) -> anyhow::Result<u8> {
             Ok(0)
         }
         PolicyCommand::Test(args) => sluice_conformance::cli::run_tests(args, registry),
+        PolicyCommand::Eval(args) => sluice_conformance::eval::run_eval(args, registry),
     }
 }
 

@@ -3,6 +3,7 @@
 //! reports ([`report`]) as text, JSON and JUnit XML.
 
 pub mod cli;
+pub mod eval;
 pub mod format;
 pub mod live;
 pub mod report;

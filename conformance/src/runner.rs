@@ -230,7 +230,7 @@ pub(crate) fn prepare(path: &Path, registry: &Registry) -> Result<Prepared, Stri
     })
 }
 
-fn test_conn(spec: Option<&ConnSpec>) -> Result<TestConn, String> {
+pub(crate) fn test_conn(spec: Option<&ConnSpec>) -> Result<TestConn, String> {
     let mut conn = TestConn::default();
     if let Some(spec) = spec {
         if let Some(ip) = &spec.client_ip {
@@ -291,7 +291,7 @@ pub(crate) fn build_request(
 
 /// Normalises the path as the edge does before any policy runs, for the in-process run (`sluice_wire::path`); a path
 /// the edge would refuse with 400 is an error here.
-fn normalize_path(uri: &mut http::Uri) -> Result<(), String> {
+pub(crate) fn normalize_path(uri: &mut http::Uri) -> Result<(), String> {
     let normal = match sluice_wire::normalize_path(uri.path()) {
         Ok(None) => return Ok(()),
         Ok(Some(p)) => p,
