@@ -118,6 +118,27 @@ async fn edge_routes_runs_policies_and_reports_errors() {
     );
     assert_eq!(j["headers"]["x-forwarded-proto"][0], "http");
     assert_eq!(j["headers"]["x-forwarded-host"][0], "app.localhost");
+    // As ngrok: a proxy in front of the edge set -Proto and -Host: -Proto is appended to, the
+    // client's -Host is kept.
+    let r = send(
+        port,
+        "GET",
+        "app.localhost",
+        "/",
+        &[
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "shop.example.org"),
+        ],
+        "",
+    )
+    .await;
+    let j = r.json();
+    assert_eq!(j["headers"]["x-forwarded-proto"][0], "https, http");
+    assert_eq!(j["headers"]["x-forwarded-host"][0], "shop.example.org");
+    assert_eq!(
+        j["headers"]["x-forwarded-host"].as_array().map(Vec::len),
+        Some(1)
+    );
     let r = send(
         port,
         "GET",

@@ -12,6 +12,7 @@
 mod body_limits;
 mod event;
 mod failure;
+mod forwarded;
 mod headers;
 mod request;
 mod response;

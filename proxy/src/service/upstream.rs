@@ -10,6 +10,7 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use pingora::upstreams::peer::HttpPeer;
 
+use super::forwarded::forwarded_headers;
 use super::headers::{host_of, is_websocket_upgrade, replace_request_headers, strip_hop_by_hop};
 use super::{BodyFailure, Ctx, EdgeService, body_error, internal, run_transforms};
 use sluice_policy::BodyError;
@@ -95,24 +96,14 @@ impl EdgeService {
                 }
             }
         }
-        if let Some(ip) = client_ip {
-            let prior: Vec<String> = upstream_request
-                .headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .map(str::to_string)
-                .collect();
-            let value = if prior.is_empty() {
-                ip
-            } else {
-                format!("{}, {ip}", prior.join(", "))
-            };
-            upstream_request.insert_header("x-forwarded-for", value)?;
-        }
-        upstream_request.insert_header("x-forwarded-proto", self.scheme_str())?;
-        if !original_host.is_empty() {
-            upstream_request.insert_header("x-forwarded-host", original_host)?;
+        let forwarded = forwarded_headers(
+            &upstream_request.headers,
+            client_ip.as_deref(),
+            self.scheme_str(),
+            &original_host,
+        );
+        for (name, value) in forwarded {
+            upstream_request.insert_header(name, value)?;
         }
         Ok(())
     }
