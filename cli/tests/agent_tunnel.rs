@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use support::agent::{TunnelEdge, host_port, poll, text_upstream, try_get, write_file};
+use support::agent::{AgentProc, TunnelEdge, host_port, poll, text_upstream, try_get, write_file};
 use support::{scratch_dir, start_echo, start_ws_echo};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -88,6 +88,27 @@ async fn websocket_echo_through_a_tunnel() {
         assert_eq!(back.into_text().expect("text").as_str(), msg);
     }
     let _ = socket.close(None).await;
+}
+
+/// The edge's development certificate names its listen addresses, so `--connect-url` may give
+/// the address instead of `localhost`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_url_may_name_the_edge_by_its_address() {
+    let edge = TunnelEdge::start(false).await;
+    let (up, _task) = text_upstream("by address").await;
+    let mut flags = edge.agent_flags();
+    assert_eq!(flags[0], "--connect-url");
+    flags[1] = format!("127.0.0.1:{}", edge.tunnel);
+    let mut args = vec!["http".to_owned(), up.to_string()];
+    args.extend(flags);
+    let mut agent = AgentProc::spawn(&args);
+    let url = agent.url().await;
+    let (host, port) = host_port(&url);
+    let ok = poll("a 200", Duration::from_secs(10), || {
+        try_get(port, &host, "/")
+    })
+    .await;
+    assert_eq!(&ok.body[..], b"by address");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

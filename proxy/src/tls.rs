@@ -4,6 +4,7 @@
 //! so `curl --cacert .sluice-edge/ca.pem` works across restarts.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -131,13 +132,28 @@ impl DevCa {
 
     /// A certificate for `name`, issued once and cached.
     pub fn issue(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        self.issue_with_ips(name, &[])
+    }
+
+    /// A certificate for `name` that also names `ips`, so clients that dial an address
+    /// (`--connect-url 127.0.0.1:4443`, `https://127.0.0.1:8443`) can verify it too.
+    pub fn issue_with_ips(&self, name: &str, ips: &[IpAddr]) -> Option<Arc<CertifiedKey>> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let mut sans = vec![name.clone()];
+        for ip in ips {
+            let ip = ip.to_string();
+            if !sans.contains(&ip) {
+                sans.push(ip);
+            }
+        }
+        let key_name = sans.join(",");
         if let Ok(cache) = self.cache.lock()
-            && let Some(k) = cache.get(&name)
+            && let Some(k) = cache.get(&key_name)
         {
             return Some(k.clone());
         }
-        let mut params = CertificateParams::new(vec![name.clone()]).ok()?;
+        // rcgen makes a name that parses as an address an IP SAN.
+        let mut params = CertificateParams::new(sans).ok()?;
         params
             .distinguished_name
             .push(DnType::CommonName, name.as_str());
@@ -155,7 +171,7 @@ impl DevCa {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert(name, key.clone());
+            cache.insert(key_name, key.clone());
         }
         Some(key)
     }
@@ -175,6 +191,28 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     f.write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// The loopback addresses, named by every development certificate a client reaches without
+/// a server name.
+pub const LOOPBACK: [IpAddr; 2] = [
+    IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+];
+
+/// The addresses a development certificate for a listener on `addr` names: its own address,
+/// or loopback when it listens on every address (`0.0.0.0`, `::`) or on loopback.
+pub fn listener_ips(addr: std::net::SocketAddr) -> Vec<IpAddr> {
+    let ip = addr.ip();
+    if ip.is_unspecified() || ip.is_loopback() {
+        let mut ips = LOOPBACK.to_vec();
+        if !ips.contains(&ip) && !ip.is_unspecified() {
+            ips.push(ip);
+        }
+        ips
+    } else {
+        vec![ip]
+    }
 }
 
 /// Chooses the certificate by SNI: a configured one (exact, then wildcard), else one from the
@@ -199,7 +237,10 @@ impl std::fmt::Debug for Resolver {
 
 impl ResolvesServerCert for Resolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let name = hello.server_name().unwrap_or("localhost");
+        let Some(name) = hello.server_name() else {
+            // No SNI: a client that dialled an address; name loopback too.
+            return self.ca.issue_with_ips("localhost", &LOOPBACK);
+        };
         if let Some(k) = self.state.load().certs.lookup(name) {
             return Some(k);
         }
@@ -222,6 +263,51 @@ mod tests {
         // A second start keeps the same CA.
         let again = DevCa::load_or_create(&dir).unwrap();
         assert_eq!(std::fs::read_to_string(&again.cert_path).unwrap(), pem);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Verifies `key`'s certificate as a rustls client trusting the CA would, for `name`.
+    fn verifies(ca: &DevCa, key: &CertifiedKey, name: &str) -> bool {
+        use rustls::client::danger::ServerCertVerifier;
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{ServerName, UnixTime};
+        let ca_der = CertificateDer::from_pem_file(&ca.cert_path).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca_der).unwrap();
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap();
+        let server = ServerName::try_from(name.to_string()).unwrap();
+        verifier
+            .verify_server_cert(&key.cert[0], &[], &server, &[], UnixTime::now())
+            .is_ok()
+    }
+
+    #[test]
+    fn certificates_name_the_listen_addresses() {
+        let dir = std::env::temp_dir().join(format!("sluice-devca-ip-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ca = DevCa::load_or_create(&dir).unwrap();
+        let any = ca
+            .issue_with_ips("localhost", &listener_ips("0.0.0.0:4443".parse().unwrap()))
+            .unwrap();
+        assert!(verifies(&ca, &any, "localhost"));
+        assert!(verifies(&ca, &any, "127.0.0.1"));
+        assert!(verifies(&ca, &any, "::1"));
+        assert!(!verifies(&ca, &any, "192.0.2.1"));
+        let one = ca
+            .issue_with_ips(
+                "localhost",
+                &listener_ips("192.0.2.1:4443".parse().unwrap()),
+            )
+            .unwrap();
+        assert!(verifies(&ca, &one, "192.0.2.1"));
+        assert!(!verifies(&ca, &one, "127.0.0.1"));
+        let plain = ca.issue("localhost").unwrap();
+        assert!(!verifies(&ca, &plain, "127.0.0.1"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -9,7 +9,7 @@ use sluice_policy::Registry;
 use super::Shared;
 use crate::auth_limit::AuthLimiter;
 use crate::config::EdgeConfig;
-use crate::tls::DevCa;
+use crate::tls::{DevCa, listener_ips};
 use crate::tunnel::{BindSettings, Binder, TokenAuth};
 
 /// A fixed certificate for the tunnel listener.
@@ -36,12 +36,14 @@ pub(super) async fn start_tunnel(
 ) -> anyhow::Result<sluice_tunnel::TunnelServer> {
     let key = match (&config.tunnel_tls.key, ca) {
         (Some(k), _) => k.clone(),
-        (None, Some(ca)) => ca.issue(&config.tunnel_tls.server_name).ok_or_else(|| {
-            anyhow::anyhow!(
-                "cannot issue a certificate for {}",
-                config.tunnel_tls.server_name
-            )
-        })?,
+        (None, Some(ca)) => ca
+            .issue_with_ips(&config.tunnel_tls.server_name, &listener_ips(addr))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "cannot issue a certificate for {}",
+                    config.tunnel_tls.server_name
+                )
+            })?,
         (None, None) => anyhow::bail!("the tunnel listener needs a certificate"),
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
