@@ -143,10 +143,13 @@ async fn deprecated_flags_become_policy() {
             "x-legacy: yes",
             "--response-header-add",
             "x-legacy-response: 1",
+            "--host-header",
+            "rewrite",
         ],
     );
     let url = agent.url().await;
     let stderr = agent.stderr();
+    assert!(stderr.contains("--host-header is deprecated"), "{stderr}");
     assert!(
         stderr.contains("--request-header-add is deprecated") && stderr.contains("add-headers"),
         "{stderr}"
@@ -159,6 +162,11 @@ async fn deprecated_flags_become_policy() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("x-legacy-response"), Some("1"));
     assert_eq!(reply.json()["headers"]["x-legacy"][0], "yes");
+    assert_eq!(
+        reply.json()["headers"]["host"][0],
+        format!("localhost:{}", echo.port()),
+        "--host-header rewrite: the upstream sees its own host"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,6 @@
 use serde_json::{Map, Value, json};
 
 use super::ConfigError;
-use crate::upstream::Upstream;
 
 /// The deprecated options that become policy. Empty means no policy.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -25,8 +24,6 @@ pub struct LegacyOptions {
     pub response_header_add: Vec<String>,
     /// Response headers to remove.
     pub response_header_remove: Vec<String>,
-    /// `rewrite`, `preserve` or a host.
-    pub host_header: Option<String>,
     /// 5xx ratio for the circuit breaker.
     pub circuit_breaker: Option<f64>,
     /// gzip responses.
@@ -77,9 +74,10 @@ impl LegacyOptions {
         *self == LegacyOptions::default()
     }
 
-    /// The policy these options amount to, or `None` when empty. `upstream` is used by
-    /// `host_header: rewrite`.
-    pub fn to_policy(&self, upstream: &Upstream) -> Result<Option<Value>, ConfigError> {
+    /// The policy these options amount to, or `None` when empty. (`host_header` is not
+    /// policy: the agent's forwarder applies it, see [`crate::HostHeader`], so that it can
+    /// also rewrite redirects back to the public host.)
+    pub fn to_policy(&self) -> Result<Option<Value>, ConfigError> {
         if self.is_empty() {
             return Ok(None);
         }
@@ -126,19 +124,7 @@ impl LegacyOptions {
                 json!({"type": "circuit-breaker", "config": {"error_threshold": ratio}}),
             ]));
         }
-        let mut req_headers = headers_rules(&self.request_header_add, &self.request_header_remove)?;
-        match self.host_header.as_deref() {
-            None | Some("") | Some("preserve") => {}
-            Some(h) => {
-                let host = if h == "rewrite" {
-                    upstream.authority()
-                } else {
-                    h.to_string()
-                };
-                req_headers
-                    .push(json!({"type": "add-headers", "config": {"headers": {"host": host}}}));
-            }
-        }
+        let req_headers = headers_rules(&self.request_header_add, &self.request_header_remove)?;
         if !req_headers.is_empty() {
             req.push(rule(req_headers));
         }
@@ -212,7 +198,6 @@ pub fn merge_policies(generated: Option<Value>, user: Option<&Value>) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::EndpointKind;
 
     #[test]
     fn flags_become_policy() -> Result<(), Box<dyn std::error::Error>> {
@@ -221,11 +206,9 @@ mod tests {
             cidr_deny: vec!["10.0.0.0/8".into()],
             request_header_add: vec!["X-A: 1".into()],
             response_header_remove: vec!["server".into()],
-            host_header: Some("rewrite".into()),
             ..LegacyOptions::default()
         };
-        let up = Upstream::parse("9000", EndpointKind::Http)?;
-        let p = opts.to_policy(&up)?.ok_or("no policy")?;
+        let p = opts.to_policy()?.ok_or("no policy")?;
         assert_eq!(
             p["on_tcp_connect"][0]["actions"][0]["config"]["deny"][0],
             "10.0.0.0/8"
@@ -233,17 +216,16 @@ mod tests {
         assert_eq!(p["on_http_request"][0]["actions"][0]["type"], "basic-auth");
         let headers = &p["on_http_request"][1]["actions"];
         assert_eq!(headers[0]["config"]["headers"]["x-a"], "1");
-        assert_eq!(headers[1]["config"]["headers"]["host"], "localhost:9000");
         assert_eq!(
             p["on_http_response"][0]["actions"][0]["type"],
             "remove-headers"
         );
-        assert!(LegacyOptions::default().to_policy(&up)?.is_none());
+        assert!(LegacyOptions::default().to_policy()?.is_none());
         let bad = LegacyOptions {
             request_header_add: vec!["nocolon".into()],
             ..LegacyOptions::default()
         };
-        assert!(bad.to_policy(&up).is_err());
+        assert!(bad.to_policy().is_err());
         Ok(())
     }
 
@@ -256,8 +238,7 @@ mod tests {
             ua_allow: vec!["Mozilla.*".into(), "curl/8.*".into()],
             ..LegacyOptions::default()
         };
-        let up = Upstream::parse("9000", EndpointKind::Http)?;
-        let p = opts.to_policy(&up)?.ok_or("no policy")?;
+        let p = opts.to_policy()?.ok_or("no policy")?;
         let expr = p["on_http_request"][0]["expressions"][0]
             .as_str()
             .ok_or("no expression")?;

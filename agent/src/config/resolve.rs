@@ -130,7 +130,6 @@ pub fn tunnel_options(t: &TunnelConfig) -> LegacyOptions {
         request_header_remove: req.remove,
         response_header_add: resp.add,
         response_header_remove: resp.remove,
-        host_header: t.host_header.clone(),
         circuit_breaker: t.circuit_breaker,
         compression: t.compression.unwrap_or(false),
         ua_allow: ua.allow,
@@ -209,7 +208,7 @@ pub fn resolve_tunnel(name: &str, t: &TunnelConfig) -> Result<ResolvedEndpoint, 
             "`subdomain` is not supported; use `domain` with the full name".into(),
         ));
     }
-    let generated = tunnel_options(t).to_policy(&upstream)?;
+    let generated = tunnel_options(t).to_policy()?;
     let user = t.traffic_policy.as_ref().or(t.policy.as_ref());
     Ok(ResolvedEndpoint {
         name: name.to_string(),
@@ -222,7 +221,7 @@ pub fn resolve_tunnel(name: &str, t: &TunnelConfig) -> Result<ResolvedEndpoint, 
         traffic_policy: merge_policies(generated, user).as_ref().map(policy_text),
         upstream,
         inspect: t.inspect.unwrap_or(true),
-        host_header: HostHeader::Preserve,
+        host_header: HostHeader::parse(t.host_header.as_deref().unwrap_or_default()),
     })
 }
 

@@ -12,16 +12,19 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::capture::{SharedCapture, TeeBody, snapshot};
+use super::connector::FixedTarget;
 use super::headers::{
     capture_head, headers_of, is_upgrade, proto_of, strip_hop_by_hop, unreachable_response,
 };
+use super::location::{public_scheme, rewrite_locations};
 use super::{BoxError, ForwardError, HttpBody, file, tls};
 use crate::inspect::{CapturedRequest, CapturedResponse, Exchange, Inspector};
 use crate::upstream::{AppProtocol, Scheme, Target, Upstream};
@@ -30,6 +33,24 @@ use crate::upstream::{AppProtocol, Scheme, Target, Upstream};
 pub const ERROR_CODE_HEADER: &str = "sluice-error-code";
 /// The code for "the agent could not reach its upstream".
 pub const ERR_UPSTREAM_UNREACHABLE: &str = "ERR_SLUICE_8012";
+
+/// The address the connector dials: the upstream's `scheme://host:port` (a placeholder for
+/// the file server, which never connects).
+fn upstream_uri(upstream: &Upstream) -> Result<Uri, ForwardError> {
+    let text = match &upstream.target {
+        Target::Net { .. } => {
+            let scheme = if upstream.scheme == Scheme::Https {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", upstream.authority())
+        }
+        _ => "http://127.0.0.1:9".to_string(),
+    };
+    text.parse::<Uri>()
+        .map_err(|e| ForwardError::Http(format!("upstream address `{text}`: {e}")))
+}
 
 /// What `Host` header the upstream sees.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,7 +86,7 @@ struct Inner {
     endpoint: String,
     upstream: Upstream,
     options: HttpOptions,
-    client: Client<HttpsConnector<HttpConnector>, HttpBody>,
+    client: Client<HttpsConnector<FixedTarget>, HttpBody>,
     inspector: Option<Inspector>,
 }
 
@@ -104,10 +125,17 @@ impl HttpForwarder {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let builder = HttpsConnectorBuilder::new()
+        let http = FixedTarget::new(http, upstream_uri(&upstream)?);
+        let mut builder = HttpsConnectorBuilder::new()
             .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1();
+            .https_or_http();
+        if let Target::Net { host, .. } = &upstream.target
+            && let Ok(name) = ServerName::try_from(host.clone())
+        {
+            // Verified (and SNI sent) under the upstream's name, not the request's authority.
+            builder = builder.with_server_name_resolver(FixedServerNameResolver::new(name));
+        }
+        let builder = builder.enable_http1();
         let connector = if h2 {
             builder.enable_http2().wrap_connector(http)
         } else {
@@ -271,20 +299,36 @@ impl HttpForwarder {
         } else {
             "http"
         };
-        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        parts.uri = format!("{scheme}://{}{path}", upstream.authority()).parse::<Uri>()?;
-        let upgrade = is_upgrade(&parts.headers) && upstream.protocol == AppProtocol::Http1;
-        strip_hop_by_hop(&mut parts.headers, upgrade);
-        let host = match &self.inner.options.host_header {
+        let public_host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| parts.uri.authority().map(|a| a.to_string()));
+        let rewritten = match &self.inner.options.host_header {
             HostHeader::Preserve => None,
             HostHeader::Rewrite => Some(upstream.authority()),
             HostHeader::Custom(h) => Some(h.clone()),
         };
-        if let Some(host) = host {
+        let h2 = upstream.protocol == AppProtocol::Http2;
+        // HTTP/2 has one host, `:authority`, taken from the URI: it must be the host the
+        // upstream is to see, so `Host` goes. The connector dials the upstream regardless.
+        let authority = match (h2, &rewritten, &public_host) {
+            (true, Some(host), _) | (true, None, Some(host)) => host.clone(),
+            _ => upstream.authority(),
+        };
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        parts.uri = format!("{scheme}://{authority}{path}").parse::<Uri>()?;
+        let upgrade = is_upgrade(&parts.headers) && upstream.protocol == AppProtocol::Http1;
+        strip_hop_by_hop(&mut parts.headers, upgrade);
+        if h2 {
+            parts.headers.remove(header::HOST);
+        } else if let Some(host) = &rewritten {
             parts
                 .headers
-                .insert(header::HOST, HeaderValue::try_from(host)?);
+                .insert(header::HOST, HeaderValue::try_from(host.as_str())?);
         }
+        let client_scheme = public_scheme(&parts.headers);
         parts.version = Version::HTTP_11;
         let resp = self
             .inner
@@ -294,6 +338,9 @@ impl HttpForwarder {
         let (mut parts, body) = resp.into_parts();
         if parts.status != StatusCode::SWITCHING_PROTOCOLS {
             strip_hop_by_hop(&mut parts.headers, false);
+        }
+        if let (Some(host), Some(public)) = (&rewritten, &public_host) {
+            rewrite_locations(&mut parts.headers, host, client_scheme, public);
         }
         // An upstream can never set sluice's error header.
         parts.headers.remove(ERROR_CODE_HEADER);

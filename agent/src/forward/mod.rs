@@ -6,9 +6,11 @@
 //! bytes ([`forward_tcp`]), with a PROXY protocol header first when configured.
 
 mod capture;
+mod connector;
 pub mod file;
 mod headers;
 pub mod http;
+mod location;
 pub mod tcp;
 pub mod tls;
 

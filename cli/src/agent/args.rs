@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use sluice_agent::config::legacy::merge_policies;
 use sluice_agent::config::{AgentSection, LogTarget, ResolvedEndpoint};
-use sluice_agent::{AppProtocol, EndpointKind, HostHeader, InspectLimits, ProxyProtocol, Upstream};
+use sluice_agent::{AppProtocol, EndpointKind, InspectLimits, ProxyProtocol, Upstream};
 
 use super::embedded::EmbeddedOptions;
 use super::legacy::LegacyArgs;
@@ -227,7 +227,7 @@ impl EndpointArgs {
             ),
             None => None,
         };
-        let generated = legacy.options.to_policy(&upstream)?;
+        let generated = legacy.options.to_policy()?;
         let traffic_policy = match (generated, user) {
             (None, user) => user,
             (Some(g), None) => Some(serde_json::to_string_pretty(&g)?),
@@ -262,7 +262,7 @@ impl EndpointArgs {
             traffic_policy,
             upstream,
             inspect: self.inspect,
-            host_header: HostHeader::Preserve,
+            host_header: legacy.host_header,
         };
         Ok((endpoint, legacy.warnings))
     }

@@ -3,6 +3,7 @@
 //! the policy equivalent.
 
 use clap::Args;
+use sluice_agent::HostHeader;
 use sluice_agent::config::LegacyOptions;
 use sluice_agent::config::legacy::legacy_url;
 
@@ -63,6 +64,8 @@ pub struct Legacy {
     pub options: LegacyOptions,
     /// The URL named by `--domain`/`--scheme`/`--remote-addr`, if any.
     pub url: Option<String>,
+    /// What `--host-header` asks of the forwarder.
+    pub host_header: HostHeader,
     /// One warning per deprecated flag used.
     pub warnings: Vec<String>,
 }
@@ -121,12 +124,12 @@ impl LegacyArgs {
             "--response-header-remove",
             "on_http_response: remove-headers {headers: [...]}",
         );
-        warn(
-            &mut w,
-            self.host_header.is_some(),
-            "--host-header",
-            "on_http_request: add-headers {headers: {host: ...}}",
-        );
+        if self.host_header.is_some() {
+            w.push(
+                "warning: --host-header is deprecated; the agent applies it (and turns redirects to the rewritten host back into the public URL)"
+                    .into(),
+            );
+        }
         warn(
             &mut w,
             self.compression,
@@ -167,7 +170,6 @@ impl LegacyArgs {
                 request_header_remove: self.request_header_remove.clone(),
                 response_header_add: self.response_header_add.clone(),
                 response_header_remove: self.response_header_remove.clone(),
-                host_header: self.host_header.clone(),
                 circuit_breaker: self.circuit_breaker,
                 compression: self.compression,
                 ua_allow: self.ua_filter_allow.clone(),
@@ -175,6 +177,7 @@ impl LegacyArgs {
                 verify_webhook: None,
             },
             url,
+            host_header: HostHeader::parse(self.host_header.as_deref().unwrap_or_default()),
             warnings: w,
         }
     }

@@ -114,6 +114,56 @@ async fn host_header_rewrite_and_custom() -> TestResult {
 }
 
 #[tokio::test]
+async fn rewritten_hosts_come_back_in_redirects() -> TestResult {
+    let port = start_echo(false).await?;
+    let opts = HttpOptions {
+        host_header: HostHeader::Rewrite,
+    };
+    let fwd = HttpForwarder::new("web", upstream(&format!("127.0.0.1:{port}"))?, opts, None)?;
+    let mut req = get("/redirect-to/login?next=%2F", "public.example")?;
+    req.headers_mut().insert(
+        "x-forwarded-proto",
+        hyper::header::HeaderValue::from_static("https"),
+    );
+    let (status, headers, _) = send(&fwd, req).await?;
+    assert_eq!(status, 302);
+    assert_eq!(
+        headers.get("location").map(|v| v.as_bytes()),
+        Some(&b"https://public.example/login?next=%2F"[..])
+    );
+    // Preserve: the upstream already saw the public host; nothing to rewrite.
+    let fwd = HttpForwarder::new(
+        "web",
+        upstream(&port.to_string())?,
+        HttpOptions::default(),
+        None,
+    )?;
+    let (_, headers, _) = send(&fwd, get("/redirect-to/x", "public.example")?).await?;
+    assert_eq!(
+        headers.get("location").map(|v| v.as_bytes()),
+        Some(&b"http://public.example/x"[..])
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn h2c_upstream_with_a_rewritten_host() -> TestResult {
+    let port = start_echo(true).await?;
+    let mut up = upstream(&format!("127.0.0.1:{port}"))?;
+    up.protocol = AppProtocol::Http2;
+    let opts = HttpOptions {
+        host_header: HostHeader::parse("internal.svc"),
+    };
+    let fwd = HttpForwarder::new("web", up, opts, None)?;
+    let (status, _, body) = send(&fwd, get("/h2", "a.localhost")?).await?;
+    assert_eq!(status, 200, "{body:?}");
+    assert!(
+        String::from_utf8(body.to_vec())?.starts_with("GET /h2 host=internal.svc version=HTTP/2.0")
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn h2c_upstream() -> TestResult {
     let port = start_echo(true).await?;
     let mut up = upstream(&port.to_string())?;

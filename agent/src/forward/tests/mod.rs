@@ -24,6 +24,33 @@ pub(crate) fn client_addr() -> SocketAddr {
 
 /// An upstream answering `METHOD PATH host=HOST body=BODY` with header `x-upstream: yes`.
 async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    // As strict HTTP/2 servers do: `Host` and `:authority` must agree.
+    if req.version() == hyper::Version::HTTP_2
+        && let (Some(host), Some(authority)) = (req.headers().get("host"), req.uri().authority())
+        && host.as_bytes() != authority.as_str().as_bytes()
+    {
+        let mut resp = Response::new(Full::new(Bytes::from_static(b"host and :authority differ")));
+        *resp.status_mut() = hyper::StatusCode::BAD_REQUEST;
+        return Ok(resp);
+    }
+    let target = req.uri().path_and_query().map(|p| p.as_str().to_string());
+    if let Some(to) = target
+        .as_deref()
+        .and_then(|p| p.strip_prefix("/redirect-to/"))
+    {
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = hyper::StatusCode::FOUND;
+        let host = req
+            .headers()
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let location = format!("http://{host}/{to}");
+        if let Ok(v) = hyper::header::HeaderValue::try_from(location) {
+            resp.headers_mut().insert("location", v);
+        }
+        return Ok(resp);
+    }
     let method = req.method().clone();
     let path = req
         .uri()
