@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -12,20 +12,16 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
-use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::capture::{SharedCapture, TeeBody, snapshot};
-use super::connector::FixedTarget;
+use super::connector::{UpstreamClient, upstream_client};
 use super::headers::{
     capture_head, headers_of, is_upgrade, proto_of, strip_hop_by_hop, unreachable_response,
 };
 use super::location::{public_scheme, rewrite_locations};
-use super::{BoxError, ForwardError, HttpBody, file, tls};
+use super::{BoxError, ForwardError, HttpBody, file};
 use crate::inspect::{CapturedRequest, CapturedResponse, Exchange, Inspector};
 use crate::upstream::{AppProtocol, Scheme, Target, Upstream};
 
@@ -33,24 +29,6 @@ use crate::upstream::{AppProtocol, Scheme, Target, Upstream};
 pub const ERROR_CODE_HEADER: &str = "sluice-error-code";
 /// The code for "the agent could not reach its upstream".
 pub const ERR_UPSTREAM_UNREACHABLE: &str = "ERR_SLUICE_8012";
-
-/// The address the connector dials: the upstream's `scheme://host:port` (a placeholder for
-/// the file server, which never connects).
-fn upstream_uri(upstream: &Upstream) -> Result<Uri, ForwardError> {
-    let text = match &upstream.target {
-        Target::Net { .. } => {
-            let scheme = if upstream.scheme == Scheme::Https {
-                "https"
-            } else {
-                "http"
-            };
-            format!("{scheme}://{}", upstream.authority())
-        }
-        _ => "http://127.0.0.1:9".to_string(),
-    };
-    text.parse::<Uri>()
-        .map_err(|e| ForwardError::Http(format!("upstream address `{text}`: {e}")))
-}
 
 /// What `Host` header the upstream sees.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -86,7 +64,8 @@ struct Inner {
     endpoint: String,
     upstream: Upstream,
     options: HttpOptions,
-    client: Client<HttpsConnector<FixedTarget>, HttpBody>,
+    /// Shared by all connections, unless each needs its own (PROXY headers).
+    client: UpstreamClient,
     inspector: Option<Inspector>,
 }
 
@@ -117,33 +96,7 @@ impl HttpForwarder {
         if !upstream.is_http() {
             return Err(ForwardError::NotSupported(upstream.to_string()));
         }
-        let h2 = upstream.protocol == AppProtocol::Http2;
-        // hyper-rustls sets ALPN itself from the enabled protocols.
-        let tls = tls::client_config(upstream.tls_verify, Vec::new())
-            .map_err(|e| ForwardError::Io(std::io::Error::other(e)))?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let http = FixedTarget::new(http, upstream_uri(&upstream)?);
-        let mut builder = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http();
-        if let Target::Net { host, .. } = &upstream.target
-            && let Ok(name) = ServerName::try_from(host.clone())
-        {
-            // Verified (and SNI sent) under the upstream's name, not the request's authority.
-            builder = builder.with_server_name_resolver(FixedServerNameResolver::new(name));
-        }
-        let builder = builder.enable_http1();
-        let connector = if h2 {
-            builder.enable_http2().wrap_connector(http)
-        } else {
-            builder.wrap_connector(http)
-        };
-        let client = Client::builder(TokioExecutor::new())
-            .http2_only(h2)
-            .build(connector);
+        let client = upstream_client(&upstream, None)?;
         Ok(HttpForwarder {
             inner: Arc::new(Inner {
                 endpoint: endpoint.into(),
@@ -170,9 +123,13 @@ impl HttpForwarder {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let this = self.clone();
+        let client = self.client_for(client_addr)?;
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
             let this = this.clone();
-            async move { Ok::<_, std::convert::Infallible>(this.handle(req, client_addr).await) }
+            let client = client.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(this.handle_via(req, client_addr, &client).await)
+            }
         });
         hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(stream), service)
@@ -181,12 +138,34 @@ impl HttpForwarder {
             .map_err(|e| ForwardError::Http(e.to_string()))
     }
 
+    /// The client for requests of public client `client_addr`: the shared one, or with PROXY
+    /// headers a client of its own whose connections name it.
+    fn client_for(&self, client_addr: SocketAddr) -> Result<UpstreamClient, ForwardError> {
+        if self.inner.upstream.proxy_protocol.is_some() {
+            upstream_client(&self.inner.upstream, Some(client_addr))
+        } else {
+            Ok(self.inner.client.clone())
+        }
+    }
+
     /// Forwards one request and returns the response to send back (a 502 with
     /// `sluice-error-code: ERR_SLUICE_8012` when the upstream cannot be reached).
-    pub async fn handle<B>(
+    pub async fn handle<B>(&self, req: Request<B>, client_addr: SocketAddr) -> Response<HttpBody>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        match self.client_for(client_addr) {
+            Ok(client) => self.handle_via(req, client_addr, &client).await,
+            Err(e) => unreachable_response(&self.inner.upstream, &e.into()),
+        }
+    }
+
+    async fn handle_via<B>(
         &self,
         mut req: Request<B>,
         client_addr: SocketAddr,
+        client: &UpstreamClient,
     ) -> Response<HttpBody>
     where
         B: Body<Data = Bytes> + Send + Unpin + 'static,
@@ -205,7 +184,7 @@ impl HttpForwarder {
                 None => body,
             }
         });
-        let mut resp = match self.send(req).await {
+        let mut resp = match self.send(req, client).await {
             Ok(resp) => resp,
             Err(err) => unreachable_response(&self.inner.upstream, &err),
         };
@@ -288,7 +267,11 @@ impl HttpForwarder {
         Ok(status)
     }
 
-    async fn send(&self, req: Request<HttpBody>) -> Result<Response<HttpBody>, BoxError> {
+    async fn send(
+        &self,
+        req: Request<HttpBody>,
+        client: &UpstreamClient,
+    ) -> Result<Response<HttpBody>, BoxError> {
         let upstream = &self.inner.upstream;
         let (mut parts, body) = req.into_parts();
         if let Target::File(root) = &upstream.target {
@@ -330,11 +313,7 @@ impl HttpForwarder {
         }
         let client_scheme = public_scheme(&parts.headers);
         parts.version = Version::HTTP_11;
-        let resp = self
-            .inner
-            .client
-            .request(Request::from_parts(parts, body))
-            .await?;
+        let resp = client.request(Request::from_parts(parts, body)).await?;
         let (mut parts, body) = resp.into_parts();
         if parts.status != StatusCode::SWITCHING_PROTOCOLS {
             strip_hop_by_hop(&mut parts.headers, false);

@@ -221,3 +221,57 @@ async fn https_upstream_without_verification() -> TestResult {
     assert_eq!(status, 502);
     Ok(())
 }
+
+/// An upstream that reads a PROXY v1 line, then one HTTP/1.1 request head, and answers with
+/// the PROXY line as its body.
+async fn start_proxy_protocol_upstream() -> Result<u16, crate::forward::BoxError> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(stream);
+                let mut proxy_line = String::new();
+                if reader.read_line(&mut proxy_line).await.is_err() {
+                    return;
+                }
+                loop {
+                    let mut line = String::new();
+                    match reader.read_line(&mut line).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) if line == "\r\n" => {
+                            let body = proxy_line.trim_end();
+                            let reply = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if reader.get_mut().write_all(reply.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    });
+    Ok(port)
+}
+
+#[tokio::test]
+async fn http_upstreams_get_the_proxy_header_of_each_public_client() -> TestResult {
+    let port = start_proxy_protocol_upstream().await?;
+    let mut up = upstream(&format!("127.0.0.1:{port}"))?;
+    up.proxy_protocol = Some(crate::upstream::ProxyProtocol::V1);
+    let fwd = HttpForwarder::new("web", up, HttpOptions::default(), None)?;
+    let (status, _, body) = send(&fwd, get("/", "a.localhost")?).await?;
+    assert_eq!(status, 200);
+    let line = String::from_utf8(body.to_vec())?;
+    // `send` serves the request as public client 198.51.100.9:40000.
+    assert!(
+        line.starts_with("PROXY TCP4 198.51.100.9 127.0.0.1 40000 "),
+        "{line}"
+    );
+    Ok(())
+}
