@@ -318,6 +318,9 @@ impl HttpForwarder {
         if parts.status != StatusCode::SWITCHING_PROTOCOLS {
             strip_hop_by_hop(&mut parts.headers, false);
         }
+        // The edge speaks HTTP/1.1 to this agent whatever the upstream spoke (an HTTP/1.0
+        // `python3 -m http.server` must not turn the public answer into HTTP/1.0).
+        parts.version = Version::HTTP_11;
         if let (Some(host), Some(public)) = (&rewritten, &public_host) {
             rewrite_locations(&mut parts.headers, host, client_scheme, public);
         }

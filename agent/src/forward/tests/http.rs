@@ -275,3 +275,33 @@ async fn http_upstreams_get_the_proxy_header_of_each_public_client() -> TestResu
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_http_1_0_upstream_is_answered_as_http_1_1() -> TestResult {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        if let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+        }
+    });
+    let fwd = HttpForwarder::new(
+        "web",
+        upstream(&format!("127.0.0.1:{port}"))?,
+        HttpOptions::default(),
+        None,
+    )?;
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move { fwd.serve_connection(server, super::client_addr()).await });
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(client)).await?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(get("/", "a.localhost")?).await?;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.version(), hyper::Version::HTTP_11);
+    Ok(())
+}
