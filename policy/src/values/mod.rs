@@ -13,6 +13,7 @@ mod headers;
 mod request;
 mod response;
 mod url;
+mod user_agent;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
