@@ -9,10 +9,12 @@
 //! evaluate cleanly.
 
 mod build;
+mod content_type;
 mod headers;
 mod request;
 mod response;
 mod url;
+mod user_agent;
 mod user_agent;
 
 use std::collections::BTreeMap;
