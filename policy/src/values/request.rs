@@ -31,7 +31,7 @@ fn url_fields(url: &RequestUrl, full: &str) -> BoxVal {
     let mut fields = vec![
         ("scheme", s(url.scheme.clone())),
         ("host", s(url.host.clone())),
-        ("authority", s(url.authority())),
+        ("authority", s(url.authority_with_userinfo())),
         ("path", s(url.path.clone())),
         ("raw_path", s(url.path.clone())),
         ("query", s(url.query.clone())),
@@ -45,7 +45,7 @@ fn url_fields(url: &RequestUrl, full: &str) -> BoxVal {
         ),
         ("raw", s(full)),
         ("uri", s(url.uri())),
-        ("user_password", s("")),
+        ("user_password", s(url.userinfo.clone())),
     ];
     if let Some(p) = url.port {
         fields.push(("port", int(i64::from(p))));
@@ -102,7 +102,7 @@ pub(crate) fn request_val(
     }
     if need.has(URL) || need.has(URL_FIELDS) || need.has(HOST) {
         let url = RequestUrl::of(req, endpoint);
-        let full = url.full();
+        let full = url.full_with_userinfo();
         if need.has(URL_FIELDS) {
             f.push(("__url", url_fields(&url, &full)));
         }
