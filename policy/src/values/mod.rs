@@ -13,6 +13,7 @@ mod content_type;
 mod headers;
 mod request;
 mod response;
+mod set_cookie;
 mod url;
 mod user_agent;
 
