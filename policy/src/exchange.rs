@@ -21,7 +21,7 @@ pub const ERROR_CODE_HEADER: &str = "sluice-error-code";
 pub struct TlsInfo {
     /// Server name the client asked for.
     pub sni: Option<String>,
-    /// e.g. `TLSv1.3`.
+    /// As the listener names it (`TLSv1_3` from rustls); `conn.tls.version` spells it `1.3`.
     pub version: Option<String>,
     /// Negotiated cipher suite name.
     pub cipher_suite: Option<String>,

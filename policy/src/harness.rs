@@ -105,8 +105,10 @@ pub fn connection(conn: &TestConn, endpoint: EndpointInfo, clock: Arc<dyn Clock>
             server: conn.server,
             tls: conn.sni.clone().map(|sni| TlsInfo {
                 sni: Some(sni),
-                version: Some("TLSv1.3".into()),
-                ..TlsInfo::default()
+                // As the edge's rustls listener names them.
+                version: Some("TLSv1_3".into()),
+                cipher_suite: Some("TLS13_AES_128_GCM_SHA256".into()),
+                alpn: None,
             }),
             started,
         },

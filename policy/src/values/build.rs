@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use cel::common::types::{CelBool, CelInt, CelList, CelMap, CelMapKey, CelString, CelTimestamp};
+use cel::common::types::{
+    CelBool, CelDuration, CelInt, CelList, CelMap, CelMapKey, CelString, CelTimestamp,
+};
 use cel::common::value::Val;
 
 /// An owned interpreter value.
@@ -26,8 +28,16 @@ pub(crate) fn list(items: Vec<BoxVal>) -> BoxVal {
 }
 
 pub(crate) fn timestamp(t: std::time::SystemTime) -> BoxVal {
-    let dt: chrono::DateTime<chrono::Utc> = t.into();
+    date_time(t.into())
+}
+
+pub(crate) fn date_time(dt: chrono::DateTime<chrono::Utc>) -> BoxVal {
     Box::new(CelTimestamp::from(dt.fixed_offset()))
+}
+
+/// A duration of whole seconds.
+pub(crate) fn duration(secs: i64) -> BoxVal {
+    Box::new(CelDuration::from(chrono::Duration::seconds(secs)))
 }
 
 /// A map with fixed field names.

@@ -23,12 +23,9 @@ pub(crate) fn text(h: &HeaderMap, name: http::header::HeaderName) -> String {
         .unwrap_or_default()
 }
 
-/// `content_type` subfields: raw text and parameters.
-pub(crate) fn content_type_fields(raw: &str) -> BoxVal {
-    let params = raw.split(';').skip(1).filter_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        Some((k.trim().to_ascii_lowercase(), s(v.trim().trim_matches('"'))))
-    });
+/// `content_type` subfields: the header as sent and its parameters.
+pub(crate) fn content_type_fields(raw: &str, media: super::content_type::MediaType) -> BoxVal {
+    let params = media.parameters.into_iter().map(|(k, v)| (k, s(v)));
     map(vec![("raw", s(raw)), ("parameters", map_owned(params))])
 }
 
@@ -77,9 +74,11 @@ pub(crate) fn entity_fields(
     at: EntityFields,
 ) {
     if need.has(at.content_type) || need.has(at.content_type_fields) {
-        let ct = text(h, http::header::CONTENT_TYPE);
-        f.push(("__content_type", content_type_fields(&ct)));
-        f.push(("content_type", s(ct)));
+        let raw = text(h, http::header::CONTENT_TYPE);
+        let mut media = super::content_type::parse(&raw);
+        let essence = std::mem::take(&mut media.essence);
+        f.push(("__content_type", content_type_fields(&raw, media)));
+        f.push(("content_type", s(essence)));
     }
     if need.has(at.content_encoding) {
         f.push((

@@ -9,10 +9,13 @@
 //! evaluate cleanly.
 
 mod build;
+mod content_type;
 mod headers;
 mod request;
 mod response;
+mod set_cookie;
 mod url;
+mod user_agent;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -67,6 +70,22 @@ fn ip_fields() -> BoxVal {
     ])
 }
 
+/// `conn.tls.version` as ngrok writes it (`1.3`), from the listener's name for it
+/// (`TLSv1_3` from rustls, `TLSv1.3` elsewhere).
+fn tls_version(v: Option<&str>) -> String {
+    let v = v.unwrap_or_default();
+    v.strip_prefix("TLSv")
+        .map_or_else(|| v.to_string(), |n| n.replace('_', "."))
+}
+
+/// `conn.tls.cipher_suite` with Go's (IANA) names, as ngrok gives them: rustls calls the TLS 1.3
+/// suites `TLS13_AES_128_GCM_SHA256` where Go says `TLS_AES_128_GCM_SHA256`; TLS 1.2 names agree.
+fn cipher_suite(c: Option<&str>) -> String {
+    let c = c.unwrap_or_default();
+    c.strip_prefix("TLS13_")
+        .map_or_else(|| c.to_string(), |rest| format!("TLS_{rest}"))
+}
+
 /// `conn.*`, built once per connection.
 pub(crate) fn conn_value(info: &ConnInfo) -> Arc<dyn Val> {
     let tls = info.tls.clone().unwrap_or_default();
@@ -83,8 +102,8 @@ pub(crate) fn conn_value(info: &ConnInfo) -> Arc<dyn Val> {
             "tls",
             map(vec![
                 ("sni", s(tls.sni.unwrap_or_default())),
-                ("version", s(tls.version.unwrap_or_default())),
-                ("cipher_suite", s(tls.cipher_suite.unwrap_or_default())),
+                ("version", s(tls_version(tls.version.as_deref()))),
+                ("cipher_suite", s(cipher_suite(tls.cipher_suite.as_deref()))),
                 ("negotiated_alpn", s(tls.alpn.unwrap_or_default())),
                 ("session_resumed", boolean(false)),
                 ("ja4_fingerprint", s("")),
@@ -128,4 +147,25 @@ pub(crate) fn actions_value(results: &BTreeMap<String, Value>) -> Value {
         "ngrok",
         value_map_owned(results.iter().map(|(k, v)| (k.clone(), v.clone()))),
     )])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cipher_suite, tls_version};
+
+    #[test]
+    fn tls_facts_use_ngrok_spelling() {
+        assert_eq!(tls_version(Some("TLSv1_3")), "1.3");
+        assert_eq!(tls_version(Some("TLSv1.2")), "1.2");
+        assert_eq!(tls_version(None), "");
+        assert_eq!(
+            cipher_suite(Some("TLS13_AES_256_GCM_SHA384")),
+            "TLS_AES_256_GCM_SHA384"
+        );
+        assert_eq!(
+            cipher_suite(Some("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256")),
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"
+        );
+        assert_eq!(cipher_suite(None), "");
+    }
 }

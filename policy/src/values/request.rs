@@ -5,6 +5,7 @@ use http::header;
 use super::build::{BoxVal, boolean, grouped, int, map, s, timestamp};
 use super::headers::{EntityFields, entity_fields, headers, text};
 use super::url::{RequestUrl, url_decode_pairs};
+use super::user_agent;
 use crate::cel::FieldSet;
 use crate::exchange::EndpointInfo;
 
@@ -30,7 +31,7 @@ fn url_fields(url: &RequestUrl, full: &str) -> BoxVal {
     let mut fields = vec![
         ("scheme", s(url.scheme.clone())),
         ("host", s(url.host.clone())),
-        ("authority", s(url.authority())),
+        ("authority", s(url.authority_with_userinfo())),
         ("path", s(url.path.clone())),
         ("raw_path", s(url.path.clone())),
         ("query", s(url.query.clone())),
@@ -44,7 +45,7 @@ fn url_fields(url: &RequestUrl, full: &str) -> BoxVal {
         ),
         ("raw", s(full)),
         ("uri", s(url.uri())),
-        ("user_password", s("")),
+        ("user_password", s(url.userinfo.clone())),
     ];
     if let Some(p) = url.port {
         fields.push(("port", int(i64::from(p))));
@@ -70,30 +71,20 @@ fn cookies(h: &http::HeaderMap) -> BoxVal {
     grouped(pairs)
 }
 
-/// A rough reading of the User-Agent: product name/version and device class.
-fn user_agent_fields(ua: &str) -> BoxVal {
-    let lower = ua.to_ascii_lowercase();
-    let is_bot = ["bot", "crawler", "spider", "curl/", "wget/"]
-        .iter()
-        .any(|k| lower.contains(k));
-    let is_tablet = lower.contains("ipad") || lower.contains("tablet");
-    let is_mobile = !is_tablet && (lower.contains("mobile") || lower.contains("iphone"));
-    let (name, version) = ua
-        .split_whitespace()
-        .next()
-        .and_then(|first| first.split_once('/'))
-        .unwrap_or_default();
+/// `req.user_agent.*` from the header (see [`super::user_agent`]).
+fn user_agent_fields(header: &str) -> BoxVal {
+    let ua = user_agent::parse(header);
     map(vec![
-        ("name", s(name)),
-        ("version", s(version)),
-        ("os", s("")),
-        ("os_version", s("")),
-        ("device", s("")),
-        ("url", s("")),
-        ("is_mobile", boolean(is_mobile)),
-        ("is_tablet", boolean(is_tablet)),
-        ("is_desktop", boolean(!is_mobile && !is_tablet && !is_bot)),
-        ("is_bot", boolean(is_bot)),
+        ("name", s(ua.name)),
+        ("version", s(ua.version)),
+        ("os", s(ua.os)),
+        ("os_version", s(ua.os_version)),
+        ("device", s(ua.device)),
+        ("url", s(ua.url)),
+        ("is_mobile", boolean(ua.is_mobile)),
+        ("is_tablet", boolean(ua.is_tablet)),
+        ("is_desktop", boolean(ua.is_desktop)),
+        ("is_bot", boolean(ua.is_bot)),
     ])
 }
 
@@ -111,7 +102,7 @@ pub(crate) fn request_val(
     }
     if need.has(URL) || need.has(URL_FIELDS) || need.has(HOST) {
         let url = RequestUrl::of(req, endpoint);
-        let full = url.full();
+        let full = url.full_with_userinfo();
         if need.has(URL_FIELDS) {
             f.push(("__url", url_fields(&url, &full)));
         }

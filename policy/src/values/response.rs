@@ -2,8 +2,9 @@
 
 use http::header;
 
-use super::build::{BoxVal, boolean, int, list, map, map_owned, s};
+use super::build::{BoxVal, boolean, date_time, duration, int, list, map, map_owned, s};
 use super::headers::{EntityFields, entity_fields, headers};
+use super::set_cookie::{self, SetCookie};
 use crate::cel::FieldSet;
 
 // Indexes into `cel::needs::RES_FIELDS`.
@@ -17,36 +18,23 @@ const CONTENT_LENGTH: usize = 6;
 const LOCATION: usize = 7;
 const TRAILERS: usize = 8;
 
-/// One `Set-Cookie` header as a cookie map, with the length of its path for ordering.
-fn set_cookie(text: &str) -> Option<(String, usize, BoxVal)> {
-    let mut parts = text.split(';');
-    let (name, value) = parts.next()?.split_once('=')?;
-    let name = name.trim().to_string();
-    let (mut path, mut domain, mut same_site) = (String::new(), String::new(), String::new());
-    let (mut secure, mut http_only) = (false, false);
-    for attr in parts {
-        let (k, v) = attr.split_once('=').unwrap_or((attr, ""));
-        let v = v.trim().to_string();
-        match k.trim().to_ascii_lowercase().as_str() {
-            "path" => path = v,
-            "domain" => domain = v,
-            "samesite" => same_site = v,
-            "secure" => secure = true,
-            "httponly" => http_only = true,
-            _ => {}
-        }
-    }
-    let path_len = path.len();
-    let cookie = map(vec![
-        ("name", s(name.clone())),
-        ("value", s(value.trim())),
-        ("path", s(path)),
-        ("domain", s(domain)),
-        ("same_site", s(same_site)),
-        ("secure", boolean(secure)),
-        ("http_only", boolean(http_only)),
-    ]);
-    Some((name, path_len, cookie))
+/// One cookie as the map `res.cookies[name][i]` gives.
+fn cookie_val(c: SetCookie) -> BoxVal {
+    map(vec![
+        ("name", s(c.name)),
+        ("value", s(c.value)),
+        ("path", s(c.path)),
+        ("domain", s(c.domain)),
+        ("expires", date_time(c.expires)),
+        ("max_age", duration(c.max_age)),
+        ("secure", boolean(c.secure)),
+        ("http_only", boolean(c.http_only)),
+        ("same_site", s(c.same_site)),
+        (
+            "unparsed_attributes",
+            map_owned(c.unparsed_attributes.into_iter().map(|(k, v)| (k, s(v)))),
+        ),
+    ])
 }
 
 /// Response cookies: name → list of cookie maps, longest path first.
@@ -54,8 +42,12 @@ fn cookies(h: &http::HeaderMap) -> BoxVal {
     let mut by_name: std::collections::HashMap<String, Vec<(usize, BoxVal)>> =
         std::collections::HashMap::new();
     for v in h.get_all(header::SET_COOKIE) {
-        if let Some((name, len, cookie)) = set_cookie(&String::from_utf8_lossy(v.as_bytes())) {
-            by_name.entry(name).or_default().push((len, cookie));
+        if let Some(cookie) = set_cookie::parse(&String::from_utf8_lossy(v.as_bytes())) {
+            let (name, path_len) = (cookie.name.clone(), cookie.path.len());
+            by_name
+                .entry(name)
+                .or_default()
+                .push((path_len, cookie_val(cookie)));
         }
     }
     map_owned(by_name.into_iter().map(|(k, mut v)| {

@@ -15,6 +15,8 @@ pub struct RequestUrl {
     pub path: String,
     /// Query without `?`.
     pub query: String,
+    /// `user:password` written before `@` in the authority (absolute-form requests), or "".
+    pub userinfo: String,
 }
 
 impl RequestUrl {
@@ -40,12 +42,17 @@ impl RequestUrl {
             })
             .unwrap_or_else(|| endpoint.host.clone());
         let (host, port) = split_host_port(&authority);
+        let userinfo = authority
+            .rsplit_once('@')
+            .map(|(u, _)| u.to_string())
+            .unwrap_or_default();
         RequestUrl {
             scheme,
             host,
             port,
             path: req.uri.path().to_string(),
             query: req.uri.query().unwrap_or_default().to_string(),
+            userinfo,
         }
     }
 
@@ -54,6 +61,16 @@ impl RequestUrl {
         match self.port {
             Some(p) if !self.is_default_port(p) => format!("{}:{p}", self.host),
             _ => self.host.clone(),
+        }
+    }
+
+    /// The URL's authority as RFC 3986 has it: `user:password@host[:port]` when the request
+    /// gave user information (`req.url.authority`), else the same as [`Self::authority`].
+    pub fn authority_with_userinfo(&self) -> String {
+        if self.userinfo.is_empty() {
+            self.authority()
+        } else {
+            format!("{}@{}", self.userinfo, self.authority())
         }
     }
 
@@ -73,6 +90,16 @@ impl RequestUrl {
     /// The full URL: `scheme://authority/path?query`.
     pub fn full(&self) -> String {
         format!("{}://{}{}", self.scheme, self.authority(), self.uri())
+    }
+
+    /// The full URL with its user information, as `req.url` gives it.
+    pub fn full_with_userinfo(&self) -> String {
+        format!(
+            "{}://{}{}",
+            self.scheme,
+            self.authority_with_userinfo(),
+            self.uri()
+        )
     }
 }
 
