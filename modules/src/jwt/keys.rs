@@ -17,8 +17,8 @@ use jsonwebtoken::jwk::{
 };
 use serde_json::Value;
 
-use super::alg::{Algorithm, algorithm_name, parse_algorithm};
 use super::JwtError;
+use super::alg::{Algorithm, algorithm_name, parse_algorithm};
 
 /// Smallest RSA modulus accepted, in bits.
 const MIN_RSA_BITS: usize = 2048;

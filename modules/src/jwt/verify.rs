@@ -237,14 +237,14 @@ pub fn verify_token(
     }
     let validation = policy.validation(alg);
     let claims = candidates
-        .find_map(
-            |key| match jsonwebtoken::decode::<Value>(token, key.decoding_key(), &validation) {
+        .find_map(|key| {
+            match jsonwebtoken::decode::<Value>(token, key.decoding_key(), &validation) {
                 Ok(_) => Some(Ok(())),
                 Err(e) if is_claim_error(e.kind()) => Some(Err(e)),
                 // A signature (or key) that does not verify: try the next candidate.
                 Err(_) => None,
-            },
-        )
+            }
+        })
         .ok_or(JwtError::InvalidSignature)?;
 
     check_times(&payload, policy, now)?;
@@ -295,7 +295,8 @@ fn malformed(reason: impl Into<String>) -> JwtError {
 
 fn decode_object(part: &str, what: &str) -> Result<Map<String, Value>, JwtError> {
     let raw = URL_SAFE_NO_PAD
-        .decode(part).map_err(|e| malformed(format!("{what}: {e}")))?;
+        .decode(part)
+        .map_err(|e| malformed(format!("{what}: {e}")))?;
     match serde_json::from_slice(&raw) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(malformed(format!("the {what} is not a JSON object"))),
