@@ -285,17 +285,6 @@ impl HttpRequest {
     }
 }
 
-fn parse_timeout(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if let Some(ms) = s.strip_suffix("ms") {
-        return ms.parse().ok().map(Duration::from_millis);
-    }
-    if let Some(secs) = s.strip_suffix('s') {
-        return secs.parse::<f64>().ok().map(Duration::from_secs_f64);
-    }
-    None
-}
-
 impl TypedAction for HttpRequest {
     type Config = HttpRequestConfig;
     const TYPE: &'static str = "http-request";
@@ -363,7 +352,11 @@ impl TypedAction for HttpRequest {
                 "must be between 0 and 10",
             );
         }
-        let timeout = match config.timeout.as_deref().map(parse_timeout) {
+        let timeout = match config
+            .timeout
+            .as_deref()
+            .map(|t| sluice_wire::parse_duration(t).ok())
+        {
             None => Some(Duration::from_secs(3)),
             Some(Some(d)) if (Duration::from_secs(1)..=Duration::from_secs(30)).contains(&d) => {
                 Some(d)
