@@ -23,7 +23,7 @@ use sluice_policy::{
     Termination, TypedAction,
 };
 
-use crate::http_call::{Call, CallError, Caller, Reply};
+use crate::http_call::{Call, CallError, Caller, MAX_RESPONSE_BODY, Reply};
 use crate::util::{HeaderTemplates, header_templates, render_headers};
 
 const MAX_RETRIES: u32 = 3;
@@ -374,7 +374,7 @@ impl TypedAction for HttpRequest {
             Some(text) => cx.expr_with("retry_condition", text, &["attempts", "last_attempt"]),
             None => None,
         };
-        let caller = match Caller::new() {
+        let caller = match Caller::new(MAX_RESPONSE_BODY) {
             Ok(c) => Arc::new(c),
             Err(e) => {
                 cx.error_at(Code::InvalidValue, "url", e);
