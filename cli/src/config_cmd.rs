@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use sluice_agent::config;
+use sluice_policy::Registry;
 
 /// Arguments of `sluice config`.
 #[derive(Debug, Args)]
@@ -41,7 +42,7 @@ fn path_or_default(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// Runs `sluice config`. Returns the exit code.
-pub fn run(args: ConfigArgs) -> anyhow::Result<u8> {
+pub fn run(args: ConfigArgs, registry: &Registry) -> anyhow::Result<u8> {
     match args.command {
         ConfigCommand::AddAuthtoken {
             token,
@@ -61,7 +62,7 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<u8> {
         }
         ConfigCommand::Check { config: path } => {
             let path = path_or_default(path)?;
-            match config::check(&path) {
+            match config::check(&path, registry) {
                 Ok(report) => {
                     for w in &report.warnings {
                         eprintln!("warning: {w}");

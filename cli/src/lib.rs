@@ -66,7 +66,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
         Command::Tcp(args) => agent::run_endpoint(EndpointKind::Tcp, args, &registry),
         Command::Tls(args) => agent::run_endpoint(EndpointKind::Tls, args, &registry),
         Command::Start(args) => agent::run_start(args, &registry),
-        Command::Config(args) => config_cmd::run(args),
+        Command::Config(args) => config_cmd::run(args, &registry),
     };
     match result {
         Ok(code) => ExitCode::from(code),

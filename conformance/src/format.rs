@@ -188,32 +188,10 @@ pub struct UpstreamExpect {
     pub body: Option<String>,
 }
 
-/// Parses durations like `10s`, `1m30s`, `2h`, `500ms`.
+/// Parses a step's `advance` duration with Go's grammar (`10s`, `1m30s`, `2h`, `500ms`; see
+/// [`sluice_wire::duration`]).
 pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
-    let mut total = std::time::Duration::ZERO;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
-        let (num, tail) = rest.split_at(digits);
-        let n: f64 = num.parse().ok()?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let secs = match unit {
-            "ms" => n / 1000.0,
-            "s" => n,
-            "m" => n * 60.0,
-            "h" => n * 3600.0,
-            _ => return None,
-        };
-        total += std::time::Duration::from_secs_f64(secs);
-        rest = next;
-    }
-    Some(total)
+    sluice_wire::parse_duration(s).ok()
 }
 
 /// The JSON Schema (draft-07) of test files.

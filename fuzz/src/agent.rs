@@ -12,7 +12,9 @@ pub fn agent_config(data: &[u8]) {
     };
     // A `traffic_policy_file` resolves against this directory, which does not exist.
     let path = Path::new("/nonexistent-sluice-fuzz/agent.yml");
-    match check_text("agent.yml", text, path) {
+    // The built-in actions, as `sluice config check` has them (built per input, as before).
+    let registry = sluice_modules::builtin_registry();
+    match check_text("agent.yml", text, path, &registry) {
         Ok(report) => {
             let _ = report.warnings.len();
         }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use sluice_tls::ServerCerts;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -38,34 +39,26 @@ pub enum Roots {
     CaPem(Vec<u8>),
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 fn tls_err(e: impl std::fmt::Display) -> TunnelError {
     TunnelError::Tls(e.to_string())
 }
 
 /// A client TLS config trusting `roots`, offering the tunnel ALPN.
 pub fn client_tls_config(roots: &Roots) -> Result<Arc<ClientConfig>> {
-    let mut store = RootCertStore::empty();
-    match roots {
-        Roots::System => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    let certs = match roots {
+        Roots::System => ServerCerts::WebPki,
         Roots::CaPem(pem) => {
+            let mut store = RootCertStore::empty();
             for cert in CertificateDer::pem_slice_iter(pem) {
                 store.add(cert.map_err(tls_err)?).map_err(tls_err)?;
             }
             if store.is_empty() {
                 return Err(TunnelError::Tls("no certificate in CA PEM".into()));
             }
+            ServerCerts::Roots(store)
         }
-    }
-    let mut cfg = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(tls_err)?
-        .with_root_certificates(store)
-        .with_no_client_auth();
-    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    };
+    let cfg = sluice_tls::client_config(certs, vec![ALPN.to_vec()]).map_err(tls_err)?;
     Ok(Arc::new(cfg))
 }
 
@@ -75,7 +68,7 @@ pub fn server_tls_config(cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<Arc<Se
         .collect::<Result<Vec<_>, _>>()
         .map_err(tls_err)?;
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(tls_err)?;
-    let mut cfg = ServerConfig::builder_with_provider(provider())
+    let mut cfg = ServerConfig::builder_with_provider(sluice_tls::provider())
         .with_safe_default_protocol_versions()
         .map_err(tls_err)?
         .with_no_client_auth()

@@ -1,11 +1,12 @@
 //! `config check`: validates a config file, every endpoint's upstream and every traffic policy
-//! (with the built-in actions), reporting each problem as `file:line:col: path: message`.
+//! (with the actions of the registry the binary was built with, as `sluice start` loads them),
+//! reporting each problem as `file:line:col: path: message`.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use sluice_policy::source::{Node, PathSeg, parse};
-use sluice_policy::{LoadOptions, PolicyError, Protocol, load_node, load_policy};
+use sluice_policy::{LoadOptions, PolicyError, Protocol, Registry, load_node, load_policy};
 
 use super::resolve::{check_bindings, resolve_endpoint, resolve_tunnel};
 use super::types::EndpointConfig;
@@ -58,22 +59,27 @@ fn loc_of(node: &Node, path: &[PathSeg]) -> (u32, u32) {
     node.at(path).map_or((0, 0), |n| (n.loc.line, n.loc.col))
 }
 
-/// Validates the file at `path`.
-pub fn check(path: &Path) -> Result<CheckReport, ConfigError> {
+/// Validates the file at `path`; policies may use the actions of `registry`.
+pub fn check(path: &Path, registry: &Registry) -> Result<CheckReport, ConfigError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    check_text(&name, &text, path)
+    check_text(&name, &text, path, registry)
 }
 
-/// Validates config text; `name` is used in messages, `path` to find policy files.
-pub fn check_text(name: &str, text: &str, path: &Path) -> Result<CheckReport, ConfigError> {
+/// Validates config text; `name` is used in messages, `path` to find policy files, and
+/// policies may use the actions of `registry`.
+pub fn check_text(
+    name: &str,
+    text: &str,
+    path: &Path,
+    registry: &Registry,
+) -> Result<CheckReport, ConfigError> {
     let file = parse_file(name, text, path)?;
     let root =
         parse(text).map_err(|(loc, m)| ConfigError::at(name, (loc.line, loc.col), &[], m))?;
-    let registry = sluice_modules::builtin_registry();
     let file_name: Arc<str> = Arc::from(name);
     let mut errors = Vec::new();
     let mut report = CheckReport {
@@ -136,7 +142,7 @@ pub fn check_text(name: &str, text: &str, path: &Path) -> Result<CheckReport, Co
                 continue;
             }
             (Some(_), None) => match root.at(&at("traffic_policy")) {
-                Some(node) => load_node(&file_name, node, &registry, options)
+                Some(node) => load_node(&file_name, node, registry, options)
                     .map_err(|err| (err, at("traffic_policy"))),
                 None => continue,
             },
@@ -146,7 +152,7 @@ pub fn check_text(name: &str, text: &str, path: &Path) -> Result<CheckReport, Co
                     _ => Path::new(f).to_path_buf(),
                 };
                 match std::fs::read_to_string(&p) {
-                    Ok(t) => load_policy(&p.display().to_string(), &t, &registry, options)
+                    Ok(t) => load_policy(&p.display().to_string(), &t, registry, options)
                         .map_err(|err| (err, Vec::new())),
                     Err(source) => {
                         errors.push(ConfigError::Io { path: p, source });
@@ -180,7 +186,7 @@ pub fn check_text(name: &str, text: &str, path: &Path) -> Result<CheckReport, Co
                     protocol: Some(protocol(r.kind, r.url.as_deref())),
                 };
                 let label = format!("{name} (policy of tunnel `{tname}`)");
-                if let Err(err) = load_policy(&label, text, &registry, options) {
+                if let Err(err) = load_policy(&label, text, registry, options) {
                     policy_errors(err, &[], &mut errors);
                 }
             }

@@ -1,6 +1,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sluice_modules::builtin_registry;
+
 use super::check::check_text;
 use super::{Config, ConfigError, WebAddr, check, default_path, parse_file};
 use crate::upstream::{AppProtocol, EndpointKind, ProxyProtocol, Scheme};
@@ -188,13 +190,13 @@ fn check_loads_every_policy() -> TestResult {
     std::fs::create_dir_all(&dir)?;
     let path: PathBuf = dir.join("sluice.yml");
     std::fs::write(&path, V3)?;
-    let report = check(&path)?;
+    let report = check(&path, &builtin_registry())?;
     assert_eq!((report.endpoints, report.tunnels), (2, 0));
     let p = Path::new("/x/sluice.yml");
-    assert_eq!(check_text("v2.yml", V2, p)?.tunnels, 2);
+    assert_eq!(check_text("v2.yml", V2, p, &builtin_registry())?.tunnels, 2);
     // A bad action type inside an inline policy is reported at its line in the config file.
     let bad = V3.replace("type: add-headers", "type: no-such-action");
-    let err = check_text("sluice.yml", &bad, p)
+    let err = check_text("sluice.yml", &bad, p, &builtin_registry())
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -207,14 +209,14 @@ fn check_loads_every_policy() -> TestResult {
     )?;
     let with_file = "version: 3\nagent: {}\nendpoints:\n  - name: a\n    traffic_policy_file: p.yml\n    upstream: {url: 80}\n";
     std::fs::write(&path, with_file)?;
-    let err = check(&path)
+    let err = check(&path, &builtin_registry())
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("p.yml:2:"), "{err}");
     // Duplicate names and bad upstreams.
     let dup = "version: 3\nendpoints:\n  - name: a\n    upstream: {url: 80}\n  - name: a\n    upstream: {url: 'ftp://x'}\n";
-    let err = check_text("d.yml", dup, p)
+    let err = check_text("d.yml", dup, p, &builtin_registry())
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -238,8 +240,18 @@ fn bindings_agree_with_the_url() -> TestResult {
             "version: 3\nendpoints:\n  - name: a\n    url: {url}\n    bindings: {bindings}\n    upstream: {{url: 80}}\n"
         )
     };
-    check_text("ok.yml", &ep("https://api.internal", "[internal]"), p)?;
-    check_text("ok.yml", &ep("https://api.example.com", "[public]"), p)?;
+    check_text(
+        "ok.yml",
+        &ep("https://api.internal", "[internal]"),
+        p,
+        &builtin_registry(),
+    )?;
+    check_text(
+        "ok.yml",
+        &ep("https://api.example.com", "[public]"),
+        p,
+        &builtin_registry(),
+    )?;
     for (url, bindings, code) in [
         ("https://api.example.com", "[internal]", "ERR_SLUICE_9029"),
         ("https://api.internal", "[public]", "ERR_SLUICE_9029"),
@@ -250,7 +262,7 @@ fn bindings_agree_with_the_url() -> TestResult {
         ),
         ("https://api.example.com", "[kubernetes]", "ERR_SLUICE_3212"),
     ] {
-        let err = check_text("b.yml", &ep(url, bindings), p)
+        let err = check_text("b.yml", &ep(url, bindings), p, &builtin_registry())
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

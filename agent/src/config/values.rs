@@ -49,39 +49,10 @@ impl<'de> Deserialize<'de> for Scalar {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GoDuration(pub Duration);
 
-/// Parses `300ms`, `10s`, `1m30s`, `2h`, `1.5s` (units ns, us, µs, ms, s, m, h).
+/// Parses a duration with Go's grammar (`300ms`, `10s`, `1m30s`, `1.5h`; see
+/// [`sluice_wire::duration`]); `None` when it is not one.
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += value * scale;
-    }
-    Duration::try_from_secs_f64(total).ok()
+    sluice_wire::parse_duration(s).ok()
 }
 
 impl<'de> Deserialize<'de> for GoDuration {

@@ -21,9 +21,10 @@ use sluice_policy::{
     Action, ActionError, BuildCx, Code, Flow, HttpCx, Phase, PhaseCx, SyntheticResponse,
     Termination, TypedAction,
 };
+use sluice_wire::parse_duration;
 
 use crate::limits::circuit_breaker::{MAX_BUCKETS, MAX_VOLUME_THRESHOLD};
-use crate::limits::{Admission, BreakerConfig, CircuitBreaker as Breaker, parse_duration};
+use crate::limits::{Admission, BreakerConfig, CircuitBreaker as Breaker};
 
 /// Error code of a rejection while tripped (`ERR_SLUICE_3202`, as ngrok's).
 pub const TRIPPED_CODE: u16 = 3202;
@@ -111,7 +112,7 @@ fn duration_field(cx: &mut BuildCx<'_>, field: &str, text: &str) -> Option<Durat
     use crate::limits::circuit_breaker::{MAX_DURATION, MIN_DURATION};
     match parse_duration(text) {
         Err(e) => {
-            cx.error_at(Code::InvalidValue, field, e);
+            cx.error_at(Code::InvalidValue, field, e.to_string());
             None
         }
         Ok(d) if !(MIN_DURATION..=MAX_DURATION).contains(&d) => {

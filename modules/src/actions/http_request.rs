@@ -23,7 +23,7 @@ use sluice_policy::{
     Termination, TypedAction,
 };
 
-use crate::http_call::{Call, CallError, Caller, Reply};
+use crate::http_call::{Call, CallError, Caller, MAX_RESPONSE_BODY, Reply};
 use crate::util::{HeaderTemplates, header_templates, render_headers};
 
 const MAX_RETRIES: u32 = 3;
@@ -285,17 +285,6 @@ impl HttpRequest {
     }
 }
 
-fn parse_timeout(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if let Some(ms) = s.strip_suffix("ms") {
-        return ms.parse().ok().map(Duration::from_millis);
-    }
-    if let Some(secs) = s.strip_suffix('s') {
-        return secs.parse::<f64>().ok().map(Duration::from_secs_f64);
-    }
-    None
-}
-
 impl TypedAction for HttpRequest {
     type Config = HttpRequestConfig;
     const TYPE: &'static str = "http-request";
@@ -363,7 +352,11 @@ impl TypedAction for HttpRequest {
                 "must be between 0 and 10",
             );
         }
-        let timeout = match config.timeout.as_deref().map(parse_timeout) {
+        let timeout = match config
+            .timeout
+            .as_deref()
+            .map(|t| sluice_wire::parse_duration(t).ok())
+        {
             None => Some(Duration::from_secs(3)),
             Some(Some(d)) if (Duration::from_secs(1)..=Duration::from_secs(30)).contains(&d) => {
                 Some(d)
@@ -381,7 +374,7 @@ impl TypedAction for HttpRequest {
             Some(text) => cx.expr_with("retry_condition", text, &["attempts", "last_attempt"]),
             None => None,
         };
-        let caller = match Caller::new() {
+        let caller = match Caller::new(MAX_RESPONSE_BODY) {
             Ok(c) => Arc::new(c),
             Err(e) => {
                 cx.error_at(Code::InvalidValue, "url", e);

@@ -23,8 +23,9 @@ use sluice_policy::{
 };
 
 use crate::jwt::{
-    self, Algorithm, JwksCache, JwksCacheConfig, JwtError, KeySet, TokenPolicy, VerifiedToken,
-    extract_from_body, extract_from_header, verify_token,
+    self, ALGORITHMS, Algorithm, JwksCache, JwksCacheConfig, JwtError, KeySet, TokenPolicy,
+    VerifiedToken, algorithm_name, extract_from_body, extract_from_header, parse_algorithm,
+    verify_token,
 };
 
 /// The largest request body buffered to find a `method: body` token (1 MiB).
@@ -313,7 +314,7 @@ impl Action for JwtValidation {
     }
 
     fn summary(&self) -> String {
-        let algs: Vec<&str> = self.algorithms.iter().map(|a| a.as_str()).collect();
+        let algs: Vec<&str> = self.algorithms.iter().map(|a| algorithm_name(*a)).collect();
         format!(
             "requires {} JWT(s) signed with {} by keys from {} JWKS URL(s)",
             self.tokens.len(),
@@ -396,17 +397,17 @@ impl TypedAction for JwtValidation {
         let mut algorithms = Vec::new();
         for (i, name) in config.jws.allowed_algorithms.iter().enumerate() {
             let path = format!("jws.allowed_algorithms[{i}]");
-            match name.parse::<Algorithm>() {
-                Ok(alg) => algorithms.push(alg),
-                Err(_) if name.eq_ignore_ascii_case("none") => {
+            match parse_algorithm(name) {
+                Some(alg) => algorithms.push(alg),
+                None if name.eq_ignore_ascii_case("none") => {
                     cx.error_at(
                         Code::InvalidValue,
                         &path,
                         "`none` is not allowed: tokens must be signed",
                     );
                 }
-                Err(_) => {
-                    let all: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
+                None => {
+                    let all: Vec<&str> = ALGORITHMS.iter().map(|(_, name)| *name).collect();
                     let msg = format!(
                         "unknown algorithm `{name}`; expected one of {}",
                         all.join(", ")

@@ -24,9 +24,10 @@ use sluice_policy::{
     Action, ActionError, BuildCx, Code, Flow, HttpCx, Phase, PhaseCx, SyntheticResponse,
     Termination, TypedAction,
 };
+use sluice_wire::parse_duration;
 
 use crate::limits::sliding_window::{MAX_CAPACITY, MAX_WINDOW, MIN_WINDOW, WINDOW_STEP};
-use crate::limits::{Decision, SlidingWindowLimiter, hash_key, parse_duration};
+use crate::limits::{Decision, SlidingWindowLimiter, hash_key};
 
 /// Error code of a rate-limit rejection (`ERR_SLUICE_2800`); ngrok documents none.
 pub const RATE_LIMITED_CODE: u16 = 2800;
@@ -186,7 +187,7 @@ impl TypedAction for RateLimit {
         }
         let window = match parse_duration(&config.rate) {
             Err(e) => {
-                cx.error_at(Code::InvalidValue, "rate", e);
+                cx.error_at(Code::InvalidValue, "rate", e.to_string());
                 None
             }
             Ok(w) if !(MIN_WINDOW..=MAX_WINDOW).contains(&w) => {

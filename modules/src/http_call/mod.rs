@@ -1,7 +1,7 @@
-//! An outbound HTTP(S) client for policy actions (`http-request`): one request with a total
-//! deadline, redirects up to a limit, and a cap on the response body.
+//! The one outbound HTTP(S) client of the policy actions (`http-request`, and `jwt-validation`'s
+//! JWKS downloads): one request with a total deadline, redirects up to a limit, and a cap on the
+//! response body.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,15 +12,15 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-/// Largest response body an action may receive (ngrok: 256 KB).
+/// Largest response body `http-request` may receive (ngrok: 256 KB).
 pub(crate) const MAX_RESPONSE_BODY: usize = 256 * 1024;
 
 /// Why a call failed, with its `ERR_SLUICE_*` number.
 #[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum CallError {
-    /// The response body was larger than [`MAX_RESPONSE_BODY`] (3601).
-    #[error("response body exceeds {MAX_RESPONSE_BODY} bytes")]
-    TooLarge,
+    /// The response body was larger than the caller's cap, in bytes (3601).
+    #[error("response body exceeds {0} bytes")]
+    TooLarge(usize),
     /// The deadline passed (3602).
     #[error("no response within {0:?}")]
     Timeout(Duration),
@@ -36,7 +36,7 @@ impl CallError {
     /// The error code.
     pub(crate) fn code(&self) -> u16 {
         match self {
-            CallError::TooLarge => 3601,
+            CallError::TooLarge(_) => 3601,
             CallError::Timeout(_) => 3602,
             CallError::TooManyRedirects(_) => 3214,
             CallError::Failed(_) => 2300,
@@ -62,23 +62,17 @@ pub(crate) struct Reply {
     pub elapsed: Duration,
 }
 
-/// A shared client (connection pool, TLS with the webpki roots).
+/// A shared client (connection pool, TLS with the webpki roots) whose response bodies are capped.
 pub(crate) struct Caller {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    max_body: usize,
 }
 
 impl Caller {
-    /// Builds the client.
-    pub(crate) fn new() -> Result<Caller, String> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup failed: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    /// Builds the client; longer response bodies fail with [`CallError::TooLarge`].
+    pub(crate) fn new(max_body: usize) -> Result<Caller, String> {
+        let tls = sluice_tls::client_config(sluice_tls::ServerCerts::WebPki, Vec::new())
+            .map_err(|e| format!("TLS setup failed: {e}"))?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
@@ -86,6 +80,7 @@ impl Caller {
             .build();
         Ok(Caller {
             client: Client::builder(TokioExecutor::new()).build(connector),
+            max_body,
         })
     }
 
@@ -119,10 +114,13 @@ impl Caller {
             let request = builder
                 .body(Full::new(call.body.clone()))
                 .map_err(|e| CallError::Failed(e.to_string()))?;
-            let response =
-                self.client.request(request).await.map_err(|e| {
-                    CallError::Failed(format!("request to {} failed: {e}", call.url))
-                })?;
+            let response = self.client.request(request).await.map_err(|e| {
+                CallError::Failed(format!(
+                    "request to {} failed: {}",
+                    call.url,
+                    error_chain(&e)
+                ))
+            })?;
             let status = response.status();
             let location = response
                 .headers()
@@ -144,14 +142,14 @@ impl Caller {
                 continue;
             }
             let (parts, body) = response.into_parts();
-            let body = Limited::new(body, MAX_RESPONSE_BODY)
+            let body = Limited::new(body, self.max_body)
                 .collect()
                 .await
                 .map_err(|e| {
                     if e.downcast_ref::<http_body_util::LengthLimitError>()
                         .is_some()
                     {
-                        CallError::TooLarge
+                        CallError::TooLarge(self.max_body)
                     } else {
                         CallError::Failed(format!("reading the response failed: {e}"))
                     }
@@ -165,6 +163,18 @@ impl Caller {
             });
         }
     }
+}
+
+/// Renders an error with its sources, e.g. "client error (Connect): connection refused".
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Resolves a `Location` against the URL it came from.

@@ -116,29 +116,23 @@ fn form_field(body: &[u8], name: &str) -> Result<Option<String>, JwtError> {
     Ok(None)
 }
 
+/// Decodes one form key or value (`+` is a space, then percent-escapes). `percent-encoding`
+/// keeps a malformed escape as written, while Go's form parser, and so ngrok, refuses the body
+/// (3412): the escapes are checked first.
 fn form_decode(input: &str) -> Result<String, JwtError> {
     let bad = |reason: &str| JwtError::BodyForm(reason.to_owned());
-    let mut out = Vec::with_capacity(input.len());
-    let mut bytes = input.bytes();
-    while let Some(byte) = bytes.next() {
-        match byte {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hi = bytes.next().and_then(hex_value);
-                let lo = bytes.next().and_then(hex_value);
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
-                    _ => return Err(bad("invalid percent-escape")),
-                }
-            }
-            other => out.push(other),
-        }
+    let malformed_escape = input.split('%').skip(1).any(|after| {
+        after
+            .as_bytes()
+            .get(..2)
+            .is_none_or(|digits| !digits.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed_escape {
+        return Err(bad("invalid percent-escape"));
     }
-    String::from_utf8(out).map_err(|_| bad("a decoded value is not valid UTF-8"))
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    char::from(digit)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
+    let spaced = input.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| bad("a decoded value is not valid UTF-8"))
 }

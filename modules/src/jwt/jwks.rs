@@ -1,11 +1,10 @@
 //! Cached, periodically refreshed JWKS sources.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use http::Uri;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::fetch::Fetcher;
@@ -171,8 +170,9 @@ impl JwksCache {
 
     /// Spawns a task refetching every source each `refresh_interval`. It stops
     /// once every clone of the cache is dropped. Requires a Tokio runtime.
-    pub fn spawn_refresh(&self) -> JoinHandle<()> {
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+    #[cfg(test)]
+    pub fn spawn_refresh(&self) -> tokio::task::JoinHandle<()> {
+        let weak: std::sync::Weak<Inner> = Arc::downgrade(&self.inner);
         let period = self.inner.config.refresh_interval;
         tokio::spawn(async move {
             loop {

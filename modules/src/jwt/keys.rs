@@ -1,77 +1,143 @@
-//! JSON Web Keys (RFC 7517) and key sets used for verification.
+//! JSON Web Keys (RFC 7517) usable for verification, and ordered key sets.
+//!
+//! Parsing is `jsonwebtoken`'s (`jwk::Jwk`, then `DecodingKey::from_jwk`). On top of it this file
+//! keeps what the action needs and the crate does not do: one bad key is skipped instead of
+//! failing the whole document, keys not meant for signatures are dropped, an EC key serves only
+//! its curve's algorithm and only if its point lies on that curve (the crate finds out only when
+//! verifying, too late to refetch the JWKS), and RSA moduli under 2048 bits are refused (the
+//! crate sets no minimum).
 
 use std::fmt;
 
-use rsa::traits::PublicKeyParts as _;
-use rsa::{BigUint, RsaPublicKey};
-use serde_json::{Map, Value};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk as JwkDocument, KeyOperations, PublicKeyUse,
+};
+use serde_json::Value;
 
-use super::crypto::{KeyMaterial, b64url_decode};
-use super::{Algorithm, JwtError};
+use super::JwtError;
+use super::alg::{Algorithm, algorithm_name, parse_algorithm};
 
 /// Smallest RSA modulus accepted, in bits.
 const MIN_RSA_BITS: usize = 2048;
+
+const HMAC: &[Algorithm] = &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+const RSA: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+];
 
 /// One verification key parsed from a JWK.
 #[derive(Clone)]
 pub struct Jwk {
     kid: Option<String>,
-    alg: Option<Algorithm>,
-    material: KeyMaterial,
+    /// The algorithms this key may verify: its family's, narrowed by its curve and `alg`.
+    algorithms: Vec<Algorithm>,
+    key: DecodingKey,
+    /// Short, secret-free description for `Debug`.
+    description: String,
 }
 
 impl Jwk {
-    /// Parses one JWK object. Supports `RSA` (`n`, `e`), `EC` P-256/P-384
-    /// (`x`, `y`), `OKP` Ed25519 (`x`) and `oct` (`k`). Keys whose `use` is not
-    /// `sig`, whose `key_ops` lack `verify`, or whose `alg` is unsupported
-    /// (including `none`) are rejected.
+    /// Parses one JWK object. Supports `RSA`, `EC` P-256/P-384, `OKP` Ed25519 and `oct`. Keys
+    /// whose `use` is not `sig`, whose `key_ops` lack `verify`, or whose `alg` is not a supported
+    /// signature algorithm (including `none`) are rejected.
     pub fn from_json(value: &Value) -> Result<Self, JwtError> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| bad("a JWK must be a JSON object"))?;
-        let kid = opt_str(obj, "kid")?.map(str::to_owned);
-        if let Some(usage) = opt_str(obj, "use")?
-            && usage != "sig"
+        if !value.is_object() {
+            return Err(bad("a JWK must be a JSON object"));
+        }
+        let jwk: JwkDocument = serde_json::from_value(value.clone())
+            .map_err(|e| bad(format!("not a usable JWK: {e}")))?;
+        let common = &jwk.common;
+        if let Some(usage) = &common.public_key_use
+            && *usage != PublicKeyUse::Signature
         {
-            return Err(bad(format!("key use `{usage}` is not `sig`")));
+            return Err(bad(format!("key use `{usage:?}` is not `sig`")));
         }
-        if let Some(ops) = obj.get("key_ops") {
-            let ops = ops
-                .as_array()
-                .ok_or_else(|| bad("`key_ops` must be an array"))?;
-            if !ops.iter().any(|op| op.as_str() == Some("verify")) {
-                return Err(bad("`key_ops` does not include `verify`"));
-            }
+        if let Some(ops) = &common.key_operations
+            && !ops.contains(&KeyOperations::Verify)
+        {
+            return Err(bad("`key_ops` does not include `verify`"));
         }
-        let alg = opt_str(obj, "alg")?
-            .map(|name| {
-                name.parse::<Algorithm>()
-                    .map_err(|_| bad(format!("unsupported key algorithm `{name}`")))
-            })
-            .transpose()?;
-        let kty = opt_str(obj, "kty")?.ok_or_else(|| bad("missing `kty`"))?;
-        let material = match kty {
-            "RSA" => rsa_key(obj)?,
-            "EC" => ec_key(obj)?,
-            "OKP" => okp_key(obj)?,
-            "oct" => KeyMaterial::Oct(non_empty(bytes(obj, "k")?, "k")?),
-            other => return Err(bad(format!("unsupported key type `{other}`"))),
+        let pinned = match &common.key_algorithm {
+            None => None,
+            Some(alg) => Some(
+                parse_algorithm(&alg.to_string())
+                    .ok_or_else(|| bad(format!("unsupported key algorithm `{alg}`")))?,
+            ),
         };
-        if let Some(alg) = alg
-            && !material.supports(alg)
-        {
-            return Err(bad(format!("key type `{kty}` cannot be used with `{alg}`")));
-        }
-        Ok(Self { kid, alg, material })
+        let (family, description): (Vec<Algorithm>, String) = match &jwk.algorithm {
+            AlgorithmParameters::RSA(params) => {
+                let bits = modulus_bits(&params.n)?;
+                if bits < MIN_RSA_BITS {
+                    return Err(bad(format!(
+                        "RSA keys must have at least {MIN_RSA_BITS} bits"
+                    )));
+                }
+                (RSA.to_vec(), format!("RSA-{bits}"))
+            }
+            AlgorithmParameters::EllipticCurve(params) => {
+                let point = uncompressed_point(&params.x, &params.y)?;
+                let (alg, name, on_curve) = match params.curve {
+                    EllipticCurve::P256 => (
+                        Algorithm::ES256,
+                        "P-256",
+                        p256::PublicKey::from_sec1_bytes(&point).is_ok(),
+                    ),
+                    EllipticCurve::P384 => (
+                        Algorithm::ES384,
+                        "P-384",
+                        p384::PublicKey::from_sec1_bytes(&point).is_ok(),
+                    ),
+                    ref other => return Err(bad(format!("unsupported EC curve `{other:?}`"))),
+                };
+                if !on_curve {
+                    return Err(bad(format!("invalid {name} public key")));
+                }
+                (vec![alg], format!("EC {name}"))
+            }
+            AlgorithmParameters::OctetKeyPair(params) => match params.curve {
+                EllipticCurve::Ed25519 => (vec![Algorithm::EdDSA], "OKP Ed25519".to_owned()),
+                ref other => return Err(bad(format!("unsupported OKP curve `{other:?}`"))),
+            },
+            AlgorithmParameters::OctetKey(_) => (HMAC.to_vec(), "oct (redacted)".to_owned()),
+            _ => return Err(bad("unsupported key type")),
+        };
+        let algorithms: Vec<Algorithm> = match pinned {
+            Some(alg) if family.contains(&alg) => vec![alg],
+            Some(alg) => {
+                return Err(bad(format!(
+                    "a {description} key cannot be used with `{}`",
+                    algorithm_name(alg)
+                )));
+            }
+            None => family,
+        };
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| bad(format!("invalid key: {e}")))?;
+        Ok(Self {
+            kid: common.key_id.clone(),
+            algorithms,
+            key,
+            description,
+        })
     }
 
     /// Builds an HMAC key from a shared secret (for statically configured
     /// secrets rather than a JWKS).
+    #[cfg(test)]
     pub fn from_hmac_secret(kid: Option<String>, secret: &[u8]) -> Result<Self, JwtError> {
+        let key = DecodingKey::from_secret(secret).map_err(|_| bad("`k` is empty"))?;
         Ok(Self {
             kid,
-            alg: None,
-            material: KeyMaterial::Oct(non_empty(secret.to_vec(), "k")?),
+            algorithms: HMAC.to_vec(),
+            key,
+            description: format!("oct ({} bytes, redacted)", secret.len()),
         })
     }
 
@@ -80,28 +146,25 @@ impl Jwk {
         self.kid.as_deref()
     }
 
-    /// The algorithm the key is pinned to (`alg`), if any.
-    pub fn algorithm(&self) -> Option<Algorithm> {
-        self.alg
-    }
-
     /// Whether the key may verify tokens signed with `alg`: the key type must
-    /// fit the algorithm family and a pinned `alg` must match exactly.
+    /// fit the algorithm (and curve) and a pinned `alg` must match exactly.
     pub fn supports(&self, alg: Algorithm) -> bool {
-        self.material.supports(alg) && self.alg.is_none_or(|pinned| pinned == alg)
+        self.algorithms.contains(&alg)
     }
 
-    pub(crate) fn material(&self) -> &KeyMaterial {
-        &self.material
+    /// The key in `jsonwebtoken`'s form.
+    pub(crate) fn decoding_key(&self) -> &DecodingKey {
+        &self.key
     }
 }
 
 impl fmt::Debug for Jwk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let algorithms: Vec<&str> = self.algorithms.iter().map(|a| algorithm_name(*a)).collect();
         f.debug_struct("Jwk")
             .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .field("key", &self.material.describe())
+            .field("algorithms", &algorithms)
+            .field("key", &self.description)
             .finish()
     }
 }
@@ -120,7 +183,8 @@ impl KeySet {
 
     /// Parses a JWKS document (`{"keys": [...]}`). Individual keys that are
     /// unsupported or invalid are skipped so that a provider publishing, say,
-    /// an encryption key does not break verification with its signing keys.
+    /// an encryption key does not break verification with its signing keys
+    /// (which is why the entries are not read as one `jsonwebtoken::jwk::JwkSet`).
     pub fn from_jwks_json(document: &[u8]) -> Result<Self, JwtError> {
         let value: Value = serde_json::from_slice(document)
             .map_err(|e| JwtError::InvalidJwks(format!("not valid JSON: {e}")))?;
@@ -148,17 +212,14 @@ impl KeySet {
         self.keys.extend(other.keys.iter().cloned());
     }
 
-    /// Number of keys.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
     /// Whether the set holds no key.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 
     /// Iterates over the keys in order.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &Jwk> {
         self.keys.iter()
     }
@@ -185,77 +246,29 @@ fn bad(reason: impl Into<String>) -> JwtError {
     JwtError::InvalidJwks(reason.into())
 }
 
-fn opt_str<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, JwtError> {
-    match obj.get(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(bad(format!("`{name}` must be a string"))),
-    }
-}
-
-fn bytes(obj: &Map<String, Value>, name: &str) -> Result<Vec<u8>, JwtError> {
-    let text = opt_str(obj, name)?.ok_or_else(|| bad(format!("missing `{name}`")))?;
-    b64url_decode(text).map_err(|e| bad(format!("`{name}` is not base64url: {e}")))
-}
-
-fn non_empty(data: Vec<u8>, name: &str) -> Result<Vec<u8>, JwtError> {
-    if data.is_empty() {
-        return Err(bad(format!("`{name}` is empty")));
-    }
-    Ok(data)
-}
-
-fn rsa_key(obj: &Map<String, Value>) -> Result<KeyMaterial, JwtError> {
-    let n = BigUint::from_bytes_be(&bytes(obj, "n")?);
-    let e = BigUint::from_bytes_be(&bytes(obj, "e")?);
-    let key = RsaPublicKey::new(n, e).map_err(|e| bad(format!("invalid RSA key: {e}")))?;
-    if key.n().bits() < MIN_RSA_BITS {
-        return Err(bad(format!(
-            "RSA keys must have at least {MIN_RSA_BITS} bits"
-        )));
-    }
-    Ok(KeyMaterial::Rsa(key))
-}
-
-fn ec_key(obj: &Map<String, Value>) -> Result<KeyMaterial, JwtError> {
-    let crv = opt_str(obj, "crv")?.ok_or_else(|| bad("missing `crv`"))?;
-    let (x, y) = (bytes(obj, "x")?, bytes(obj, "y")?);
-    let invalid = || bad(format!("invalid {crv} public key"));
-    let coordinate_len = match crv {
-        "P-256" => 32,
-        "P-384" => 48,
-        other => return Err(bad(format!("unsupported EC curve `{other}`"))),
+/// The SEC1 uncompressed encoding (`04 || x || y`) of a JWK's base64url coordinates.
+fn uncompressed_point(x: &str, y: &str) -> Result<Vec<u8>, JwtError> {
+    let decode = |name: &str, text: &str| {
+        URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|e| bad(format!("`{name}` is not base64url: {e}")))
     };
-    if x.len() != coordinate_len || y.len() != coordinate_len {
-        return Err(invalid());
-    }
-    // Uncompressed SEC1 point: 0x04 || x || y; parsing checks it is on the curve.
-    let mut sec1 = Vec::with_capacity(1 + 2 * coordinate_len);
-    sec1.push(0x04);
-    sec1.extend_from_slice(&x);
-    sec1.extend_from_slice(&y);
-    if coordinate_len == 32 {
-        p256_13::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
-            .map(KeyMaterial::P256)
-            .map_err(|_| invalid())
-    } else {
-        p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
-            .map(KeyMaterial::P384)
-            .map_err(|_| invalid())
-    }
+    let (x, y) = (decode("x", x)?, decode("y", y)?);
+    let mut point = Vec::with_capacity(1 + x.len() + y.len());
+    point.push(0x04);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    Ok(point)
 }
 
-fn okp_key(obj: &Map<String, Value>) -> Result<KeyMaterial, JwtError> {
-    match opt_str(obj, "crv")? {
-        Some("Ed25519") => {
-            let x: [u8; 32] = bytes(obj, "x")?
-                .try_into()
-                .map_err(|_| bad("an Ed25519 `x` must be 32 bytes"))?;
-            ed25519_dalek::VerifyingKey::from_bytes(&x)
-                .map(KeyMaterial::Ed25519)
-                .map_err(|_| bad("invalid Ed25519 public key"))
-        }
-        Some(other) => Err(bad(format!("unsupported OKP curve `{other}`"))),
-        None => Err(bad("missing `crv`")),
-    }
+/// The size in bits of a base64url big-endian RSA modulus.
+fn modulus_bits(n: &str) -> Result<usize, JwtError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(n)
+        .map_err(|e| bad(format!("`n` is not base64url: {e}")))?;
+    let Some(first) = bytes.iter().position(|b| *b != 0) else {
+        return Err(bad("`n` is empty"));
+    };
+    let leading_zero_bits = bytes[first].leading_zeros() as usize;
+    Ok((bytes.len() - first) * 8 - leading_zero_bits)
 }

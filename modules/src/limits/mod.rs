@@ -1,14 +1,12 @@
 //! In-memory state for the limiting actions: the sliding-window store behind `rate-limit` and
-//! the rolling-window breaker behind `circuit-breaker`, plus the Go-style duration parser both
-//! configs use. All time is passed in by the caller (virtual in tests).
+//! the rolling-window breaker behind `circuit-breaker` (their durations are parsed with
+//! [`sluice_wire::parse_duration`]). All time is passed in by the caller (virtual in tests).
 
 // Some of the state machines' API (sweeping, inspecting state) is only used by their tests.
 #![cfg_attr(not(test), allow(dead_code))]
 
 pub mod circuit_breaker;
-pub mod duration;
 pub mod sliding_window;
 
 pub use circuit_breaker::{Admission, BreakerConfig, CircuitBreaker};
-pub use duration::parse_duration;
 pub use sliding_window::{Decision, SlidingWindowLimiter, hash_key};

@@ -42,17 +42,6 @@ impl Algo {
     }
 }
 
-/// Lower-case hexadecimal of `bytes`.
-pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
 /// Hashes argument 0 and formats it as argument 1 asks: `hex` (the default)
 /// or `base64`.
 fn run<'b, 'v>(args: &Args<'b, 'v>, algo: Algo, function: &str) -> Ret<'b, 'v> {
@@ -63,7 +52,7 @@ fn run<'b, 'v>(args: &Args<'b, 'v>, algo: Algo, function: &str) -> Ret<'b, 'v> {
         "hex"
     };
     let out = match format {
-        "hex" => to_hex(&digest),
+        "hex" => hex::encode(&digest),
         "base64" => {
             use base64::Engine;
             base64::engine::general_purpose::STANDARD.encode(&digest)

@@ -18,19 +18,12 @@ pub(super) fn valid_host_pattern(host: &str) -> bool {
     !rest.is_empty() && !rest.contains('*') && !rest.contains('/') && !rest.contains(' ')
 }
 
-/// `300ms`, `10s`, `5m`, `1h`, or a bare number of seconds.
+/// A duration in Go's grammar (`300ms`, `10s`, `1m30s`, `1h`; see [`sluice_wire::duration`]),
+/// or, as the edge config also documents, a bare number of seconds (`"30"`).
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    match unit.trim() {
-        "ms" => Some(Duration::from_millis(n)),
-        "" | "s" => Some(Duration::from_secs(n)),
-        "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
-        "h" => Some(Duration::from_secs(n.checked_mul(3600)?)),
-        _ => None,
-    }
+    sluice_wire::parse_duration(text)
+        .ok()
+        .or_else(|| text.parse::<u64>().ok().map(Duration::from_secs))
 }
 
 /// Reads a PEM chain and key into a rustls signing key.

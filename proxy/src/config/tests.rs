@@ -79,6 +79,8 @@ fn durations() {
     assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
     assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
     assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+    assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+    assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
     assert_eq!(parse_duration("5 parsecs"), None);
 }
 

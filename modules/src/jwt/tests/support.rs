@@ -13,7 +13,7 @@ use rsa::traits::PublicKeyParts as _;
 use serde_json::{Value, json};
 use sha2_10::{Sha256, Sha384, Sha512};
 
-use crate::jwt::{Algorithm, KeySet, TokenPolicy};
+use crate::jwt::{ALGORITHMS, Algorithm, KeySet, TokenPolicy};
 
 pub const ISSUER: &str = "https://issuer.example.com/";
 pub const AUDIENCE: &str = "api://default";
@@ -23,7 +23,7 @@ pub const AUDIENCE: &str = "api://default";
 pub enum TestKey {
     Rsa(RsaPrivateKey),
     P256(p256_13::ecdsa::SigningKey),
-    P384(p384::ecdsa::SigningKey),
+    P384(p384_13::ecdsa::SigningKey),
     Ed(ed25519_dalek::SigningKey),
     Oct(Vec<u8>),
 }
@@ -45,7 +45,7 @@ pub fn p256_key() -> TestKey {
 }
 
 pub fn p384_key() -> TestKey {
-    TestKey::P384(p384::ecdsa::SigningKey::random(&mut OsRng))
+    TestKey::P384(p384_13::ecdsa::SigningKey::random(&mut OsRng))
 }
 
 pub fn ed_key() -> TestKey {
@@ -109,7 +109,7 @@ impl TestKey {
                 sig.to_bytes().to_vec()
             }
             (Self::P384(k), "ES384") => {
-                let sig: p384::ecdsa::Signature = k.sign(msg);
+                let sig: p384_13::ecdsa::Signature = k.sign(msg);
                 sig.to_bytes().to_vec()
             }
             (Self::Ed(k), "EdDSA") => k.sign(msg).to_bytes().to_vec(),
@@ -172,7 +172,7 @@ pub fn key_set(keys: &[(&str, &TestKey)]) -> KeySet {
 
 /// Policy allowing every algorithm, the test issuer and audience.
 pub fn policy() -> TokenPolicy {
-    TokenPolicy::new(Algorithm::ALL, [ISSUER])
+    TokenPolicy::new(ALGORITHMS.map(|(alg, _)| alg), [ISSUER])
         .expect("valid policy")
         .with_audiences([AUDIENCE])
 }
