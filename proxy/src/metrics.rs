@@ -61,6 +61,24 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Counts a client connection (total, and open for as long as this lives).
+pub(crate) struct OpenConnection(Arc<Metrics>);
+
+impl OpenConnection {
+    /// Counts a new connection as open until the guard drops.
+    pub(crate) fn count(metrics: Arc<Metrics>) -> Self {
+        metrics.connections.fetch_add(1, Ordering::Relaxed);
+        metrics.open_connections.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Metrics {
     /// A finished request: its endpoint id (empty when none matched), status and duration.
     pub fn request(&self, endpoint: &str, status: u16, seconds: f64) {

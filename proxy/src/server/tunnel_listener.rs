@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sluice_policy::Registry;
 
-use super::Shared;
+use crate::state::Shared;
 use crate::auth_limit::AuthLimiter;
 use crate::config::EdgeConfig;
 use crate::tls::DevCa;

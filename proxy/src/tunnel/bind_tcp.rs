@@ -8,8 +8,8 @@ use sluice_tunnel::{AgentSession, BindRejection, BindRequest};
 
 use super::binder::Binder;
 use super::claim::{drop_if_empty, endpoint, member, take_over};
-use super::pool::{Admission, Pool};
-use super::routes::TcpPort;
+use crate::state::pool::{Admission, Pool};
+use crate::state::agent_routes::TcpPort;
 use super::tcp;
 use crate::config::{Scheme, TcpConfig};
 

@@ -1,6 +1,6 @@
 //! The bind handler: validates a bind's policy, gives it its name (HTTP, HTTPS, TLS) or port
 //! (TCP), applies the ownership rules of [`Pool::admit`] and registers it in the
-//! [`TunnelRoutes`](super::TunnelRoutes); unbinds and ended sessions remove it again.
+//! [`TunnelRoutes`](crate::state::TunnelRoutes); unbinds and ended sessions remove it again.
 
 use std::sync::Arc;
 
@@ -14,9 +14,9 @@ use super::claim::{
     claim, default_port, drop_if_empty, endpoint, member, no_listener, random_label, remove_member,
     taken, url_with_port,
 };
-use super::routes::Tables;
+use crate::state::agent_routes::Tables;
 use crate::config::{EdgeConfig, Scheme, TcpConfig};
-use crate::server::Shared;
+use crate::state::Shared;
 
 /// What the bind handler needs of the edge's config.
 #[derive(Debug, Clone)]
@@ -279,7 +279,7 @@ impl BindHandler for Binder {
 }
 
 /// Removes a session's endpoints as soon as it ends (before the bind handler hears of it).
-pub fn watch_session(routes: Arc<super::TunnelRoutes>, session: AgentSession) {
+pub fn watch_session(routes: Arc<crate::state::TunnelRoutes>, session: AgentSession) {
     tokio::spawn(async move {
         session.closed().await;
         routes.remove_session(session.id());

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use sluice_policy::{EndpointInfo, Policy};
 use sluice_tunnel::{AgentSession, BindRejection, BindRequest, Protocol};
 
-use super::pool::{Admission, Member, Pool};
-use super::routes::{Tables, TcpPort};
+use crate::state::pool::{Admission, Member, Pool};
+use crate::state::agent_routes::{Tables, TcpPort};
 use crate::config::{Endpoint, Scheme, Target, Upstream};
 
 /// Six random hex digits, for names.
