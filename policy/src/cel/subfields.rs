@@ -48,7 +48,11 @@ mod tests {
 
     /// `src` compiled and rewritten, printed back as the dotted names it reads.
     fn names(src: &str) -> Vec<String> {
-        let mut ast = policy_env().compile(src).expect("compiles").expression().clone();
+        let mut ast = policy_env()
+            .compile(src)
+            .expect("compiles")
+            .expression()
+            .clone();
         rewrite_subfields(&mut ast);
         let mut out = Vec::new();
         collect(&mut ast, &mut out);

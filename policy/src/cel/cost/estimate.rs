@@ -401,7 +401,11 @@ mod tests {
     use crate::cel::env::policy_env;
 
     fn cost(src: &str) -> u64 {
-        let mut ast = policy_env().compile(src).expect("compiles").expression().clone();
+        let mut ast = policy_env()
+            .compile(src)
+            .expect("compiles")
+            .expression()
+            .clone();
         crate::cel::subfields::rewrite_subfields(&mut ast);
         estimate_cost(&ast)
     }
