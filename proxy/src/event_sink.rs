@@ -42,6 +42,8 @@ enum Msg {
 pub struct EventSink {
     tx: Option<SyncSender<Msg>>,
     dropped: Arc<AtomicU64>,
+    /// Writes and flushes of the output that failed (shared with the writer thread).
+    write_errors: Arc<AtomicU64>,
     writer: Option<JoinHandle<()>>,
 }
 
@@ -68,12 +70,19 @@ impl EventSink {
     /// A sink writing to `out` with a queue of `capacity` events.
     pub fn with_writer(out: Box<dyn Write + Send>, capacity: usize) -> io::Result<Self> {
         let (tx, rx) = sync_channel(capacity.max(1));
+        let write_errors = Arc::new(AtomicU64::new(0));
+        let mut output = Output {
+            out: BufWriter::with_capacity(BUFFER_BYTES, out),
+            errors: write_errors.clone(),
+            failing: false,
+        };
         let writer = std::thread::Builder::new()
             .name("sluice-events".into())
-            .spawn(move || write_loop(&rx, BufWriter::with_capacity(BUFFER_BYTES, out)))?;
+            .spawn(move || write_loop(&rx, &mut output))?;
         Ok(EventSink {
             tx: Some(tx),
             dropped: Arc::new(AtomicU64::new(0)),
+            write_errors,
             writer: Some(writer),
         })
     }
@@ -100,6 +109,17 @@ impl EventSink {
         self.dropped.clone()
     }
 
+    /// Writes and flushes of the output that failed so far (events lost to a full disk, a
+    /// closed pipe…).
+    pub fn write_errors(&self) -> u64 {
+        self.write_errors.load(Ordering::Relaxed)
+    }
+
+    /// The counter behind [`EventSink::write_errors`] (for the metrics).
+    pub fn write_errors_counter(&self) -> Arc<AtomicU64> {
+        self.write_errors.clone()
+    }
+
     /// Waits (up to 5 s) until every event queued before this call is written to the output.
     /// Blocks the calling thread.
     pub fn flush(&self) {
@@ -122,18 +142,57 @@ impl Drop for EventSink {
     }
 }
 
-/// Writes one event line (or answers a flush) into the buffer. Events are best-effort: a full
-/// disk must not stop the edge, so write errors are ignored.
-fn handle(out: &mut BufWriter<Box<dyn Write + Send>>, msg: Msg) {
-    match msg {
-        Msg::Event(v) => {
-            if serde_json::to_writer(&mut *out, &v).is_ok() {
-                let _ = out.write_all(b"\n");
+/// The writer thread's output. Events are best-effort: a failing output (a full disk) must not
+/// stop the edge, so a failed write or flush loses what it carried, and is counted
+/// (`sluice_event_write_errors_total`) and logged: once when the output starts failing, once
+/// when it works again.
+struct Output {
+    out: BufWriter<Box<dyn Write + Send>>,
+    errors: Arc<AtomicU64>,
+    failing: bool,
+}
+
+impl Output {
+    /// Writes one event line (or answers a flush) into the buffer.
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Event(event) => {
+                let written = serde_json::to_writer(&mut self.out, &event)
+                    .map_err(io::Error::from)
+                    .and_then(|()| self.out.write_all(b"\n"));
+                self.record("write", written);
+            }
+            Msg::Flush(ack) => {
+                self.flush();
+                // The caller may have given up waiting; nothing to do then.
+                let _ = ack.send(());
             }
         }
-        Msg::Flush(ack) => {
-            let _ = out.flush();
-            let _ = ack.send(());
+    }
+
+    /// Writes the buffer out.
+    fn flush(&mut self) {
+        let flushed = self.out.flush();
+        self.record("flush", flushed);
+    }
+
+    fn record(&mut self, what: &str, result: io::Result<()>) {
+        match result {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                tracing::info!("the event output works again");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                if !self.failing {
+                    self.failing = true;
+                    tracing::error!(
+                        "cannot {what} events: {e}; events are lost until the output recovers \
+                         (counted in sluice_event_write_errors_total)"
+                    );
+                }
+            }
         }
     }
 }
@@ -142,9 +201,9 @@ fn handle(out: &mut BufWriter<Box<dyn Write + Send>>, msg: Msg) {
 /// pausing [`BATCH_PAUSE`] between rounds so that senders find it not waiting and never have to
 /// wake it (one wake-up per round, not per event). It writes the buffer out when a round finds
 /// the queue empty, every [`FLUSH_INTERVAL`] under steady load, and when the buffer is full.
-fn write_loop(rx: &Receiver<Msg>, mut out: BufWriter<Box<dyn Write + Send>>) {
+fn write_loop(rx: &Receiver<Msg>, out: &mut Output) {
     while let Ok(first) = rx.recv() {
-        handle(&mut out, first);
+        out.handle(first);
         let mut since_flush = Instant::now();
         loop {
             std::thread::sleep(BATCH_PAUSE);
@@ -152,28 +211,28 @@ fn write_loop(rx: &Receiver<Msg>, mut out: BufWriter<Box<dyn Write + Send>>) {
             loop {
                 match rx.try_recv() {
                     Ok(msg) => {
-                        handle(&mut out, msg);
+                        out.handle(msg);
                         taken += 1;
                     }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
-                        let _ = out.flush();
+                        out.flush();
                         return;
                     }
                 }
             }
             if taken == 0 {
                 // Quiet again: write out and go back to waiting.
-                let _ = out.flush();
+                out.flush();
                 break;
             }
             if since_flush.elapsed() >= FLUSH_INTERVAL {
-                let _ = out.flush();
+                out.flush();
                 since_flush = Instant::now();
             }
         }
     }
-    let _ = out.flush();
+    out.flush();
 }
 
 #[cfg(test)]
@@ -291,5 +350,26 @@ mod tests {
         drop(held);
         drop(sink);
         assert_eq!(lines(&out) as u64 + dropped, 100);
+    }
+
+    /// An output that always fails, as a full disk does.
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _buf: &[u8]) -> io::Result<usize> {
+            Err(io::Error::other("no space left on device"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Err(io::Error::other("no space left on device"))
+        }
+    }
+
+    #[test]
+    fn failed_writes_are_counted() {
+        let sink = EventSink::with_writer(Box::new(Full), 16).unwrap();
+        sink.emit(event("a"));
+        sink.flush();
+        assert!(sink.write_errors() > 0);
+        assert_eq!(sink.dropped(), 0);
     }
 }

@@ -45,6 +45,7 @@ impl Shared {
         let mut metrics = Metrics::default();
         if let Some(e) = &events {
             metrics.events_dropped = e.dropped_counter();
+            metrics.event_write_errors = e.write_errors_counter();
         }
         Shared {
             state: Arc::new(ArcSwap::from_pointee(State::new(config))),
