@@ -21,7 +21,6 @@ use crate::conn::ConnRecord;
 use crate::metered::Metered;
 use crate::metrics::{Metrics, OpenConnection};
 use crate::state::Shared;
-use crate::tls::{DevCa, Resolver};
 use crate::tunnel::{Passthrough, passthrough};
 
 /// Time allowed for a TLS handshake.
@@ -136,16 +135,4 @@ async fn serve_ready(tcp: TcpStream, peer: SocketAddr, l: &Listening, metrics: A
     // Pingora hands back a stream only for protocols it does not serve; there is none here.
     let _ = app.process_new(Box::new(metered), &l.shutdown).await;
     l.shared.connection_closed(&record).await;
-}
-
-/// The https listener's TLS acceptor: certificates by SNI over the live config, else from the
-/// development CA; ALPN h2 and http/1.1.
-pub(super) fn tls_acceptor(shared: &Shared, ca: Arc<DevCa>) -> anyhow::Result<Acceptor> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(Resolver::new(shared.state.clone(), ca)));
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Acceptor::from_server_config(Arc::new(config)))
 }

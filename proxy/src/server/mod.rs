@@ -10,11 +10,13 @@
 //!
 //! - [`accept`]: the http and https accept loops, TLS, and one connection's life.
 //! - [`front`]: the Pingora HTTP app per listener and per connection.
+//! - [`https`]: the https listener's certificate resolver and TLS acceptor.
 //! - [`drain`]: the graceful stop. [`tunnel_listener`]: the listener agents dial.
 
 mod accept;
 mod drain;
 mod front;
+mod https;
 mod tunnel_listener;
 
 use std::net::SocketAddr;
@@ -36,9 +38,10 @@ use crate::service::EdgeService;
 use crate::state::Shared;
 use crate::tls::DevCa;
 use crate::tunnel::watch_session;
-use accept::{Listening, accept_loop, tls_acceptor};
+use accept::{Listening, accept_loop};
 use drain::Drain;
 use front::Front;
+use https::tls_acceptor;
 use tunnel_listener::start_tunnel;
 
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
