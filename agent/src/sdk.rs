@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sluice_tunnel::{
-    Backoff, BindRequest, ConnectionState, Protocol, ReconnectingSession, SessionBuilder,
-    StreamHeader, TunnelError, TunnelStream,
+    Backoff, BindRequest, ConnectionState, ReconnectingSession, SessionBuilder, StreamHeader,
+    TunnelError, TunnelStream,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -59,15 +59,6 @@ impl std::fmt::Debug for Agent {
     }
 }
 
-/// The endpoint kind a public protocol implies.
-pub fn kind_of(protocol: Protocol) -> EndpointKind {
-    match protocol {
-        Protocol::Http | Protocol::Https => EndpointKind::Http,
-        Protocol::Tcp => EndpointKind::Tcp,
-        Protocol::Tls => EndpointKind::Tls,
-    }
-}
-
 impl Agent {
     /// Connects with the default backoff and waits for the first session.
     pub async fn connect(builder: SessionBuilder) -> Result<Agent, SdkError> {
@@ -106,7 +97,7 @@ impl Agent {
     /// Binds an endpoint (waiting for a session if there is none right now); the edge's answer
     /// is its public URL. The bind is restored on every reconnect.
     pub async fn bind(&self, request: BindRequest) -> Result<Endpoint, SdkError> {
-        let kind = kind_of(request.protocol);
+        let kind = EndpointKind::from(request.protocol);
         let ok = self.session.bind(request).await?;
         let (tx, rx) = mpsc::channel(QUEUE);
         lock(&self.routes).insert(ok.url.clone(), tx);

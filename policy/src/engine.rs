@@ -41,6 +41,16 @@ pub enum ResponseVerdict {
     Close,
 }
 
+/// How an HTTP phase's rules ended.
+enum HttpEnd {
+    /// Every matching rule ran.
+    Ran,
+    /// The phase made a response (an action answered or failed, or the budget ran out).
+    Responded,
+    /// An action closes the connection.
+    Closed,
+}
+
 /// Whether a rule's expressions all hold.
 enum Matched {
     Yes,
@@ -176,105 +186,50 @@ impl Policy {
     /// Runs `on_http_request`. On [`RequestVerdict::Responded`] the exchange holds the response
     /// the policy made; the host still calls [`Policy::on_http_response`].
     pub async fn on_http_request(&self, conn: &Connection, ex: &mut Exchange) -> RequestVerdict {
-        let rules = self.rules(Phase::HttpRequest);
-        if rules.is_empty() {
+        if self.rules(Phase::HttpRequest).is_empty() {
             return RequestVerdict::Forward;
         }
-        let needs = self.http_needs(Phase::HttpRequest);
-        let mut st = http_state(conn, ex, Phase::HttpRequest, needs);
-        let mut verdict = RequestVerdict::Forward;
-        'rules: for (i, rule) in rules.iter().enumerate() {
-            refresh_http(&mut st, conn, ex);
-            match rule_matches(rule, &st, Phase::HttpRequest, i, &mut ex.issues) {
-                Matched::Yes => {}
-                Matched::No => continue,
-                Matched::Stopped(why) => {
-                    stop_exchange(ex, conn, Phase::HttpRequest, i, rule, why);
-                    verdict = RequestVerdict::Responded;
-                    break 'rules;
-                }
-            }
-            ex.fired.push(fired(rule, Phase::HttpRequest, i));
-            for action in &rule.actions {
-                refresh_http(&mut st, conn, ex);
-                let flow = {
-                    let mut cx = HttpCx {
-                        conn,
-                        ex: &mut *ex,
-                        st: &mut st,
-                        phase: Phase::HttpRequest,
-                    };
-                    action.action.on_http_request(&mut cx).await
-                };
-                if let Some(why) = st.scope.budget().exhausted() {
-                    stop_exchange(ex, conn, Phase::HttpRequest, i, rule, why);
-                    verdict = RequestVerdict::Responded;
-                    break 'rules;
-                }
-                match flow {
-                    Ok(Flow::Continue) => {}
-                    Ok(Flow::Respond(resp)) => {
-                        ex.set_synthetic(resp);
-                        verdict = RequestVerdict::Responded;
-                        break 'rules;
-                    }
-                    Ok(Flow::Close) => {
-                        ex.close = true;
-                        verdict = RequestVerdict::Close;
-                        break 'rules;
-                    }
-                    Err(e) => {
-                        ex.issues.push(RuntimeIssue {
-                            phase: Phase::HttpRequest,
-                            rule: i,
-                            message: e.message.clone(),
-                        });
-                        ex.set_synthetic(SyntheticResponse::error(e.status, e.code, &e.message));
-                        verdict = RequestVerdict::Responded;
-                        break 'rules;
-                    }
-                }
-            }
+        match self.run_http_phase(Phase::HttpRequest, conn, ex).await {
+            HttpEnd::Ran => RequestVerdict::Forward,
+            HttpEnd::Responded => RequestVerdict::Responded,
+            HttpEnd::Closed => RequestVerdict::Close,
         }
-        // A `req` that an action changed after it was last built is not kept: the response
-        // phase builds it again if it reads it.
-        ex.req_value = if st.dirty.req {
-            None
-        } else {
-            st.scope.shared(ScopeVar::Req)
-        };
-        ex.vars_by_phase
-            .insert(Phase::HttpRequest, std::mem::take(&mut st.vars));
-        verdict
     }
 
     /// Runs `on_http_response` against the upstream's response or the one the request phase
     /// made. Actions may change it in place or replace it.
     pub async fn on_http_response(&self, conn: &Connection, ex: &mut Exchange) -> ResponseVerdict {
-        let rules = self.rules(Phase::HttpResponse);
         if ex.close {
             return ResponseVerdict::Close;
         }
-        if ex.aborted.is_some() {
+        if ex.aborted.is_some() || self.rules(Phase::HttpResponse).is_empty() {
             return ResponseVerdict::Send;
         }
-        if rules.is_empty() {
-            return ResponseVerdict::Send;
+        match self.run_http_phase(Phase::HttpResponse, conn, ex).await {
+            // A response made in this phase replaces the one being sent.
+            HttpEnd::Ran | HttpEnd::Responded => ResponseVerdict::Send,
+            HttpEnd::Closed => ResponseVerdict::Close,
         }
-        let needs = self.http_needs(Phase::HttpResponse);
-        let mut st = http_state(conn, ex, Phase::HttpResponse, needs);
-        let mut verdict = ResponseVerdict::Send;
-        'rules: for (i, rule) in rules.iter().enumerate() {
+    }
+
+    /// Runs the rules of an HTTP phase (`phase` is [`Phase::HttpRequest`] or
+    /// [`Phase::HttpResponse`]) on `ex`: the one loop both HTTP phases share.
+    async fn run_http_phase(&self, phase: Phase, conn: &Connection, ex: &mut Exchange) -> HttpEnd {
+        let needs = self.http_needs(phase);
+        let mut st = http_state(conn, ex, phase, needs);
+        let mut end = HttpEnd::Ran;
+        'rules: for (i, rule) in self.rules(phase).iter().enumerate() {
             refresh_http(&mut st, conn, ex);
-            match rule_matches(rule, &st, Phase::HttpResponse, i, &mut ex.issues) {
+            match rule_matches(rule, &st, phase, i, &mut ex.issues) {
                 Matched::Yes => {}
                 Matched::No => continue,
                 Matched::Stopped(why) => {
-                    stop_exchange(ex, conn, Phase::HttpResponse, i, rule, why);
+                    stop_exchange(ex, conn, phase, i, rule, why);
+                    end = HttpEnd::Responded;
                     break 'rules;
                 }
             }
-            ex.fired.push(fired(rule, Phase::HttpResponse, i));
+            ex.fired.push(fired(rule, phase, i));
             for action in &rule.actions {
                 refresh_http(&mut st, conn, ex);
                 let flow = {
@@ -282,40 +237,55 @@ impl Policy {
                         conn,
                         ex: &mut *ex,
                         st: &mut st,
-                        phase: Phase::HttpResponse,
+                        phase,
                     };
-                    action.action.on_http_response(&mut cx).await
+                    if phase == Phase::HttpRequest {
+                        action.action.on_http_request(&mut cx).await
+                    } else {
+                        action.action.on_http_response(&mut cx).await
+                    }
                 };
                 if let Some(why) = st.scope.budget().exhausted() {
-                    stop_exchange(ex, conn, Phase::HttpResponse, i, rule, why);
+                    stop_exchange(ex, conn, phase, i, rule, why);
+                    end = HttpEnd::Responded;
                     break 'rules;
                 }
                 match flow {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Respond(resp)) => {
                         ex.set_synthetic(resp);
+                        end = HttpEnd::Responded;
                         break 'rules;
                     }
                     Ok(Flow::Close) => {
                         ex.close = true;
-                        verdict = ResponseVerdict::Close;
+                        end = HttpEnd::Closed;
                         break 'rules;
                     }
                     Err(e) => {
                         ex.issues.push(RuntimeIssue {
-                            phase: Phase::HttpResponse,
+                            phase,
                             rule: i,
                             message: e.message.clone(),
                         });
                         ex.set_synthetic(SyntheticResponse::error(e.status, e.code, &e.message));
+                        end = HttpEnd::Responded;
                         break 'rules;
                     }
                 }
             }
         }
-        ex.vars_by_phase
-            .insert(Phase::HttpResponse, std::mem::take(&mut st.vars));
-        verdict
+        if phase == Phase::HttpRequest {
+            // A `req` that an action changed after it was last built is not kept: the
+            // response phase builds it again if it reads it.
+            ex.req_value = if st.dirty.req {
+                None
+            } else {
+                st.scope.shared(ScopeVar::Req)
+            };
+        }
+        ex.vars_by_phase.insert(phase, std::mem::take(&mut st.vars));
+        end
     }
 
     /// What an HTTP phase binds: its own needs, except that `req` is built with the fields

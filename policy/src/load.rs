@@ -141,7 +141,7 @@ impl Loader<'_> {
             }
             seen[phase.index()] = Some(name.clone());
             if let Some(protocol) = self.options.protocol
-                && !protocol.allows(phase)
+                && !phase.runs_on(protocol)
             {
                 self.error(
                     Code::PhaseNotForProtocol,

@@ -1,6 +1,8 @@
-//! Phases of a policy and endpoint protocols.
+//! Phases of a policy, and which of them an endpoint's protocol has.
 
 use std::fmt;
+
+pub use sluice_wire::Protocol;
 
 /// When a rule runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,6 +41,14 @@ impl Phase {
         })
     }
 
+    /// Whether endpoints of `protocol` run this phase (TCP and TLS endpoints have no HTTP).
+    pub fn runs_on(self, protocol: Protocol) -> bool {
+        match protocol {
+            Protocol::Http | Protocol::Https => true,
+            Protocol::Tcp | Protocol::Tls => self == Phase::TcpConnect,
+        }
+    }
+
     pub(crate) fn index(self) -> usize {
         self as usize
     }
@@ -47,55 +57,5 @@ impl Phase {
 impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.key())
-    }
-}
-
-/// The protocol of the endpoint a policy is attached to; it decides which phases may appear.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// Plain HTTP.
-    Http,
-    /// HTTP over TLS terminated at the edge.
-    Https,
-    /// Raw TCP.
-    Tcp,
-    /// TLS passed through by SNI.
-    Tls,
-}
-
-impl Protocol {
-    /// The URL scheme / `endpoint.protocol` value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Http => "http",
-            Protocol::Https => "https",
-            Protocol::Tcp => "tcp",
-            Protocol::Tls => "tls",
-        }
-    }
-
-    /// Parses a scheme.
-    pub fn parse(s: &str) -> Option<Protocol> {
-        Some(match s {
-            "http" => Protocol::Http,
-            "https" => Protocol::Https,
-            "tcp" => Protocol::Tcp,
-            "tls" => Protocol::Tls,
-            _ => return None,
-        })
-    }
-
-    /// Whether policies for this protocol may have `phase`.
-    pub fn allows(self, phase: Phase) -> bool {
-        match self {
-            Protocol::Http | Protocol::Https => true,
-            Protocol::Tcp | Protocol::Tls => phase == Phase::TcpConnect,
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::server::Shared;
+use crate::state::Shared;
 
 /// Serves admin requests until the listener fails.
 pub(crate) async fn admin_loop(listener: TcpListener, shared: Arc<Shared>) {

@@ -1,22 +1,17 @@
-//! Client connections: what the edge knows about each one ([`ConnMeter`], found by the
-//! service through the [`ConnTable`] by client and local address). The stream wrapper the
-//! accept loop puts around every client stream is [`Metered`] (in `crate::metered`).
+//! Client connections: the record the edge keeps of each one ([`ConnRecord`]: addresses,
+//! TLS facts, bytes, requests, and per endpoint the `on_tcp_connect` outcome), made by the
+//! accept loop and closed into `tcp_connection_closed.v0`. Requests reach it through the
+//! handle their session carries ([`crate::conn_handle`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use sluice_policy::{Clock, ConnInfo, Connection, TcpVerdict, TlsInfo};
 
 use crate::config::Endpoint;
-pub use crate::metered::Metered;
-
-/// Largest request header accepted (Pingora's own limit is one byte more).
-pub const HEADER_LIMIT: usize = 1024 * 1024 - 1;
-// The policy cost estimator bounds request strings by this limit (README, CEL section).
-const _: () = assert!(HEADER_LIMIT as u64 <= sluice_policy::cel::cost::limits::REQUEST_HEAD_BYTES);
 
 /// Policy state of one endpoint on one connection: `on_tcp_connect` ran once, with this
 /// outcome.
@@ -39,7 +34,7 @@ impl std::fmt::Debug for EndpointConn {
 
 /// One client connection.
 #[derive(Debug)]
-pub struct ConnMeter {
+pub struct ConnRecord {
     /// Client address.
     pub client: SocketAddr,
     /// Local address the client connected to.
@@ -63,10 +58,10 @@ pub struct ConnMeter {
     pub endpoints: tokio::sync::Mutex<HashMap<String, EndpointConn>>,
 }
 
-impl ConnMeter {
+impl ConnRecord {
     /// A new connection's record.
     pub fn new(client: SocketAddr, server: SocketAddr, tls: Option<TlsInfo>) -> Self {
-        ConnMeter {
+        ConnRecord {
             client,
             server,
             tls,
@@ -112,32 +107,5 @@ impl ConnMeter {
             },
         );
         !closed
-    }
-}
-
-/// Live connections by (client, local) address.
-#[derive(Debug, Default)]
-pub struct ConnTable {
-    map: Mutex<HashMap<(SocketAddr, SocketAddr), Arc<ConnMeter>>>,
-}
-
-impl ConnTable {
-    /// Adds a connection.
-    pub fn insert(&self, meter: Arc<ConnMeter>) {
-        if let Ok(mut m) = self.map.lock() {
-            m.insert((meter.client, meter.server), meter);
-        }
-    }
-
-    /// Removes a connection.
-    pub fn remove(&self, meter: &ConnMeter) {
-        if let Ok(mut m) = self.map.lock() {
-            m.remove(&(meter.client, meter.server));
-        }
-    }
-
-    /// The connection from `client` to `server`.
-    pub fn get(&self, client: SocketAddr, server: SocketAddr) -> Option<Arc<ConnMeter>> {
-        self.map.lock().ok()?.get(&(client, server)).cloned()
     }
 }

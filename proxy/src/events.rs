@@ -1,179 +1,270 @@
-//! Events: one JSON line per finished request (`http_request_complete.v0`: timing, status,
-//! bytes, endpoint, client, the `log` action's metadata of the HTTP phases) and per closed
-//! connection (`tcp_connection_closed.v0`: bytes in/out, duration, requests, TLS facts, the
-//! `on_tcp_connect` logs), written to stdout or a file.
-//!
-//! Writing is off the request path: [`EventSink::emit`] hands the event to a bounded queue
-//! (never blocking; when the queue is full the event is dropped and counted, see
-//! [`EventSink::dropped`]) and one writer thread serializes the events into a buffer. Under
-//! load the writer takes the queue in rounds a few milliseconds apart, so a request neither
-//! wakes a thread nor makes a system call, and one write carries many lines. [`EventSink::flush`] (called on shutdown) and
-//! dropping the sink write out everything queued before it.
+//! The edge's events, one JSON line each: `http_request_complete.v0` per finished request
+//! (timing, status, bytes, endpoint, client, the `log` action's metadata of the HTTP phases)
+//! and `tcp_connection_closed.v0` per closed connection (bytes in/out, duration, requests, TLS
+//! facts, the `on_tcp_connect` logs). The types here are the whole format: field names and
+//! their order are what consumers read. [`crate::event_sink::EventSink`] writes them out.
 
-use std::fs::OpenOptions;
-use std::io::{self, BufWriter, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
-use crate::config::EventsOutput;
+use serde::Serialize;
+use sluice_policy::{FiredRule, LogEntry, TlsInfo};
 
-/// Events waiting for the writer, at most (about 8 MiB of queued events at ~1 KiB each).
-pub const QUEUE_CAPACITY: usize = 8192;
-/// Longest time a written event waits in the buffer under steady load (when the queue goes
-/// quiet, the buffer is written out within [`BATCH_PAUSE`]).
-pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
-/// The writer's pause between rounds while events keep coming.
-const BATCH_PAUSE: Duration = Duration::from_millis(5);
-/// The writer's buffer.
-const BUFFER_BYTES: usize = 64 * 1024;
-/// How long [`EventSink::flush`] waits for the writer.
-const FLUSH_WAIT: Duration = Duration::from_secs(5);
+use crate::conn::{ConnRecord, EndpointConn};
 
-enum Msg {
-    Event(serde_json::Value),
-    /// Write out everything queued before this, then answer.
-    Flush(SyncSender<()>),
+/// One event, as queued for the writer (boxed: the queue holds thousands of them).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Event {
+    /// A finished HTTP request.
+    HttpRequestComplete(Box<Envelope<HttpRequestComplete>>),
+    /// A closed client connection.
+    TcpConnectionClosed(Box<Envelope<TcpConnectionClosed>>),
 }
 
-/// Where event lines go: a bounded queue in front of one writer thread.
-pub struct EventSink {
-    tx: Option<SyncSender<Msg>>,
-    dropped: Arc<AtomicU64>,
-    writer: Option<JoinHandle<()>>,
-}
+impl Event {
+    /// `http_request_complete.v0`, stamped now.
+    pub fn http_request_complete(object: HttpRequestComplete) -> Event {
+        Event::HttpRequestComplete(Box::new(Envelope::now("http_request_complete.v0", object)))
+    }
 
-impl std::fmt::Debug for EventSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventSink")
-            .field("dropped", &self.dropped())
-            .finish_non_exhaustive()
+    /// `tcp_connection_closed.v0`, stamped now.
+    pub fn tcp_connection_closed(object: TcpConnectionClosed) -> Event {
+        Event::TcpConnectionClosed(Box::new(Envelope::now("tcp_connection_closed.v0", object)))
     }
 }
 
-impl EventSink {
-    /// Opens the output (a file is appended to) and starts the writer thread.
-    pub fn open(output: &EventsOutput) -> io::Result<Self> {
-        let out: Box<dyn Write + Send> = match output {
-            EventsOutput::Stdout => Box::new(io::stdout()),
-            EventsOutput::File(path) => {
-                Box::new(OpenOptions::new().create(true).append(true).open(path)?)
-            }
-        };
-        Self::with_writer(out, QUEUE_CAPACITY)
-    }
+/// What every event line carries around its object.
+#[derive(Debug, Serialize)]
+pub struct Envelope<T> {
+    /// e.g. `http_request_complete.v0`.
+    pub event_type: &'static str,
+    /// When it happened, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// The event itself.
+    pub object: T,
+}
 
-    /// A sink writing to `out` with a queue of `capacity` events.
-    pub fn with_writer(out: Box<dyn Write + Send>, capacity: usize) -> io::Result<Self> {
-        let (tx, rx) = sync_channel(capacity.max(1));
-        let writer = std::thread::Builder::new()
-            .name("sluice-events".into())
-            .spawn(move || write_loop(&rx, BufWriter::with_capacity(BUFFER_BYTES, out)))?;
-        Ok(EventSink {
-            tx: Some(tx),
-            dropped: Arc::new(AtomicU64::new(0)),
-            writer: Some(writer),
-        })
-    }
-
-    /// Queues one event, to be written as a JSON line. Never blocks: when the queue is full
-    /// (the output cannot keep up) the event is dropped and counted.
-    pub fn emit(&self, event: serde_json::Value) {
-        let Some(tx) = &self.tx else { return };
-        match tx.try_send(Msg::Event(event)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Events dropped so far because the queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// The counter behind [`EventSink::dropped`] (for the metrics).
-    pub fn dropped_counter(&self) -> Arc<AtomicU64> {
-        self.dropped.clone()
-    }
-
-    /// Waits (up to 5 s) until every event queued before this call is written to the output.
-    /// Blocks the calling thread.
-    pub fn flush(&self) {
-        let Some(tx) = &self.tx else { return };
-        let (ack_tx, ack_rx) = sync_channel(1);
-        // `send` waits for room in the queue, bounded by the writer draining it.
-        if tx.send(Msg::Flush(ack_tx)).is_ok() {
-            let _ = ack_rx.recv_timeout(FLUSH_WAIT);
+impl<T> Envelope<T> {
+    fn now(event_type: &'static str, object: T) -> Self {
+        Envelope {
+            event_type,
+            timestamp_ms: now_ms(),
+            object,
         }
     }
 }
 
-impl Drop for EventSink {
-    fn drop(&mut self) {
-        // Closing the queue makes the writer write out what is left and stop.
-        self.tx = None;
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
+/// The object of `http_request_complete.v0`.
+#[derive(Debug, Serialize)]
+pub struct HttpRequestComplete {
+    /// The endpoint the request was routed to (none: no endpoint matched).
+    pub endpoint: Option<EndpointRef>,
+    /// The client.
+    pub conn: ClientRef,
+    /// The request, its response and how long it took.
+    pub http: HttpExchange,
+    /// `ERR_SLUICE_NNNN` when the edge answered with one of its own errors.
+    pub error_code: Option<String>,
+    /// The HTTP phases' rules that fired and the `log` action's metadata.
+    pub policy: PolicyTrace,
+}
+
+/// An endpoint, as events name it.
+#[derive(Debug, Serialize)]
+pub struct EndpointRef {
+    /// Endpoint id.
+    pub id: String,
+    /// Endpoint URL.
+    pub url: String,
+}
+
+/// The client of a request (unknown for requests not from a socket).
+#[derive(Debug, Serialize)]
+pub struct ClientRef {
+    /// Client IP address.
+    pub client_ip: Option<String>,
+    /// Client port.
+    pub client_port: Option<u16>,
+}
+
+impl ClientRef {
+    /// The client at `addr`, if known.
+    pub fn new(addr: Option<SocketAddr>) -> Self {
+        ClientRef {
+            client_ip: addr.map(|a| a.ip().to_string()),
+            client_port: addr.map(|a| a.port()),
         }
     }
 }
 
-/// Writes one event line (or answers a flush) into the buffer. Events are best-effort: a full
-/// disk must not stop the edge, so write errors are ignored.
-fn handle(out: &mut BufWriter<Box<dyn Write + Send>>, msg: Msg) {
-    match msg {
-        Msg::Event(v) => {
-            if serde_json::to_writer(&mut *out, &v).is_ok() {
-                let _ = out.write_all(b"\n");
-            }
+/// The HTTP part of `http_request_complete.v0`.
+#[derive(Debug, Serialize)]
+pub struct HttpExchange {
+    /// The request line.
+    pub request: RequestLine,
+    /// What was answered.
+    pub response: ResponseSummary,
+    /// From the request's first byte to its end, in milliseconds.
+    pub duration_ms: f64,
+}
+
+/// A request, as events show it.
+#[derive(Debug, Serialize)]
+pub struct RequestLine {
+    /// Method.
+    pub method: String,
+    /// Host (the `Host` header or the URI's authority).
+    pub host: String,
+    /// Path and query.
+    pub path: String,
+}
+
+/// A response, as events show it.
+#[derive(Debug, Serialize)]
+pub struct ResponseSummary {
+    /// Status written to the client (none: nothing was written).
+    pub status_code: Option<u16>,
+    /// Body bytes written to the client.
+    pub bytes_out: u64,
+}
+
+/// Which rules fired and what the `log` action recorded.
+#[derive(Debug, Default, Serialize)]
+pub struct PolicyTrace {
+    /// Rules that matched and ran, in order.
+    pub fired: Vec<Fired>,
+    /// The `log` action's metadata, in order.
+    pub logs: Vec<serde_json::Value>,
+}
+
+impl PolicyTrace {
+    /// Adds a phase's fired rules and logs; `endpoint` names their endpoint in connection
+    /// events, which can cover several.
+    pub fn extend(&mut self, fired: &[FiredRule], logs: &[LogEntry], endpoint: Option<&str>) {
+        self.fired.extend(fired.iter().map(|f| Fired {
+            phase: f.phase.key(),
+            index: f.index,
+            name: f.name.clone(),
+            endpoint: endpoint.map(str::to_string),
+        }));
+        self.logs.extend(logs.iter().map(|l| l.metadata.clone()));
+    }
+}
+
+/// A rule that fired.
+#[derive(Debug, Serialize)]
+pub struct Fired {
+    /// Phase key, e.g. `on_http_request`.
+    pub phase: &'static str,
+    /// Index of the rule in its phase.
+    pub index: usize,
+    /// The rule's name, if it has one.
+    pub name: Option<String>,
+    /// The endpoint whose policy it belongs to (connection events only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+/// The object of `tcp_connection_closed.v0`.
+#[derive(Debug, Serialize)]
+pub struct TcpConnectionClosed {
+    /// The connection.
+    pub conn: ConnSummary,
+    /// The endpoints whose `on_tcp_connect` ran on it.
+    pub endpoints: Vec<ConnEndpoint>,
+    /// `on_tcp_connect`'s fired rules and logs, per endpoint.
+    pub policy: PolicyTrace,
+}
+
+impl TcpConnectionClosed {
+    /// The event of `conn`, closing now; `endpoints` are its policy states by endpoint id.
+    pub fn new(conn: &ConnRecord, endpoints: &HashMap<String, EndpointConn>) -> Self {
+        let mut policy = PolicyTrace::default();
+        let mut list = Vec::with_capacity(endpoints.len());
+        for (id, ec) in endpoints {
+            list.push(ConnEndpoint {
+                id: id.clone(),
+                url: ec.conn.endpoint.url.clone(),
+                closed_by_policy: ec.closed,
+            });
+            policy.extend(&ec.conn.fired, &ec.conn.logs, Some(id));
         }
-        Msg::Flush(ack) => {
-            let _ = out.flush();
-            let _ = ack.send(());
+        TcpConnectionClosed {
+            conn: ConnSummary {
+                client_ip: conn.client.ip().to_string(),
+                client_port: conn.client.port(),
+                server_ip: conn.server.ip().to_string(),
+                server_port: conn.server.port(),
+                tls: conn.tls.as_ref().map(TlsSummary::from),
+                bytes_in: conn.bytes_in.load(Ordering::Relaxed),
+                bytes_out: conn.bytes_out.load(Ordering::Relaxed),
+                duration_ms: conn.started.elapsed().as_secs_f64() * 1000.0,
+                requests: conn.requests.load(Ordering::Relaxed),
+            },
+            endpoints: list,
+            policy,
         }
     }
 }
 
-/// The writer thread. Idle, it blocks until an event comes; then it takes events in rounds,
-/// pausing [`BATCH_PAUSE`] between rounds so that senders find it not waiting and never have to
-/// wake it (one wake-up per round, not per event). It writes the buffer out when a round finds
-/// the queue empty, every [`FLUSH_INTERVAL`] under steady load, and when the buffer is full.
-fn write_loop(rx: &Receiver<Msg>, mut out: BufWriter<Box<dyn Write + Send>>) {
-    while let Ok(first) = rx.recv() {
-        handle(&mut out, first);
-        let mut since_flush = Instant::now();
-        loop {
-            std::thread::sleep(BATCH_PAUSE);
-            let mut taken = 0usize;
-            loop {
-                match rx.try_recv() {
-                    Ok(msg) => {
-                        handle(&mut out, msg);
-                        taken += 1;
-                    }
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        let _ = out.flush();
-                        return;
-                    }
-                }
-            }
-            if taken == 0 {
-                // Quiet again: write out and go back to waiting.
-                let _ = out.flush();
-                break;
-            }
-            if since_flush.elapsed() >= FLUSH_INTERVAL {
-                let _ = out.flush();
-                since_flush = Instant::now();
-            }
+/// A finished connection, as events show it.
+#[derive(Debug, Serialize)]
+pub struct ConnSummary {
+    /// Client IP address.
+    pub client_ip: String,
+    /// Client port.
+    pub client_port: u16,
+    /// Local IP address the client connected to.
+    pub server_ip: String,
+    /// Local port the client connected to.
+    pub server_port: u16,
+    /// TLS facts (none: not TLS, or TLS passed through unseen).
+    pub tls: Option<TlsSummary>,
+    /// Bytes read from the client.
+    pub bytes_in: u64,
+    /// Bytes written to the client.
+    pub bytes_out: u64,
+    /// From accept to close, in milliseconds.
+    pub duration_ms: f64,
+    /// Requests started on it.
+    pub requests: u64,
+}
+
+/// The TLS facts of a connection.
+#[derive(Debug, Serialize)]
+pub struct TlsSummary {
+    /// Server name the client asked for.
+    pub sni: Option<String>,
+    /// e.g. `TLSv1.3`.
+    pub version: Option<String>,
+    /// Negotiated cipher suite.
+    pub cipher_suite: Option<String>,
+    /// Negotiated ALPN protocol.
+    pub alpn: Option<String>,
+}
+
+impl From<&TlsInfo> for TlsSummary {
+    fn from(t: &TlsInfo) -> Self {
+        TlsSummary {
+            sni: t.sni.clone(),
+            version: t.version.clone(),
+            cipher_suite: t.cipher_suite.clone(),
+            alpn: t.alpn.clone(),
         }
     }
-    let _ = out.flush();
+}
+
+/// An endpoint of a connection and what its `on_tcp_connect` decided.
+#[derive(Debug, Serialize)]
+pub struct ConnEndpoint {
+    /// Endpoint id.
+    pub id: String,
+    /// Endpoint URL.
+    pub url: String,
+    /// `on_tcp_connect` closed the connection.
+    pub closed_by_policy: bool,
 }
 
 /// Milliseconds since the Unix epoch: an event's `timestamp_ms`.
@@ -187,7 +278,6 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
 
     #[test]
     fn timestamps_are_epoch_milliseconds() {
@@ -202,90 +292,101 @@ mod tests {
         );
     }
 
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>, Arc<AtomicU64>);
-
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.1.fetch_add(1, Ordering::Relaxed);
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    fn lines(s: &Shared) -> usize {
-        s.0.lock().unwrap().iter().filter(|b| **b == b'\n').count()
-    }
-
     #[test]
-    fn every_event_is_written_after_flush_and_on_drop() {
-        let out = Shared::default();
-        let sink = EventSink::with_writer(Box::new(out.clone()), 100_000).unwrap();
-        for i in 0..10_000 {
-            sink.emit(serde_json::json!({ "i": i }));
-        }
-        sink.flush();
-        assert_eq!(lines(&out), 10_000);
-        // Batched: far fewer writes than lines.
-        assert!(out.1.load(Ordering::Relaxed) < 1_000);
-        for i in 0..5 {
-            sink.emit(serde_json::json!({ "i": i }));
-        }
-        drop(sink);
-        assert_eq!(lines(&out), 10_005);
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        assert!(
-            text.lines()
-                .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    fn a_request_event_keeps_its_field_names_and_order() {
+        let mut policy = PolicyTrace::default();
+        policy.extend(
+            &[FiredRule {
+                phase: sluice_policy::Phase::HttpRequest,
+                index: 0,
+                name: Some("r".into()),
+            }],
+            &[],
+            None,
+        );
+        let event = Event::http_request_complete(HttpRequestComplete {
+            endpoint: Some(EndpointRef {
+                id: "ep".into(),
+                url: "http://a.test".into(),
+            }),
+            conn: ClientRef::new(Some(SocketAddr::from(([127, 0, 0, 1], 5000)))),
+            http: HttpExchange {
+                request: RequestLine {
+                    method: "GET".into(),
+                    host: "a.test".into(),
+                    path: "/x?y".into(),
+                },
+                response: ResponseSummary {
+                    status_code: Some(200),
+                    bytes_out: 2,
+                },
+                duration_ms: 1.5,
+            },
+            error_code: None,
+            policy,
+        });
+        let line = serde_json::to_string(&event).expect("serializes");
+        let object = line.split_once(r#","object":"#).expect("object").1;
+        assert!(line.starts_with(r#"{"event_type":"http_request_complete.v0","timestamp_ms":"#));
+        assert_eq!(
+            object,
+            concat!(
+                r#"{"endpoint":{"id":"ep","url":"http://a.test"},"#,
+                r#""conn":{"client_ip":"127.0.0.1","client_port":5000},"#,
+                r#""http":{"request":{"method":"GET","host":"a.test","path":"/x?y"},"#,
+                r#""response":{"status_code":200,"bytes_out":2},"duration_ms":1.5},"#,
+                r#""error_code":null,"#,
+                r#""policy":{"fired":[{"phase":"on_http_request","index":0,"name":"r"}],"logs":[]}}}"#
+            )
         );
     }
 
     #[test]
-    fn written_out_within_the_interval_without_flush() {
-        let out = Shared::default();
-        let sink = EventSink::with_writer(Box::new(out.clone()), 16).unwrap();
-        sink.emit(serde_json::json!({ "a": 1 }));
-        let end = Instant::now() + Duration::from_secs(5);
-        while lines(&out) == 0 && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert_eq!(lines(&out), 1);
-    }
-
-    /// A writer that blocks until released, to fill the queue.
-    struct Gate(Arc<Mutex<()>>, Shared);
-
-    impl Write for Gate {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            let _g = self.0.lock().unwrap();
-            self.1.write(buf)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            let _g = self.0.lock().unwrap();
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn a_full_queue_drops_and_counts_instead_of_blocking() {
-        let gate = Arc::new(Mutex::new(()));
-        let out = Shared::default();
-        let held = gate.lock().unwrap();
-        let sink = EventSink::with_writer(Box::new(Gate(gate.clone(), out.clone())), 4).unwrap();
-        // Big events so the writer's buffer fills and it blocks on the gate.
-        let big = "x".repeat(BUFFER_BYTES);
-        let t = Instant::now();
-        for _ in 0..100 {
-            sink.emit(serde_json::json!({ "big": big }));
-        }
-        assert!(t.elapsed() < Duration::from_secs(2), "emit blocked");
-        assert!(sink.dropped() > 0);
-        let dropped = sink.dropped();
-        drop(held);
-        drop(sink);
-        assert_eq!(lines(&out) as u64 + dropped, 100);
+    fn a_connection_event_keeps_its_field_names_and_order() {
+        let mut policy = PolicyTrace::default();
+        policy.extend(
+            &[FiredRule {
+                phase: sluice_policy::Phase::TcpConnect,
+                index: 1,
+                name: None,
+            }],
+            &[],
+            Some("ep"),
+        );
+        let event = Event::tcp_connection_closed(TcpConnectionClosed {
+            conn: ConnSummary {
+                client_ip: "127.0.0.1".into(),
+                client_port: 5000,
+                server_ip: "127.0.0.1".into(),
+                server_port: 443,
+                tls: Some(TlsSummary::from(&TlsInfo {
+                    sni: Some("a.test".into()),
+                    ..TlsInfo::default()
+                })),
+                bytes_in: 1,
+                bytes_out: 2,
+                duration_ms: 3.0,
+                requests: 4,
+            },
+            endpoints: vec![ConnEndpoint {
+                id: "ep".into(),
+                url: "tls://a.test:443".into(),
+                closed_by_policy: true,
+            }],
+            policy,
+        });
+        let line = serde_json::to_string(&event).expect("serializes");
+        let object = line.split_once(r#","object":"#).expect("object").1;
+        assert!(line.starts_with(r#"{"event_type":"tcp_connection_closed.v0","timestamp_ms":"#));
+        assert_eq!(
+            object,
+            concat!(
+                r#"{"conn":{"client_ip":"127.0.0.1","client_port":5000,"server_ip":"127.0.0.1","#,
+                r#""server_port":443,"tls":{"sni":"a.test","version":null,"cipher_suite":null,"alpn":null},"#,
+                r#""bytes_in":1,"bytes_out":2,"duration_ms":3.0,"requests":4},"#,
+                r#""endpoints":[{"id":"ep","url":"tls://a.test:443","closed_by_policy":true}],"#,
+                r#""policy":{"fired":[{"phase":"on_tcp_connect","index":1,"name":null,"endpoint":"ep"}],"logs":[]}}}"#
+            )
+        );
     }
 }

@@ -3,13 +3,17 @@
 //!
 //! - [`config`]: the edge config file (versioned YAML, line:column errors).
 //! - [`routes`]: Host → endpoint (exact beats wildcard, most specific wildcard wins).
-//! - [`state`]: routes and certificates of one config, swapped whole on reload.
+//! - [`state`]: what everything else shares ([`state::Shared`]): routes and certificates of
+//!   one config (swapped whole on reload), the agent-bound endpoints, metrics, the event sink.
+//!   It imports none of the modules below that use it.
 //! - [`server`]: the runtime: accept loops (http, https, admin), reload on SIGHUP / file change.
-//! - [`conn`]: per-connection records and the metered client stream (bytes, header guards).
+//! - [`conn`]: the record of each client connection; [`conn_handle`]: how a request reaches
+//!   it through its session; `metered`: the client stream wrapper (bytes, header guards).
 //! - [`tls`]: certificates by SNI, and the development CA.
 //! - [`service`]: the `ProxyHttp` implementation that drives the policy engine.
 //! - [`errors`]: the responses the edge makes itself, with `sluice-error-code`.
-//! - [`events`]: one JSON line per finished request and per closed connection.
+//! - [`events`]: the two events (one JSON line per finished request and per closed
+//!   connection) as types; [`event_sink`] writes them out.
 //! - [`metrics`]: Prometheus counters for the admin listener.
 //! - [`auth_limit`]: per-source-address back-off after failed authentications.
 //! - [`tunnel`]: agent-backed endpoints: authtokens, binds (HTTP/HTTPS names, TLS names
@@ -25,7 +29,9 @@ mod body_watch;
 mod coalesce;
 pub mod config;
 pub mod conn;
+pub mod conn_handle;
 pub mod errors;
+pub mod event_sink;
 pub mod events;
 mod metered;
 pub mod metrics;

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub malformed_requests: AtomicU64,
     /// Events dropped because the event writer's queue was full (shared with the sink).
     pub events_dropped: Arc<AtomicU64>,
+    /// Failed writes and flushes of the event output (shared with the sink).
+    pub event_write_errors: Arc<AtomicU64>,
     /// Tunnel authentications refused for an unknown authtoken.
     pub tunnel_auth_invalid: AtomicU64,
     /// Tunnel authentications refused because the source address is blocked after failures.
@@ -59,6 +61,24 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// Counts a client connection (total, and open for as long as this lives).
+pub(crate) struct OpenConnection(Arc<Metrics>);
+
+impl OpenConnection {
+    /// Counts a new connection as open until the guard drops.
+    pub(crate) fn count(metrics: Arc<Metrics>) -> Self {
+        metrics.connections.fetch_add(1, Ordering::Relaxed);
+        metrics.open_connections.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
@@ -227,6 +247,13 @@ impl Metrics {
             "Events dropped because the event output could not keep up.",
             "counter",
             self.events_dropped.load(Ordering::Relaxed).to_string(),
+        )?;
+        gauge(
+            out,
+            "sluice_event_write_errors_total",
+            "Failed writes and flushes of the event output (events lost, e.g. to a full disk).",
+            "counter",
+            self.event_write_errors.load(Ordering::Relaxed).to_string(),
         )?;
         writeln!(
             out,

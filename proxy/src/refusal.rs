@@ -1,4 +1,4 @@
-//! Answers the client stream wrapper ([`crate::conn::Metered`]) writes itself when an HTTP/1
+//! Answers the client stream wrapper ([`crate::metered::Metered`]) writes itself when an HTTP/1
 //! request head is refused before Pingora parses it: too large, too many fields, or malformed
 //! (see [`sluice_wire::http1`]). Each carries `sluice-error-code` and closes the connection.
 
@@ -7,7 +7,7 @@ use sluice_wire::HeadError;
 /// Why a request head was refused as it arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadRefusal {
-    /// Over [`crate::conn::HEADER_LIMIT`] bytes.
+    /// Over [`crate::metered::HEADER_LIMIT`] bytes.
     TooLarge,
     /// More than [`crate::errors::MAX_HEADER_FIELDS`] fields.
     TooManyFields,

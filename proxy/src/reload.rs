@@ -8,8 +8,7 @@ use std::time::SystemTime;
 use sluice_policy::Registry;
 
 use crate::config::{EdgeConfig, load_file};
-use crate::server::Shared;
-use crate::state::State;
+use crate::state::{Shared, State};
 
 /// Modification time and size of the config file, to notice changes.
 pub(crate) fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {

@@ -1,24 +1,22 @@
 //! Certificates for the https listener: the configured PEM certificates (exact names and
 //! wildcards), and, for names without one, certificates issued on the fly by the edge's own
 //! development CA, whose key and certificate live in the state folder (`ca.pem`, `ca-key.pem`),
-//! so `curl --cacert .sluice-edge/ca.pem` works across restarts.
+//! so `curl --cacert .sluice-edge/ca.pem` works across restarts. The https listener picks
+//! among them per handshake (`server::https`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwap;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use crate::config::Certificate;
-use crate::state::State;
 
 /// Most dev-CA certificates kept; past this the cache starts afresh.
 const CACHE_LIMIT: usize = 4096;
@@ -212,39 +210,6 @@ pub fn listener_ips(addr: std::net::SocketAddr) -> Vec<IpAddr> {
         ips
     } else {
         vec![ip]
-    }
-}
-
-/// Chooses the certificate by SNI: a configured one (exact, then wildcard), else one from the
-/// development CA (`localhost` when the client sent no name).
-pub struct Resolver {
-    state: Arc<ArcSwap<State>>,
-    ca: Arc<DevCa>,
-}
-
-impl Resolver {
-    /// A resolver over the live state (certificates swap with a reload).
-    pub fn new(state: Arc<ArcSwap<State>>, ca: Arc<DevCa>) -> Self {
-        Resolver { state, ca }
-    }
-}
-
-impl std::fmt::Debug for Resolver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Resolver")
-    }
-}
-
-impl ResolvesServerCert for Resolver {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let Some(name) = hello.server_name() else {
-            // No SNI: a client that dialled an address; name loopback too.
-            return self.ca.issue_with_ips("localhost", &LOOPBACK);
-        };
-        if let Some(k) = self.state.load().certs.lookup(name) {
-            return Some(k);
-        }
-        self.ca.issue(name)
     }
 }
 

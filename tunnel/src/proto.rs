@@ -35,31 +35,8 @@ impl StreamType {
     }
 }
 
-/// Public protocol of an endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// Plain HTTP.
-    Http,
-    /// HTTPS terminated at the edge.
-    Https,
-    /// Raw TCP on a port.
-    Tcp,
-    /// TLS routed by SNI, passed through.
-    Tls,
-}
-
-impl Protocol {
-    /// The URL scheme of this protocol.
-    pub fn scheme(self) -> &'static str {
-        match self {
-            Self::Http => "http",
-            Self::Https => "https",
-            Self::Tcp => "tcp",
-            Self::Tls => "tls",
-        }
-    }
-}
+/// Public protocol of an endpoint (shared with the policy engine).
+pub use sluice_wire::Protocol;
 
 /// Agent → edge, first message on the control stream. Its `Debug` leaves the authtoken out,
 /// so no log line can carry it.

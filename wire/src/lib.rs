@@ -6,13 +6,16 @@
 //! - [`http1`]: strict checks of HTTP/1.1 request heads as their bytes arrive.
 //! - [`sni`]: the server name in a TLS ClientHello, read without terminating TLS.
 //! - [`proxy_protocol`]: PROXY protocol v1/v2 headers, written and strictly read.
+//! - [`protocol`]: the public protocol of an endpoint, shared by the engine and the tunnel.
 
 pub mod duration;
 pub mod http1;
 pub mod path;
+pub mod protocol;
 pub mod proxy_protocol;
 pub mod sni;
 
 pub use duration::{DurationError, parse_duration};
 pub use http1::{HeadError, HeadScanner, transfer_encoding_is_chunked};
 pub use path::{PathError, normalize_path};
+pub use protocol::Protocol;

@@ -13,7 +13,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// What kind of endpoint the upstream serves; it changes how a bare address is read.
+/// What kind of endpoint the upstream serves; it changes how a bare address is read. Not a
+/// [`sluice_tunnel::Protocol`]: `sluice http` serves HTTP and HTTPS endpoints alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EndpointKind {
     /// HTTP or HTTPS endpoint (`sluice http`).
@@ -22,6 +23,17 @@ pub enum EndpointKind {
     Tcp,
     /// TLS endpoint (`sluice tls`).
     Tls,
+}
+
+impl From<sluice_tunnel::Protocol> for EndpointKind {
+    /// The kind of the endpoints of a public protocol (HTTP and HTTPS ones are forwarded alike).
+    fn from(protocol: sluice_tunnel::Protocol) -> Self {
+        match protocol {
+            sluice_tunnel::Protocol::Http | sluice_tunnel::Protocol::Https => EndpointKind::Http,
+            sluice_tunnel::Protocol::Tcp => EndpointKind::Tcp,
+            sluice_tunnel::Protocol::Tls => EndpointKind::Tls,
+        }
+    }
 }
 
 /// How the agent talks to the upstream.

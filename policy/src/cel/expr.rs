@@ -10,9 +10,9 @@ use super::cost::estimate::estimate_cost;
 use super::cost::limits::STATIC_COST_LIMIT;
 use super::cost::meter::{self, Exhausted};
 use super::env::{KNOWN_VARIABLES, policy_env};
-use super::lexer::rewrite_subfields;
 use super::needs::{Needs, fields_of, helper_field, suggestion};
 use super::scope::Scope;
+use super::subfields::rewrite_subfields;
 
 /// An expression compiled once at load and evaluated per request.
 #[derive(Clone)]
@@ -76,12 +76,13 @@ impl Expr {
     /// Compiles `src` for a context that also has the variables in `extra` (bound at run time
     /// with [`Scope::with_extra`]).
     pub fn compile_with(src: &str, extra: &[&str]) -> Result<Expr, CompileError> {
-        let rewritten = rewrite_subfields(src);
-        let program = policy_env().compile(&rewritten).map_err(|e| CompileError {
+        let program = policy_env().compile(src).map_err(|e| CompileError {
             kind: CompileErrorKind::Syntax,
             message: syntax_message(&e.to_string()),
         })?;
-        let needs = analyze(program.expression(), extra)?;
+        let mut ast = program.expression().clone();
+        rewrite_subfields(&mut ast);
+        let needs = analyze(&ast, extra)?;
         if let Some(name) = crate::cel_fns::unknown_functions(&program)
             .into_iter()
             .next()
@@ -91,7 +92,7 @@ impl Expr {
                 message: format!("unknown function `{name}`"),
             });
         }
-        let cost = estimate_cost(program.expression());
+        let cost = estimate_cost(&ast);
         if cost > STATIC_COST_LIMIT {
             return Err(CompileError {
                 kind: CompileErrorKind::TooExpensive,
@@ -102,7 +103,6 @@ impl Expr {
                 ),
             });
         }
-        let mut ast = program.expression().clone();
         let metered = meter::instrument(&mut ast);
         Ok(Expr {
             source: Arc::from(src),

@@ -2,7 +2,7 @@
 //! unsupported subfield (`req.user_agent.raw`, `conn.tls.cipher`) is a load error instead of an
 //! expression that silently never matches. Mirrors what `crate::values` builds; the test at the
 //! bottom keeps the two in step. Hidden `__x` keys hold the subfields of string-with-fields
-//! variables (see `lexer::rewrite_subfields`).
+//! variables (see `subfields::rewrite_subfields`).
 
 /// What may follow a variable or field.
 #[derive(Debug, Clone, Copy)]

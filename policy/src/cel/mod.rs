@@ -4,6 +4,7 @@
 //! [`Template`]); at request time they only run against a [`Scope`] that lends the
 //! request's values to the interpreter without copying them.
 
+mod ast_mut;
 pub mod cost;
 mod env;
 mod expr;
@@ -11,6 +12,7 @@ mod fields;
 mod lexer;
 pub mod needs;
 mod scope;
+mod subfields;
 mod template;
 pub mod value;
 

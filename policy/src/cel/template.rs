@@ -162,7 +162,7 @@ fn find_close(bytes: &[u8], start: usize) -> Option<usize> {
     while i < bytes.len() {
         match bytes[i] {
             b'\'' | b'"' => {
-                i = skip_string(bytes, i, false);
+                i = skip_string(bytes, i);
                 continue;
             }
             b'{' => depth += 1,

@@ -203,10 +203,7 @@ pub fn load_str(
             }
             Scheme::Http
         };
-        let ep_protocol = match ep_scheme {
-            Scheme::Http => Protocol::Http,
-            Scheme::Https => Protocol::Https,
-        };
+        let ep_protocol = Protocol::from(ep_scheme);
         let host = host.to_ascii_lowercase();
         if !valid_host_pattern(&host) {
             cx.error(

@@ -130,13 +130,24 @@ pub struct Certificate {
     pub key: Arc<rustls::sign::CertifiedKey>,
 }
 
-/// The scheme an endpoint is served on.
+/// The listener an HTTP endpoint is served on. Not a [`sluice_policy::Protocol`]: TLS
+/// endpoints are served on the https listener too, and TCP endpoints on none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {
     /// Plain HTTP (the http listener).
     Http,
     /// HTTPS (the https listener).
     Https,
+}
+
+impl From<Scheme> for sluice_policy::Protocol {
+    /// The protocol of the HTTP endpoints a listener serves.
+    fn from(scheme: Scheme) -> Self {
+        match scheme {
+            Scheme::Http => sluice_policy::Protocol::Http,
+            Scheme::Https => sluice_policy::Protocol::Https,
+        }
+    }
 }
 
 /// An endpoint's upstream: what it is called and where its traffic goes.

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use pingora::apps::HttpServerApp;
 
-use super::{Front, Shared};
+use super::front::Front;
+use crate::state::Shared;
 
 /// What a graceful stop needs: the listeners' accept loops, their HTTP apps, and the agent
 /// sessions to say goodbye to.

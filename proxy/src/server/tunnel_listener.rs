@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use sluice_policy::Registry;
 
-use super::Shared;
 use crate::auth_limit::AuthLimiter;
 use crate::config::EdgeConfig;
+use crate::state::Shared;
 use crate::tls::{DevCa, listener_ips};
 use crate::tunnel::{BindSettings, Binder, TokenAuth};
 

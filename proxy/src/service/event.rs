@@ -4,6 +4,10 @@ use pingora::proxy::Session;
 
 use super::headers::host_of;
 use super::{Ctx, EdgeService};
+use crate::events::{
+    ClientRef, EndpointRef, Event, HttpExchange, HttpRequestComplete, PolicyTrace, RequestLine,
+    ResponseSummary,
+};
 
 impl EdgeService {
     /// Counts the request and emits its event, if events are on.
@@ -24,12 +28,10 @@ impl EdgeService {
         };
         let req = session.req_header();
         let client = session.client_addr().and_then(|a| a.as_inet()).copied();
-        // `on_tcp_connect` logs go with the connection's own event (tcp_connection_closed.v0).
-        let mut logs: Vec<serde_json::Value> = Vec::new();
-        let endpoint = ctx
-            .endpoint
-            .as_ref()
-            .map(|e| serde_json::json!({ "id": e.info.id, "url": e.info.url }));
+        let endpoint = ctx.endpoint.as_ref().map(|e| EndpointRef {
+            id: e.info.id.clone(),
+            url: e.info.url.clone(),
+        });
         // A policy stopped by its evaluation budget answered 500 in either phase.
         let aborted = ctx.exchange().is_some_and(|ex| ex.aborted.is_some());
         let error_code = (if aborted {
@@ -40,39 +42,32 @@ impl EdgeService {
         .map(|c| format!("ERR_SLUICE_{c}"));
         let duration_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
         let bytes_out = ctx.bytes_out;
-        let fired: Vec<serde_json::Value>;
+        // `on_tcp_connect` logs go with the connection's own event (tcp_connection_closed.v0).
+        let mut policy = PolicyTrace::default();
         if let Some(ex) = ctx.exchange() {
-            logs.extend(ex.logs.iter().map(|l| l.metadata.clone()));
-            fired = ex
-                .fired
-                .iter()
-                .map(|f| serde_json::json!({ "phase": f.phase.key(), "index": f.index, "name": f.name }))
-                .collect();
-        } else {
-            fired = Vec::new();
+            policy.extend(&ex.fired, &ex.logs, None);
         }
-        let timestamp = crate::events::now_ms();
-        sink.emit(serde_json::json!({
-            "event_type": "http_request_complete.v0",
-            "timestamp_ms": timestamp,
-            "object": {
-                "endpoint": endpoint,
-                "conn": {
-                    "client_ip": client.map(|c| c.ip().to_string()),
-                    "client_port": client.map(|c| c.port()),
+        sink.emit(Event::http_request_complete(HttpRequestComplete {
+            endpoint,
+            conn: ClientRef::new(client),
+            http: HttpExchange {
+                request: RequestLine {
+                    method: req.method.as_str().to_string(),
+                    host: host_of(req),
+                    path: req
+                        .uri
+                        .path_and_query()
+                        .map_or("/", |p| p.as_str())
+                        .to_string(),
                 },
-                "http": {
-                    "request": {
-                        "method": req.method.as_str(),
-                        "host": host_of(req),
-                        "path": req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
-                    },
-                    "response": { "status_code": status, "bytes_out": bytes_out },
-                    "duration_ms": duration_ms,
+                response: ResponseSummary {
+                    status_code: status,
+                    bytes_out,
                 },
-                "error_code": error_code,
-                "policy": { "fired": fired, "logs": logs },
-            }
+                duration_ms,
+            },
+            error_code,
+            policy,
         }));
     }
 }

@@ -1,7 +1,7 @@
 //! The `ProxyHttp` implementation: adapts Pingora's session to the policy engine's plain `http`
 //! values and back, the way `sluice_policy::harness` drives an exchange in-process.
 //!
-//! Per TCP connection (found through the accept loop's [`ConnMeter`]), one [`Connection`] per
+//! Per TCP connection (its [`ConnRecord`], carried with the session), one [`Connection`] per
 //! endpoint, made and run through `on_tcp_connect` on the first request for that endpoint, so
 //! it runs once per connection however many requests (or HTTP/2 streams) follow. Per request,
 //! one [`Exchange`]: `on_http_request` in `request_filter`, `on_http_response` in
@@ -32,8 +32,8 @@ use sluice_policy::{BodyError, BodyTransform, Clock, Connection, Exchange, Syste
 
 use crate::body_pace::BodyPace;
 use crate::config::{Endpoint, Scheme};
-use crate::conn::ConnMeter;
-use crate::server::Shared;
+use crate::conn::ConnRecord;
+use crate::state::Shared;
 use strict::Refusal;
 
 /// The edge's HTTP service for one listener (http or https).
@@ -80,7 +80,8 @@ impl EdgeService {
 
 /// Per-request state.
 pub struct Ctx {
-    meter: Option<Arc<ConnMeter>>,
+    /// The record of the connection the request came on.
+    record: Option<Arc<ConnRecord>>,
     endpoint: Option<Arc<Endpoint>>,
     conn: Option<Arc<Connection>>,
     /// The exchange (in a mutex only to be `Sync`; always reached with `get_mut`).
@@ -152,7 +153,7 @@ impl ProxyHttp for EdgeService {
 
     fn new_ctx(&self) -> Ctx {
         Ctx {
-            meter: None,
+            record: None,
             endpoint: None,
             conn: None,
             ex: None,
@@ -169,7 +170,7 @@ impl ProxyHttp for EdgeService {
     }
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
-        self.attach_meter(session, ctx);
+        self.attach_record(session, ctx);
         if let Err(refusal) = strict::check_request(session) {
             self.shared
                 .metrics

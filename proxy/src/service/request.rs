@@ -1,4 +1,4 @@
-//! The request phase: the connection's meter and policy state, routing by Host, and
+//! The request phase: the connection's record and policy state, routing by Host, and
 //! `on_http_request` with the engine's body reads served from the session.
 
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,8 @@ use crate::body::{HOST_BUFFER_LIMIT, ReadState, SessionBody};
 use crate::body_pace::BodyPace;
 use crate::body_watch::BodyWatch;
 use crate::config::Endpoint;
-use crate::conn::{ConnMeter, EndpointConn};
+use crate::conn::{ConnRecord, EndpointConn};
+use crate::conn_handle;
 use crate::errors;
 
 /// Serves the engine's body reads from the session until `limit` (capped at what the edge can
@@ -75,18 +76,15 @@ async fn read_body(
 }
 
 impl EdgeService {
-    /// Finds this TCP connection's meter (from the accept loop) and counts the request.
-    pub(super) fn attach_meter(&self, session: &Session, ctx: &mut Ctx) {
-        let client = session.client_addr().and_then(|a| a.as_inet()).copied();
-        let server = session.server_addr().and_then(|a| a.as_inet()).copied();
-        if let (Some(c), Some(s)) = (client, server)
-            && let Some(meter) = self.shared.conns.get(c, s)
-        {
-            meter.header_done();
-            meter
+    /// Takes the record of this request's connection from the session (see
+    /// [`crate::conn_handle`]) and counts the request on it.
+    pub(super) fn attach_record(&self, session: &Session, ctx: &mut Ctx) {
+        if let Some(record) = conn_handle::of_session(session) {
+            record.header_done();
+            record
                 .requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            ctx.meter = Some(meter);
+            ctx.record = Some(record);
         }
     }
 
@@ -226,15 +224,15 @@ impl EdgeService {
         ctx: &mut Ctx,
         ep: &Arc<Endpoint>,
     ) -> Option<Arc<Connection>> {
-        let Some(meter) = ctx.meter.clone() else {
+        let Some(record) = ctx.record.clone() else {
             // Not from the edge's accept loop: policy state per request.
             return self.new_connection(session, ep, None).await.map(|e| e.conn);
         };
-        let mut endpoints = meter.endpoints.lock().await;
+        let mut endpoints = record.endpoints.lock().await;
         if let Some(ec) = endpoints.get(&ep.info.id) {
             return (!ec.closed).then(|| ec.conn.clone());
         }
-        let ec = self.new_connection(session, ep, Some(&meter)).await?;
+        let ec = self.new_connection(session, ep, Some(&record)).await?;
         endpoints.insert(ep.info.id.clone(), ec.clone());
         if ec.closed {
             self.shared
@@ -250,7 +248,7 @@ impl EdgeService {
         &self,
         session: &Session,
         ep: &Arc<Endpoint>,
-        meter: Option<&ConnMeter>,
+        record: Option<&ConnRecord>,
     ) -> Option<EndpointConn> {
         let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
         let client = session
@@ -264,10 +262,10 @@ impl EdgeService {
             .copied()
             .unwrap_or(unspecified);
         let info = ConnInfo {
-            client: meter.map_or(client, |m| m.client),
-            server: meter.map_or(server, |m| m.server),
-            tls: meter.and_then(|m| m.tls.clone()),
-            started: meter.map_or_else(|| self.clock.now(), |m| m.started_at),
+            client: record.map_or(client, |r| r.client),
+            server: record.map_or(server, |r| r.server),
+            tls: record.and_then(|r| r.tls.clone()),
+            started: record.map_or_else(|| self.clock.now(), |r| r.started_at),
         };
         let mut conn = Connection::new(info, ep.info.clone(), self.clock.clone());
         let verdict = ep.policy.on_tcp_connect(&mut conn).await;

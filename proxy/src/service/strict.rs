@@ -6,7 +6,7 @@
 //! - every version: the path normalised by [`sluice_wire::normalize_path`] (or refused), and
 //!   the request rewritten to it, so policy rules and the upstream see the same path.
 //!
-//! The byte-level checks of the head as it arrives are in [`crate::conn::Metered`].
+//! The byte-level checks of the head as it arrives are in [`crate::metered::Metered`].
 
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{Method, StatusCode, Uri, Version};

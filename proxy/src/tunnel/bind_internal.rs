@@ -46,11 +46,11 @@ impl Binder {
                 "a tcp URL needs a port, as in tcp://db.internal:5432",
             ));
         };
-        let (protocol, scheme) = match request.protocol {
-            Protocol::Http => (sluice_policy::Protocol::Http, Scheme::Http),
-            Protocol::Https => (sluice_policy::Protocol::Https, Scheme::Https),
-            Protocol::Tls => (sluice_policy::Protocol::Tls, Scheme::Https),
-            Protocol::Tcp => (sluice_policy::Protocol::Tcp, Scheme::Http),
+        let protocol = request.protocol;
+        // The listener its name would belong to; internal endpoints are in no listener's table.
+        let scheme = match protocol {
+            Protocol::Https | Protocol::Tls => Scheme::Https,
+            Protocol::Http | Protocol::Tcp => Scheme::Http,
         };
         let policy = self.policy(request, protocol)?;
         let url = url_with_port(request.protocol, &host, port, default.unwrap_or(0));

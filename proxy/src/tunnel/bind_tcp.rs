@@ -8,10 +8,10 @@ use sluice_tunnel::{AgentSession, BindRejection, BindRequest};
 
 use super::binder::Binder;
 use super::claim::{drop_if_empty, endpoint, member, take_over};
-use super::pool::{Admission, Pool};
-use super::routes::TcpPort;
 use super::tcp;
 use crate::config::{Scheme, TcpConfig};
+use crate::state::agent_routes::TcpPort;
+use crate::state::pool::{Admission, Pool};
 
 /// How long a TCP bind waits for its port while a listener just closed still holds it.
 const PORT_RETRY: Duration = Duration::from_secs(1);

@@ -1,6 +1,6 @@
 //! The bind handler: validates a bind's policy, gives it its name (HTTP, HTTPS, TLS) or port
 //! (TCP), applies the ownership rules of [`Pool::admit`] and registers it in the
-//! [`TunnelRoutes`](super::TunnelRoutes); unbinds and ended sessions remove it again.
+//! [`TunnelRoutes`](crate::state::TunnelRoutes); unbinds and ended sessions remove it again.
 
 use std::sync::Arc;
 
@@ -14,9 +14,9 @@ use super::claim::{
     claim, default_port, drop_if_empty, endpoint, member, no_listener, random_label, remove_member,
     taken, url_with_port,
 };
-use super::routes::Tables;
 use crate::config::{EdgeConfig, Scheme, TcpConfig};
-use crate::server::Shared;
+use crate::state::Shared;
+use crate::state::agent_routes::Tables;
 
 /// What the bind handler needs of the edge's config.
 #[derive(Debug, Clone)]
@@ -111,7 +111,7 @@ impl Binder {
                 "ERR_SLUICE_BIND_INVALID_URL",
                 format!(
                     "`{url}` is not a URL like {}://app.example.com",
-                    request.protocol.scheme()
+                    request.protocol.as_str()
                 ),
             )),
         }
@@ -129,12 +129,13 @@ impl Binder {
         request: &BindRequest,
         scheme: Scheme,
     ) -> Result<String, BindRejection> {
-        let (protocol, port) = match scheme {
-            Scheme::Http => (sluice_policy::Protocol::Http, self.settings.http_port),
-            Scheme::Https => (sluice_policy::Protocol::Https, self.settings.https_port),
+        let port = match scheme {
+            Scheme::Http => self.settings.http_port,
+            Scheme::Https => self.settings.https_port,
         };
+        let protocol = scheme.into();
         let Some(port) = port else {
-            return Err(no_listener(request.protocol.scheme()));
+            return Err(no_listener(request.protocol.as_str()));
         };
         let policy = self.policy(request, protocol)?;
         let mut tables = self.tables()?;
@@ -279,7 +280,7 @@ impl BindHandler for Binder {
 }
 
 /// Removes a session's endpoints as soon as it ends (before the bind handler hears of it).
-pub fn watch_session(routes: Arc<super::TunnelRoutes>, session: AgentSession) {
+pub fn watch_session(routes: Arc<crate::state::TunnelRoutes>, session: AgentSession) {
     tokio::spawn(async move {
         session.closed().await;
         routes.remove_session(session.id());

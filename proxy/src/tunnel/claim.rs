@@ -8,9 +8,9 @@ use std::sync::Arc;
 use sluice_policy::{EndpointInfo, Policy};
 use sluice_tunnel::{AgentSession, BindRejection, BindRequest, Protocol};
 
-use super::pool::{Admission, Member, Pool};
-use super::routes::{Tables, TcpPort};
 use crate::config::{Endpoint, Scheme, Target, Upstream};
+use crate::state::agent_routes::{Tables, TcpPort};
+use crate::state::pool::{Admission, Member, Pool};
 
 /// Six random hex digits, for names.
 pub(super) fn random_label() -> String {
@@ -41,9 +41,9 @@ pub(super) fn default_port(scheme: Scheme) -> u16 {
 /// `scheme://host[:port]`, the port left out when it is the scheme's default.
 pub(super) fn url_with_port(protocol: Protocol, host: &str, port: u16, default: u16) -> String {
     if port == default {
-        format!("{}://{host}", protocol.scheme())
+        format!("{}://{host}", protocol.as_str())
     } else {
-        format!("{}://{host}:{port}", protocol.scheme())
+        format!("{}://{host}:{port}", protocol.as_str())
     }
 }
 

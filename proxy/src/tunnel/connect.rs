@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::l4::virt::{VirtualSockOpt, VirtualSocket, VirtualSocketStream};
 use pingora::{Error, ErrorType};
-use sluice_tunnel::{AgentSession, Protocol, StreamHeader, TunnelStream};
+use sluice_tunnel::{AgentSession, StreamHeader, TunnelStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::config::Endpoint;
@@ -98,11 +98,6 @@ pub fn header(ep: &Endpoint, client: Option<SocketAddr>) -> StreamHeader {
     StreamHeader {
         endpoint_url: ep.info.url.clone(),
         client_addr: client.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
-        protocol: match ep.info.protocol {
-            sluice_policy::Protocol::Http => Protocol::Http,
-            sluice_policy::Protocol::Https => Protocol::Https,
-            sluice_policy::Protocol::Tcp => Protocol::Tcp,
-            sluice_policy::Protocol::Tls => Protocol::Tls,
-        },
+        protocol: ep.info.protocol,
     }
 }

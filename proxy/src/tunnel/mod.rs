@@ -1,11 +1,10 @@
-//! Agent-backed endpoints: everything the edge does for agents on its tunnel listener.
+//! Agent-backed endpoints: everything the edge does for agents on its tunnel listener. The
+//! table of what agents bound (and its pools) is state, in [`crate::state`].
 //!
 //! - [`auth`]: the authenticator (authtokens from the config).
 //! - [`binder`]: the bind handler (policy validation, names, takeover, pooling);
 //!   [`bind_tcp`] its TCP binds (ports); [`bind_internal`] its internal binds (`.internal`
 //!   names, never public); [`claim`] the endpoint records and ownership rules.
-//! - [`pool`]: the sessions serving one name or port, picked round robin.
-//! - [`routes`]: the table of agent-bound HTTP/HTTPS names, TLS names and TCP ports.
 //! - [`connect`]: the Pingora L4 connector opening a stream on an agent session (HTTP).
 //! - [`splice`]: one TCP or TLS connection copied to and from a stream (after
 //!   `on_tcp_connect`).
@@ -19,8 +18,6 @@ pub mod bind_tcp;
 pub mod binder;
 pub mod claim;
 pub mod connect;
-pub mod pool;
-pub mod routes;
 pub mod sni;
 pub mod splice;
 pub mod tcp;
@@ -29,5 +26,4 @@ pub mod tls_passthrough;
 pub use auth::TokenAuth;
 pub use binder::{BindSettings, Binder, watch_session};
 pub use connect::{TunnelConnect, header};
-pub use routes::TunnelRoutes;
 pub use tls_passthrough::{Passthrough, passthrough};

@@ -12,15 +12,15 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::connect::{OPEN_TIMEOUT, header};
 use crate::config::Endpoint;
-use crate::conn::ConnMeter;
-use crate::server::Shared;
+use crate::conn::ConnRecord;
+use crate::state::Shared;
 
 /// Serves one client connection of `ep` (bound by `session`): runs `on_tcp_connect`, and
 /// unless the policy closes it, opens a stream and writes `prefix` (bytes already read from
 /// the client, e.g. a ClientHello) before copying both ways until both sides are done.
 pub async fn splice<C>(
     shared: &Shared,
-    meter: Arc<ConnMeter>,
+    record: Arc<ConnRecord>,
     ep: &Endpoint,
     session: &AgentSession,
     mut client: C,
@@ -28,22 +28,20 @@ pub async fn splice<C>(
 ) where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    shared.conns.insert(meter.clone());
-    if meter.tcp_connect(ep, Arc::new(SystemClock)).await {
-        let head = header(ep, Some(meter.client));
-        forward(shared, &meter, session, &head, &mut client, prefix).await;
+    if record.tcp_connect(ep, Arc::new(SystemClock)).await {
+        let head = header(ep, Some(record.client));
+        forward(shared, &record, session, &head, &mut client, prefix).await;
     } else {
         shared.metrics.policy_closed(&ep.info.id, "on_tcp_connect");
     }
     let _ = client.shutdown().await;
     drop(client);
-    shared.conns.remove(&meter);
-    shared.connection_closed(&meter).await;
+    shared.connection_closed(&record).await;
 }
 
 async fn forward<C>(
     shared: &Shared,
-    meter: &ConnMeter,
+    record: &ConnRecord,
     session: &AgentSession,
     head: &StreamHeader,
     client: &mut C,
@@ -51,7 +49,7 @@ async fn forward<C>(
 ) where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    let peer: SocketAddr = meter.client;
+    let peer: SocketAddr = record.client;
     let mut stream = match tokio::time::timeout(OPEN_TIMEOUT, session.open_stream(head)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -64,7 +62,7 @@ async fn forward<C>(
         }
     };
     let count_in = |n: u64| {
-        meter.bytes_in.fetch_add(n, Ordering::Relaxed);
+        record.bytes_in.fetch_add(n, Ordering::Relaxed);
         shared.metrics.bytes_in.fetch_add(n, Ordering::Relaxed);
     };
     if !prefix.is_empty() {
@@ -83,7 +81,7 @@ async fn forward<C>(
     match copy.await {
         Ok((to_agent, to_client)) => {
             count_in(to_agent);
-            meter.bytes_out.fetch_add(to_client, Ordering::Relaxed);
+            record.bytes_out.fetch_add(to_client, Ordering::Relaxed);
             shared
                 .metrics
                 .bytes_out

@@ -4,7 +4,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sluice_tunnel::{AgentSession, BindPermission, Protocol};
@@ -13,8 +12,9 @@ use tokio::task::AbortHandle;
 
 use super::splice::splice;
 use crate::config::TcpConfig;
-use crate::conn::ConnMeter;
-use crate::server::{OpenGuard, Shared};
+use crate::conn::ConnRecord;
+use crate::metrics::OpenConnection;
+use crate::state::Shared;
 
 /// Listens on `ip:port` now (so a taken port fails the bind, not a later accept).
 pub fn open(ip: IpAddr, port: u16) -> std::io::Result<TcpListener> {
@@ -48,16 +48,13 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, port:
     let Some(member) = shared.tunnels.lookup_tcp(port) else {
         return;
     };
-    let metrics = shared.metrics.clone();
-    metrics.connections.fetch_add(1, Ordering::Relaxed);
-    metrics.open_connections.fetch_add(1, Ordering::Relaxed);
-    let _open = OpenGuard(metrics);
+    let _open = OpenConnection::count(shared.metrics.clone());
     let _ = tcp.set_nodelay(true);
     let local = tcp
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port));
-    let meter = Arc::new(ConnMeter::new(peer, local, None));
-    splice(&shared, meter, &member.endpoint, &member.session, tcp, &[]).await;
+    let record = Arc::new(ConnRecord::new(peer, local, None));
+    splice(&shared, record, &member.endpoint, &member.session, tcp, &[]).await;
 }
 
 /// Ports a bind naming none may get, in the order to try: the configured range (from a

@@ -12,8 +12,8 @@ use tokio::net::TcpStream;
 
 use super::sni::read_first_record;
 use super::splice::splice;
-use crate::conn::ConnMeter;
-use crate::server::Shared;
+use crate::conn::ConnRecord;
+use crate::state::Shared;
 
 /// What became of a connection on the https listener.
 #[derive(Debug)]
@@ -48,10 +48,10 @@ pub async fn passthrough(
         sni: Some(sni),
         ..TlsInfo::default()
     };
-    let meter = Arc::new(ConnMeter::new(peer, local, Some(tls)));
+    let record = Arc::new(ConnRecord::new(peer, local, Some(tls)));
     splice(
         shared,
-        meter,
+        record,
         &member.endpoint,
         &member.session,
         tcp,

@@ -401,9 +401,13 @@ mod tests {
     use crate::cel::env::policy_env;
 
     fn cost(src: &str) -> u64 {
-        let rewritten = crate::cel::lexer::rewrite_subfields(src);
-        let program = policy_env().compile(&rewritten).expect("compiles");
-        estimate_cost(program.expression())
+        let mut ast = policy_env()
+            .compile(src)
+            .expect("compiles")
+            .expression()
+            .clone();
+        crate::cel::subfields::rewrite_subfields(&mut ast);
+        estimate_cost(&ast)
     }
 
     fn list(n: usize) -> String {

@@ -2,7 +2,8 @@
 //! per phase, with a wall-clock backstop.
 //!
 //! Why an AST rewrite rather than a patched `cel`: cel 0.15 has no evaluation hook, but its AST
-//! is public and `Value::resolve` evaluates any AST. So each comprehension is rewritten once,
+//! is public and `Value::resolve` evaluates any AST (see `crate::cel::ast_mut`). So each
+//! comprehension is rewritten once,
 //! at load, to call the registered function `@sluice_step` on every iteration: around the loop
 //! condition for `exists`/`all`/`exists_one`/`sortBy` loops, and around the appended element
 //! (or the guard) for `map`/`filter` loops, whose shape (`@result + [x]` with a literal `true`
@@ -25,6 +26,7 @@ use cel::common::value::CowVal;
 use cel::{Env, ExecutionError, IdedExpr};
 
 use super::limits::{PHASE_EVAL_TIME, RUNTIME_STEP_BUDGET, TIME_CHECK_EVERY};
+use crate::cel::ast_mut::for_each_child_mut;
 
 /// The counting function the rewrite inserts; `@` keeps it out of reach of policy text.
 const STEP_FUNCTION: &str = "@sluice_step";
@@ -253,51 +255,15 @@ fn append_step_target<'e>(step: &'e mut IdedExpr, accu: &str) -> Option<&'e mut 
 }
 
 fn visit(e: &mut IdedExpr, found: &mut bool) {
-    match &mut e.expr {
-        Ast::Unspecified | Ast::Literal(_) | Ast::Ident(_) => {}
-        Ast::Select(s) => visit(&mut s.operand, found),
-        Ast::Call(c) => {
-            if let Some(t) = c.target.as_deref_mut() {
-                visit(t, found);
-            }
-            for a in &mut c.args {
-                visit(a, found);
-            }
-        }
-        Ast::List(l) => {
-            for x in &mut l.elements {
-                visit(x, found);
-            }
-        }
-        Ast::Map(m) => {
-            for entry in &mut m.entries {
-                if let cel::common::ast::EntryExpr::MapEntry(me) = &mut entry.expr {
-                    visit(&mut me.key, found);
-                    visit(&mut me.value, found);
-                }
-            }
-        }
-        Ast::Struct(s) => {
-            for entry in &mut s.entries {
-                if let cel::common::ast::EntryExpr::StructField(f) = &mut entry.expr {
-                    visit(&mut f.value, found);
-                }
-            }
-        }
-        Ast::Comprehension(c) => {
-            *found = true;
-            visit(&mut c.iter_range, found);
-            visit(&mut c.accu_init, found);
-            visit(&mut c.loop_cond, found);
-            visit(&mut c.loop_step, found);
-            visit(&mut c.result, found);
-            let fast_path = matches!(c.loop_cond.expr, Ast::Literal(_))
-                && matches!(&c.result.expr, Ast::Ident(n) if *n == c.accu_var);
-            let accu = c.accu_var.clone();
-            match append_step_target(&mut c.loop_step, &accu) {
-                Some(target) if fast_path => counted(target),
-                _ => counted(&mut c.loop_cond),
-            }
+    for_each_child_mut(e, &mut |child| visit(child, found));
+    if let Ast::Comprehension(c) = &mut e.expr {
+        *found = true;
+        let fast_path = matches!(c.loop_cond.expr, Ast::Literal(_))
+            && matches!(&c.result.expr, Ast::Ident(n) if *n == c.accu_var);
+        let accu = c.accu_var.clone();
+        match append_step_target(&mut c.loop_step, &accu) {
+            Some(target) if fast_path => counted(target),
+            _ => counted(&mut c.loop_cond),
         }
     }
 }

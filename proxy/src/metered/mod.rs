@@ -1,5 +1,5 @@
 //! The stream wrapper the accept loop puts around every client stream (after TLS, so it sees
-//! HTTP bytes), one [`crate::conn::ConnMeter`] per connection.
+//! HTTP bytes), one [`crate::conn::ConnRecord`] per connection.
 //!
 //! The wrapper counts bytes in and out, holds small writes back until Pingora flushes (see
 //! [`crate::coalesce`]), and guards the reading of HTTP/1 request headers: while
@@ -9,6 +9,10 @@
 //! [`errors::MAX_HEADER_FIELDS`] fields); and one over 1 MiB or with too many fields is
 //! answered `431` with `ERR_SLUICE_3906`, a malformed one `400` with `ERR_SLUICE_3907`, before
 //! the connection closes ([`HeadRefusal`]).
+//!
+//! [`pingora_io`] passes Pingora's stream traits through to the wrapped stream.
+
+mod pingora_io;
 
 use std::future::Future;
 use std::io;
@@ -18,26 +22,25 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use pingora::protocols::raw_connect::ProxyDigest;
-use pingora::protocols::tls::{SslDigest, TlsRef};
-use pingora::protocols::{
-    ALPN, GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl,
-    Stream, TimingDigest, UniqueID, UniqueIDType,
-};
+use pingora::protocols::Stream;
 use sluice_wire::HeadScanner;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::coalesce::CoalescedWrites;
-use crate::conn::{ConnMeter, HEADER_LIMIT};
+use crate::conn::ConnRecord;
 use crate::errors;
 use crate::metrics::Metrics;
 use crate::refusal::HeadRefusal;
 
+/// Largest request header accepted (Pingora's own limit is one byte more).
+pub const HEADER_LIMIT: usize = 1024 * 1024 - 1;
+// The policy cost estimator bounds request strings by this limit (README, CEL section).
+const _: () = assert!(HEADER_LIMIT as u64 <= sluice_policy::cel::cost::limits::REQUEST_HEAD_BYTES);
+
 /// A client stream that counts bytes and guards HTTP/1 header reads.
 pub struct Metered {
     inner: Stream,
-    meter: Arc<ConnMeter>,
+    record: Arc<ConnRecord>,
     metrics: Arc<Metrics>,
     header_timeout: Duration,
     seen_gen: u64,
@@ -63,13 +66,13 @@ impl Metered {
     /// Wraps a client stream.
     pub fn new(
         inner: Stream,
-        meter: Arc<ConnMeter>,
+        record: Arc<ConnRecord>,
         metrics: Arc<Metrics>,
         header_timeout: Duration,
     ) -> Self {
         Metered {
             inner,
-            meter,
+            record,
             metrics,
             header_timeout,
             seen_gen: 0,
@@ -79,6 +82,11 @@ impl Metered {
             reject: None,
             pending: CoalescedWrites::default(),
         }
+    }
+
+    /// The record of the connection this stream is.
+    pub fn record(&self) -> &Arc<ConnRecord> {
+        &self.record
     }
 
     /// Writes the refusal, then fails the read.
@@ -131,13 +139,13 @@ impl Metered {
 
     /// Hands the held-back writes to the stream.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let (meter, metrics) = (&self.meter, &self.metrics);
+        let (record, metrics) = (&self.record, &self.metrics);
         self.pending
-            .poll_drain(&mut self.inner, cx, &mut |n| count_out(meter, metrics, n))
+            .poll_drain(&mut self.inner, cx, &mut |n| count_out(record, metrics, n))
     }
 
     fn count_out(&self, n: usize) {
-        count_out(&self.meter, &self.metrics, n);
+        count_out(&self.record, &self.metrics, n);
     }
 }
 
@@ -151,9 +159,9 @@ impl AsyncRead for Metered {
         if this.reject.is_some() {
             return this.poll_reject(cx);
         }
-        let awaiting = this.meter.awaiting_header.load(Ordering::Acquire);
+        let awaiting = this.record.awaiting_header.load(Ordering::Acquire);
         if awaiting {
-            let generation = this.meter.header_gen.load(Ordering::Acquire);
+            let generation = this.record.header_gen.load(Ordering::Acquire);
             if generation != this.seen_gen {
                 this.seen_gen = generation;
                 this.header_bytes = 0;
@@ -178,7 +186,7 @@ impl AsyncRead for Metered {
             other => return other,
         }
         let n = buf.filled().len() - before;
-        this.meter.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        this.record.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
         this.metrics.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
         if awaiting && n > 0 {
             if this.deadline.is_none() {
@@ -195,7 +203,7 @@ impl AsyncRead for Metered {
             if !this.scanner.is_done()
                 && let Err(e) = this.scanner.feed(&buf.filled()[before..])
             {
-                tracing::debug!(client = %this.meter.client, "request refused: {e}");
+                tracing::debug!(client = %this.record.client, "request refused: {e}");
                 buf.set_filled(before);
                 return this.refuse(HeadRefusal::of(&e), cx);
             }
@@ -211,9 +219,9 @@ impl AsyncWrite for Metered {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let (meter, metrics) = (&this.meter, &this.metrics);
+        let (record, metrics) = (&this.record, &this.metrics);
         this.pending.poll_write(&mut this.inner, cx, buf, &mut |n| {
-            count_out(meter, metrics, n)
+            count_out(record, metrics, n)
         })
     }
 
@@ -249,71 +257,8 @@ impl AsyncWrite for Metered {
     }
 }
 
-#[async_trait]
-impl Shutdown for Metered {
-    async fn shutdown(&mut self) {
-        let _ = std::future::poll_fn(|cx| self.poll_drain(cx)).await;
-        self.inner.shutdown().await;
-    }
-}
-
-impl UniqueID for Metered {
-    fn id(&self) -> UniqueIDType {
-        self.inner.id()
-    }
-}
-
-impl Ssl for Metered {
-    fn get_ssl(&self) -> Option<&TlsRef> {
-        self.inner.get_ssl()
-    }
-    fn get_ssl_digest(&self) -> Option<Arc<SslDigest>> {
-        self.inner.get_ssl_digest()
-    }
-    fn selected_alpn_proto(&self) -> Option<ALPN> {
-        self.inner.selected_alpn_proto()
-    }
-}
-
-impl GetTimingDigest for Metered {
-    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
-        self.inner.get_timing_digest()
-    }
-    fn get_read_pending_time(&self) -> Duration {
-        self.inner.get_read_pending_time()
-    }
-    fn get_write_pending_time(&self) -> Duration {
-        self.inner.get_write_pending_time()
-    }
-}
-
-impl GetProxyDigest for Metered {
-    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
-        self.inner.get_proxy_digest()
-    }
-    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
-        self.inner.set_proxy_digest(digest);
-    }
-}
-
-impl GetSocketDigest for Metered {
-    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
-        self.inner.get_socket_digest()
-    }
-    fn set_socket_digest(&mut self, digest: SocketDigest) {
-        self.inner.set_socket_digest(digest);
-    }
-}
-
-#[async_trait]
-impl Peek for Metered {
-    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        self.inner.try_peek(buf).await
-    }
-}
-
 /// Counts `n` bytes written to a client.
-fn count_out(meter: &ConnMeter, metrics: &Metrics, n: usize) {
-    meter.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+fn count_out(record: &ConnRecord, metrics: &Metrics, n: usize) {
+    record.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
     metrics.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
 }

@@ -1,0 +1,138 @@
+//! The public listeners' accept loops: each client connection gets its record
+//! ([`ConnRecord`]), TLS when the listener is https (after a look at the ClientHello for TLS
+//! endpoints, which go to their agent untouched), the [`Metered`] wrapper, and its own
+//! [`ConnFront`] app; when it ends, its `tcp_connection_closed.v0` event.
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora::apps::ServerApp;
+use pingora::listeners::tls::Acceptor;
+use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::{ALPN, GetSocketDigest, SocketDigest, Ssl, Stream};
+use pingora::server::ShutdownWatch;
+use sluice_policy::TlsInfo;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::front::{ConnFront, Front};
+use crate::conn::ConnRecord;
+use crate::metered::Metered;
+use crate::metrics::{Metrics, OpenConnection};
+use crate::state::Shared;
+use crate::tunnel::{Passthrough, passthrough};
+
+/// Time allowed for a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One public listener (http or https) and what its connections need.
+pub(super) struct Listening {
+    pub(super) front: Arc<Front>,
+    /// The TLS acceptor (https listener).
+    pub(super) tls: Option<Arc<Acceptor>>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) header_timeout: Duration,
+    pub(super) shutdown: ShutdownWatch,
+}
+
+/// Accepts connections until the task is aborted, each served on its own task.
+pub(super) async fn accept_loop(listener: TcpListener, l: Arc<Listening>) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let l = l.clone();
+        tokio::spawn(async move { serve_connection(tcp, peer, &l).await });
+    }
+}
+
+async fn serve_connection(tcp: TcpStream, peer: SocketAddr, l: &Listening) {
+    let metrics = l.shared.metrics.clone();
+    let _open = OpenConnection::count(metrics.clone());
+    let _ = tcp.set_nodelay(true);
+    // Nothing more is allocated until the client's first byte: an idle connection costs its
+    // socket and this small task (~1.4 KiB in all), not a Pingora session (~35 KiB: its
+    // request future, header buffer and the state of `serve_ready`).
+    // At shutdown, a connection that has sent nothing yet is closed.
+    let idle = Duration::from_secs(l.front.idle_secs);
+    let mut stop = l.shutdown.clone();
+    // (`peek`, not `readable`: tokio marks an accepted stream readable before any event.)
+    let mut first = [0u8; 1];
+    let first_byte = async {
+        tokio::select! {
+            r = tokio::time::timeout(idle, tcp.peek(&mut first)) => matches!(r, Ok(Ok(n)) if n > 0),
+            _ = stop.wait_for(|s| *s) => false,
+        }
+    };
+    if !first_byte.await {
+        return;
+    }
+    Box::pin(serve_ready(tcp, peer, l, metrics)).await;
+}
+
+/// The rest of [`serve_connection`], boxed so that a connection still waiting for its first
+/// byte holds only the small future above (this one is several KiB).
+async fn serve_ready(tcp: TcpStream, peer: SocketAddr, l: &Listening, metrics: Arc<Metrics>) {
+    let local = tcp
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    // On the https listener, a ClientHello naming a TLS endpoint goes to its agent untouched.
+    let (tcp, hello) = match &l.tls {
+        None => (tcp, Vec::new()),
+        Some(_) => match passthrough(&l.shared, tcp, peer, local).await {
+            Passthrough::Done => return,
+            Passthrough::Continue(tcp, hello) => (tcp, hello),
+        },
+    };
+    let fd = tcp.as_raw_fd();
+    let mut l4 = L4Stream::from(tcp);
+    l4.set_socket_digest(SocketDigest::from_raw_fd(fd));
+    if !hello.is_empty() {
+        l4.rewind(&hello);
+    }
+    let (stream, tls): (Stream, Option<TlsInfo>) = match &l.tls {
+        None => (Box::new(l4), None),
+        Some(acceptor) => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.tls_handshake(l4)).await {
+                Ok(Ok(s)) => {
+                    let info = s.get_ssl().map(|r| TlsInfo {
+                        sni: r.server_name().map(str::to_string),
+                        version: r.version().map(str::to_string),
+                        cipher_suite: r.current_cipher_name().map(str::to_string),
+                        alpn: s.selected_alpn_proto().map(|a| {
+                            match a {
+                                ALPN::H2 | ALPN::H2H1 => "h2",
+                                _ => "http/1.1",
+                            }
+                            .to_string()
+                        }),
+                    });
+                    (Box::new(s), info)
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!("TLS handshake with {peer} failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake with {peer} timed out");
+                    return;
+                }
+            }
+        }
+    };
+    let record = Arc::new(ConnRecord::new(peer, local, tls));
+    let metered = Metered::new(stream, record.clone(), metrics, l.header_timeout);
+    let app = Arc::new(ConnFront {
+        front: l.front.clone(),
+        record: record.clone(),
+    });
+    // Pingora hands back a stream only for protocols it does not serve; there is none here.
+    let _ = app.process_new(Box::new(metered), &l.shutdown).await;
+    l.shared.connection_closed(&record).await;
+}

@@ -1,0 +1,57 @@
+//! The https listener's TLS: certificates chosen by SNI over the live config ([`Resolver`]),
+//! else issued by the development CA, and the acceptor that offers h2 and http/1.1.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use pingora::listeners::tls::Acceptor;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use crate::state::{Shared, State};
+use crate::tls::{DevCa, LOOPBACK};
+
+/// The https listener's TLS acceptor: certificates by SNI over the live config, else from the
+/// development CA; ALPN h2 and http/1.1.
+pub(super) fn tls_acceptor(shared: &Shared, ca: Arc<DevCa>) -> anyhow::Result<Acceptor> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Resolver::new(shared.state.clone(), ca)));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Acceptor::from_server_config(Arc::new(config)))
+}
+
+/// Chooses the certificate by SNI: a configured one (exact, then wildcard), else one from the
+/// development CA (`localhost` when the client sent no name).
+pub(super) struct Resolver {
+    state: Arc<ArcSwap<State>>,
+    ca: Arc<DevCa>,
+}
+
+impl Resolver {
+    /// A resolver over the live state (certificates swap with a reload).
+    pub(super) fn new(state: Arc<ArcSwap<State>>, ca: Arc<DevCa>) -> Self {
+        Resolver { state, ca }
+    }
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resolver")
+    }
+}
+
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let Some(name) = hello.server_name() else {
+            // No SNI: a client that dialled an address; name loopback too.
+            return self.ca.issue_with_ips("localhost", &LOOPBACK);
+        };
+        if let Some(k) = self.state.load().certs.lookup(name) {
+            return Some(k);
+        }
+        self.ca.issue(name)
+    }
+}

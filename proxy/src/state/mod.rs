@@ -1,0 +1,66 @@
+//! The edge's state: what the listeners, the HTTP service, the tunnel handlers, the admin
+//! listener and reloads share ([`Shared`]). Every one of them imports this module; it imports
+//! none of them, only the leaf modules its parts are made of.
+//!
+//! - [`snapshot`]: routes and certificates of one config ([`State`]), swapped whole on reload.
+//! - [`agent_routes`]: what agents bound over the tunnel listener ([`TunnelRoutes`]); it
+//!   survives reloads. [`pool`]: the sessions serving one of those names or ports.
+
+pub mod agent_routes;
+pub mod pool;
+pub mod snapshot;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+pub use agent_routes::TunnelRoutes;
+pub use snapshot::State;
+
+use crate::body_pace::BodyTimeouts;
+use crate::config::EdgeConfig;
+use crate::conn::ConnRecord;
+use crate::event_sink::EventSink;
+use crate::events::{Event, TcpConnectionClosed};
+use crate::metrics::Metrics;
+
+/// What the listeners, the service and the tunnel handlers share.
+#[derive(Debug)]
+pub struct Shared {
+    /// Routes and certificates; swapped whole on reload.
+    pub state: Arc<ArcSwap<State>>,
+    /// Prometheus counters.
+    pub metrics: Arc<Metrics>,
+    /// Where events go.
+    pub events: Option<Arc<EventSink>>,
+    /// Endpoints bound by agents over the tunnel listener.
+    pub tunnels: Arc<TunnelRoutes>,
+    /// How fast request bodies must arrive (fixed until a restart).
+    pub body_timeouts: BodyTimeouts,
+}
+
+impl Shared {
+    /// A shared state over `config`, writing events to `events` if given.
+    pub fn new(config: &EdgeConfig, events: Option<Arc<EventSink>>) -> Self {
+        let mut metrics = Metrics::default();
+        if let Some(e) = &events {
+            metrics.events_dropped = e.dropped_counter();
+            metrics.event_write_errors = e.write_errors_counter();
+        }
+        Shared {
+            state: Arc::new(ArcSwap::from_pointee(State::new(config))),
+            metrics: Arc::new(metrics),
+            events,
+            tunnels: Arc::new(TunnelRoutes::default()),
+            body_timeouts: config.body_timeouts,
+        }
+    }
+
+    /// Writes `tcp_connection_closed.v0` for a finished connection.
+    pub(crate) async fn connection_closed(&self, conn: &ConnRecord) {
+        let Some(sink) = &self.events else { return };
+        let endpoints = conn.endpoints.lock().await;
+        let event = TcpConnectionClosed::new(conn, &endpoints);
+        sink.emit(Event::tcp_connection_closed(event));
+    }
+}
