@@ -45,6 +45,8 @@ enum Command {
     Start(agent::StartArgs),
     /// Edit and validate the agent config file.
     Config(config_cmd::ConfigArgs),
+    /// Save an authtoken in the agent config file (as `config add-authtoken`).
+    Authtoken(config_cmd::AuthtokenArgs),
 }
 
 /// Runs the CLI with the given action registry. Exit codes: 0 success, 1 the input is invalid
@@ -67,6 +69,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
         Command::Tls(args) => agent::run_endpoint(EndpointKind::Tls, args, &registry),
         Command::Start(args) => agent::run_start(args, &registry),
         Command::Config(args) => config_cmd::run(args, &registry),
+        Command::Authtoken(args) => config_cmd::add_authtoken(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -154,5 +154,18 @@ fn config_add_authtoken_writes_the_token() {
     let text =
         std::fs::read_to_string(dir.join("sluice").join("sluice.yml")).expect("default written");
     assert!(text.contains("tok-456"), "{text}");
+
+    // ngrok's spelling: `sluice authtoken TOKEN`.
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["authtoken", "tok-789", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run sluice");
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&path).expect("config written");
+    assert!(
+        text.contains("authtoken: \"tok-789\"") && !text.contains("tok-123"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -13,6 +13,13 @@ pub struct LegacyArgs {
     /// Deprecated: `user:password` credentials (policy: basic-auth).
     #[arg(long, hide = true)]
     basic_auth: Vec<String>,
+    /// Deprecated, ngrok v2's spelling of --basic-auth (policy: basic-auth).
+    #[arg(long, hide = true)]
+    auth: Vec<String>,
+    /// ngrok's region; a sluice agent has none (it connects to --connect-url or the embedded
+    /// edge), so it only prints why it has no effect.
+    #[arg(long, hide = true)]
+    region: Option<String>,
     /// Deprecated: CIDRs allowed (policy: restrict-ips).
     #[arg(long, hide = true)]
     cidr_allow: Vec<String>,
@@ -90,6 +97,17 @@ impl LegacyArgs {
         );
         warn(
             &mut w,
+            !self.auth.is_empty(),
+            "--auth",
+            "on_http_request: basic-auth {credentials: [...]}",
+        );
+        if let Some(region) = &self.region {
+            w.push(format!(
+                "warning: --region {region} has no effect: sluice has no regions; the agent connects to the edge named by --connect-url (or the one embedded in it)"
+            ));
+        }
+        warn(
+            &mut w,
             !self.cidr_allow.is_empty(),
             "--cidr-allow",
             "on_tcp_connect: restrict-ips {allow: [...]}",
@@ -163,7 +181,7 @@ impl LegacyArgs {
         };
         Legacy {
             options: LegacyOptions {
-                basic_auth: self.basic_auth.clone(),
+                basic_auth: self.basic_auth.iter().chain(&self.auth).cloned().collect(),
                 cidr_allow: self.cidr_allow.clone(),
                 cidr_deny: self.cidr_deny.clone(),
                 request_header_add: self.request_header_add.clone(),
@@ -207,5 +225,22 @@ mod tests {
         .translate();
         assert_eq!(tcp.url.as_deref(), Some("tcp://localhost:20001"));
         assert!(LegacyArgs::default().translate().warnings.is_empty());
+        let v2 = LegacyArgs {
+            auth: vec!["v2:password2".into()],
+            region: Some("eu".into()),
+            ..LegacyArgs::default()
+        }
+        .translate();
+        assert_eq!(v2.options.basic_auth, vec!["v2:password2".to_owned()]);
+        assert!(
+            v2.warnings[0].contains("--auth is deprecated"),
+            "{:?}",
+            v2.warnings
+        );
+        assert!(
+            v2.warnings[1].contains("--region eu has no effect"),
+            "{:?}",
+            v2.warnings
+        );
     }
 }
