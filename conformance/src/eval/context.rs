@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use http::request::Parts;
 use serde::Deserialize;
-use sluice_policy::Phase;
-use sluice_policy::harness::{TestConn, UpstreamReply};
+use std::sync::Arc;
+
+use sluice_policy::harness::{self, Outcome, TestConn, UpstreamReply};
 use sluice_policy::source::{NodeDeserializer, PathSeg, parse};
+use sluice_policy::{Connection, Phase, Policy, SystemClock};
 
 use super::{EvalArgs, EvalPhase};
 use crate::format::{ConnSpec, HeaderValues, RequestSpec, UpstreamSpec};
@@ -120,6 +122,23 @@ impl EvalContext {
             body,
             reply: build_reply(Some(&response))?,
         })
+    }
+}
+
+impl EvalContext {
+    /// Runs `policy` on this context as the edge would, on the real clock: `on_tcp_connect`,
+    /// then, unless that closed the connection or `http` is false, the HTTP exchange.
+    pub(super) async fn run(&self, policy: &Policy, http: bool) -> (Connection, Option<Outcome>) {
+        let endpoint = harness::endpoint(&self.endpoint);
+        let mut conn = harness::connection(&self.conn, endpoint, Arc::new(SystemClock));
+        let closed = harness::tcp_connect(policy, &mut conn).await;
+        let outcome = if http && !closed {
+            let (request, body) = (self.request.clone(), self.body.clone());
+            Some(harness::exchange(policy, &conn, request, body, &self.reply).await)
+        } else {
+            None
+        };
+        (conn, outcome)
     }
 }
 

@@ -3,14 +3,11 @@
 //! value is computed by the same loader (checks, cost limit), scope and interpreter as on a
 //! live edge, and nothing here re-implements CEL evaluation.
 
-use std::sync::Arc;
-
 use cel::Value;
 use serde::Serialize;
 use sluice_policy::cel::Template;
 use sluice_policy::cel::value::{to_json, to_text, type_name};
-use sluice_policy::harness;
-use sluice_policy::{Diagnostic, LoadOptions, Phase, Policy, Registry, SystemClock, load_policy};
+use sluice_policy::{Diagnostic, LoadOptions, Phase, Policy, Registry, load_policy};
 
 use super::context::EvalContext;
 use crate::cli::Format;
@@ -70,33 +67,24 @@ pub(super) async fn evaluate(
 ) -> Result<Evaluated, Failure> {
     let (template, wrapped) = as_template(expr);
     let policy = generated_policy(&template, wrapped, phase, registry)?;
-    let endpoint = harness::endpoint(&ctx.endpoint);
-    let mut conn = harness::connection(&ctx.conn, endpoint, Arc::new(SystemClock));
-    harness::tcp_connect(&policy, &mut conn).await;
-    let (value, issues, aborted) = if phase == Phase::TcpConnect {
-        (
+    let (conn, outcome) = ctx.run(&policy, phase != Phase::TcpConnect).await;
+    let (value, issues, aborted) = match outcome {
+        None => (
             conn.vars.get(RESULT_VAR).cloned(),
-            conn.issues.clone(),
+            conn.issues,
             conn.aborted.as_ref().map(budget_message),
-        )
-    } else {
-        let outcome = harness::exchange(
-            &policy,
-            &conn,
-            ctx.request.clone(),
-            ctx.body.clone(),
-            &ctx.reply,
-        )
-        .await;
-        let ex = outcome.exchange;
-        (
-            ex.vars_by_phase
-                .get(&phase)
-                .and_then(|v| v.get(RESULT_VAR))
-                .cloned(),
-            ex.issues,
-            ex.aborted.as_ref().map(budget_message),
-        )
+        ),
+        Some(outcome) => {
+            let ex = outcome.exchange;
+            (
+                ex.vars_by_phase
+                    .get(&phase)
+                    .and_then(|v| v.get(RESULT_VAR))
+                    .cloned(),
+                ex.issues,
+                ex.aborted.as_ref().map(budget_message),
+            )
+        }
     };
     match value {
         Some(value) => Ok(Evaluated { value, phase }),

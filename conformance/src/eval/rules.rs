@@ -3,15 +3,11 @@
 //! action ended the phase, and the value each expression has against the incoming request.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 use serde::Serialize;
 use sluice_policy::cel::value::type_name;
-use sluice_policy::harness;
-use sluice_policy::{
-    FiredRule, LoadOptions, Phase, Policy, Registry, SystemClock, Termination, load_policy,
-};
+use sluice_policy::{FiredRule, LoadOptions, Phase, Policy, Registry, Termination, load_policy};
 
 use super::context::EvalContext;
 use super::probe::{self, Failure, JsonError};
@@ -83,26 +79,17 @@ pub(super) async fn run(
             return Ok(1);
         }
     };
-    let endpoint = harness::endpoint(&ctx.endpoint);
-    let mut conn = harness::connection(&ctx.conn, endpoint, Arc::new(SystemClock));
-    let tcp_closed = harness::tcp_connect(&policy, &mut conn).await;
+    let (conn, outcome) = ctx.run(&policy, true).await;
     let mut fired = conn.fired.clone();
     let mut report = Report {
         policy: name,
         phases: Vec::new(),
-        closed: tcp_closed,
+        closed: outcome.is_none(),
         forwarded: false,
         status: None,
     };
-    if !tcp_closed {
-        let outcome = harness::exchange(
-            &policy,
-            &conn,
-            ctx.request.clone(),
-            ctx.body.clone(),
-            &ctx.reply,
-        )
-        .await;
+    let tcp_closed = outcome.is_none();
+    if let Some(outcome) = outcome {
         fired.extend(outcome.exchange.fired.iter().cloned());
         report.closed = outcome.closed;
         report.forwarded = outcome.upstream.is_some();
