@@ -81,6 +81,20 @@ fn templates_render_and_the_client_ip_is_used() {
 }
 
 #[test]
+fn on_tcp_connect_sees_the_connection() {
+    let (code, v) = eval_json(&[
+        "conn.client_ip",
+        "--phase",
+        "on_tcp_connect",
+        "--client-ip",
+        "192.0.2.44",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["phase"], "on_tcp_connect");
+    assert_eq!(v["value"], "192.0.2.44");
+}
+
+#[test]
 fn reading_the_response_picks_the_response_phase() {
     let (_, v) = eval_json(&[
         "res.status_code >= 500 && res.headers['retry-after'][0] == '3'",
