@@ -56,7 +56,7 @@ fn example_policies_validate_against_the_schema() {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("read");
-        let node = sluice_policy::source::parse(&text).expect("parses");
+        let node = sluice_source::parse(&text).expect("parses");
         let errors: Vec<String> = validator
             .iter_errors(&node.to_json())
             .map(|e| format!("{}: {e}", e.instance_path()))

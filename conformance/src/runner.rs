@@ -9,8 +9,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use sluice_policy::harness::{self, ManualClock, TestConn, UpstreamReply};
-use sluice_policy::source::{Node, NodeDeserializer, parse};
 use sluice_policy::{LoadOptions, Phase, Policy, Registry, load_node, load_policy};
+use sluice_source::{Node, NodeDeserializer, parse};
 
 use crate::format::{
     Case, ConnSpec, HeaderValues, RequestSpec, Step, TestFile, UpstreamSpec, parse_duration,
@@ -200,7 +200,7 @@ pub(crate) fn prepare(path: &Path, registry: &Registry) -> Result<Prepared, Stri
         let loc = e.loc.unwrap_or_default();
         format!(
             "{name}:{loc}: {}: {}",
-            sluice_policy::source::PathSeg::render(&e.path),
+            sluice_source::PathSeg::render(&e.path),
             e.message
         )
     })?;

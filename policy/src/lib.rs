@@ -24,7 +24,9 @@ mod phase;
 mod policy;
 mod registry;
 pub mod schema;
-pub mod source;
+/// The located YAML/JSON tree, re-exported from `sluice-source` so policy errors and the
+/// engine's callers share one type.
+pub use sluice_source as source;
 pub mod values;
 
 pub use abort::{BUDGET_EXHAUSTED_CODE, PolicyAbort};

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sluice_policy::source::{NodeKind, parse};
+use sluice_source::{NodeKind, parse};
 
 use super::ConfigError;
 

@@ -5,13 +5,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use sluice_policy::source::{Node, PathSeg, parse};
-use sluice_policy::{LoadOptions, PolicyError, Protocol, Registry, load_node, load_policy};
+use sluice_policy::{LoadOptions, PolicyError, Registry, load_node, load_policy};
+use sluice_source::{Node, PathSeg, parse};
 
 use super::resolve::{check_bindings, resolve_endpoint, resolve_tunnel};
 use super::types::EndpointConfig;
 use super::{ConfigError, parse_file};
-use crate::upstream::EndpointKind;
 
 /// What a valid file holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,15 +21,6 @@ pub struct CheckReport {
     pub tunnels: usize,
     /// Policy warnings, rendered.
     pub warnings: Vec<String>,
-}
-
-fn protocol(kind: EndpointKind, url: Option<&str>) -> Protocol {
-    match kind {
-        EndpointKind::Tcp => Protocol::Tcp,
-        EndpointKind::Tls => Protocol::Tls,
-        EndpointKind::Http if url.is_some_and(|u| u.starts_with("http://")) => Protocol::Http,
-        EndpointKind::Http => Protocol::Https,
-    }
 }
 
 fn policy_errors(err: PolicyError, prefix: &[PathSeg], out: &mut Vec<ConfigError>) {
@@ -129,7 +119,7 @@ pub fn check_text(
             }
         };
         let options = LoadOptions {
-            protocol: Some(protocol(resolved.kind, resolved.url.as_deref())),
+            protocol: Some(resolved.kind.protocol(resolved.url.as_deref())),
         };
         let result = match (&e.traffic_policy, &e.traffic_policy_file) {
             (Some(_), Some(_)) => {
@@ -183,7 +173,7 @@ pub fn check_text(
                     continue;
                 };
                 let options = LoadOptions {
-                    protocol: Some(protocol(r.kind, r.url.as_deref())),
+                    protocol: Some(r.kind.protocol(r.url.as_deref())),
                 };
                 let label = format!("{name} (policy of tunnel `{tname}`)");
                 if let Err(err) = load_policy(&label, text, registry, options) {

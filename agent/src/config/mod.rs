@@ -20,7 +20,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sluice_policy::source::{NodeDeserializer, PathSeg, parse};
+use sluice_source::{NodeDeserializer, PathSeg, parse};
 
 pub use authtoken::{add_authtoken, default_path};
 pub use check::{CheckReport, check, check_text};

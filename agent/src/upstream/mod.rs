@@ -36,6 +36,27 @@ impl From<sluice_tunnel::Protocol> for EndpointKind {
     }
 }
 
+impl EndpointKind {
+    /// The public protocol an endpoint of this kind binds with, given the URL it asks for: an
+    /// HTTP endpoint is HTTPS only when its URL says `https://`, as the edge then serves it.
+    /// The one mapping back from kind to protocol (bind requests and `config check` both use it).
+    pub fn protocol(self, url: Option<&str>) -> sluice_tunnel::Protocol {
+        use sluice_tunnel::Protocol;
+        match self {
+            EndpointKind::Tcp => Protocol::Tcp,
+            EndpointKind::Tls => Protocol::Tls,
+            EndpointKind::Http => {
+                let scheme = url.and_then(|u| u.split_once("://")).map(|(s, _)| s);
+                if scheme.is_some_and(|s| s.eq_ignore_ascii_case("https")) {
+                    Protocol::Https
+                } else {
+                    Protocol::Http
+                }
+            }
+        }
+    }
+}
+
 /// How the agent talks to the upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {

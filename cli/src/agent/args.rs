@@ -232,7 +232,7 @@ impl EndpointArgs {
             (None, user) => user,
             (Some(g), None) => Some(serde_json::to_string_pretty(&g)?),
             (Some(g), Some(text)) => {
-                let node = sluice_policy::source::parse(&text).map_err(|(loc, m)| {
+                let node = sluice_source::parse(&text).map_err(|(loc, m)| {
                     anyhow::anyhow!(
                         "{}:{}:{}: {m}",
                         self.traffic_policy_file

@@ -29,24 +29,10 @@ fn backoff() -> Backoff {
 
 /// The bind request for an endpoint.
 pub fn bind_request(ep: &ResolvedEndpoint) -> BindRequest {
-    let scheme = ep
-        .url
-        .as_deref()
-        .and_then(|u| u.split_once("://"))
-        .map(|(s, rest)| (s.to_ascii_lowercase(), rest.is_empty()));
-    let protocol = match (ep.kind, &scheme) {
-        (EndpointKind::Tcp, _) => Protocol::Tcp,
-        (EndpointKind::Tls, _) => Protocol::Tls,
-        (EndpointKind::Http, Some((s, _))) if s == "https" => Protocol::Https,
-        (EndpointKind::Http, _) => Protocol::Http,
-    };
-    let mut request = BindRequest::new(protocol);
+    let mut request = BindRequest::new(ep.kind.protocol(ep.url.as_deref()));
     // A scheme alone (`https://`) asks for a random name.
-    if let Some(url) = ep
-        .url
-        .as_deref()
-        .filter(|_| !scheme.as_ref().is_some_and(|s| s.1))
-    {
+    let scheme_only = |u: &&str| u.split_once("://").is_some_and(|(_, rest)| rest.is_empty());
+    if let Some(url) = ep.url.as_deref().filter(|u| !scheme_only(u)) {
         request = request.with_url(url);
     }
     if let Some(p) = &ep.traffic_policy {

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use sluice_policy::harness::{self, Outcome, TestConn, UpstreamReply};
-use sluice_policy::source::{NodeDeserializer, PathSeg, parse};
 use sluice_policy::{Connection, Phase, Policy, SystemClock};
+use sluice_source::{NodeDeserializer, PathSeg, parse};
 
 use super::{EvalArgs, EvalPhase};
 use crate::format::{ConnSpec, HeaderValues, RequestSpec, UpstreamSpec};

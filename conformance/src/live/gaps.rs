@@ -12,7 +12,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use sluice_policy::source::{NodeDeserializer, parse};
+use sluice_source::{NodeDeserializer, parse};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

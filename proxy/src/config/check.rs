@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_policy::source::{Node, PathSeg};
 use sluice_policy::{Code, Diagnostic, Policy, PolicyError};
+use sluice_source::{Node, PathSeg};
 
 use super::model::Address;
 use super::raw::RawUpstream;

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_policy::source::{Loc, NodeDeserializer, PathSeg, parse};
 use sluice_policy::{
     Code, Diagnostic, EndpointInfo, LoadOptions, Policy, Protocol, Registry, load_node, load_policy,
 };
+use sluice_source::{Loc, NodeDeserializer, PathSeg, parse};
 
 use super::check::{
     Checker, key, load_certified_key, parse_duration, split_url, valid_host_pattern,
