@@ -76,8 +76,6 @@ enum Mode {
     Lazy,
     /// Fetch unless attempted within the minimum refetch interval.
     Force,
-    /// Fetch unconditionally (background refresh).
-    Always,
 }
 
 enum Decision {
@@ -167,25 +165,6 @@ impl JwksCache {
             result => result,
         }
     }
-
-    /// Spawns a task refetching every source each `refresh_interval`. It stops
-    /// once every clone of the cache is dropped. Requires a Tokio runtime.
-    #[cfg(test)]
-    pub fn spawn_refresh(&self) -> tokio::task::JoinHandle<()> {
-        let weak: std::sync::Weak<Inner> = Arc::downgrade(&self.inner);
-        let period = self.inner.config.refresh_interval;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(period).await;
-                let Some(inner) = weak.upgrade() else { break };
-                for source in &inner.sources {
-                    if let Err(err) = inner.ensure(source, Mode::Always).await {
-                        tracing::warn!(%err, "background JWKS refresh failed");
-                    }
-                }
-            }
-        })
-    }
 }
 
 impl Inner {
@@ -193,9 +172,6 @@ impl Inner {
         let state = source.state.lock().unwrap_or_else(PoisonError::into_inner);
         let within =
             |at: Option<Instant>, period: Duration| at.is_some_and(|t| t.elapsed() < period);
-        if mode == Mode::Always {
-            return Decision::Fetch;
-        }
         if mode == Mode::Lazy
             && state.keys.is_some()
             && within(state.fetched_at, self.config.refresh_interval)
@@ -220,11 +196,6 @@ impl Inner {
         }
         let _guard = source.fetch_lock.lock().await;
         // Another task may have fetched while we waited for the lock.
-        let mode = if mode == Mode::Always {
-            Mode::Force
-        } else {
-            mode
-        };
         match self.decide(source, mode) {
             Decision::Ready => return Ok(()),
             Decision::Fail(err) => return Err(err),

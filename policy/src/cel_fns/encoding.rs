@@ -1,5 +1,10 @@
 //! String encodings: base64 methods, `basic_auth.encode`, and URL query
 //! escaping as Go's `url.QueryEscape` / `url.QueryUnescape` do it.
+//!
+//! The query escaping is written out here rather than taken from `form_urlencoded` or
+//! `percent-encoding` because ngrok's results are Go's: `form_urlencoded` keeps `*` and escapes
+//! `~` (Go does the opposite), and `percent_decode` passes a malformed escape through where Go
+//! (and so `url.unescape`) reports an error.
 
 use base64::Engine;
 use base64::alphabet;

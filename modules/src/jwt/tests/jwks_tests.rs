@@ -231,28 +231,6 @@ async fn sources_are_merged_in_order() {
     assert_eq!(cache.urls().count(), 2);
 }
 
-#[tokio::test]
-async fn background_refresh_refetches_periodically() {
-    let key = p256_key();
-    let server = JwksServer::start(&jwks(&[("k", &key)])).await;
-    let fast = JwksCacheConfig {
-        refresh_interval: Duration::from_millis(50),
-        ..config(Duration::ZERO)
-    };
-    let cache = JwksCache::new([&server.url], fast).expect("cache");
-    let task = cache.spawn_refresh();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while server.hits() < 2 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(server.hits() >= 2, "hits: {}", server.hits());
-    drop(cache);
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("task ends")
-        .expect("join");
-}
-
 #[test]
 fn source_configuration_is_validated() {
     let config = JwksCacheConfig::default;
