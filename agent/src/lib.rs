@@ -34,7 +34,11 @@
 //! # }
 //! ```
 //!
-//! The tunnel integration calls, per bound endpoint, [`Forwarder::new`] once and
+//! To run endpoints from a config file the way `sluice start` does (reconnecting session,
+//! inspector, web interface, clean unbind on stop), hand them to [`runner::Runner`]; the CLI
+//! is a thin layer over it that prints its events.
+//!
+//! Underneath, the runner calls, per bound endpoint, [`Forwarder::new`] once and
 //! [`Forwarder::serve`] for every accepted stream; it registers the endpoint on the
 //! [`InspectApi`] so the web interface lists it and can replay its requests.
 //!
@@ -67,6 +71,7 @@
 pub mod config;
 pub mod forward;
 pub mod inspect;
+pub mod runner;
 pub mod sdk;
 pub mod upstream;
 

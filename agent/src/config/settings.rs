@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use sluice_tunnel::BindRequest;
+
 use super::resolve::ResolvedEndpoint;
 use super::types::AgentSection;
 use super::values::WebAddr;
@@ -48,6 +50,23 @@ impl AgentSection {
 }
 
 impl ResolvedEndpoint {
+    /// The bind request the tunnel sends for this endpoint. A URL that is a scheme alone
+    /// (`https://`) asks the edge for a random name of that protocol.
+    pub fn bind_request(&self) -> BindRequest {
+        let mut request = BindRequest::new(self.kind.protocol(self.url.as_deref()));
+        let scheme_only = |u: &&str| u.split_once("://").is_some_and(|(_, rest)| rest.is_empty());
+        if let Some(url) = self.url.as_deref().filter(|u| !scheme_only(u)) {
+            request = request.with_url(url);
+        }
+        if let Some(p) = &self.traffic_policy {
+            request = request.with_traffic_policy(p.clone());
+        }
+        request.pooling_enabled = self.pooling_enabled;
+        request.metadata = self.metadata.clone();
+        request.bindings = self.bindings.clone();
+        request
+    }
+
     /// The forwarder serving this endpoint's streams; `inspector` is used only when the
     /// endpoint inspects.
     pub fn forwarder(&self, inspector: Option<&Inspector>) -> Result<Forwarder, ForwardError> {

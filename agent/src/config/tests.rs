@@ -280,3 +280,43 @@ fn default_path_is_under_the_config_folder() {
         assert!(p.ends_with("sluice/sluice.yml"), "{}", p.display());
     }
 }
+
+fn endpoint(
+    kind: EndpointKind,
+    url: Option<&str>,
+) -> Result<super::ResolvedEndpoint, Box<dyn std::error::Error>> {
+    Ok(super::ResolvedEndpoint {
+        name: "e".into(),
+        kind,
+        url: url.map(str::to_owned),
+        description: None,
+        metadata: Some("m".into()),
+        pooling_enabled: true,
+        bindings: Vec::new(),
+        traffic_policy: None,
+        upstream: crate::Upstream::parse("9000", kind)?,
+        inspect: true,
+        host_header: crate::HostHeader::Preserve,
+    })
+}
+
+#[test]
+fn bind_requests_follow_the_url() -> TestResult {
+    use sluice_tunnel::Protocol;
+    let r = endpoint(EndpointKind::Http, None)?.bind_request();
+    assert_eq!((r.protocol, r.url), (Protocol::Http, None));
+    assert!(r.pooling_enabled);
+    assert_eq!(r.metadata.as_deref(), Some("m"));
+    let r = endpoint(EndpointKind::Http, Some("https://"))?.bind_request();
+    assert_eq!((r.protocol, r.url), (Protocol::Https, None));
+    let r = endpoint(EndpointKind::Http, Some("HTTPS://a.example.com"))?.bind_request();
+    assert_eq!(r.protocol, Protocol::Https);
+    assert_eq!(r.url.as_deref(), Some("HTTPS://a.example.com"));
+    let r = endpoint(EndpointKind::Http, Some("http://a.example.com"))?.bind_request();
+    assert_eq!(r.protocol, Protocol::Http);
+    let r = endpoint(EndpointKind::Tcp, Some("tcp://localhost:20001"))?.bind_request();
+    assert_eq!(r.protocol, Protocol::Tcp);
+    let r = endpoint(EndpointKind::Tls, Some("tls://a.localhost"))?.bind_request();
+    assert_eq!(r.protocol, Protocol::Tls);
+    Ok(())
+}

@@ -4,8 +4,9 @@
 //! upstream, and serves the inspector on 127.0.0.1:4040.
 //!
 //! Files: [`args`] (flags → endpoint and settings), [`legacy`] (deprecated flags → policy),
-//! [`embedded`] (the in-process edge), [`run`] (session and run loop), [`print`] (console
-//! lines), [`start`] (config-file endpoints). Logs go through [`crate::log`].
+//! [`embedded`] (the in-process edge), [`run`] (the session, handed to
+//! `sluice_agent::runner`, whose events it prints), [`print`] (console lines), [`start`]
+//! (config-file endpoints). Logs go through [`crate::log`].
 
 mod args;
 mod embedded;
