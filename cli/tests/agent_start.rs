@@ -69,6 +69,59 @@ async fn start_by_name_with_a_legacy_v2_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_keys_take_effect_or_say_why_not() {
+    let edge = TunnelEdge::start(false).await;
+    let (a, _ta) = text_upstream("keys").await;
+    let dir = scratch_dir();
+    let config = format!(
+        "version: 3\nagent:\n  authtoken: {TOKEN}\n  connect_url: localhost:{tunnel}\n  connect_cas: {ca}\n  connect_timeout: 5s\n  update_check: true\n  web_allow_hosts: [inspect.example]\nendpoints:\n  - name: one\n    upstream:\n      url: {a}\n",
+        tunnel = edge.tunnel,
+        ca = edge.ca_path().display(),
+    );
+    let path = write_file(&dir, "keys.yml", &config);
+    let path = path.display().to_string();
+    let mut agent = AgentProc::spawn(&["start", "--all", "--config", &path]);
+    agent.forwarding(1).await;
+    let web = agent.web;
+    let stderr = agent.stderr();
+    assert!(
+        stderr.contains(&format!(
+            "warning: {path}:7:17: agent.update_check: has no effect"
+        )),
+        "{stderr}"
+    );
+    // web_allow_hosts lets the web interface answer a name that is not loopback's.
+    let allowed = poll("the API", Duration::from_secs(10), || {
+        try_get(web, "inspect.example", "/api/status")
+    })
+    .await;
+    assert_eq!(allowed.status, 200);
+    let other = poll("the API", Duration::from_secs(10), || {
+        try_get(web, "other.example", "/api/status")
+    })
+    .await;
+    assert_eq!(other.status, 403);
+
+    let proxied = write_file(
+        &dir,
+        "proxied.yml",
+        "version: 3\nagent:\n  authtoken: x\n  proxy_url: http://127.0.0.1:3128\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["http", "8080", "--config"])
+        .arg(&proxied)
+        .output()
+        .expect("run sluice");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:4:14: agent.proxy_url:", proxied.display())),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn config_check_reports_line_and_column() {
     let dir = scratch_dir();

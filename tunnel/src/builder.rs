@@ -109,6 +109,12 @@ impl SessionBuilder {
         self
     }
 
+    /// Time allowed for dialing and authenticating (ngrok's `connect_timeout`; default 10 s).
+    pub fn connect_timeout(mut self, connect: Duration) -> Self {
+        self.connect_timeout = connect;
+        self
+    }
+
     /// Multiplexer settings.
     pub fn mux_config(mut self, mux: MuxConfig) -> Self {
         self.mux = mux;

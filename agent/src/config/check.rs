@@ -75,7 +75,7 @@ pub fn check_text(
     let mut report = CheckReport {
         endpoints: file.endpoints.len(),
         tunnels: file.tunnels.len(),
-        warnings: Vec::new(),
+        warnings: file.warnings.clone(),
     };
     for (i, e) in file.endpoints.iter().enumerate() {
         let at = |k: &str| {

@@ -12,6 +12,7 @@ pub mod legacy;
 mod resolve;
 mod settings;
 pub mod types;
+mod unsupported;
 pub mod values;
 
 #[cfg(test)]
@@ -101,6 +102,8 @@ pub struct Config {
     pub tunnels: BTreeMap<String, TunnelConfig>,
     /// The files read.
     pub files: Vec<PathBuf>,
+    /// Warnings about keys the files set that sluice cannot act on, to show the user.
+    pub warnings: Vec<String>,
 }
 
 /// Reads one file (with `file:line:col` errors).
@@ -134,6 +137,7 @@ pub fn parse_file(name: &str, text: &str, path: &Path) -> Result<ConfigFile, Con
             ));
         }
     }
+    file.warnings = unsupported::review(&file, &node, name)?;
     for e in &mut file.endpoints {
         e.source = path.to_path_buf();
     }
@@ -144,6 +148,7 @@ impl Config {
     /// Overlays one file on the merged config.
     pub fn merge(&mut self, file: ConfigFile, path: &Path) {
         self.agent.merge(&file.agent_settings());
+        self.warnings.extend(file.warnings.iter().cloned());
         for e in file.endpoints {
             match self.endpoints.iter_mut().find(|x| x.name == e.name) {
                 Some(slot) => *slot = e,

@@ -41,7 +41,7 @@ pub struct ConfigFile {
     pub log_format: Option<String>,
     /// v2: metadata.
     pub metadata: Option<String>,
-    /// v2: region (ignored; automatic).
+    /// v2: region (sluice has none: loads with a warning).
     pub region: Option<String>,
     /// v2: console UI.
     pub console_ui: Option<Value>,
@@ -57,6 +57,9 @@ pub struct ConfigFile {
     pub heartbeat_tolerance: Option<GoDuration>,
     /// v2: proxy for the edge connection.
     pub proxy_url: Option<String>,
+    /// What loading this file had to say about keys sluice cannot act on (set by the loader).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// The `agent:` section. Every key is optional; later files override earlier ones key by key.

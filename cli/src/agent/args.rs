@@ -111,6 +111,10 @@ pub struct Settings {
     pub inspect_limits: Option<InspectLimits>,
     /// Heartbeat interval and tolerance.
     pub heartbeat: (Duration, Duration),
+    /// Time allowed to dial and authenticate to the edge (`None`: the session's default).
+    pub connect_timeout: Option<Duration>,
+    /// Extra `Host` values the web interface accepts (`web_allow_hosts`).
+    pub web_allow_hosts: Vec<String>,
     /// The embedded edge's listeners.
     pub embedded: EmbeddedOptions,
     /// The log, until it is installed (taken) at start.
@@ -174,6 +178,8 @@ impl SessionArgs {
             web_addr,
             inspect_limits: agent.inspect_limits(),
             heartbeat: agent.heartbeat(),
+            connect_timeout: agent.connect_timeout.map(|d| d.0),
+            web_allow_hosts: agent.web_allow_hosts.clone().unwrap_or_default(),
             embedded: EmbeddedOptions {
                 http: self.edge_http,
                 https_addr: self.edge_https,

@@ -55,8 +55,10 @@ pub fn run_endpoint(
     }
     let mut settings = match config::load(&args.session.config)
         .map_err(anyhow::Error::from)
-        .and_then(|cfg| args.session.settings(&cfg.agent))
-    {
+        .and_then(|cfg| {
+            print_warnings(&cfg.warnings);
+            args.session.settings(&cfg.agent)
+        }) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -69,10 +71,20 @@ pub fn run_endpoint(
     runtime(&settings)?.block_on(run::run(settings, vec![endpoint], registry.clone()))
 }
 
+/// Shows the config's warnings (keys sluice reads but cannot act on).
+fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
 /// Runs `sluice start`. Returns the exit code.
 pub fn run_start(args: StartArgs, registry: &Registry) -> anyhow::Result<u8> {
     let (mut settings, endpoints) = match start::plan(&args) {
-        Ok(p) => p,
+        Ok((settings, endpoints, warnings)) => {
+            print_warnings(&warnings);
+            (settings, endpoints)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             return Ok(1);

@@ -3,9 +3,9 @@
 //! SIGTERM as the stop.
 
 use anyhow::Context;
-use sluice_agent::EndpointKind;
 use sluice_agent::config::ResolvedEndpoint;
 use sluice_agent::runner::{RunError, RunEvent, Runner};
+use sluice_agent::{ApiOptions, EndpointKind};
 use sluice_policy::Registry;
 use sluice_tunnel::{Protocol, SessionBuilder};
 
@@ -57,6 +57,9 @@ async fn session_builder(
             if let Some(ca) = &settings.connect_ca {
                 let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
                 builder = builder.ca_pem(pem);
+            }
+            if let Some(timeout) = settings.connect_timeout {
+                builder = builder.connect_timeout(timeout);
             }
             Ok((
                 builder.client_id(client_id).heartbeat(interval, tolerance),
@@ -116,6 +119,10 @@ pub async fn run(
     let result = Runner::new(session, endpoints)
         .web_addr(settings.web_addr)
         .inspect(settings.inspect_limits)
+        .api_options(ApiOptions {
+            allow_hosts: settings.web_allow_hosts.clone(),
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        })
         .on_event(print_event)
         .run(shutdown_signal())
         .await;

@@ -22,8 +22,8 @@ pub struct StartArgs {
     pub session: SessionArgs,
 }
 
-/// The settings and endpoints `sluice start` runs with.
-pub fn plan(args: &StartArgs) -> anyhow::Result<(Settings, Vec<ResolvedEndpoint>)> {
+/// The settings and endpoints `sluice start` runs with, and the config's warnings.
+pub fn plan(args: &StartArgs) -> anyhow::Result<(Settings, Vec<ResolvedEndpoint>, Vec<String>)> {
     let cfg = config::load(&args.session.config)?;
     if cfg.files.is_empty() {
         match config::default_path() {
@@ -52,5 +52,5 @@ pub fn plan(args: &StartArgs) -> anyhow::Result<(Settings, Vec<ResolvedEndpoint>
         );
     }
     let settings = args.session.settings(&cfg.agent)?;
-    Ok((settings, endpoints))
+    Ok((settings, endpoints, cfg.warnings))
 }
