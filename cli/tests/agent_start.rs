@@ -123,6 +123,45 @@ async fn agent_keys_take_effect_or_say_why_not() {
 }
 
 #[test]
+fn ngroks_default_config_is_read_when_sluices_is_absent() {
+    let dir = scratch_dir();
+    // A refused key makes the run stop at load and name the file it read.
+    let text = "version: 2\nauthtoken: x\nhttp_proxy: http://127.0.0.1:3128\n";
+    let v2 = write_file(&dir.join("home").join(".ngrok2"), "ngrok.yml", text);
+    let v3 = write_file(&dir.join("xdg").join("ngrok"), "ngrok.yml", text);
+    let run = |xdg: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.args(["start", "--none", "--web-addr", "false"])
+            .env("HOME", dir.join("home"))
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("SLUICE_CONNECT_URL")
+            .env_remove("SLUICE_AUTHTOKEN");
+        if xdg {
+            cmd.env("XDG_CONFIG_HOME", dir.join("xdg"));
+        }
+        let out = cmd.output().expect("run sluice");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(false);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:13: http_proxy:", v2.display())),
+        "{stderr}"
+    );
+    // ngrok v3's location comes first.
+    let (code, stderr) = run(true);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:13: http_proxy:", v3.display())),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn config_check_reports_line_and_column() {
     let dir = scratch_dir();
     let good = write_file(

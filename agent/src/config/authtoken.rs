@@ -1,24 +1,10 @@
-//! The default config path and `config add-authtoken`, which edits the file in place (comments
-//! and other keys kept).
+//! `config add-authtoken`, which edits the file in place (comments and other keys kept).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sluice_source::{NodeKind, parse};
 
 use super::ConfigError;
-
-/// `$XDG_CONFIG_HOME/sluice/sluice.yml`, else `~/.config/sluice/sluice.yml`.
-pub fn default_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })?;
-    Some(base.join("sluice").join("sluice.yml"))
-}
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
     move |source| ConfigError::Io {

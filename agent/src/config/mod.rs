@@ -9,6 +9,7 @@
 mod authtoken;
 mod check;
 pub mod legacy;
+mod paths;
 mod resolve;
 mod settings;
 pub mod types;
@@ -23,9 +24,10 @@ use std::path::{Path, PathBuf};
 
 use sluice_source::{NodeDeserializer, PathSeg, parse};
 
-pub use authtoken::{add_authtoken, default_path};
+pub use authtoken::add_authtoken;
 pub use check::{CheckReport, check, check_text};
 pub use legacy::LegacyOptions;
+pub use paths::{default_path, ngrok_paths};
 pub use resolve::{
     ResolvedEndpoint, check_bindings, kind_of_url, resolve_endpoint, resolve_tunnel,
 };
@@ -104,6 +106,9 @@ pub struct Config {
     pub files: Vec<PathBuf>,
     /// Warnings about keys the files set that sluice cannot act on, to show the user.
     pub warnings: Vec<String>,
+    /// Set when no file was named and sluice's own default file is absent, so ngrok's default
+    /// file (this one) was read instead.
+    pub ngrok_fallback: Option<PathBuf>,
 }
 
 /// Reads one file (with `file:line:col` errors).
@@ -160,11 +165,27 @@ impl Config {
     }
 }
 
-/// Reads and merges `paths` in order; with no paths, the default file if it exists.
+/// Reads and merges `paths` in order; with no paths, the default file if it exists, else
+/// ngrok's default file if that exists (see [`Config::ngrok_fallback`]).
 pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigError> {
     let mut config = Config::default();
     let defaults: Vec<PathBuf> = match paths {
-        [] => default_path().filter(|p| p.exists()).into_iter().collect(),
+        [] => match default_path().filter(|p| p.exists()) {
+            Some(own) => vec![own],
+            None => {
+                let found = ngrok_paths().into_iter().find(|p| p.exists());
+                if let Some(p) = &found {
+                    let own = default_path().map(|d| d.display().to_string());
+                    config.warnings.push(format!(
+                        "reading ngrok's config file {} since sluice's own ({}) does not exist",
+                        p.display(),
+                        own.as_deref().unwrap_or("none")
+                    ));
+                }
+                config.ngrok_fallback = found.clone();
+                found.into_iter().collect()
+            }
+        },
         _ => paths.to_vec(),
     };
     for path in &defaults {

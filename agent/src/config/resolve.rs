@@ -190,10 +190,7 @@ pub fn resolve_tunnel(name: &str, t: &TunnelConfig) -> Result<ResolvedEndpoint, 
                 s.first().map(String::as_str)
             }
         })
-        .or(match &t.bind_tls {
-            Some(Value::Bool(false)) => Some("http"),
-            _ => None,
-        });
+        .or(bind_tls_scheme(t.bind_tls.as_ref()).map_err(err)?);
     let url = match kind {
         EndpointKind::Http => legacy_url(t.domain.as_deref().or(t.hostname.as_deref()), scheme),
         EndpointKind::Tcp => t.remote_addr.as_ref().map(|a| format!("tcp://{a}")),
@@ -223,6 +220,24 @@ pub fn resolve_tunnel(name: &str, t: &TunnelConfig) -> Result<ResolvedEndpoint, 
         inspect: t.inspect.unwrap_or(true),
         host_header: HostHeader::parse(t.host_header.as_deref().unwrap_or_default()),
     })
+}
+
+/// The scheme v2's `bind_tls` asks for: `false` HTTP, `true` HTTPS only, `both` HTTPS (as
+/// `schemes: [http, https]`).
+fn bind_tls_scheme(bind_tls: Option<&Value>) -> Result<Option<&'static str>, String> {
+    let text = match bind_tls {
+        None => return Ok(None),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::String(s)) => s.to_ascii_lowercase(),
+        Some(other) => other.to_string(),
+    };
+    match text.as_str() {
+        "false" => Ok(Some("http")),
+        "true" | "both" => Ok(Some("https")),
+        _ => Err(format!(
+            "`bind_tls` must be true, false or both, not {text}"
+        )),
+    }
 }
 
 impl Config {

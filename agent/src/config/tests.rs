@@ -363,3 +363,32 @@ fn keys_sluice_cannot_act_on_warn_or_refuse_where_written() -> TestResult {
     assert!(file(v2_proxy).is_err());
     Ok(())
 }
+
+#[test]
+fn bind_tls_picks_the_scheme() -> TestResult {
+    let tunnel = |bind_tls: &str| {
+        file(&format!(
+            "version: 2\ntunnels:\n  web:\n    proto: http\n    addr: 80\n    bind_tls: {bind_tls}\n"
+        ))
+        .and_then(|f| {
+            let mut c = Config::default();
+            c.merge(f, Path::new("t.yml"));
+            c.resolve(&["web".to_owned()], false)
+        })
+        .map(|mut r| r.remove(0).bind_request().protocol)
+    };
+    use sluice_tunnel::Protocol;
+    assert_eq!(tunnel("true")?, Protocol::Https);
+    assert_eq!(tunnel("\"true\"")?, Protocol::Https);
+    assert_eq!(tunnel("both")?, Protocol::Https);
+    assert_eq!(tunnel("false")?, Protocol::Http);
+    let err = tunnel("sometimes")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("`bind_tls` must be true, false or both"),
+        "{err}"
+    );
+    Ok(())
+}

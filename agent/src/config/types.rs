@@ -57,6 +57,14 @@ pub struct ConfigFile {
     pub heartbeat_tolerance: Option<GoDuration>,
     /// v2: proxy for the edge connection.
     pub proxy_url: Option<String>,
+    /// v2: HTTP proxy for the edge connection (refused: sluice cannot dial through one yet).
+    pub http_proxy: Option<String>,
+    /// v2: SOCKS5 proxy for the edge connection (refused: sluice cannot dial through one yet).
+    pub socks5_proxy: Option<String>,
+    /// v2: console colours (no effect: warned).
+    pub console_ui_color: Option<String>,
+    /// v2: self-update (`true` has no effect: warned).
+    pub update: Option<bool>,
     /// What loading this file had to say about keys sluice cannot act on (set by the loader).
     #[serde(skip)]
     pub warnings: Vec<String>,

@@ -53,6 +53,7 @@ pub(super) fn review(
         api_key: file.api_key.clone(),
         metadata: file.metadata.clone(),
         console_ui: file.console_ui.clone(),
+        console_ui_color: file.console_ui_color.clone(),
         update_check: file.update_check,
         update_channel: file.update_channel.clone(),
         proxy_url: file.proxy_url.clone(),
@@ -60,6 +61,17 @@ pub(super) fn review(
     };
     for (key, verdict) in verdicts(&top) {
         judge(None, key, verdict);
+    }
+    if file.update == Some(true) {
+        judge(None, "update", Verdict::Warn(NO_UPDATES.into()));
+    }
+    for (key, set) in [
+        ("http_proxy", &file.http_proxy),
+        ("socks5_proxy", &file.socks5_proxy),
+    ] {
+        if set.is_some() {
+            judge(None, key, Verdict::Refuse(NO_PROXY.into()));
+        }
     }
     if let Some(agent) = &file.agent {
         for (key, verdict) in verdicts(agent) {
@@ -72,6 +84,10 @@ pub(super) fn review(
         _ => Err(ConfigError::Many(errors)),
     }
 }
+
+const NO_UPDATES: &str = "has no effect: sluice never checks for or installs updates";
+const NO_PROXY: &str =
+    "sluice cannot dial the edge through a proxy yet; remove it to connect directly";
 
 fn region_verdict(region: &str) -> Verdict {
     Verdict::Warn(format!(
@@ -94,16 +110,10 @@ fn verdicts(agent: &AgentSection) -> Vec<(&'static str, Verdict)> {
         out.push(("console_ui_color", Warn(format!("has no effect: {no_ui}"))));
     }
     if agent.update_check == Some(true) {
-        out.push((
-            "update_check",
-            Warn("has no effect: sluice never checks for updates".into()),
-        ));
+        out.push(("update_check", Warn(NO_UPDATES.into())));
     }
     if agent.update_channel.is_some() {
-        out.push((
-            "update_channel",
-            Warn("has no effect: sluice never checks for updates".into()),
-        ));
+        out.push(("update_channel", Warn(NO_UPDATES.into())));
     }
     if agent.remote_management == Some(true) {
         out.push((
@@ -144,14 +154,7 @@ fn verdicts(agent: &AgentSection) -> Vec<(&'static str, Verdict)> {
         ));
     }
     if agent.proxy_url.is_some() {
-        out.push((
-            "proxy_url",
-            Refuse(
-                "sluice cannot dial the edge through a proxy yet; remove proxy_url to connect \
-                 directly"
-                    .into(),
-            ),
-        ));
+        out.push(("proxy_url", Refuse(NO_PROXY.into())));
     }
     if agent.connect_interface.is_some() {
         out.push((

@@ -387,6 +387,7 @@ where
 
 /// Writes `text` to `dir/name`, returning the path.
 pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("create folder");
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write file");
     path
