@@ -218,7 +218,7 @@ impl EndpointArgs {
             upstream.proxy_protocol = Some(ProxyProtocol::from_number(n)?);
         }
         upstream.tls_verify = self.upstream_tls_verify;
-        let legacy = self.legacy.translate();
+        let legacy = self.legacy.translate().map_err(anyhow::Error::msg)?;
         let url = match (&self.url, &legacy.url) {
             (Some(_), Some(_)) => {
                 bail!("give --url, not --url with --domain/--scheme/--remote-addr")

@@ -56,9 +56,12 @@ pub struct LegacyArgs {
     /// Deprecated: the domain to bind (use --url).
     #[arg(long, hide = true, alias = "hostname")]
     domain: Option<String>,
-    /// Deprecated: `http` or `https` (use --url).
+    /// Deprecated: `http`, `https` or both, comma-separated (use --url).
     #[arg(long, hide = true)]
     scheme: Option<String>,
+    /// Deprecated, ngrok v2: `true` (HTTPS), `false` (HTTP) or `both` (use --url).
+    #[arg(long, hide = true)]
+    bind_tls: Option<String>,
     /// Deprecated (tcp): the address to bind (use --url tcp://host:port).
     #[arg(long, hide = true)]
     remote_addr: Option<String>,
@@ -85,9 +88,52 @@ fn warn(out: &mut Vec<String>, used: bool, flag: &str, instead: &str) {
     }
 }
 
+/// The one scheme `--scheme` (a comma-separated list) or `--bind-tls` ask for: HTTPS when
+/// HTTPS is among them. Asking for both binds HTTPS and says so.
+fn legacy_scheme(
+    scheme: Option<&str>,
+    bind_tls: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<&'static str>, String> {
+    let list: Vec<String> = match (scheme, bind_tls) {
+        (Some(_), Some(_)) => return Err("give --scheme or --bind-tls, not both".into()),
+        (Some(s), None) => s
+            .split(',')
+            .map(|x| x.trim().to_ascii_lowercase())
+            .collect(),
+        (None, Some(b)) => match b.to_ascii_lowercase().as_str() {
+            "true" => vec!["https".into()],
+            "false" => vec!["http".into()],
+            "both" => vec!["http".into(), "https".into()],
+            other => {
+                return Err(format!(
+                    "--bind-tls must be true, false or both, not `{other}`"
+                ));
+            }
+        },
+        (None, None) => return Ok(None),
+    };
+    if let Some(bad) = list
+        .iter()
+        .find(|x| !matches!(x.as_str(), "http" | "https"))
+    {
+        return Err(format!("--scheme takes http and/or https, not `{bad}`"));
+    }
+    let https = list.iter().any(|x| x == "https");
+    if https && list.iter().any(|x| x == "http") {
+        warnings.push(
+            "warning: sluice binds one URL per endpoint: this one is HTTPS; add a second endpoint \
+             with --url http://NAME for plain HTTP"
+                .into(),
+        );
+    }
+    Ok(Some(if https { "https" } else { "http" }))
+}
+
 impl LegacyArgs {
-    /// Translates the flags, collecting a warning for each one used.
-    pub fn translate(&self) -> Legacy {
+    /// Translates the flags, collecting a warning for each one used; an error for a value no
+    /// flag accepts.
+    pub fn translate(&self) -> Result<Legacy, String> {
         let mut w = Vec::new();
         warn(
             &mut w,
@@ -169,17 +215,19 @@ impl LegacyArgs {
         for (used, flag) in [
             (self.domain.is_some(), "--domain"),
             (self.scheme.is_some(), "--scheme"),
+            (self.bind_tls.is_some(), "--bind-tls"),
             (self.remote_addr.is_some(), "--remote-addr"),
         ] {
             if used {
                 w.push(format!("warning: {flag} is deprecated; use --url instead"));
             }
         }
+        let scheme = legacy_scheme(self.scheme.as_deref(), self.bind_tls.as_deref(), &mut w)?;
         let url = match &self.remote_addr {
             Some(addr) => Some(format!("tcp://{addr}")),
-            None => legacy_url(self.domain.as_deref(), self.scheme.as_deref()),
+            None => legacy_url(self.domain.as_deref(), scheme),
         };
-        Legacy {
+        Ok(Legacy {
             options: LegacyOptions {
                 basic_auth: self.basic_auth.iter().chain(&self.auth).cloned().collect(),
                 cidr_allow: self.cidr_allow.clone(),
@@ -197,7 +245,7 @@ impl LegacyArgs {
             url,
             host_header: HostHeader::parse(self.host_header.as_deref().unwrap_or_default()),
             warnings: w,
-        }
+        })
     }
 }
 
@@ -206,14 +254,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flags_warn_and_translate() {
+    fn schemes_and_bind_tls_pick_the_url() -> Result<(), String> {
+        let url = |scheme: Option<&str>, bind_tls: Option<&str>| {
+            LegacyArgs {
+                scheme: scheme.map(Into::into),
+                bind_tls: bind_tls.map(Into::into),
+                ..LegacyArgs::default()
+            }
+            .translate()
+            .map(|l| (l.url, l.warnings.len()))
+        };
+        assert_eq!(url(Some("http,https"), None)?, (Some("https://".into()), 2));
+        assert_eq!(url(Some("HTTP"), None)?, (Some("http://".into()), 1));
+        assert_eq!(url(None, Some("true"))?, (Some("https://".into()), 1));
+        assert_eq!(url(None, Some("false"))?, (Some("http://".into()), 1));
+        assert_eq!(url(None, Some("both"))?, (Some("https://".into()), 2));
+        assert!(url(Some("ftp"), None).is_err());
+        assert!(url(None, Some("maybe")).is_err());
+        assert!(url(Some("http"), Some("true")).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn flags_warn_and_translate() -> Result<(), String> {
         let args = LegacyArgs {
             basic_auth: vec!["u:password1".into()],
             domain: Some("app.example.com".into()),
             scheme: Some("http".into()),
             ..LegacyArgs::default()
         };
-        let l = args.translate();
+        let l = args.translate()?;
         assert_eq!(l.options.basic_auth, vec!["u:password1".to_owned()]);
         assert_eq!(l.url.as_deref(), Some("http://app.example.com"));
         assert_eq!(l.warnings.len(), 3, "{:?}", l.warnings);
@@ -222,15 +292,15 @@ mod tests {
             remote_addr: Some("localhost:20001".into()),
             ..LegacyArgs::default()
         }
-        .translate();
+        .translate()?;
         assert_eq!(tcp.url.as_deref(), Some("tcp://localhost:20001"));
-        assert!(LegacyArgs::default().translate().warnings.is_empty());
+        assert!(LegacyArgs::default().translate()?.warnings.is_empty());
         let v2 = LegacyArgs {
             auth: vec!["v2:password2".into()],
             region: Some("eu".into()),
             ..LegacyArgs::default()
         }
-        .translate();
+        .translate()?;
         assert_eq!(v2.options.basic_auth, vec!["v2:password2".to_owned()]);
         assert!(
             v2.warnings[0].contains("--auth is deprecated"),
@@ -242,5 +312,6 @@ mod tests {
             "{:?}",
             v2.warnings
         );
+        Ok(())
     }
 }
