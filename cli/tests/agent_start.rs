@@ -122,6 +122,57 @@ async fn agent_keys_take_effect_or_say_why_not() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_on_the_embedded_edge_uses_a_kept_ca_and_says_how_to_trust_it() {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let (a, _ta) = text_upstream("over https").await;
+    let mut agent = AgentProc::spawn(&[
+        "http",
+        &a.to_string(),
+        "--url",
+        "https://",
+        "--edge-http",
+        "127.0.0.1:0",
+        "--edge-https",
+        "127.0.0.1:0",
+    ]);
+    let (url, _) = agent.forwarding(1).await.remove(0);
+    assert!(url.starts_with("https://"), "{url}");
+    let ca_path = agent
+        .home
+        .join("sluice")
+        .join("embedded-edge")
+        .join("ca.pem");
+    let stderr = poll("the note", Duration::from_secs(10), || {
+        let s = agent.stderr();
+        async move { s.contains("note:").then_some(s) }
+    })
+    .await;
+    assert!(
+        stderr.contains(&format!("curl --cacert {} {url}", ca_path.display())),
+        "{stderr}"
+    );
+    let ca = CertificateDer::from_pem_slice(
+        &std::fs::read(&ca_path).expect("CA kept in the config home"),
+    )
+    .expect("CA cert");
+    let (host, port) = host_port(&url);
+    let tls = support::tls_connect(port, &host, &[ca], b"http/1.1")
+        .await
+        .expect("TLS with the kept CA");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .expect("handshake");
+    tokio::spawn(conn);
+    let r = support::h1_request(&mut sender, "GET", &host, "/", &[], "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(String::from_utf8_lossy(&r.body), "over https");
+    agent.kill();
+    assert!(ca_path.exists(), "the CA is kept for the next run");
+}
+
 #[test]
 fn ngroks_default_config_is_read_when_sluices_is_absent() {
     let dir = scratch_dir();

@@ -97,21 +97,25 @@ impl DevCa {
             .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
         let key_path = dir.join("ca-key.pem");
         let cert_path = dir.join("ca.pem");
+        // Several processes may share the folder (agents with embedded edges start together):
+        // each file appears whole and once (`publish`), and the key that won is the one used.
         let key = match std::fs::read_to_string(&key_path) {
-            Ok(pem) => KeyPair::from_pem(&pem)
-                .with_context(|| format!("{} is not a private key", key_path.display()))?,
+            Ok(pem) => pem,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = KeyPair::generate()?;
-                write_private(&key_path, &key.serialize_pem())?;
-                let _ = std::fs::remove_file(&cert_path);
-                key
+                let fresh = KeyPair::generate()?.serialize_pem();
+                if publish(&key_path, &fresh, true)? {
+                    let _ = std::fs::remove_file(&cert_path);
+                }
+                std::fs::read_to_string(&key_path)
+                    .with_context(|| format!("cannot read {}", key_path.display()))?
             }
             Err(e) => return Err(e).context(format!("cannot read {}", key_path.display())),
         };
+        let key = KeyPair::from_pem(&key)
+            .with_context(|| format!("{} is not a private key", key_path.display()))?;
         if !cert_path.exists() {
             let cert = ca_params().self_signed(&key)?;
-            std::fs::write(&cert_path, cert.pem())
-                .with_context(|| format!("cannot write {}", cert_path.display()))?;
+            publish(&cert_path, &cert.pem(), false)?;
         }
         // The same subject and key give the same issuer as the certificate on disk.
         let issuer = Issuer::new(ca_params(), key);
@@ -175,20 +179,38 @@ impl DevCa {
     }
 }
 
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Writes `text` to `path` only if `path` does not exist yet, so that a reader never sees a
+/// partial file: the text goes to a temporary file first (mode 0600 when `private`), which is
+/// then linked into place. Returns whether this call created `path` (`false`: another process
+/// did first, and its file stands).
+fn publish(path: &Path, text: &str, private: bool) -> anyhow::Result<bool> {
     use std::io::Write;
+    let tmp = path.with_extension(format!("tmp-{}-{:x}", std::process::id(), next_tmp_id()));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
-    {
+    if private {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
+    let written = opts
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()));
+    let linked = written.and_then(|()| match std::fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(anyhow::anyhow!("cannot write {}: {e}", path.display())),
+    });
+    let _ = std::fs::remove_file(&tmp);
+    linked
+}
+
+/// A per-call number for temporary file names (several threads of one process may publish).
+fn next_tmp_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The loopback addresses, named by every development certificate a client reaches without
@@ -228,6 +250,31 @@ mod tests {
         // A second start keeps the same CA.
         let again = DevCa::load_or_create(&dir).unwrap();
         assert_eq!(std::fs::read_to_string(&again.cert_path).unwrap(), pem);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn processes_creating_the_ca_together_agree_on_one() {
+        let dir = std::env::temp_dir().join(format!("sluice-devca-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cas: Vec<DevCa> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| DevCa::load_or_create(&dir).unwrap()))
+                .collect();
+            starts.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        // Every one of them issues certificates that the one CA on disk verifies.
+        for (i, ca) in cas.iter().enumerate() {
+            let key = ca.issue("app.localhost").unwrap();
+            assert!(verifies(ca, &key, "app.localhost"), "CA {i}");
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

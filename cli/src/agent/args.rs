@@ -184,6 +184,8 @@ impl SessionArgs {
                 http: self.edge_http,
                 https_addr: self.edge_https,
                 tcp_ports: self.edge_tcp_ports.clone(),
+                ca_dir: sluice_agent::config::default_path()
+                    .and_then(|p| Some(p.parent()?.join("embedded-edge"))),
                 ..EmbeddedOptions::default()
             },
             log: Some(log),

@@ -23,6 +23,9 @@ pub struct EmbeddedOptions {
     pub tcp: bool,
     /// TCP port range (default `20000-20999`).
     pub tcp_ports: Option<String>,
+    /// Where the development CA is kept across runs, so a client told to trust it once keeps
+    /// working (`None`: a fresh CA in the run's temporary folder).
+    pub ca_dir: Option<PathBuf>,
 }
 
 /// A running embedded edge: its tunnel address, authtoken, trusted CA and state folder (removed
@@ -35,6 +38,8 @@ pub struct Embedded {
     pub token: String,
     /// Its development CA, to trust.
     pub ca_pem: Vec<u8>,
+    /// Where that CA's certificate is (`ca.pem`), for users to trust it.
+    pub ca_path: PathBuf,
     dir: PathBuf,
 }
 
@@ -74,7 +79,7 @@ fn config_text(
     https: Option<SocketAddr>,
     tcp_ports: Option<&str>,
     tunnel: SocketAddr,
-    dir: &std::path::Path,
+    (dir, state): (&std::path::Path, &std::path::Path),
     token: &str,
 ) -> String {
     let mut text = format!("version: 1\nlisteners:\n  http: \"{http}\"\n  tunnel: \"{tunnel}\"\n");
@@ -83,7 +88,7 @@ fn config_text(
     }
     text.push_str(&format!(
         "state_dir: {state:?}\nevents:\n  output: {events:?}\nbase_domains: [localhost]\nauthtokens:\n  - token: \"{token}\"\n    account: local\n    allow: [\"*\"]\n",
-        state = dir.join("state").display().to_string(),
+        state = state.display().to_string(),
         events = dir.join("events.jsonl").display().to_string(),
     ));
     if let Some(ports) = tcp_ports {
@@ -115,10 +120,12 @@ pub async fn start(options: &EmbeddedOptions, registry: &Registry) -> anyhow::Re
     ));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let token = format!("{:032x}", rand::random::<u128>());
+    let state = options.ca_dir.clone().unwrap_or_else(|| dir.join("state"));
     let mut embedded = Embedded {
         tunnel: tunnel.to_string(),
         token,
         ca_pem: Vec::new(),
+        ca_path: state.join("ca.pem"),
         dir,
     };
     let text = config_text(
@@ -126,7 +133,7 @@ pub async fn start(options: &EmbeddedOptions, registry: &Registry) -> anyhow::Re
         https,
         tcp_ports.as_deref(),
         tunnel,
-        &embedded.dir,
+        (&embedded.dir, &state),
         &embedded.token,
     );
     let config = match sluice_proxy::config::load_str(
@@ -146,7 +153,7 @@ pub async fn start(options: &EmbeddedOptions, registry: &Registry) -> anyhow::Re
         embedded.dir.join("embedded-edge.yml"),
         registry.clone(),
     ));
-    let ca = embedded.dir.join("state").join("ca.pem");
+    let ca = embedded.ca_path.clone();
     let mut listeners = vec![tunnel, http];
     listeners.extend(https);
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -2,6 +2,8 @@
 //! [`sluice_agent::runner::Runner`], its events printed as ngrok's console lines, and Ctrl-C or
 //! SIGTERM as the stop.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::Context;
 use sluice_agent::config::ResolvedEndpoint;
 use sluice_agent::runner::{RunError, RunEvent, Runner};
@@ -84,8 +86,9 @@ async fn session_builder(
     }
 }
 
-/// Prints a runner event as the console line (or warning) ngrok shows for it.
-fn print_event(event: RunEvent) {
+/// Prints a runner event as the console line (or warning) ngrok shows for it. `dev_ca` is the
+/// embedded edge's CA, named once when an HTTPS or TLS URL is served with it.
+fn print_event(event: RunEvent, dev_ca: Option<&Path>) {
     match event {
         RunEvent::Waiting { error } => {
             console("Session Status", &format!("reconnecting ({error})"))
@@ -97,6 +100,19 @@ fn print_event(event: RunEvent) {
             }
             if let Some(addr) = web {
                 console("Web Interface", &format!("http://{addr}"));
+            }
+            let tls = forwarding
+                .iter()
+                .find(|f| f.url.starts_with("https://") || f.url.starts_with("tls://"));
+            if let (Some(f), Some(ca)) = (tls, dev_ca) {
+                eprintln!(
+                    "note: {} is served with the embedded edge's development CA; trust {} \
+                     (e.g. curl --cacert {} {}); it is kept for the next runs",
+                    f.url,
+                    ca.display(),
+                    ca.display(),
+                    f.url
+                );
             }
         }
         RunEvent::WebUnavailable { addr, error } => {
@@ -116,6 +132,7 @@ pub async fn run(
     registry: Registry,
 ) -> anyhow::Result<u8> {
     let (session, embedded) = session_builder(&settings, &endpoints, &registry).await?;
+    let dev_ca: Option<PathBuf> = embedded.as_ref().map(|e| e.ca_path.clone());
     let result = Runner::new(session, endpoints)
         .web_addr(settings.web_addr)
         .inspect(settings.inspect_limits)
@@ -123,7 +140,7 @@ pub async fn run(
             allow_hosts: settings.web_allow_hosts.clone(),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
         })
-        .on_event(print_event)
+        .on_event(move |event| print_event(event, dev_ca.as_deref()))
         .run(shutdown_signal())
         .await;
     let code = match result {
