@@ -7,6 +7,8 @@ mod find_replace;
 mod http_call;
 mod jwt;
 mod limits;
+pub mod credential;
+pub mod scalar_text;
 mod util;
 mod webhook;
 
