@@ -3,11 +3,11 @@
 
 pub mod actions;
 mod compress;
+pub mod credential;
 mod find_replace;
 mod http_call;
 mod jwt;
 mod limits;
-pub mod credential;
 pub mod scalar_text;
 mod util;
 mod webhook;

@@ -345,7 +345,9 @@ async fn migration_guide_keys_are_aliases_with_a_warning_naming_the_canonical_ke
 
 #[test]
 fn an_alias_next_to_its_canonical_key_or_out_of_range_is_refused() {
-    let e = load_err(&with_config("error_threshold: 0.5, error_threshold_percentage: 0.4"));
+    let e = load_err(&with_config(
+        "error_threshold: 0.5, error_threshold_percentage: 0.4",
+    ));
     assert!(e.contains("give only `error_threshold`"), "{e}");
     let e = load_err(&with_config("window_duration: 10s, rolling_window: 20s"));
     assert!(e.contains("give only `window_duration`"), "{e}");

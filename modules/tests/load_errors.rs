@@ -123,7 +123,12 @@ fn unreachable_action_after_terminating_one_loads_with_a_warning() {
     );
     assert!(w.contains("`custom-response`"), "{w}");
     assert!(w.contains("ERR_SLUICE_2207"), "{w}");
-    assert_eq!(policy.rules(sluice_policy::Phase::HttpRequest)[0].actions.len(), 1);
+    assert_eq!(
+        policy.rules(sluice_policy::Phase::HttpRequest)[0]
+            .actions
+            .len(),
+        1
+    );
 }
 
 #[test]

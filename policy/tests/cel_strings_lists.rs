@@ -73,8 +73,14 @@ fn sort_with_a_comparator_orders_by_it_and_is_stable() {
         ("[2, 3, 1, 2].sort(a, b, b > a)", "[1, 2, 2, 3]"),
         ("[2, 3, 1, 2].sort(a, b, a >= b)", "[3, 2, 2, 1]"),
         ("[2, 3, 1, 2].sort(a, b, b < a)", "[3, 2, 2, 1]"),
-        ("[2, 3, 1, 2].sort(a, b, a % 10 < b % 10 || a < b)", "[1, 2, 2, 3]"),
-        ("['bb', 'a', 'ccc'].sort(a, b, size(a) > size(b))", "['ccc', 'bb', 'a']"),
+        (
+            "[2, 3, 1, 2].sort(a, b, a % 10 < b % 10 || a < b)",
+            "[1, 2, 2, 3]",
+        ),
+        (
+            "['bb', 'a', 'ccc'].sort(a, b, size(a) > size(b))",
+            "['ccc', 'bb', 'a']",
+        ),
     ] {
         assert_true(&format!("{expr} == {want}"));
     }

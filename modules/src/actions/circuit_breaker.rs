@@ -138,9 +138,7 @@ fn duration_field(cx: &mut BuildCx<'_>, field: &str, text: &str) -> Option<Durat
 /// Accepts `old`, the migration guide's spelling of `canonical`, with a warning naming
 /// `canonical`; refuses a config that gives both. Returns the key to report value errors at.
 fn alias(cx: &mut BuildCx<'_>, old: &'static str, canonical: &str) -> &'static str {
-    let both = cx
-        .config_node()
-        .is_some_and(|n| n.get(canonical).is_some());
+    let both = cx.config_node().is_some_and(|n| n.get(canonical).is_some());
     if both {
         cx.error_at(
             Code::InvalidConfig,
@@ -168,7 +166,10 @@ impl TypedAction for CircuitBreaker {
 
     fn build(config: CircuitBreakerConfig, cx: &mut BuildCx<'_>) -> Option<Self> {
         let (threshold_key, error_threshold) = match config.error_threshold_percentage {
-            Some(v) => (alias(cx, "error_threshold_percentage", "error_threshold"), v),
+            Some(v) => (
+                alias(cx, "error_threshold_percentage", "error_threshold"),
+                v,
+            ),
             None => ("error_threshold", config.error_threshold),
         };
         let (window_key, window_text) = match &config.rolling_window {

@@ -146,6 +146,19 @@ impl Loader<'_> {
             );
             return None;
         };
+        if factory.deprecated_aliases().contains(&type_name) {
+            self.diagnostics.push(Diagnostic::warning(
+                Code::UnknownActionType,
+                self.file,
+                type_node.loc,
+                &type_path,
+                format!(
+                    "`{type_name}` is an older name of `{}`: write `type: {}`",
+                    factory.type_name(),
+                    factory.type_name()
+                ),
+            ));
+        }
         if !factory.phases().contains(&phase) {
             let allowed: Vec<&str> = factory.phases().iter().map(|p| p.key()).collect();
             self.error(

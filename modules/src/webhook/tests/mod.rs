@@ -23,6 +23,7 @@ mod simple;
 mod slack;
 mod stripe;
 mod svix;
+mod table;
 mod twilio;
 
 /// The fixed "current time" of the tests, in Unix seconds.
