@@ -14,6 +14,7 @@
 //! | `calendly` | `Calendly-Webhook-Signature: t=..,v1=<hex HMAC-SHA256("t.body")>` | 180 s |
 //! | `clerk` | Svix (see `svix`) | 300 s |
 //! | `contentful` | `x-contentful-signature`: hex HMAC-SHA256 of method, path, the `x-contentful-signed-headers`, body; 64-character secret | 30 s |
+//! | `graphcms` | Hygraph: `gcms-signature: sign=<base64>, env=.., t=<ms>` over `{"Body":..,"EnvironmentName":..,"TimeStamp":..}` | 300 s (default) |
 //! | `github` | `X-Hub-Signature-256: sha256=<hex>`; legacy `X-Hub-Signature: sha1=<hex>` only when the former is absent | none signed |
 //! | `gitlab` | `X-Gitlab-Token` equals the secret | none signed |
 //! | `hubspot` | `X-HubSpot-Signature-v3`: base64 HMAC-SHA256 of method+URL+body+`X-HubSpot-Request-Timestamp` (ms) | 300 s |
@@ -50,6 +51,7 @@
 //! | `castle` | `X-Castle-Signature: <base64 HMAC-SHA256(body)>` | none signed |
 //! | `chargify` | `X-Chargify-Webhook-Signature-Hmac-Sha-256: <hex HMAC-SHA256(body)>` | none signed |
 //! | `circleci` | `circleci-signature: v1=<hex HMAC-SHA256(body)>[,…]` | none signed |
+//! | `coinbase` | Coinbase Commerce: `X-CC-Webhook-Signature: <hex HMAC-SHA256(body)>` | none signed |
 //! | `clearbit` | `X-Request-Signature: sha1=<hex HMAC-SHA1(body)>` | none signed |
 //! | `docusign` | `X-DocuSign-Signature-1` (… `-5`): `<base64 HMAC-SHA256(body)>` | none signed |
 //! | `dropbox` | `X-Dropbox-Signature: <hex HMAC-SHA256(body)>`; answers the `GET ?challenge=` | none signed |
@@ -81,6 +83,7 @@ mod util;
 mod contentful;
 mod github;
 mod gitlab;
+mod graphcms;
 mod hubspot;
 mod linear;
 mod mailchimp;
@@ -130,6 +133,8 @@ pub enum Provider {
     GitHub,
     /// GitLab webhooks (secret token).
     GitLab,
+    /// Hygraph (formerly GraphCMS) webhooks.
+    GraphCms,
     /// HubSpot webhooks and app requests (signature v3).
     HubSpot,
     /// Intercom webhooks.
@@ -199,6 +204,7 @@ const NAMED: &[Provider] = &[
     Provider::Contentful,
     Provider::GitHub,
     Provider::GitLab,
+    Provider::GraphCms,
     Provider::HubSpot,
     Provider::Intercom,
     Provider::Linear,
@@ -231,6 +237,7 @@ impl Provider {
             Provider::Contentful => "contentful",
             Provider::GitHub => "github",
             Provider::GitLab => "gitlab",
+            Provider::GraphCms => "graphcms",
             Provider::HubSpot => "hubspot",
             Provider::Intercom => "intercom",
             Provider::Linear => "linear",
@@ -268,6 +275,7 @@ impl Provider {
             Provider::Contentful => Some(contentful::TOLERANCE),
             Provider::Brex
             | Provider::Clerk
+            | Provider::GraphCms
             | Provider::HubSpot
             | Provider::SendGrid
             | Provider::Slack
@@ -368,6 +376,7 @@ pub fn verify(
         Provider::Contentful => contentful::verify(key, req, now),
         Provider::GitHub => github::verify_github(key, req),
         Provider::GitLab => gitlab::verify(key, req),
+        Provider::GraphCms => graphcms::verify(key, req, now, tolerance),
         Provider::HubSpot => hubspot::verify(key, req, now, tolerance),
         Provider::Intercom => github::verify_intercom(key, req),
         Provider::Linear => linear::verify(key, req, now, tolerance),

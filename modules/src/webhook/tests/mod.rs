@@ -17,6 +17,7 @@ mod github;
 mod gitlab;
 mod hubspot;
 mod linear;
+mod own_schemes;
 mod provider;
 mod sendgrid;
 mod simple;
