@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use sluice_policy::{LoadOptions, Phase, Protocol, Registry, Termination, load_policy};
+use sluice_policy::{
+    Diagnostic, LoadOptions, Phase, Protocol, Registry, Severity, Termination, load_policy,
+};
 
 /// `sluice policy …`
 #[derive(Debug, Args)]
@@ -26,6 +28,10 @@ enum PolicyCommand {
         /// The endpoint protocol the policy is for (tcp and tls only allow on_tcp_connect).
         #[arg(long, value_parser = parse_protocol)]
         protocol: Option<Protocol>,
+        /// Treat warnings as errors: unreachable actions after a terminating one, deprecated
+        /// aliases and legacy names then fail the check (exit 1).
+        #[arg(long)]
+        strict: bool,
     },
     /// Show each phase's rules in order, what each action does, and which end the phase.
     Explain {
@@ -74,7 +80,8 @@ pub fn run(args: PolicyArgs, registry: &Registry) -> anyhow::Result<u8> {
             files,
             format,
             protocol,
-        } => check(&files, format, protocol, registry),
+            strict,
+        } => check(&files, format, protocol, strict, registry),
         PolicyCommand::Explain { file } => explain(&file, registry),
         PolicyCommand::Schema => {
             let schema = sluice_policy::schema::policy_schema(registry);
@@ -97,6 +104,7 @@ fn check(
     files: &[PathBuf],
     format: Format,
     protocol: Option<Protocol>,
+    strict: bool,
     registry: &Registry,
 ) -> anyhow::Result<u8> {
     let mut all_ok = true;
@@ -105,17 +113,23 @@ fn check(
         let name = file.display().to_string();
         let text = std::fs::read_to_string(file).with_context(|| format!("reading {name}"))?;
         let result = load_policy(&name, &text, registry, LoadOptions { protocol });
-        let diagnostics = match &result {
+        let mut diagnostics = match &result {
             Ok(p) => p.warnings().to_vec(),
             Err(e) => e.diagnostics.clone(),
         };
-        all_ok &= result.is_ok();
+        if strict {
+            for d in &mut diagnostics {
+                d.severity = Severity::Error;
+            }
+        }
+        let valid = !diagnostics.iter().any(Diagnostic::is_error);
+        all_ok &= valid;
         match format {
             Format::Text => {
                 for d in &diagnostics {
                     eprintln!("{d}");
                 }
-                if result.is_ok() {
+                if valid {
                     println!("{name}: ok");
                 } else {
                     let n = diagnostics.iter().filter(|d| d.is_error()).count();
@@ -124,7 +138,7 @@ fn check(
             }
             Format::Json => report.push(serde_json::json!({
                 "file": name,
-                "valid": result.is_ok(),
+                "valid": valid,
                 "diagnostics": diagnostics.iter().map(|d| serde_json::json!({
                     "severity": if d.is_error() { "error" } else { "warning" },
                     "code": d.code.to_string(),

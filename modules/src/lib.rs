@@ -3,10 +3,12 @@
 
 pub mod actions;
 mod compress;
+pub mod credential;
 mod find_replace;
 mod http_call;
 mod jwt;
 mod limits;
+pub mod scalar_text;
 mod util;
 mod webhook;
 

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sluice_policy::cel::Template;
+
+use crate::scalar_text::ScalarText;
 use sluice_policy::{ActionError, BuildCx, Code};
 
 /// Header names actions may neither add nor remove.
@@ -17,7 +19,7 @@ pub(crate) type HeaderTemplates = Vec<(HeaderName, Template)>;
 pub(crate) fn header_templates(
     cx: &mut BuildCx<'_>,
     field: &str,
-    headers: &BTreeMap<String, String>,
+    headers: &BTreeMap<String, ScalarText>,
     max: usize,
     forbidden: &[&str],
 ) -> Option<HeaderTemplates> {
@@ -49,7 +51,7 @@ pub(crate) fn header_templates(
             );
             continue;
         };
-        if let Some(t) = cx.template(&rel, value) {
+        if let Some(t) = cx.template(&rel, value.as_str()) {
             out.push((header, t));
         }
     }

@@ -241,3 +241,28 @@ fn only_one_auth_action() {
     let e = load(yaml).expect_err("must not load");
     assert!(e.contains("ERR_SLUICE_2239"), "{e}");
 }
+
+#[tokio::test]
+async fn credentials_as_username_password_maps_as_ngrok_examples_write_them() {
+    let p = policy(
+        r#"{credentials: [{username: alice, password: password1}, "bob:hunter2hunter2", {username: "${'carol'}", password: 12345678}]}"#,
+    );
+    for ok in ["alice:password1", "bob:hunter2hunter2", "carol:12345678"] {
+        let out = send(&p, Some(&basic(ok))).await;
+        assert_eq!(out.status, Some(StatusCode::OK), "{ok}");
+    }
+    assert_401(&send(&p, Some(&basic("alice:password2"))).await, "ngrok");
+}
+
+#[test]
+fn map_credentials_are_validated_like_strings() {
+    let e = load_err("{credentials: [{username: alice, password: short}]}");
+    assert!(e.contains("credentials[0]"), "{e}");
+    assert!(e.contains("8 to 128 characters"), "{e}");
+    let e = load_err("{credentials: [{username: 'a:b', password: password1}]}");
+    assert!(e.contains("must not contain `:`"), "{e}");
+    let e = load_err("{credentials: [{user: alice, password: password1}]}");
+    assert!(e.contains("unknown field `user`"), "{e}");
+    let e = load_err("{credentials: [{username: alice}]}");
+    assert!(e.contains("password"), "{e}");
+}

@@ -261,9 +261,9 @@ fn load_errors_name_the_field() {
         ("num_buckets: 0", "num_buckets", "between 1 and 128"),
         ("num_buckets: 129", "num_buckets", "between 1 and 128"),
         (
-            "rolling_window: 10s",
-            "rolling_window",
-            "unknown field `rolling_window`",
+            "rolling_windw: 10s",
+            "rolling_windw",
+            "unknown field `rolling_windw`",
         ),
     ];
     for (config, field, message) in cases {
@@ -291,4 +291,69 @@ fn accepts_the_documented_ranges() {
     ] {
         load(&with_config(config));
     }
+}
+
+#[tokio::test]
+async fn migration_guide_keys_are_aliases_with_a_warning_naming_the_canonical_keys() {
+    let yaml = with_config(
+        "error_threshold_percentage: 0.5, volume_threshold: 4, rolling_window: 10s, tripped_duration: 5s",
+    );
+    let load_aliased = || {
+        sluice_policy::load_policy(
+            "t.yml",
+            &yaml,
+            &sluice_modules::builtin_registry(),
+            sluice_policy::LoadOptions::default(),
+        )
+        .expect("the migration guide's keys load")
+    };
+    let p = load_aliased();
+    let warnings: Vec<String> = p.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("config.rolling_window")
+            || warnings[1].contains("config.rolling_window"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("`error_threshold_percentage`") && w.contains("`error_threshold`")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("`rolling_window`") && w.contains("`window_duration`")),
+        "{warnings:?}"
+    );
+    // They take effect: the same behaviour as `small()`.
+    let rig = Rig::new();
+    for status in [200, 500, 200, 500] {
+        assert_forwarded(&rig.send(&p, status).await, status);
+    }
+    assert_rejected(&rig.send(&p, 200).await);
+    // The rolling window is 10s: errors older than that no longer count.
+    let p = load_aliased();
+    let rig = Rig::new();
+    for _ in 0..3 {
+        assert_forwarded(&rig.send(&p, 500).await, 500);
+    }
+    rig.advance(11_000);
+    assert_forwarded(&rig.send(&p, 500).await, 500);
+}
+
+#[test]
+fn an_alias_next_to_its_canonical_key_or_out_of_range_is_refused() {
+    let e = load_err(&with_config(
+        "error_threshold: 0.5, error_threshold_percentage: 0.4",
+    ));
+    assert!(e.contains("give only `error_threshold`"), "{e}");
+    let e = load_err(&with_config("window_duration: 10s, rolling_window: 20s"));
+    assert!(e.contains("give only `window_duration`"), "{e}");
+    let e = load_err(&with_config("error_threshold_percentage: 50"));
+    assert!(e.contains("config.error_threshold_percentage"), "{e}");
+    assert!(e.contains("between 0.0 and 1.0"), "{e}");
+    let e = load_err(&with_config("rolling_window: 5m"));
+    assert!(e.contains("config.rolling_window"), "{e}");
 }

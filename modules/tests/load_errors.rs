@@ -107,15 +107,36 @@ fn config_unknown_field_type_error_and_range() {
 }
 
 #[test]
-fn unreachable_action_after_terminating_one() {
-    let e = err(
+fn unreachable_action_after_terminating_one_loads_with_a_warning() {
+    // As ngrok does (its maintenance-page example puts an action after `custom-response`):
+    // the policy loads, the unreachable action is named in a warning and never runs.
+    let policy = load(
         "on_http_request:\n  - actions:\n      - type: custom-response\n      - type: log\n        config: {metadata: {a: b}}\n",
-    );
+    )
+    .expect("loads with a warning");
+    let warnings: Vec<String> = policy.warnings().iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
     assert!(
-        e.contains("p.yml:4:9: on_http_request[0].actions[1]: `log` is unreachable"),
-        "{e}"
+        w.contains("p.yml:4:9: warning: on_http_request[0].actions[1]: `log` is unreachable"),
+        "{w}"
     );
-    assert!(e.contains("ERR_SLUICE_2207"), "{e}");
+    assert!(w.contains("`custom-response`"), "{w}");
+    assert!(w.contains("ERR_SLUICE_2207"), "{w}");
+    assert_eq!(
+        policy.rules(sluice_policy::Phase::HttpRequest)[0]
+            .actions
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn unreachable_action_is_still_validated() {
+    let e = err(
+        "on_http_request:\n  - actions:\n      - type: custom-response\n      - type: log\n        config: {metadta: {a: b}}\n",
+    );
+    assert!(e.contains("unknown field `metadta`"), "{e}");
 }
 
 #[test]

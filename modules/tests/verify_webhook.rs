@@ -377,7 +377,7 @@ fn load_errors_name_the_field() {
         e.contains("on_http_request[0].actions[0].config.provider"),
         "{e}"
     );
-    assert!(e.contains("supported providers: bitbucket"), "{e}");
+    assert!(e.contains("supported providers: aftership"), "{e}");
     assert!(e.contains("ERR_SLUICE_2204"), "{e}");
 
     let e = load_err("{provider: github}");
@@ -398,4 +398,76 @@ fn load_errors_name_the_field() {
 
     // Case-insensitive ids are accepted.
     let _ = policy("{provider: GitHub, secret: x}");
+
+    // Secret formats are checked at load: Microsoft Teams' security token is base64.
+    let e = load_err("{provider: microsoft_teams, secret: 'not base64!'}");
+    assert!(e.contains("config.secret"), "{e}");
+    assert!(e.contains("base64"), "{e}");
+    let _ = policy("{provider: microsoft_teams, secret: dGVhbXMtdG9rZW4=}");
+}
+
+#[tokio::test]
+async fn webhook_validation_is_a_deprecated_alias_with_a_warning() {
+    let yaml = "on_http_request:\n  - actions:\n      - type: webhook-validation\n        config: {provider: heroku, secret: heroku-secret}\n";
+    let p = load_policy(
+        "t.yml",
+        yaml,
+        &sluice_modules::builtin_registry(),
+        LoadOptions::default(),
+    )
+    .expect("the older name loads");
+    let warnings: Vec<String> = p.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("t.yml:3:15: warning: on_http_request[0].actions[0].type: `webhook-validation` is an older name of `verify-webhook`"),
+        "{warnings:?}"
+    );
+    // It is the same action: a valid signature passes, a wrong one is refused.
+    let clock = Arc::new(ManualClock::new());
+    let body = r#"{"action":"api:release"}"#;
+    let sig = B64.encode(hmac256("heroku-secret", body.as_bytes()));
+    let ok = send(
+        &p,
+        &clock,
+        "POST",
+        URL,
+        &[("heroku-webhook-hmac-sha256", &sig)],
+        body,
+    )
+    .await;
+    assert_eq!(ok.status, Some(StatusCode::OK));
+    assert!(ok.upstream.is_some());
+    let bad = send(
+        &p,
+        &clock,
+        "POST",
+        URL,
+        &[("heroku-webhook-hmac-sha256", "AAAA")],
+        body,
+    )
+    .await;
+    assert_rejected(&bad, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_table_provider_with_a_signed_timestamp_end_to_end() {
+    // Zendesk: base64 HMAC-SHA256 of the RFC 3339 timestamp followed by the body.
+    let p = policy("{provider: zendesk, secret: zd-secret}");
+    let clock = Arc::new(ManualClock::new());
+    let secs = i64::try_from(unix(&clock)).expect("fits");
+    let ts = chrono::DateTime::from_timestamp(secs, 0)
+        .expect("valid")
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let body = r#"{"type":"zen:event-type:ticket.created"}"#;
+    let sig = B64.encode(hmac256("zd-secret", format!("{ts}{body}").as_bytes()));
+    let headers = [
+        ("x-zendesk-webhook-signature", sig.as_str()),
+        ("x-zendesk-webhook-signature-timestamp", ts.as_str()),
+    ];
+    let ok = send(&p, &clock, "POST", URL, &headers, body).await;
+    assert_eq!(ok.status, Some(StatusCode::OK));
+    assert_eq!(result(&ok)["verified"], json!(true));
+    clock.advance(Duration::from_secs(301));
+    let stale = send(&p, &clock, "POST", URL, &headers, body).await;
+    assert_rejected(&stale, StatusCode::FORBIDDEN);
 }

@@ -60,6 +60,11 @@ pub trait ActionFactory: Send + Sync + 'static {
     fn aliases(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Older spellings still accepted, each with a load warning naming [`Self::type_name`]
+    /// (e.g. `webhook-validation` for `verify-webhook`).
+    fn deprecated_aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Phases the action may appear in.
     fn phases(&self) -> &'static [Phase];
     /// How it ends a phase.
@@ -87,6 +92,8 @@ pub trait TypedAction: Action + Sized {
     const TYPE: &'static str;
     /// Accepted aliases.
     const ALIASES: &'static [&'static str] = &[];
+    /// Older names, accepted with a warning naming [`Self::TYPE`].
+    const DEPRECATED_ALIASES: &'static [&'static str] = &[];
     /// Phases it runs in.
     const PHASES: &'static [Phase];
     /// How it ends a phase.
@@ -124,6 +131,9 @@ impl<T: TypedAction> ActionFactory for Typed<T> {
     }
     fn aliases(&self) -> &'static [&'static str] {
         T::ALIASES
+    }
+    fn deprecated_aliases(&self) -> &'static [&'static str] {
+        T::DEPRECATED_ALIASES
     }
     fn phases(&self) -> &'static [Phase] {
         T::PHASES

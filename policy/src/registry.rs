@@ -25,7 +25,7 @@ impl Registry {
         self.primary
             .retain(|f| f.type_name() != factory.type_name());
         self.by_name.insert(factory.type_name(), factory.clone());
-        for alias in factory.aliases() {
+        for alias in factory.aliases().iter().chain(factory.deprecated_aliases()) {
             self.by_name.insert(alias, factory.clone());
         }
         self.primary.push(factory);

@@ -31,6 +31,7 @@ pub fn policy_schema(registry: &Registry) -> Value {
             }
             let mut names = vec![factory.type_name()];
             names.extend(factory.aliases());
+            names.extend(factory.deprecated_aliases());
             for name in &names {
                 types.push(json!(name));
             }

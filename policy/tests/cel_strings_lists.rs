@@ -54,6 +54,60 @@ fn lists_extension_functions_work() {
 }
 
 #[test]
+fn sort_with_a_comparator_orders_by_it_and_is_stable() {
+    // The form of ngrok's set-vars example.
+    assert_true(
+        "[{'n': 'b', 'latency': 30}, {'n': 'a', 'latency': 10}, {'n': 'c', 'latency': 20}]\
+         .sort(x, y, x.latency < y.latency).map(e, e.n) == ['a', 'c', 'b']",
+    );
+    assert_true("[3, 1, 2].sort(a, b, a > b) == [3, 2, 1]");
+    assert_true("[].sort(a, b, a < b) == [] && [7].sort(a, b, a < b) == [7]");
+    // Equal keys keep their order.
+    assert_true(
+        "[{'k': 1, 'i': 0}, {'k': 0, 'i': 1}, {'k': 1, 'i': 2}, {'k': 0, 'i': 3}]\
+         .sort(p, q, p.k < q.k).map(e, e.i) == [1, 3, 0, 2]",
+    );
+    // Key comparisons in every spelling, and a general comparator, agree.
+    for (expr, want) in [
+        ("[2, 3, 1, 2].sort(a, b, a < b)", "[1, 2, 2, 3]"),
+        ("[2, 3, 1, 2].sort(a, b, b > a)", "[1, 2, 2, 3]"),
+        ("[2, 3, 1, 2].sort(a, b, a >= b)", "[3, 2, 2, 1]"),
+        ("[2, 3, 1, 2].sort(a, b, b < a)", "[3, 2, 2, 1]"),
+        (
+            "[2, 3, 1, 2].sort(a, b, a % 10 < b % 10 || a < b)",
+            "[1, 2, 2, 3]",
+        ),
+        (
+            "['bb', 'a', 'ccc'].sort(a, b, size(a) > size(b))",
+            "['ccc', 'bb', 'a']",
+        ),
+    ] {
+        assert_true(&format!("{expr} == {want}"));
+    }
+    // Descending keeps equal keys in their order too.
+    assert_true(
+        "[{'k': 1, 'i': 0}, {'k': 0, 'i': 1}, {'k': 1, 'i': 2}, {'k': 0, 'i': 3}]\
+         .sort(p, q, p.k > q.k).map(e, e.i) == [0, 2, 1, 3]",
+    );
+    // The other list functions ngrok documents keep working next to it.
+    assert_true("[3, 1, 2].sort() == [1, 2, 3] && [2, 1].sortBy(v, v) == [1, 2]");
+    assert_err("[1, 2].sort(a, b, 'not a bool')", "");
+}
+
+#[test]
+fn sort_with_a_comparator_needs_two_distinct_names() {
+    for (expr, needle) in [
+        ("[1, 2].sort(a.b, c, true)", "simple names"),
+        ("[1, 2].sort(a, a, a < a)", "must differ"),
+    ] {
+        match common::ENV.compile(expr) {
+            Err(e) => assert!(e.to_string().contains(needle), "{expr}: {e}"),
+            Ok(_) => panic!("{expr} should not compile"),
+        }
+    }
+}
+
+#[test]
 fn matches_works_as_function_and_method() {
     assert_true("'/api/v2/x'.matches('^/api/v[0-9]+/')");
     assert_true("matches('/api/v2/x', 'v2')");

@@ -11,6 +11,7 @@ use sluice_policy::{
     Action, ActionError, BuildCx, Flow, HttpCx, Phase, PhaseCx, Termination, TypedAction,
 };
 
+use crate::scalar_text::ScalarText;
 use crate::util::{HeaderTemplates, PROTECTED_HEADERS, add_to, header_templates, render_headers};
 
 /// Config of `add-headers`.
@@ -19,7 +20,7 @@ use crate::util::{HeaderTemplates, PROTECTED_HEADERS, add_to, header_templates, 
 pub struct AddHeadersConfig {
     /// Header name → value (`${…}` allowed). 1 to 10 entries.
     #[schemars(length(min = 1, max = 10))]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, ScalarText>,
 }
 
 /// The built action.

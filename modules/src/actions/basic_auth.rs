@@ -23,6 +23,8 @@ use sluice_policy::{
 };
 use subtle::{Choice, ConstantTimeEq};
 
+use crate::credential::{CredentialEntry, CredentialPair};
+
 /// Error code of a rejected request (`ERR_SLUICE_2801`; ngrok documents none).
 pub const ERROR_CODE: u16 = 2801;
 const MAX_CREDENTIALS: usize = 10;
@@ -33,10 +35,11 @@ const MAX_REALM: usize = 128;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuthConfig {
-    /// `username:password` strings, 1 to 10; `${…}` allowed on either side of the first `:`
-    /// (or as the whole credential), never spanning it. Passwords are 8 to 128 characters.
+    /// 1 to 10 credentials, each a `username:password` string (`${…}` allowed on either side
+    /// of the first `:`, or as the whole credential, never spanning it) or a
+    /// `{username, password}` map. Passwords are 8 to 128 characters.
     #[schemars(length(min = 1, max = 10))]
-    pub credentials: Vec<String>,
+    pub credentials: Vec<CredentialEntry>,
     /// Realm sent in `www-authenticate`. Default `ngrok`; at most 128 ASCII characters.
     #[serde(default = "default_realm")]
     pub realm: String,
@@ -192,6 +195,28 @@ fn compile(cx: &mut BuildCx<'_>, rel: &str, raw: &str) -> Option<Credential> {
             }
         }
         (None, None) => {}
+    }
+    let part = |t: Template| match t.as_static() {
+        Some(s) => Part::Static(digest(s.as_bytes())),
+        None => Part::Dynamic(t),
+    };
+    Some(Credential::Split(part(user), part(password)))
+}
+
+/// Compiles one `credentials[i]` entry written as a `{username, password}` map.
+fn compile_pair(cx: &mut BuildCx<'_>, rel: &str, pair: &CredentialPair) -> Option<Credential> {
+    let user = cx.template(&format!("{rel}.username"), pair.username.as_str());
+    let password = cx.template(&format!("{rel}.password"), pair.password.as_str());
+    let (user, password) = (user?, password?);
+    let problem = match (user.as_static(), password.as_static()) {
+        (Some(u), Some(p)) => rfc7617_problem(u, p).map(|m| (m, rel.to_string())),
+        (Some(u), None) => rfc7617_problem(u, "password").map(|m| (m, format!("{rel}.username"))),
+        (None, Some(p)) => rfc7617_problem("user", p).map(|m| (m, format!("{rel}.password"))),
+        (None, None) => None,
+    };
+    if let Some((message, at)) = problem {
+        cx.error_at(Code::InvalidValue, &at, message);
+        return None;
     }
     let part = |t: Template| match t.as_static() {
         Some(s) => Part::Static(digest(s.as_bytes())),
@@ -370,8 +395,13 @@ impl TypedAction for BasicAuth {
             return None;
         }
         let mut credentials = Vec::with_capacity(config.credentials.len());
-        for (i, raw) in config.credentials.iter().enumerate() {
-            if let Some(c) = compile(cx, &format!("credentials[{i}]"), raw) {
+        for (i, entry) in config.credentials.iter().enumerate() {
+            let rel = format!("credentials[{i}]");
+            let built = match entry {
+                CredentialEntry::Text(raw) => compile(cx, &rel, raw),
+                CredentialEntry::Pair(pair) => compile_pair(cx, &rel, pair),
+            };
+            if let Some(c) = built {
                 credentials.push(c);
             }
         }

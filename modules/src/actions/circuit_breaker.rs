@@ -48,6 +48,12 @@ pub struct CircuitBreakerConfig {
     pub num_buckets: u32,
     /// Whether to reject while tripped (default true); `false` only measures.
     pub enforce: bool,
+    /// Older spelling of `window_duration` (ngrok's migration guide); accepted with a warning.
+    pub rolling_window: Option<String>,
+    /// Older spelling of `error_threshold`, also a ratio from 0.0 to 1.0 (ngrok's migration
+    /// guide); accepted with a warning.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub error_threshold_percentage: Option<f64>,
 }
 
 impl Default for CircuitBreakerConfig {
@@ -59,6 +65,8 @@ impl Default for CircuitBreakerConfig {
             tripped_duration: "10s".into(),
             num_buckets: 10,
             enforce: true,
+            rolling_window: None,
+            error_threshold_percentage: None,
         }
     }
 }
@@ -127,6 +135,26 @@ fn duration_field(cx: &mut BuildCx<'_>, field: &str, text: &str) -> Option<Durat
     }
 }
 
+/// Accepts `old`, the migration guide's spelling of `canonical`, with a warning naming
+/// `canonical`; refuses a config that gives both. Returns the key to report value errors at.
+fn alias(cx: &mut BuildCx<'_>, old: &'static str, canonical: &str) -> &'static str {
+    let both = cx.config_node().is_some_and(|n| n.get(canonical).is_some());
+    if both {
+        cx.error_at(
+            Code::InvalidConfig,
+            old,
+            format!("`{old}` is an older spelling of `{canonical}`: give only `{canonical}`"),
+        );
+    } else {
+        cx.warn_at(
+            Code::InvalidConfig,
+            old,
+            format!("`{old}` is an older spelling (ngrok's migration guide): write `{canonical}` instead"),
+        );
+    }
+    old
+}
+
 impl TypedAction for CircuitBreaker {
     type Config = CircuitBreakerConfig;
     const TYPE: &'static str = "circuit-breaker";
@@ -137,14 +165,22 @@ impl TypedAction for CircuitBreaker {
         "Rejects requests with 503 for a while when too many upstream responses are 5xx.";
 
     fn build(config: CircuitBreakerConfig, cx: &mut BuildCx<'_>) -> Option<Self> {
-        if !(0.0..=1.0).contains(&config.error_threshold) {
+        let (threshold_key, error_threshold) = match config.error_threshold_percentage {
+            Some(v) => (
+                alias(cx, "error_threshold_percentage", "error_threshold"),
+                v,
+            ),
+            None => ("error_threshold", config.error_threshold),
+        };
+        let (window_key, window_text) = match &config.rolling_window {
+            Some(v) => (alias(cx, "rolling_window", "window_duration"), v),
+            None => ("window_duration", &config.window_duration),
+        };
+        if !(0.0..=1.0).contains(&error_threshold) {
             cx.error_at(
                 Code::OutOfRange,
-                "error_threshold",
-                format!(
-                    "must be between 0.0 and 1.0, got {}",
-                    config.error_threshold
-                ),
+                threshold_key,
+                format!("must be between 0.0 and 1.0, got {error_threshold}"),
             );
         }
         if !(1..=MAX_VOLUME_THRESHOLD).contains(&config.volume_threshold) {
@@ -167,14 +203,14 @@ impl TypedAction for CircuitBreaker {
                 ),
             );
         }
-        let window = duration_field(cx, "window_duration", &config.window_duration);
+        let window = duration_field(cx, window_key, window_text);
         let tripped = duration_field(cx, "tripped_duration", &config.tripped_duration);
         let (window, tripped) = (window?, tripped?);
         if cx.failed() {
             return None;
         }
         let breaker_config = BreakerConfig {
-            error_threshold: config.error_threshold,
+            error_threshold,
             volume_threshold: config.volume_threshold,
             window,
             tripped,

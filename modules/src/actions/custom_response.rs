@@ -15,6 +15,7 @@ use sluice_policy::{
     Termination, TypedAction,
 };
 
+use crate::scalar_text::ScalarText;
 use crate::util::{HeaderTemplates, header_templates, render_headers};
 
 /// Config of `custom-response`.
@@ -29,7 +30,7 @@ pub struct CustomResponseConfig {
     /// Deprecated name of `body`.
     pub content: Option<String>,
     /// Headers; values may use `${…}`. At most 10.
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, ScalarText>,
 }
 
 impl Default for CustomResponseConfig {

@@ -24,6 +24,7 @@ use sluice_policy::{
 };
 
 use crate::http_call::{Call, CallError, Caller, MAX_RESPONSE_BODY, Reply};
+use crate::scalar_text::ScalarText;
 use crate::util::{HeaderTemplates, header_templates, render_headers};
 
 const MAX_RETRIES: u32 = 3;
@@ -62,7 +63,7 @@ pub struct HttpRequestConfig {
     pub query_params: Vec<QueryParam>,
     /// Headers; values may use `${…}` (at most 10).
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, ScalarText>,
     /// Body; `${…}` allowed.
     pub body: Option<String>,
     /// Redirects to follow (0 to 10, default 0).

@@ -24,6 +24,7 @@ use sluice_policy::{
 };
 
 use crate::find_replace::{Pattern, groups, render_to, to_template, url_escape};
+use crate::scalar_text::ScalarText;
 use crate::util::{HeaderTemplates, header_templates, render_headers};
 
 /// Name of the result variable, `actions.ngrok.redirect`.
@@ -46,7 +47,7 @@ pub struct RedirectConfig {
     /// Extra response headers; values may use `${…}`. At most 10.
     #[serde(default)]
     #[schemars(length(max = 10))]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, ScalarText>,
 }
 
 fn default_status() -> u16 {

@@ -3,8 +3,10 @@
 //!
 //! The body is buffered (at most [`BODY_LIMIT`] bytes; a larger body fails verification) and
 //! still forwarded afterwards. Verified requests continue; a provider's URL-validation
-//! handshake (Twitter CRC, Worldline, Xero, Zoom) is answered by the action itself. A failed
-//! verification answers `403` (`401` for Xero) with `ERR_SLUICE_3204`, unless `enforce: false`.
+//! handshake (Twitter CRC, Worldline, Xero, Zoom, Dropbox) is answered by the action itself.
+//! A failed verification answers `403` (`401` for Xero) with `ERR_SLUICE_3204`, unless
+//! `enforce: false`. `webhook-validation`, the older name some ngrok integration pages use,
+//! loads with a warning.
 //! Result variables: `actions.ngrok.verify_webhook.verified` and, on failure,
 //! `actions.ngrok.verify_webhook.error.{code,message}`; they never contain the secret.
 
@@ -153,6 +155,7 @@ impl Action for VerifyWebhook {
 impl TypedAction for VerifyWebhook {
     type Config = VerifyWebhookConfig;
     const TYPE: &'static str = "verify-webhook";
+    const DEPRECATED_ALIASES: &'static [&'static str] = &["webhook-validation"];
     const PHASES: &'static [Phase] = &[Phase::HttpRequest];
     const TERMINATION: Termination = Termination::WhenRejecting;
     const ABOUT: &'static str = "Verifies a webhook request's signature for the given provider; \

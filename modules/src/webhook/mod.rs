@@ -10,8 +10,11 @@
 //! | id | signature | replay tolerance |
 //! |----|-----------|------------------|
 //! | `bitbucket` | `X-Hub-Signature: sha256=<hex HMAC-SHA256(body)>` | none signed |
+//! | `brex` | Standard Webhooks (see `svix`); the secret is the base64 key Brex's API returns | 300 s |
 //! | `calendly` | `Calendly-Webhook-Signature: t=..,v1=<hex HMAC-SHA256("t.body")>` | 180 s |
 //! | `clerk` | Svix (see `svix`) | 300 s |
+//! | `contentful` | `x-contentful-signature`: hex HMAC-SHA256 of method, path, the `x-contentful-signed-headers`, body; 64-character secret | 30 s |
+//! | `graphcms` | Hygraph: `gcms-signature: sign=<base64>, env=.., t=<ms>` over `{"Body":..,"EnvironmentName":..,"TimeStamp":..}` | 300 s (default) |
 //! | `github` | `X-Hub-Signature-256: sha256=<hex>`; legacy `X-Hub-Signature: sha1=<hex>` only when the former is absent | none signed |
 //! | `gitlab` | `X-Gitlab-Token` equals the secret | none signed |
 //! | `hubspot` | `X-HubSpot-Signature-v3`: base64 HMAC-SHA256 of method+URL+body+`X-HubSpot-Request-Timestamp` (ms) | 300 s |
@@ -32,6 +35,44 @@
 //! | `xero` | `X-Xero-Signature: <base64 HMAC-SHA256(body)>`; answers intent-to-receive | none signed |
 //! | `zoom` | `x-zm-signature: v0=<hex HMAC-SHA256("v0:ts:body")>`; answers `endpoint.url_validation` | 300 s (default) |
 //!
+//! | `mailchimp` | Mandrill: `X-Mandrill-Signature`: base64 HMAC-SHA1 of URL + sorted form params | none signed |
+//! | `mailgun` | in the body: hex HMAC-SHA256 of `timestamp` + `token` (JSON `signature` object or form fields) | 300 s (default) |
+//!
+//! One HMAC over parts of the request, one row each in `table.rs`:
+//!
+//! | id | signature | replay tolerance |
+//! |----|-----------|------------------|
+//! | `aftership` | `aftership-hmac-sha256: <base64 HMAC-SHA256(body)>` | none signed |
+//! | `alchemy` | `X-Alchemy-Signature: <hex HMAC-SHA256(body)>` | none signed |
+//! | `autodesk` | `x-adsk-signature: sha1hash=<hex HMAC-SHA1(body)>` | none signed |
+//! | `bolt` | `X-Bolt-Hmac-Sha256: <base64 HMAC-SHA256(body)>` | none signed |
+//! | `box` | `box-signature-primary`/`-secondary: <base64 HMAC-SHA256(body + box-delivery-timestamp)>` | 600 s |
+//! | `buildkite` | `X-Buildkite-Signature: timestamp=..,signature=<hex HMAC-SHA256("t.body")>` | 300 s (default) |
+//! | `castle` | `X-Castle-Signature: <base64 HMAC-SHA256(body)>` | none signed |
+//! | `chargify` | `X-Chargify-Webhook-Signature-Hmac-Sha-256: <hex HMAC-SHA256(body)>` | none signed |
+//! | `circleci` | `circleci-signature: v1=<hex HMAC-SHA256(body)>[,…]` | none signed |
+//! | `coinbase` | Coinbase Commerce: `X-CC-Webhook-Signature: <hex HMAC-SHA256(body)>` | none signed |
+//! | `clearbit` | `X-Request-Signature: sha1=<hex HMAC-SHA1(body)>` | none signed |
+//! | `docusign` | `X-DocuSign-Signature-1` (… `-5`): `<base64 HMAC-SHA256(body)>` | none signed |
+//! | `dropbox` | `X-Dropbox-Signature: <hex HMAC-SHA256(body)>`; answers the `GET ?challenge=` | none signed |
+//! | `facebook_graph_api`, `facebook_messenger`, `instagram`, `whatsapp` | `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body)>` (app secret) | none signed |
+//! | `frameio` | `X-Frameio-Signature: v0=<hex HMAC-SHA256("v0:ts:body")>`, `X-Frameio-Request-Timestamp` | 300 s (default) |
+//! | `heroku` | `Heroku-Webhook-Hmac-SHA256: <base64 HMAC-SHA256(body)>` | none signed |
+//! | `jira` | `X-Hub-Signature: sha256=<hex HMAC-SHA256(body)>` | none signed |
+//! | `launch_darkly` | `X-LD-Signature: <hex HMAC-SHA256(body)>` | none signed |
+//! | `microsoft_teams` | `Authorization: HMAC <base64 HMAC-SHA256(body)>`, key = base64-decoded secret | none signed |
+//! | `modern_treasury` | `X-Signature: <hex HMAC-SHA256(body)>` | none signed |
+//! | `mongodb` | `X-MMS-Signature: <base64 HMAC-SHA1(body)>` | none signed |
+//! | `mux` | `Mux-Signature: t=..,v1=<hex HMAC-SHA256("t.body")>` | 300 s (default) |
+//! | `orb` | `X-Orb-Signature: v1=<hex HMAC-SHA256("v1:ts:body")>`, `X-Orb-Timestamp` (ISO 8601) | 300 s (default) |
+//! | `pinwheel` | `X-Pinwheel-Signature: v2=<hex HMAC-SHA256("v2:ts:body")>`, `X-Timestamp` | 300 s (default) |
+//! | `pusher` | `X-Pusher-Signature: <hex HMAC-SHA256(body)>` | none signed |
+//! | `sonatype` | `X-Nexus-Webhook-Signature: <hex HMAC-SHA1(body)>` | none signed |
+//! | `terraform` | `X-TFE-Notification-Signature: <hex HMAC-SHA512(body)>` | none signed |
+//! | `tiktok` | `TikTok-Signature: t=..,s=<hex HMAC-SHA256("t.body")>` | 300 s (default) |
+//! | `webex` | `X-Spark-Signature: <hex HMAC-SHA1(body)>` | none signed |
+//! | `zendesk` | `X-Zendesk-Webhook-Signature: <base64 HMAC-SHA256(ts + body)>`, `X-Zendesk-Webhook-Signature-Timestamp` (RFC 3339) | 300 s (default) |
+//!
 //! Where a provider documents no tolerance, [`DEFAULT_TOLERANCE`] applies.
 //! Timestamps are checked in both directions. Secrets and signatures are always
 //! compared in constant time, and no error message contains a secret.
@@ -39,15 +80,20 @@
 mod error;
 mod util;
 
+mod contentful;
 mod github;
 mod gitlab;
+mod graphcms;
 mod hubspot;
 mod linear;
+mod mailchimp;
+mod mailgun;
 mod sendgrid;
 mod simple;
 mod slack;
 mod stripe;
 mod svix;
+mod table;
 mod twilio;
 mod twitter;
 mod worldline;
@@ -59,6 +105,7 @@ mod tests;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 pub use error::{UnknownProvider, WebhookError};
@@ -74,20 +121,30 @@ pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 pub enum Provider {
     /// Bitbucket (Cloud and Data Center) webhooks.
     Bitbucket,
+    /// Brex webhooks (Standard Webhooks headers).
+    Brex,
     /// Calendly webhook subscriptions.
     Calendly,
     /// Clerk webhooks (delivered through Svix).
     Clerk,
+    /// Contentful webhooks (signed canonical request).
+    Contentful,
     /// GitHub webhooks.
     GitHub,
     /// GitLab webhooks (secret token).
     GitLab,
+    /// Hygraph (formerly GraphCMS) webhooks.
+    GraphCms,
     /// HubSpot webhooks and app requests (signature v3).
     HubSpot,
     /// Intercom webhooks.
     Intercom,
     /// Linear webhooks.
     Linear,
+    /// Mailchimp Transactional (Mandrill) webhooks.
+    Mailchimp,
+    /// Mailgun webhooks.
+    Mailgun,
     /// PagerDuty v3 webhooks.
     PagerDuty,
     /// SendGrid signed Event Webhook.
@@ -116,17 +173,43 @@ pub enum Provider {
     Xero,
     /// Zoom webhooks.
     Zoom,
+    /// A provider whose scheme is one HMAC over parts of the request (a row of `table.rs`).
+    Table(TableProvider),
 }
 
-const ALL: &[Provider] = &[
+/// A provider of the HMAC table, by its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TableProvider(usize);
+
+impl TableProvider {
+    fn scheme(self) -> &'static table::Scheme {
+        &table::SCHEMES[self.0]
+    }
+}
+
+/// Every provider, sorted by id.
+static ALL: LazyLock<Vec<Provider>> = LazyLock::new(|| {
+    let mut all: Vec<Provider> = NAMED.to_vec();
+    all.extend((0..table::SCHEMES.len()).map(|i| Provider::Table(TableProvider(i))));
+    all.sort_by_key(|p| p.id());
+    all
+});
+
+/// The providers with their own file.
+const NAMED: &[Provider] = &[
     Provider::Bitbucket,
+    Provider::Brex,
     Provider::Calendly,
     Provider::Clerk,
+    Provider::Contentful,
     Provider::GitHub,
     Provider::GitLab,
+    Provider::GraphCms,
     Provider::HubSpot,
     Provider::Intercom,
     Provider::Linear,
+    Provider::Mailchimp,
+    Provider::Mailgun,
     Provider::PagerDuty,
     Provider::SendGrid,
     Provider::Sentry,
@@ -148,13 +231,18 @@ impl Provider {
     pub fn id(&self) -> &'static str {
         match self {
             Provider::Bitbucket => "bitbucket",
+            Provider::Brex => "brex",
             Provider::Calendly => "calendly",
             Provider::Clerk => "clerk",
+            Provider::Contentful => "contentful",
             Provider::GitHub => "github",
             Provider::GitLab => "gitlab",
+            Provider::GraphCms => "graphcms",
             Provider::HubSpot => "hubspot",
             Provider::Intercom => "intercom",
             Provider::Linear => "linear",
+            Provider::Mailchimp => "mailchimp",
+            Provider::Mailgun => "mailgun",
             Provider::PagerDuty => "pagerduty",
             Provider::SendGrid => "sendgrid",
             Provider::Sentry => "sentry",
@@ -169,12 +257,13 @@ impl Provider {
             Provider::Worldline => "worldline",
             Provider::Xero => "xero",
             Provider::Zoom => "zoom",
+            Provider::Table(t) => t.scheme().id,
         }
     }
 
     /// Every supported provider, sorted by id.
     pub fn all() -> &'static [Provider] {
-        ALL
+        &ALL
     }
 
     /// The replay tolerance applied to the provider's signed timestamp, or
@@ -183,13 +272,17 @@ impl Provider {
         match self {
             Provider::Calendly => Some(Duration::from_secs(180)),
             Provider::Linear => Some(Duration::from_secs(60)),
-            Provider::Clerk
+            Provider::Contentful => Some(contentful::TOLERANCE),
+            Provider::Brex
+            | Provider::Clerk
+            | Provider::GraphCms
             | Provider::HubSpot
             | Provider::SendGrid
             | Provider::Slack
             | Provider::Stripe
             | Provider::Svix
             | Provider::Zoom => Some(DEFAULT_TOLERANCE),
+            Provider::Table(t) => t.scheme().replay_tolerance(),
             _ => None,
         }
     }
@@ -254,8 +347,10 @@ pub fn validate_secret(provider: Provider, secret: &str) -> Result<(), WebhookEr
         return Err(WebhookError::invalid_secret("the secret must not be empty"));
     }
     match provider {
-        Provider::Svix | Provider::Clerk => svix::signing_key(secret).map(drop),
+        Provider::Svix | Provider::Clerk | Provider::Brex => svix::signing_key(secret).map(drop),
         Provider::SendGrid => sendgrid::public_key(secret).map(drop),
+        Provider::Contentful => contentful::validate_secret(secret),
+        Provider::Table(t) => table::key(t.scheme(), secret).map(drop),
         _ => Ok(()),
     }
 }
@@ -275,12 +370,18 @@ pub fn verify(
     match provider {
         Provider::Bitbucket => github::verify_bitbucket(key, req),
         Provider::Calendly => stripe::verify_calendly(key, req, now, tolerance),
-        Provider::Clerk | Provider::Svix => svix::verify(secret, req, now, tolerance),
+        Provider::Brex | Provider::Clerk | Provider::Svix => {
+            svix::verify(secret, req, now, tolerance)
+        }
+        Provider::Contentful => contentful::verify(key, req, now),
         Provider::GitHub => github::verify_github(key, req),
         Provider::GitLab => gitlab::verify(key, req),
+        Provider::GraphCms => graphcms::verify(key, req, now, tolerance),
         Provider::HubSpot => hubspot::verify(key, req, now, tolerance),
         Provider::Intercom => github::verify_intercom(key, req),
         Provider::Linear => linear::verify(key, req, now, tolerance),
+        Provider::Mailchimp => mailchimp::verify(key, req),
+        Provider::Mailgun => mailgun::verify(key, req, now, tolerance),
         Provider::PagerDuty => simple::verify_pagerduty(key, req),
         Provider::SendGrid => sendgrid::verify(secret, req, now, tolerance),
         Provider::Sentry => simple::verify_sentry(key, req),
@@ -294,5 +395,6 @@ pub fn verify(
         Provider::Worldline => worldline::verify(key, req),
         Provider::Xero => xero::verify(key, req),
         Provider::Zoom => zoom::verify(key, req, now, tolerance),
+        Provider::Table(t) => table::verify(t.scheme(), secret, req, now),
     }
 }

@@ -48,7 +48,7 @@ pub(crate) fn verify(key: &[u8], req: &WebhookRequest<'_>) -> Result<Verificatio
 
 /// Decoded form parameters concatenated as `key value key value ...` (no
 /// separators), sorted by key then value, identical pairs counted once.
-fn sorted_params(body: &[u8]) -> String {
+pub(crate) fn sorted_params(body: &[u8]) -> String {
     let mut pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     pairs.sort();
     pairs.dedup();

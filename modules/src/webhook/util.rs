@@ -11,7 +11,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use http::header::{CONTENT_TYPE, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use http::{Response, StatusCode};
 use sha1::Sha1;
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use super::{WebhookError, WebhookRequest};
@@ -21,6 +21,7 @@ use super::{WebhookError, WebhookRequest};
 pub(crate) enum Alg {
     Sha1,
     Sha256,
+    Sha512,
 }
 
 /// HMAC of the concatenation of `parts` under `key`.
@@ -36,6 +37,7 @@ pub(crate) fn hmac(alg: Alg, key: &[u8], parts: &[&[u8]]) -> Result<Vec<u8>, Web
     match alg {
         Alg::Sha1 => run::<Hmac<Sha1>>(key, parts),
         Alg::Sha256 => run::<Hmac<Sha256>>(key, parts),
+        Alg::Sha512 => run::<Hmac<Sha512>>(key, parts),
     }
 }
 
@@ -130,6 +132,20 @@ pub(crate) fn parse_timestamp(value: &str) -> Result<i64, WebhookError> {
     value
         .parse()
         .map_err(|_| WebhookError::malformed("timestamp is out of range"))
+}
+
+/// Parses an RFC 3339 / ISO 8601 date and time into Unix milliseconds; a time written
+/// without an offset is taken as UTC.
+pub(crate) fn parse_date_time_ms(value: &str) -> Result<i128, WebhookError> {
+    let value = value.trim();
+    let parsed = chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.timestamp_millis())
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f")
+                .map(|t| t.and_utc().timestamp_millis())
+        })
+        .map_err(|_| WebhookError::malformed("timestamp is not an RFC 3339 date and time"))?;
+    Ok(i128::from(parsed))
 }
 
 /// Checks that a timestamp in Unix seconds is within `tolerance` of `now`.

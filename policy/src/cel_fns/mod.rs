@@ -20,6 +20,7 @@ pub(crate) mod net;
 pub(crate) mod query;
 pub(crate) mod random;
 pub(crate) mod regex_cache;
+pub(crate) mod sort_compare;
 pub(crate) mod strings;
 pub(crate) mod unknown;
 pub(crate) mod url;
@@ -51,6 +52,7 @@ pub fn ngrok_env() -> Result<Env, RegisterError> {
     env.add_extension(extensions::math)?;
     env.add_extension(extensions::encoders)?;
     regex_cache::register(&mut env)?;
+    sort_compare::register(&mut env)?;
     strings::register(&mut env)?;
     net::register(&mut env)?;
     encoding::register(&mut env)?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{Loader, unavailable};
 use crate::action::Termination;
 use crate::build::BuildCx;
-use crate::diag::Code;
+use crate::diag::{Code, Diagnostic};
 use crate::phase::Phase;
 use crate::policy::PolicyAction;
 use crate::source::{Node, NodeKind, PathSeg};
@@ -52,28 +52,30 @@ impl Loader<'_> {
         for (i, item) in items.iter().enumerate() {
             let mut p = path.clone();
             p.push(PathSeg::Index(i));
+            let Some(action) = self.action(phase, item, p.clone()) else {
+                continue;
+            };
+            // ngrok loads an action placed after a terminating one (its maintenance-page
+            // example does this), so sluice does too: the action is validated like any other,
+            // then left out of the rule with a warning, since it can never run.
+            // `sluice policy check --strict` turns the warning back into an error.
             if let Some(prior) = &terminated_by {
-                let type_name = item
-                    .get("type")
-                    .and_then(Node::as_str)
-                    .unwrap_or("this action")
-                    .to_string();
-                self.error(
+                self.diagnostics.push(Diagnostic::warning(
                     Code::UnreachableAction,
+                    self.file,
                     item.loc,
                     &p,
                     format!(
-                        "`{type_name}` is unreachable: the terminating action `{prior}` before it ends the phase; move it before `{prior}` or into another rule"
+                        "`{}` is unreachable and never runs: the terminating action `{prior}` before it ends the phase; move it before `{prior}` or into another rule",
+                        action.type_name
                     ),
-                );
+                ));
                 continue;
             }
-            if let Some(action) = self.action(phase, item, p) {
-                if action.termination == Termination::Always {
-                    terminated_by = Some(action.type_name.to_string());
-                }
-                out.push(action);
+            if action.termination == Termination::Always {
+                terminated_by = Some(action.type_name.to_string());
             }
+            out.push(action);
         }
         out
     }
@@ -144,6 +146,19 @@ impl Loader<'_> {
             );
             return None;
         };
+        if factory.deprecated_aliases().contains(&type_name) {
+            self.diagnostics.push(Diagnostic::warning(
+                Code::UnknownActionType,
+                self.file,
+                type_node.loc,
+                &type_path,
+                format!(
+                    "`{type_name}` is an older name of `{}`: write `type: {}`",
+                    factory.type_name(),
+                    factory.type_name()
+                ),
+            ));
+        }
         if !factory.phases().contains(&phase) {
             let allowed: Vec<&str> = factory.phases().iter().map(|p| p.key()).collect();
             self.error(

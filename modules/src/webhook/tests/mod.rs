@@ -17,12 +17,14 @@ mod github;
 mod gitlab;
 mod hubspot;
 mod linear;
+mod own_schemes;
 mod provider;
 mod sendgrid;
 mod simple;
 mod slack;
 mod stripe;
 mod svix;
+mod table;
 mod twilio;
 
 /// The fixed "current time" of the tests, in Unix seconds.

@@ -5,7 +5,11 @@ use crate::webhook::{DEFAULT_TOLERANCE, validate_secret};
 
 #[test]
 fn ids_round_trip() {
-    assert_eq!(Provider::all().len(), 22);
+    assert_eq!(Provider::all().len(), 60);
+    let ids: Vec<&str> = Provider::all().iter().map(Provider::id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "sorted by id");
     for provider in Provider::all() {
         assert_eq!(Provider::from_str(provider.id()), Ok(*provider));
         assert_eq!(provider.to_string(), provider.id());
