@@ -102,6 +102,20 @@ impl TunnelRoutes {
         tables.internal.get(&key)?.pick().cloned()
     }
 
+    /// Whether a live session serves the internal endpoint `url` of `account` (without
+    /// moving the pool's round robin, unlike [`TunnelRoutes::lookup_internal`]).
+    pub fn has_internal(&self, account: &str, url: &str) -> bool {
+        let Ok(tables) = self.tables.read() else {
+            return false;
+        };
+        let key = (account.to_owned(), url.to_owned());
+        tables.internal.get(&key).is_some_and(|p| {
+            p.members()
+                .iter()
+                .any(|m| m.session.close_reason().is_none())
+        })
+    }
+
     /// Whether any TLS endpoint is bound (else the https listener need not look at SNI).
     pub fn has_tls(&self) -> bool {
         self.tables.read().is_ok_and(|t| !t.tls.is_empty())
