@@ -161,7 +161,24 @@ async fn get_gw(edge: &TunnelEdge, path: &str, headers: &[(&str, &str)]) -> supp
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_gateway_routes_to_internal_endpoints_of_other_agents() {
     let edge = TunnelEdge::start(false).await;
-    let _api = serve(&edge, TOKEN, internal("api", Some(API_POLICY)), "api").await;
+    // The API's agent is a real `sluice http` with `--binding internal` and its own policy.
+    let dir = scratch_dir();
+    let api_policy = write_file(&dir, "api.yml", API_POLICY)
+        .display()
+        .to_string();
+    let api_port = echo_upstream("api").await.to_string();
+    let mut api = edge.http_agent(
+        &api_port,
+        &[
+            "--url",
+            "https://api.internal",
+            "--binding",
+            "internal",
+            "--traffic-policy-file",
+            &api_policy,
+        ],
+    );
+    assert_eq!(api.url().await, "https://api.internal");
     let web = serve(&edge, TOKEN, internal("web", None), "web").await;
     let _web_b = serve(&edge, TOKEN, internal("web-b", None), "web-b").await;
     let _gw = gateway(&edge).await;
@@ -274,6 +291,14 @@ async fn loops_get_the_loop_code_and_internal_names_stay_private() {
     assert_eq!(r.status, 404, "{:?}", r.body);
     assert_eq!(r.header("sluice-error-code"), Some("ERR_SLUICE_3200"));
     assert!(!String::from_utf8_lossy(&r.body).contains("api GET"));
+    // An internal HTTP endpoint has no connection of its own: on_tcp_connect is refused.
+    let session = builder(&edge, TOKEN).connect().await.expect("session");
+    let tcp_rules = "on_tcp_connect:\n  - actions:\n      - type: deny\n";
+    let Err(e) = session.bind(internal("tcp-rules", Some(tcp_rules))).await else {
+        panic!("an internal HTTP endpoint with on_tcp_connect rules was bound");
+    };
+    let code = e.as_bind_refusal().map(|b| b.code.clone());
+    assert_eq!(code.as_deref(), Some("ERR_SLUICE_2262"), "{e}");
     // Once bob binds an `api.internal` of his own, his forward reaches his, not the other.
     let _bob_api = serve(&edge, "tok-bob", internal("api", None), "bob-api").await;
     let r = try_get(edge.http, "x.bob.localhost", "/")
