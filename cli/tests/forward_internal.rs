@@ -310,3 +310,31 @@ async fn loops_get_the_loop_code_and_internal_names_stay_private() {
         r.body
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_endpoint_without_upstream_forwards_to_an_account_s_internal_endpoint() {
+    let config = "endpoints:\n  - url: http://static.localhost\n    account: tests\n    traffic_policy:\n      on_http_request:\n        - actions:\n            - type: forward-internal\n              config: {url: \"https://web.internal\", on_error: continue}\n";
+    let edge = TunnelEdge::start_with_config(false, config).await;
+    // No agent yet: the policy lets the failed forward through and nothing serves it.
+    let r = try_get(edge.http, "static.localhost", "/")
+        .await
+        .expect("answer");
+    assert_eq!(r.status, 404, "{:?}", r.body);
+    assert_eq!(r.header("sluice-error-code"), Some("ERR_SLUICE_3200"));
+    // An agent of the account binds the internal endpoint: the public URL serves it.
+    let web = serve(&edge, TOKEN, internal("web", None), "web").await;
+    let r = try_get(edge.http, "static.localhost", "/x")
+        .await
+        .expect("answer");
+    assert_eq!(
+        String::from_utf8_lossy(&r.body),
+        "web GET /x host=static.localhost xfh=static.localhost mark=-"
+    );
+    // The agent goes; the URL stays up and answers offline again.
+    drop(web);
+    poll("the offline answer", Duration::from_secs(10), || async {
+        let r = try_get(edge.http, "static.localhost", "/").await?;
+        (r.status == 404).then_some(())
+    })
+    .await;
+}

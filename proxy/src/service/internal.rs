@@ -5,7 +5,8 @@
 //! the innermost first.
 //!
 //! Whose internal endpoints an endpoint reaches: an agent's endpoint, those its account bound;
-//! an endpoint of the edge's config, the internal endpoints of the config.
+//! an endpoint of the edge's config, those of the account it names (`account:`), else the
+//! internal endpoints of the config.
 
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -42,12 +43,12 @@ pub(super) struct Level<'a> {
     ex: &'a mut Exchange,
 }
 
-/// The owner whose internal endpoints `ep` reaches: its agent's account, or `None` for an
-/// endpoint of the edge's config.
+/// The owner whose internal endpoints `ep` reaches: its agent's account, the account an
+/// endpoint of the config names, or `None` (the config's own internal endpoints).
 fn owner(ep: &Endpoint) -> Option<String> {
     match &ep.upstream.target {
         Target::Tunnel(session) => Some(session.account().to_owned()),
-        Target::Address(_) => None,
+        Target::Address(_) | Target::PolicyOnly => ep.account.clone(),
     }
 }
 

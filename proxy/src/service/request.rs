@@ -23,7 +23,7 @@ use super::{
 use crate::body::{HOST_BUFFER_LIMIT, ReadRequest, ReadState, SessionBody};
 use crate::body_pace::BodyPace;
 use crate::body_watch::BodyWatch;
-use crate::config::Endpoint;
+use crate::config::{Endpoint, Target};
 use crate::conn::{ConnRecord, EndpointConn};
 use crate::conn_handle;
 use crate::errors;
@@ -189,7 +189,25 @@ impl EdgeService {
             return Ok(true);
         }
         match verdict {
-            RequestVerdict::Forward => Ok(false),
+            RequestVerdict::Forward => {
+                let Some(last) = ctx.upstream_endpoint() else {
+                    return Ok(false);
+                };
+                if !matches!(last.upstream.target, Target::PolicyOnly) {
+                    return Ok(false);
+                }
+                // An endpoint without upstream whose policy let the request through (a
+                // failed `forward-internal` with `on_error: continue`): nothing serves it.
+                ctx.error_code = Some(errors::ENDPOINT_NOT_FOUND);
+                let page = errors::error_page(
+                    StatusCode::NOT_FOUND,
+                    errors::ENDPOINT_NOT_FOUND,
+                    &format!("The endpoint {} is offline.", last.info.url),
+                    accept_of(session).as_deref(),
+                );
+                write_synthetic(session, page, ctx).await?;
+                Ok(true)
+            }
             RequestVerdict::Close => {
                 ctx.close = true;
                 self.shared

@@ -29,6 +29,8 @@ impl EdgeService {
             .ok_or_else(|| internal("no endpoint chosen"))?;
         let up = match &ep.upstream.target {
             Target::Address(up) => up,
+            // Answered in the request phase; never asked for a peer.
+            Target::PolicyOnly => return Err(internal("the endpoint has no upstream")),
             Target::Tunnel(session) => {
                 // Any address will do: the connector opens a stream on the session instead.
                 let mut peer =
