@@ -179,6 +179,14 @@ async fn a_public_gateway_routes_to_internal_endpoints_of_other_agents() {
         ],
     );
     assert_eq!(api.url().await, "https://api.internal");
+    // Its local API shows the binding.
+    let own = format!("127.0.0.1:{}", api.web);
+    let listed = support::get(api.web, &own, "/api/endpoints").await;
+    let listed: serde_json::Value = serde_json::from_slice(&listed.body).expect("JSON");
+    assert_eq!(
+        listed["endpoints"][0]["bindings"],
+        serde_json::json!(["internal"])
+    );
     let web = serve(&edge, TOKEN, internal("web", None), "web").await;
     let _web_b = serve(&edge, TOKEN, internal("web-b", None), "web-b").await;
     let _gw = gateway(&edge).await;

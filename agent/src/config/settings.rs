@@ -47,6 +47,16 @@ impl AgentSection {
     }
 }
 
+/// The binding the edge gave an endpoint bound with `bindings` at `public_url`: the one
+/// asked for, else what its name implies (`.internal` names are internal).
+fn binding_of(bindings: &[String], public_url: &str) -> &'static str {
+    let host = sluice_tunnel::auth::host_port(public_url).map(|(h, _)| h);
+    match sluice_tunnel::binding::resolve(bindings, host.as_deref()) {
+        Ok(sluice_tunnel::EndpointBinding::Internal) => "internal",
+        _ => "public",
+    }
+}
+
 impl ResolvedEndpoint {
     /// The forwarder serving this endpoint's streams; `inspector` is used only when the
     /// endpoint inspects.
@@ -79,6 +89,7 @@ impl ResolvedEndpoint {
             inspect: self.inspect,
             traffic_policy: self.traffic_policy.clone(),
             pooling_enabled: self.pooling_enabled,
+            binding: binding_of(&self.bindings, public_url).to_string(),
         }
     }
 }
