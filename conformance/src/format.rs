@@ -18,6 +18,11 @@ pub struct TestFile {
     pub policy_file: Option<String>,
     /// The endpoint URL (default `https://app.example.com`).
     pub endpoint: Option<String>,
+    /// Internal endpoints `forward-internal` may reach, by URL (`https://api.internal`), each
+    /// answering with a canned reply (their own policies are not run). Without any, every
+    /// target is offline. In-process only: the live runner skips files that have them.
+    #[serde(default)]
+    pub internal_endpoints: BTreeMap<String, UpstreamSpec>,
     /// The cases.
     pub cases: Vec<Case>,
 }
@@ -145,6 +150,9 @@ pub struct Expect {
     pub body_matches: Option<String>,
     /// Whether the upstream was called.
     pub upstream_called: Option<bool>,
+    /// The internal endpoint `forward-internal` handed the request to (`upstream` then
+    /// describes what that endpoint received), or `""` for none.
+    pub forwarded_to: Option<String>,
     /// What the upstream received (implies it was called).
     pub upstream: Option<UpstreamExpect>,
     /// Whether the connection was closed (no response).

@@ -322,6 +322,19 @@ pub(crate) fn build_reply(spec: Option<&UpstreamSpec>) -> Result<UpstreamReply, 
     Ok(reply)
 }
 
+/// The file's canned internal endpoints, by canonical URL.
+fn canned_internal(
+    specs: &std::collections::BTreeMap<String, UpstreamSpec>,
+) -> Result<harness::CannedInternal, String> {
+    let mut out = harness::CannedInternal::new();
+    for (url, spec) in specs {
+        let key =
+            sluice_policy::internal_url(url).map_err(|e| format!("internal_endpoints: {e}"))?;
+        out.insert(key, build_reply(Some(spec))?);
+    }
+    Ok(out)
+}
+
 pub(crate) async fn run_case(
     policy: &Policy,
     prepared: &Prepared,
@@ -335,6 +348,10 @@ pub(crate) async fn run_case(
         .map(|c| harness::connection(&c, harness::endpoint(&prepared.endpoint), clock.clone()));
     let mut conn = match setup {
         Ok(c) => c,
+        Err(e) => return fail(case, e),
+    };
+    let internal = match canned_internal(&prepared.file.internal_endpoints) {
+        Ok(m) => m,
         Err(e) => return fail(case, e),
     };
     let tcp_closed = harness::tcp_connect(policy, &mut conn).await;
@@ -371,7 +388,7 @@ pub(crate) async fn run_case(
                 if let Err(e) = normalize_path(&mut parts.uri) {
                     return fail(case, e);
                 }
-                Some(harness::exchange(policy, &conn, parts, body, &reply).await)
+                Some(harness::exchange_routed(policy, &conn, parts, body, &reply, &internal).await)
             };
             if let Some(o) = &outcome {
                 for f in &o.exchange.fired {

@@ -11,7 +11,6 @@ const LACKING: &[(&str, &str)] = &[
     ("oauth-google.yml", "oauth"),
     ("openid-connect.yml", "openid-connect"),
     ("owasp-crs-request.yml", "owasp-crs-request"),
-    ("forward-internal.yml", "forward-internal"),
 ];
 
 fn examples_dir() -> PathBuf {

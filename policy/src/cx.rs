@@ -11,6 +11,7 @@ use crate::cel::{Needs, Scope, ScopeVar};
 use crate::exchange::{
     BodyError, BodyTransform, ConnInfo, Connection, EndpointInfo, Exchange, LogEntry, UpstreamHook,
 };
+use crate::internal::InternalRouting;
 use crate::phase::Phase;
 
 /// Which scope variables an action changed, so the engine refreshes only those.
@@ -126,6 +127,17 @@ impl HttpCx<'_> {
     /// Runs `hook` when the upstream answers or fails.
     pub fn on_upstream_response(&mut self, hook: UpstreamHook) {
         self.ex.upstream_hooks.push(hook);
+    }
+
+    /// The internal endpoints this request may be forwarded to (none in the harness).
+    pub fn internal_routing(&self) -> Option<&InternalRouting> {
+        self.ex.internal.as_ref()
+    }
+
+    /// Hands the request to the internal endpoint `url` (canonical, see
+    /// [`crate::internal::internal_url`]); the action then returns [`crate::Flow::Handoff`].
+    pub fn forward_internal(&mut self, url: String) {
+        self.ex.forward_to = Some(url);
     }
 
     /// The whole exchange, read-only.

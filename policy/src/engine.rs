@@ -163,6 +163,8 @@ impl Policy {
                 }
                 match flow {
                     Ok(Flow::Continue) => {}
+                    // No TCP action hands a connection off; end the phase as it stands.
+                    Ok(Flow::Handoff) => break 'rules,
                     Ok(Flow::Respond(_) | Flow::Close) => {
                         verdict = TcpVerdict::Close;
                         break 'rules;
@@ -257,6 +259,7 @@ impl Policy {
                         end = HttpEnd::Responded;
                         break 'rules;
                     }
+                    Ok(Flow::Handoff) => break 'rules,
                     Ok(Flow::Close) => {
                         ex.close = true;
                         end = HttpEnd::Closed;

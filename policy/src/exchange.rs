@@ -11,6 +11,7 @@ use bytes::Bytes;
 use cel::Value;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
+use crate::internal::InternalRouting;
 use crate::phase::{Phase, Protocol};
 
 /// Header carrying the error code of responses the edge makes itself.
@@ -196,6 +197,9 @@ pub enum Flow {
     Respond(SyntheticResponse),
     /// Close the client connection and end the phase.
     Close,
+    /// End the phase and hand the request to the internal endpoint the action recorded with
+    /// [`crate::HttpCx::forward_internal`]; the host runs that endpoint's policy next.
+    Handoff,
 }
 
 /// An action failed at request time; the engine answers with `status` and the error code.
@@ -266,6 +270,12 @@ pub struct Exchange {
     pub aborted: Option<crate::abort::PolicyAbort>,
     /// `req.*` as the request phase left it (reused by the response phase).
     pub(crate) req_value: Option<Arc<dyn cel::common::value::Val>>,
+    /// The internal endpoints this request may be forwarded to, set by the host; `None`
+    /// when there are none (the in-process harness), so `forward-internal` finds no target.
+    pub internal: Option<InternalRouting>,
+    /// The internal endpoint `forward-internal` handed the request to, as
+    /// [`crate::internal::internal_url`] spells it.
+    pub(crate) forward_to: Option<String>,
 }
 
 impl std::fmt::Debug for Exchange {
@@ -297,7 +307,14 @@ impl Exchange {
             body,
             aborted: None,
             req_value: None,
+            internal: None,
+            forward_to: None,
         }
+    }
+
+    /// The internal endpoint the request phase handed the request to, if it did.
+    pub fn forward_target(&self) -> Option<&str> {
+        self.forward_to.as_deref()
     }
 
     /// Records the upstream's response head and runs the upstream hooks.

@@ -1,6 +1,7 @@
 //! Runs one exchange through a policy in-process, with a fake upstream: the shared core of
 //! `sluice policy test`, the conformance suite and the actions' own tests.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -12,6 +13,7 @@ use crate::engine::{RequestVerdict, ResponseVerdict, TcpVerdict};
 use crate::exchange::{
     BodyTransform, BufferedBody, Clock, ConnInfo, Connection, EndpointInfo, Exchange, TlsInfo,
 };
+use crate::internal::{InternalEndpoints, InternalRouting};
 use crate::phase::Protocol;
 use crate::policy::Policy;
 
@@ -164,8 +166,11 @@ pub struct Outcome {
     pub headers: HeaderMap,
     /// Final response body, after response transforms.
     pub body: Bytes,
-    /// What the upstream saw; None when it was never called.
+    /// What the upstream saw; None when it was never called. After a `forward-internal`
+    /// hand-off, what the internal endpoint saw.
     pub upstream: Option<UpstreamSaw>,
+    /// The internal endpoint `forward-internal` handed the request to, if it did.
+    pub forwarded_to: Option<String>,
     /// The exchange, for fired rules, vars, results, logs and issues.
     pub exchange: Exchange,
 }
@@ -191,8 +196,46 @@ pub async fn exchange(
     body: Bytes,
     reply: &UpstreamReply,
 ) -> Outcome {
+    exchange_routed(policy, conn, request, body, reply, &BTreeMap::new()).await
+}
+
+/// Canned internal endpoints: each online URL (as [`crate::internal::internal_url`] spells
+/// it) and its answer.
+pub type CannedInternal = BTreeMap<String, UpstreamReply>;
+
+/// The canned internal endpoints, as `forward-internal` asks about them.
+struct CannedDirectory(Vec<String>);
+
+impl InternalEndpoints for CannedDirectory {
+    fn is_online(&self, url: &str) -> bool {
+        self.0.iter().any(|u| u == url)
+    }
+}
+
+/// [`exchange`] where `forward-internal` reaches the `internal` endpoints: a hand-off to one
+/// sends the request to its canned answer instead of the upstream (its own policy is not
+/// run). With no internal endpoints, every target is offline.
+pub async fn exchange_routed(
+    policy: &Policy,
+    conn: &Connection,
+    request: http::request::Parts,
+    body: Bytes,
+    reply: &UpstreamReply,
+    internal: &CannedInternal,
+) -> Outcome {
     let mut ex = Exchange::new(request, Box::new(BufferedBody(body.clone())));
+    if !internal.is_empty() {
+        ex.internal = Some(InternalRouting {
+            endpoints: Arc::new(CannedDirectory(internal.keys().cloned().collect())),
+            visited: vec![conn.endpoint.url.clone()],
+        });
+    }
     let verdict = policy.on_http_request(conn, &mut ex).await;
+    let forwarded_to = ex.forward_target().map(str::to_owned);
+    let reply = forwarded_to
+        .as_ref()
+        .and_then(|url| internal.get(url))
+        .unwrap_or(reply);
     let mut upstream = None;
     match verdict {
         RequestVerdict::Close => {
@@ -203,6 +246,7 @@ pub async fn exchange(
                 headers: HeaderMap::new(),
                 body: Bytes::new(),
                 upstream: None,
+                forwarded_to: None,
                 exchange: ex,
             };
         }
@@ -241,6 +285,7 @@ pub async fn exchange(
             headers: HeaderMap::new(),
             body: Bytes::new(),
             upstream,
+            forwarded_to,
             exchange: ex,
         };
     }
@@ -262,6 +307,7 @@ pub async fn exchange(
         headers,
         body,
         upstream,
+        forwarded_to,
         exchange: ex,
     }
 }

@@ -19,6 +19,7 @@ pub mod diag;
 mod engine;
 pub mod exchange;
 pub mod harness;
+pub mod internal;
 mod load;
 mod phase;
 mod policy;
@@ -40,6 +41,7 @@ pub use exchange::{
     ERROR_CODE_HEADER, EndpointInfo, Exchange, FiredRule, Flow, LogEntry, RequestBodySource,
     SyntheticResponse, SystemClock, TlsInfo,
 };
+pub use internal::{InternalEndpoints, InternalRouting, MAX_FORWARD_ENDPOINTS, internal_url};
 pub use load::{LoadOptions, load_node, load_policy};
 pub use phase::{Phase, Protocol};
 pub use policy::{Policy, PolicyAction, Rule};

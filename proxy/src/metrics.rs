@@ -1,7 +1,7 @@
 //! Prometheus metrics, written by hand in the text exposition format (version 0.0.4):
 //! requests by endpoint and status, a latency histogram per endpoint, open and total
 //! connections, bytes in and out (on the client side), responses made by the traffic policy by
-//! status, connections closed by the policy, refused agent authentications, and reloads.
+//! status, connections closed by the policy, requests handed to internal endpoints, refused agent authentications, and reloads.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -27,6 +27,7 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     policy_responses: Mutex<BTreeMap<(String, u16), u64>>,
     policy_closed: Mutex<BTreeMap<(String, &'static str), u64>>,
+    forwarded_internal: Mutex<BTreeMap<String, u64>>,
     reloads: Mutex<BTreeMap<&'static str, u64>>,
     /// Client connections open now.
     pub open_connections: AtomicI64,
@@ -105,6 +106,11 @@ impl Metrics {
     /// A connection closed by the traffic policy in `phase`.
     pub fn policy_closed(&self, endpoint: &str, phase: &'static str) {
         bump(&self.policy_closed, (endpoint.to_string(), phase));
+    }
+
+    /// A request handed to the internal endpoint `endpoint` by `forward-internal`.
+    pub fn forwarded_internal(&self, endpoint: &str) {
+        bump(&self.forwarded_internal, endpoint.to_string());
     }
 
     /// A reload attempt: `ok` or `refused`.
@@ -190,6 +196,20 @@ impl Metrics {
                 writeln!(
                     out,
                     "sluice_policy_connections_closed_total{{endpoint=\"{}\",phase=\"{phase}\"}} {n}",
+                    escape(ep)
+                )?;
+            }
+        }
+        writeln!(
+            out,
+            "# HELP sluice_forward_internal_total Requests handed to an internal endpoint by forward-internal, by endpoint."
+        )?;
+        writeln!(out, "# TYPE sluice_forward_internal_total counter")?;
+        if let Ok(m) = self.forwarded_internal.lock() {
+            for (ep, n) in m.iter() {
+                writeln!(
+                    out,
+                    "sluice_forward_internal_total{{endpoint=\"{}\",binding=\"internal\"}} {n}",
                     escape(ep)
                 )?;
             }

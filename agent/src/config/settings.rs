@@ -49,6 +49,16 @@ impl AgentSection {
     }
 }
 
+/// The binding the edge gave an endpoint bound with `bindings` at `public_url`: the one
+/// asked for, else what its name implies (`.internal` names are internal).
+fn binding_of(bindings: &[String], public_url: &str) -> &'static str {
+    let host = sluice_tunnel::auth::host_port(public_url).map(|(h, _)| h);
+    match sluice_tunnel::binding::resolve(bindings, host.as_deref()) {
+        Ok(sluice_tunnel::EndpointBinding::Internal) => "internal",
+        _ => "public",
+    }
+}
+
 impl ResolvedEndpoint {
     /// The bind request the tunnel sends for this endpoint. A URL that is a scheme alone
     /// (`https://`) asks the edge for a random name of that protocol.
@@ -98,6 +108,7 @@ impl ResolvedEndpoint {
             inspect: self.inspect,
             traffic_policy: self.traffic_policy.clone(),
             pooling_enabled: self.pooling_enabled,
+            binding: binding_of(&self.bindings, public_url).to_string(),
         }
     }
 }

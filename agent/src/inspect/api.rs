@@ -40,6 +40,8 @@ pub struct EndpointInfo {
     pub traffic_policy: Option<String>,
     /// Pooling.
     pub pooling_enabled: bool,
+    /// Who may reach it: `public`, or `internal` (only `forward-internal` on the edge).
+    pub binding: String,
 }
 
 /// API settings.

@@ -114,6 +114,7 @@ pub fn endpoint_json(e: &EndpointInfo) -> Value {
         "inspect": e.inspect,
         "traffic_policy": e.traffic_policy.clone().unwrap_or_default(),
         "pooling_enabled": e.pooling_enabled,
+        "bindings": [e.binding],
         "metrics": zero_metrics(),
     })
 }

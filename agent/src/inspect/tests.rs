@@ -58,6 +58,7 @@ fn info(name: &str, upstream: &str) -> EndpointInfo {
         inspect: true,
         traffic_policy: Some("on_http_request: []".into()),
         pooling_enabled: false,
+        binding: "public".into(),
     }
 }
 
@@ -89,6 +90,7 @@ async fn read_endpoints() -> TestResult {
         "http://localhost:8080"
     );
     assert_eq!(v["endpoints"][0]["traffic_policy"], "on_http_request: []");
+    assert_eq!(v["endpoints"][0]["bindings"], serde_json::json!(["public"]));
     let (_, b) = raw(port, "GET", "/api/tunnels", &host, "").await?;
     let v: serde_json::Value = serde_json::from_str(&b)?;
     assert_eq!(v["tunnels"][0]["public_url"], "https://k3f9.localhost");

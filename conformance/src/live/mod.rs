@@ -189,6 +189,11 @@ impl LiveRunner {
             }
             let r = if let Some(reason) = self.options.known_gaps.reason(path, &case.name) {
                 CaseResult::skip(&case.name, format!("known live gap: {reason}"))
+            } else if !prepared.file.internal_endpoints.is_empty() {
+                CaseResult::skip(
+                    &case.name,
+                    "internal_endpoints: canned internal endpoints exist only in-process".into(),
+                )
             } else if let Some(reason) = self.unreproducible(&endpoint, case) {
                 CaseResult::skip(&case.name, reason)
             } else {

@@ -105,6 +105,9 @@ pub(crate) fn engine_only(expect: &Expect) -> Vec<&'static str> {
     if expect.actions.is_some() {
         v.push("actions");
     }
+    if expect.forwarded_to.is_some() {
+        v.push("forwarded_to");
+    }
     v
 }
 
@@ -223,6 +226,12 @@ pub(crate) fn check(
     let Some(EngineView { outcome: o, conn }) = engine else {
         return out;
     };
+    if let Some(want) = &expect.forwarded_to {
+        let got = o.forwarded_to.as_deref().unwrap_or("");
+        if want != got {
+            out.push(format!("forwarded_to: expected {want:?}, got {got:?}"));
+        }
+    }
     if let Some(want) = &expect.fired {
         let got: Vec<RuleRef> = conn
             .fired

@@ -228,8 +228,15 @@ pub fn load_str(
             key("upstream"),
             key("url"),
         ];
-        let Some(upstream) = cx.upstream(&ep.upstream, &upstream_path) else {
-            continue;
+        let (upstream_url, target) = match &ep.upstream {
+            Some(raw_upstream) => match cx.upstream(raw_upstream, &upstream_path) {
+                Some(upstream) => (upstream.url.clone(), Target::Address(upstream)),
+                None => continue,
+            },
+            None => (
+                "none (the traffic policy answers)".to_string(),
+                Target::PolicyOnly,
+            ),
         };
         let policy = match (&ep.traffic_policy, &ep.traffic_policy_file) {
             (Some(_), Some(_)) => {
@@ -275,6 +282,12 @@ pub fn load_str(
             (None, None) => Some(Policy::empty()),
         };
         let Some(policy) = policy else { continue };
+        if matches!(target, Target::PolicyOnly)
+            && let Err(why) = super::policy_only::answers_every_request(&policy)
+        {
+            cx.error(&at("url"), why);
+            continue;
+        }
         let url = format!(
             "{scheme}://{}",
             ep.url
@@ -298,11 +311,12 @@ pub fn load_str(
             host,
             scheme: ep_scheme,
             upstream: Upstream {
-                url: upstream.url.clone(),
-                target: Target::Address(upstream),
+                url: upstream_url,
+                target,
             },
             policy: Arc::new(policy),
             binding,
+            account: ep.account.clone(),
         }));
     }
     let tunnel = raw

@@ -44,6 +44,7 @@ mod auth_limits;
 mod check;
 mod load;
 mod model;
+mod policy_only;
 mod raw;
 mod tcp;
 #[cfg(test)]

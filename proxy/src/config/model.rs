@@ -166,6 +166,10 @@ pub enum Target {
     Address(Address),
     /// An agent session: each upstream connection is a stream opened on it.
     Tunnel(sluice_tunnel::AgentSession),
+    /// None: the endpoint's policy answers every request (checked at load); a request it
+    /// still lets through (a `forward-internal` with `on_error: continue` that failed) is
+    /// answered as offline.
+    PolicyOnly,
 }
 
 /// One endpoint: a host pattern, a policy and an upstream.
@@ -183,6 +187,10 @@ pub struct Endpoint {
     pub policy: Arc<Policy>,
     /// Public, or internal (a `.internal` name): never routed from a public listener.
     pub binding: sluice_tunnel::EndpointBinding,
+    /// For an endpoint of the config: the account whose agent-bound internal endpoints its
+    /// `forward-internal` reaches (`None`: the config's own). Agent endpoints use their
+    /// session's account.
+    pub account: Option<String>,
 }
 
 /// A plain-address upstream.

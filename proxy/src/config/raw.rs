@@ -211,8 +211,15 @@ pub(super) struct RawEndpoint {
     /// Public URL: `http://name[:port]` or `https://name[:port]`; the name may be a wildcard
     /// `*.example.com`.
     pub(super) url: String,
-    /// Where traffic goes.
-    pub(super) upstream: RawUpstream,
+    /// Where traffic goes. Leave it out for an endpoint whose policy answers every request
+    /// itself: its last `on_http_request` rule has no expressions and ends in a terminating
+    /// action (`forward-internal`, `custom-response`, `deny`, `redirect`, `close-connection`).
+    #[serde(default)]
+    pub(super) upstream: Option<RawUpstream>,
+    /// The account whose agent-bound internal endpoints its `forward-internal` reaches (by
+    /// default, the internal endpoints of this config).
+    #[serde(default)]
+    pub(super) account: Option<String>,
     /// Inline Traffic Policy.
     #[serde(default)]
     #[schemars(schema_with = "policy_ref")]

@@ -268,3 +268,27 @@ fn auth_limits_are_validated() {
         .to_string();
     assert!(e.contains("internal"), "{e}");
 }
+
+#[test]
+fn endpoints_without_upstream_need_a_policy_that_answers() {
+    let head = "version: 1\nlisteners:\n  http: 127.0.0.1:8080\nendpoints:\n  - url: http://gw.localhost\n    account: alice\n";
+    let ok = [
+        "    traffic_policy:\n      on_http_request:\n        - expressions: [\"req.url.path == '/old'\"]\n          actions: [{type: redirect, config: {to: /new}}]\n        - actions:\n            - type: forward-internal\n              config: {url: https://web.internal}\n",
+        "    traffic_policy:\n      on_http_request:\n        - actions: [{type: custom-response, config: {status_code: 503}}]\n",
+    ];
+    for policy in ok {
+        let c = load(&format!("{head}{policy}")).unwrap();
+        assert!(matches!(c.endpoints[0].upstream.target, Target::PolicyOnly));
+        assert_eq!(c.endpoints[0].account.as_deref(), Some("alice"));
+    }
+    let bad = [
+        "",
+        "    traffic_policy:\n      on_http_request:\n        - actions: [{type: add-headers, config: {headers: {a: b}}}]\n",
+        "    traffic_policy:\n      on_http_request:\n        - expressions: [\"req.url.path == '/'\"]\n          actions: [{type: deny}]\n",
+    ];
+    for policy in bad {
+        let e = load(&format!("{head}{policy}")).unwrap_err().to_string();
+        assert!(e.contains("edge.yml:5:"), "{e}");
+        assert!(e.contains("without an upstream"), "{e}");
+    }
+}

@@ -23,9 +23,7 @@ impl EdgeService {
         ctx: &mut Ctx,
     ) -> FailToProxy {
         let now = self.clock.now();
-        if let Some(ex) = ctx.exchange() {
-            ex.upstream_failed(now);
-        }
+        ctx.upstream_failed(now);
         if ctx.close {
             return FailToProxy {
                 error_code: 0,
@@ -48,13 +46,12 @@ impl EdgeService {
             answer.can_reuse_downstream = fresh && failure == BodyFailure::TooLarge;
             return answer;
         }
-        let addr = ctx
-            .endpoint
+        let upstream = ctx.upstream_endpoint();
+        let addr = upstream
             .as_ref()
             .map(|ep| ep.upstream.url.clone())
             .unwrap_or_default();
-        let tunnel = ctx
-            .endpoint
+        let tunnel = upstream
             .as_ref()
             .is_some_and(|ep| matches!(ep.upstream.target, Target::Tunnel(_)));
         let (status, code, message) = match (e.etype(), e.esource()) {
@@ -163,8 +160,8 @@ impl EdgeService {
     /// Whether the tunnel endpoint's agent session ended: a stream cut by its death looks like
     /// any other upstream failure, and the session notices the end a moment later.
     async fn agent_went_away(&self, ctx: &Ctx) -> bool {
-        let Some(Target::Tunnel(agent)) = ctx.endpoint.as_ref().map(|ep| &ep.upstream.target)
-        else {
+        let upstream = ctx.upstream_endpoint();
+        let Some(Target::Tunnel(agent)) = upstream.as_ref().map(|ep| &ep.upstream.target) else {
             return false;
         };
         agent.close_reason().is_some()

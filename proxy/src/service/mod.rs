@@ -14,6 +14,7 @@ mod event;
 mod failure;
 mod forwarded;
 mod headers;
+mod internal;
 mod request;
 mod response;
 mod strict;
@@ -86,6 +87,8 @@ pub struct Ctx {
     conn: Option<Arc<Connection>>,
     /// The exchange (in a mutex only to be `Sync`; always reached with `get_mut`).
     ex: Option<Mutex<Exchange>>,
+    /// The internal endpoints `forward-internal` handed the request to, in order.
+    hops: Vec<internal::Hop>,
     /// The policy asked to close the connection.
     close: bool,
     /// A body replacing the upstream's (the response phase made the response).
@@ -157,6 +160,7 @@ impl ProxyHttp for EdgeService {
             endpoint: None,
             conn: None,
             ex: None,
+            hops: Vec::new(),
             close: false,
             replacement: None,
             replacing: false,

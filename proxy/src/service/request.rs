@@ -9,9 +9,10 @@ use http::header::HOST;
 use pingora::Result;
 use pingora::proxy::Session;
 use sluice_policy::{
-    BodyError, ConnInfo, Connection, ERROR_CODE_HEADER, Exchange, RequestVerdict, ResponseVerdict,
-    TcpVerdict,
+    BodyError, ConnInfo, Connection, ERROR_CODE_HEADER, Exchange, Phase, Policy, RequestVerdict,
+    ResponseVerdict, TcpVerdict,
 };
+use tokio::sync::mpsc;
 
 use super::body_limits::arm;
 use super::headers::{accept_of, host_of};
@@ -19,10 +20,10 @@ use super::response::{write_response, write_synthetic};
 use super::{
     BodyFailure, Ctx, EdgeService, body_error, closed_by_policy, internal, run_transforms,
 };
-use crate::body::{HOST_BUFFER_LIMIT, ReadState, SessionBody};
+use crate::body::{HOST_BUFFER_LIMIT, ReadRequest, ReadState, SessionBody};
 use crate::body_pace::BodyPace;
 use crate::body_watch::BodyWatch;
-use crate::config::Endpoint;
+use crate::config::{Endpoint, Target};
 use crate::conn::{ConnRecord, EndpointConn};
 use crate::conn_handle;
 use crate::errors;
@@ -75,6 +76,30 @@ async fn read_body(
     Ok(st.bytes.clone().freeze())
 }
 
+/// Runs `policy`'s request phase on `ex`, serving the body reads it sends on `reads` from
+/// the session (`read` keeps what was read, so a later policy's reads see the same bytes).
+pub(super) async fn run_request_policy(
+    session: &mut Session,
+    policy: &Policy,
+    conn: &Connection,
+    ex: &mut Exchange,
+    mut reads: mpsc::Receiver<ReadRequest>,
+    read: &mut ReadState,
+    pace: &mut Option<BodyPace>,
+) -> RequestVerdict {
+    let phase = policy.on_http_request(conn, ex);
+    tokio::pin!(phase);
+    loop {
+        tokio::select! {
+            v = &mut phase => break v,
+            Some((limit, reply)) = reads.recv() => {
+                let r = read_body(session, read, limit, pace).await;
+                let _ = reply.send(r);
+            }
+        }
+    }
+}
+
 impl EdgeService {
     /// Takes the record of this request's connection from the session (see
     /// [`crate::conn_handle`]) and counts the request on it.
@@ -124,23 +149,21 @@ impl EdgeService {
                 parts.uri = http::Uri::from(pq);
             }
         }
-        let (source, mut reads) = SessionBody::channel();
+        let (source, reads) = SessionBody::channel();
         let mut ex = Exchange::new(parts, Box::new(source));
+        if !ep.policy.rules(Phase::HttpRequest).is_empty() {
+            ex.internal = Some(self.internal_routing(&ep, vec![ep.info.url.clone()]));
+        }
         let mut read = ReadState::default();
         let mut pace = ctx.pace.take();
-        let verdict = {
-            let phase = ep.policy.on_http_request(&conn, &mut ex);
-            tokio::pin!(phase);
-            loop {
-                tokio::select! {
-                    v = &mut phase => break v,
-                    Some((limit, reply)) = reads.recv() => {
-                        let r = read_body(session, &mut read, limit, &mut pace).await;
-                        let _ = reply.send(r);
-                    }
-                }
-            }
-        };
+        let verdict = run_request_policy(
+            session, &ep.policy, &conn, &mut ex, reads, &mut read, &mut pace,
+        )
+        .await;
+        ctx.ex = Some(Mutex::new(ex));
+        let verdict = self
+            .follow_handoffs(session, ctx, verdict, &mut read, &mut pace)
+            .await;
         ctx.pace = pace;
         if read.done || read.broken {
             // Nothing more is awaited from the client here (Pingora forwards what was read).
@@ -158,7 +181,6 @@ impl EdgeService {
         {
             // The body was partly consumed for an action and cannot be forwarded whole; the
             // action's own answer to the failed read (a 500, a 403) would hide the cause.
-            ctx.ex = Some(Mutex::new(ex));
             ctx.body_failure = Some(failure);
             ctx.error_code = Some(failure.answer().1);
             let page = failure.page(accept_of(session).as_deref());
@@ -168,11 +190,25 @@ impl EdgeService {
         }
         match verdict {
             RequestVerdict::Forward => {
-                ctx.ex = Some(Mutex::new(ex));
-                Ok(false)
+                let Some(last) = ctx.upstream_endpoint() else {
+                    return Ok(false);
+                };
+                if !matches!(last.upstream.target, Target::PolicyOnly) {
+                    return Ok(false);
+                }
+                // An endpoint without upstream whose policy let the request through (a
+                // failed `forward-internal` with `on_error: continue`): nothing serves it.
+                ctx.error_code = Some(errors::ENDPOINT_NOT_FOUND);
+                let page = errors::error_page(
+                    StatusCode::NOT_FOUND,
+                    errors::ENDPOINT_NOT_FOUND,
+                    &format!("The endpoint {} is offline.", last.info.url),
+                    accept_of(session).as_deref(),
+                );
+                write_synthetic(session, page, ctx).await?;
+                Ok(true)
             }
             RequestVerdict::Close => {
-                ctx.ex = Some(Mutex::new(ex));
                 ctx.close = true;
                 self.shared
                     .metrics
@@ -180,16 +216,19 @@ impl EdgeService {
                 Err(closed_by_policy())
             }
             RequestVerdict::Responded => {
-                // A response made in the request phase still runs the response phase.
-                let v = ep.policy.on_http_response(&conn, &mut ex).await;
+                // A response made in the request phase still runs the response phase (of
+                // each endpoint the request went through, the innermost first).
+                let v = self.respond_through(ctx).await.map_err(body_error)?;
                 if v == ResponseVerdict::Close {
-                    ctx.ex = Some(Mutex::new(ex));
                     ctx.close = true;
                     self.shared
                         .metrics
                         .policy_closed(&ep.info.id, "on_http_response");
                     return Err(closed_by_policy());
                 }
+                let ex = ctx
+                    .exchange()
+                    .ok_or_else(|| internal("the exchange went missing"))?;
                 let raw = ex.response_body.take().unwrap_or_default();
                 let body =
                     run_transforms(&mut ex.response_transforms, raw, true).map_err(body_error)?;
@@ -206,7 +245,6 @@ impl EdgeService {
                         .strip_prefix("ERR_SLUICE_")
                         .and_then(|n| n.parse().ok());
                 }
-                ctx.ex = Some(Mutex::new(ex));
                 self.shared
                     .metrics
                     .policy_response(&ep.info.id, parts.status.as_u16());

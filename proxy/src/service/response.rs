@@ -63,8 +63,7 @@ impl EdgeService {
         // A plain upstream can never set the edge's error header. An agent can: it removes its
         // local service's own and answers 8012 itself when that service is unreachable.
         let from_agent = ctx
-            .endpoint
-            .as_ref()
+            .upstream_endpoint()
             .is_some_and(|ep| matches!(ep.upstream.target, Target::Tunnel(_)));
         if !from_agent {
             upstream_response.remove_header(ERROR_CODE_HEADER);
@@ -74,14 +73,11 @@ impl EdgeService {
         {
             return Ok(());
         }
-        let (Some(ep), Some(conn)) = (ctx.endpoint.clone(), ctx.conn.clone()) else {
+        let Some(ep) = ctx.endpoint.clone() else {
             return Ok(());
         };
         let now = self.clock.now();
         let downstream_h11 = session.req_header().version == Version::HTTP_11;
-        let Some(ex) = ctx.exchange() else {
-            return Ok(());
-        };
         let switching = upstream_response.status == StatusCode::SWITCHING_PROTOCOLS;
         let mut upstream_parts = upstream_response.as_owned_parts();
         let te = upstream_parts.headers.get(TRANSFER_ENCODING).cloned();
@@ -89,14 +85,21 @@ impl EdgeService {
         if let Some(te) = te {
             upstream_parts.headers.insert(TRANSFER_ENCODING, te);
         }
-        ex.upstream_responded(upstream_parts, now);
-        if ep.policy.on_http_response(&conn, ex).await == ResponseVerdict::Close {
+        let Some(forwarded) = ctx.forwarded_exchange() else {
+            return Ok(());
+        };
+        forwarded.upstream_responded(upstream_parts, now);
+        // Each endpoint's response phase, from the one the upstream answered out to the first.
+        if self.respond_through(ctx).await.map_err(body_error)? == ResponseVerdict::Close {
             ctx.close = true;
             self.shared
                 .metrics
                 .policy_closed(&ep.info.id, "on_http_response");
             return Err(closed_by_policy());
         }
+        let Some(ex) = ctx.exchange() else {
+            return Ok(());
+        };
         let Some(parts) = ex.response.as_ref() else {
             return Ok(());
         };

@@ -25,11 +25,12 @@ impl EdgeService {
     /// The peer for the chosen endpoint's upstream.
     pub(super) fn peer(ctx: &Ctx, client: Option<SocketAddr>) -> Result<Box<HttpPeer>> {
         let ep = ctx
-            .endpoint
-            .clone()
+            .upstream_endpoint()
             .ok_or_else(|| internal("no endpoint chosen"))?;
         let up = match &ep.upstream.target {
             Target::Address(up) => up,
+            // Answered in the request phase; never asked for a peer.
+            Target::PolicyOnly => return Err(internal("the endpoint has no upstream")),
             Target::Tunnel(session) => {
                 // Any address will do: the connector opens a stream on the session instead.
                 let mut peer =
@@ -76,7 +77,7 @@ impl EdgeService {
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.trim() != "0")
         };
-        if let Some(ex) = ctx.exchange() {
+        if let Some(ex) = ctx.forwarded_exchange() {
             upstream_request.set_method(ex.request.method.clone());
             upstream_request.set_uri(ex.request.uri.clone());
             let mut headers = ex.request.headers.clone();
@@ -114,7 +115,7 @@ impl EdgeService {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let Some(ex) = ctx.exchange() else {
+        let Some(ex) = ctx.forwarded_exchange() else {
             return Ok(());
         };
         if ex.request_transforms.is_empty() {

@@ -75,11 +75,25 @@ pub struct TunnelRoutes {
 impl TunnelRoutes {
     /// The agent-backed endpoint for a `Host` value; pooled names give the next live
     /// session's endpoint on each call.
+    ///
+    /// An exact name beats a wildcard bind, and the most specific wildcard wins:
+    /// `a.b.example.com` tries `*.b.example.com`, then `*.example.com` (as [`crate::routes`]
+    /// does for the config's endpoints); a wildcard never matches its bare suffix.
     pub fn lookup(&self, scheme: Scheme, host: &str) -> Option<Arc<Endpoint>> {
         let name = crate::routes::normalize(host);
         let tables = self.tables.read().ok()?;
-        let pool = tables.http.get(&(scheme, name))?;
-        pool.pick().map(|m| m.endpoint.clone())
+        let live = |key: String| {
+            tables
+                .http
+                .get(&(scheme, key))
+                .and_then(|pool| pool.pick().map(|m| m.endpoint.clone()))
+        };
+        if let Some(ep) = live(name.clone()) {
+            return Some(ep);
+        }
+        name.match_indices('.')
+            .filter(|(i, _)| *i > 0)
+            .find_map(|(i, _)| live(format!("*{}", &name[i..])))
     }
 
     /// The next live member serving the TLS name `sni`.
@@ -100,6 +114,20 @@ impl TunnelRoutes {
         let tables = self.tables.read().ok()?;
         let key = (account.to_owned(), url.to_owned());
         tables.internal.get(&key)?.pick().cloned()
+    }
+
+    /// Whether a live session serves the internal endpoint `url` of `account` (without
+    /// moving the pool's round robin, unlike [`TunnelRoutes::lookup_internal`]).
+    pub fn has_internal(&self, account: &str, url: &str) -> bool {
+        let Ok(tables) = self.tables.read() else {
+            return false;
+        };
+        let key = (account.to_owned(), url.to_owned());
+        tables.internal.get(&key).is_some_and(|p| {
+            p.members()
+                .iter()
+                .any(|m| m.session.close_reason().is_none())
+        })
     }
 
     /// Whether any TLS endpoint is bound (else the https listener need not look at SNI).

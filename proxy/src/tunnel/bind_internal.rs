@@ -53,6 +53,17 @@ impl Binder {
             Protocol::Http | Protocol::Tcp => Scheme::Http,
         };
         let policy = self.policy(request, protocol)?;
+        // The hop to an internal HTTP endpoint is in-process: there is no connection of its
+        // own for `on_tcp_connect` to run on (ngrok refuses it likewise, ERR_NGROK_2262).
+        if matches!(protocol, Protocol::Http | Protocol::Https)
+            && !policy.rules(sluice_policy::Phase::TcpConnect).is_empty()
+        {
+            return Err(BindRejection::new(
+                "ERR_SLUICE_2262",
+                "internal HTTP endpoints do not support on_tcp_connect: move those rules to \
+                 the public endpoint that forwards here",
+            ));
+        }
         let url = url_with_port(request.protocol, &host, port, default.unwrap_or(0));
         let mut ep = endpoint(session, &url, &host, port, protocol, scheme);
         ep.binding = EndpointBinding::Internal;

@@ -78,6 +78,7 @@ pub(super) fn endpoint(
         },
         policy: Arc::new(Policy::empty()),
         binding: sluice_tunnel::EndpointBinding::Public,
+        account: None,
     }
 }
 
