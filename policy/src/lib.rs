@@ -25,6 +25,7 @@ mod policy;
 mod registry;
 pub mod schema;
 pub mod source;
+pub mod tls_termination;
 pub mod values;
 
 pub use abort::{BUDGET_EXHAUSTED_CODE, PolicyAbort};
@@ -42,3 +43,4 @@ pub use load::{LoadOptions, load_node, load_policy};
 pub use phase::{Phase, Protocol};
 pub use policy::{Policy, PolicyAction, Rule};
 pub use registry::Registry;
+pub use tls_termination::{ClientAuth, PemKeyPair, TlsTermination, TlsVersion};

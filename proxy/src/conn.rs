@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
-use sluice_policy::{Clock, ConnInfo, Connection, TcpVerdict, TlsInfo};
+use sluice_policy::{Clock, ConnInfo, Connection, TcpVerdict, TlsInfo, TlsTermination};
 
 use crate::config::Endpoint;
 
@@ -88,9 +88,9 @@ impl ConnRecord {
     }
 
     /// Runs `ep`'s `on_tcp_connect` on this connection and records the outcome (it goes into
-    /// `tcp_connection_closed.v0`); false when the policy closed the connection. For TCP and
-    /// TLS endpoints, whose connections carry one endpoint and no HTTP.
-    pub async fn tcp_connect(&self, ep: &Endpoint, clock: Arc<dyn Clock>) -> bool {
+    /// `tcp_connection_closed.v0`). For TCP and TLS endpoints, whose connections carry one
+    /// endpoint and no HTTP.
+    pub async fn tcp_connect(&self, ep: &Endpoint, clock: Arc<dyn Clock>) -> TcpDecision {
         let info = ConnInfo {
             client: self.client,
             server: self.server,
@@ -99,6 +99,7 @@ impl ConnRecord {
         };
         let mut conn = Connection::new(info, ep.info.clone(), clock);
         let closed = ep.policy.on_tcp_connect(&mut conn).await == TcpVerdict::Close;
+        let terminate_tls = conn.tls_termination.clone();
         self.endpoints.lock().await.insert(
             ep.info.id.clone(),
             EndpointConn {
@@ -106,6 +107,23 @@ impl ConnRecord {
                 closed,
             },
         );
-        !closed
+        if closed {
+            TcpDecision::Closed
+        } else {
+            TcpDecision::Open { terminate_tls }
+        }
     }
+}
+
+/// What `on_tcp_connect` decided for a TCP or TLS endpoint's connection.
+#[derive(Debug)]
+pub enum TcpDecision {
+    /// The policy closed it.
+    Closed,
+    /// It goes on; `terminate_tls` when a `terminate-tls` action asked the edge to end the
+    /// client's TLS first.
+    Open {
+        /// The termination options.
+        terminate_tls: Option<Arc<TlsTermination>>,
+    },
 }

@@ -21,7 +21,7 @@ use crate::conn::ConnRecord;
 use crate::metered::Metered;
 use crate::metrics::{Metrics, OpenConnection};
 use crate::state::Shared;
-use crate::tunnel::{Passthrough, passthrough};
+use crate::tunnel::{Passthrough, Terminator, passthrough};
 
 /// Time allowed for a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,8 +29,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// One public listener (http or https) and what its connections need.
 pub(super) struct Listening {
     pub(super) front: Arc<Front>,
-    /// The TLS acceptor (https listener).
-    pub(super) tls: Option<Arc<Acceptor>>,
+    /// The TLS acceptor (https listener) and the terminator of TLS endpoints that run
+    /// `terminate-tls`.
+    pub(super) tls: Option<(Arc<Acceptor>, Arc<Terminator>)>,
     pub(super) shared: Arc<Shared>,
     pub(super) header_timeout: Duration,
     pub(super) shutdown: ShutdownWatch,
@@ -85,7 +86,7 @@ async fn serve_ready(tcp: TcpStream, peer: SocketAddr, l: &Listening, metrics: A
     // On the https listener, a ClientHello naming a TLS endpoint goes to its agent untouched.
     let (tcp, hello) = match &l.tls {
         None => (tcp, Vec::new()),
-        Some(_) => match passthrough(&l.shared, tcp, peer, local).await {
+        Some((_, terminator)) => match passthrough(&l.shared, terminator, tcp, peer, local).await {
             Passthrough::Done => return,
             Passthrough::Continue(tcp, hello) => (tcp, hello),
         },
@@ -98,7 +99,7 @@ async fn serve_ready(tcp: TcpStream, peer: SocketAddr, l: &Listening, metrics: A
     }
     let (stream, tls): (Stream, Option<TlsInfo>) = match &l.tls {
         None => (Box::new(l4), None),
-        Some(acceptor) => {
+        Some((acceptor, _)) => {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.tls_handshake(l4)).await {
                 Ok(Ok(s)) => {
                     let info = s.get_ssl().map(|r| TlsInfo {

@@ -1,7 +1,8 @@
 //! TLS endpoints on the https listener: before the edge's own TLS handshake, the ClientHello
 //! is read (not terminated) and, when its SNI names a TLS endpoint bound by an agent, the
 //! connection is spliced raw (ClientHello included) into a stream to that agent. Otherwise the
-//! bytes read are handed back for the normal HTTPS handshake to replay.
+//! bytes read are handed back for the normal HTTPS handshake to replay. When the endpoint's
+//! `on_tcp_connect` runs `terminate-tls`, the [`Terminator`] ends TLS at the edge instead.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tokio::net::TcpStream;
 
 use super::sni::read_first_record;
 use super::splice::splice;
+use super::tls_terminate::Terminator;
 use crate::conn::ConnRecord;
 use crate::state::Shared;
 
@@ -29,6 +31,7 @@ pub enum Passthrough {
 /// it to the end), or hands it back. Reads nothing when no TLS endpoint is bound.
 pub async fn passthrough(
     shared: &Shared,
+    terminator: &Terminator,
     mut tcp: TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
@@ -56,6 +59,7 @@ pub async fn passthrough(
         &member.session,
         tcp,
         &hello,
+        Some(terminator),
     )
     .await;
     Passthrough::Done
