@@ -198,7 +198,10 @@ impl Endpoint {
             let forwarder = forwarder.clone();
             let on_error = on_error.clone();
             tokio::spawn(async move {
-                if let Err(e) = forwarder.serve(stream, header.client_addr).await {
+                let served = forwarder
+                    .serve_tunnelled(stream, header.client_addr, header.tls_terminated)
+                    .await;
+                if let Err(e) = served {
                     on_error(header.client_addr, e);
                 }
             });

@@ -11,6 +11,7 @@ mod check;
 pub mod legacy;
 mod resolve;
 mod settings;
+pub mod tls_termination;
 pub mod types;
 pub mod values;
 

@@ -360,6 +360,7 @@ mod tests {
             upstream: Upstream::parse("9000", kind)?,
             inspect: true,
             host_header: HostHeader::Preserve,
+            agent_tls: None,
         })
     }
 
