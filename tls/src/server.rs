@@ -202,7 +202,12 @@ mod tests {
     #[test]
     fn authorities_need_a_certificate_each() {
         let (cert, _) = pair("ca.test");
-        assert_eq!(authorities(std::slice::from_ref(&cert)).expect("roots").len(), 1);
+        assert_eq!(
+            authorities(std::slice::from_ref(&cert))
+                .expect("roots")
+                .len(),
+            1
+        );
         let err = authorities(&[cert, "junk".to_string()]).unwrap_err();
         assert!(
             matches!(err, ServerTlsError::Authority { index: 1, .. }),
