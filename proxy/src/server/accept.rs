@@ -21,6 +21,7 @@ use crate::conn::ConnRecord;
 use crate::metered::Metered;
 use crate::metrics::{Metrics, OpenConnection};
 use crate::state::Shared;
+use crate::tunnel::sni::HELLO_TIMEOUT;
 use crate::tunnel::{Passthrough, Terminator, passthrough};
 
 /// Time allowed for a TLS handshake.
@@ -61,7 +62,12 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, l: &Listening) {
     // socket and this small task (~1.4 KiB in all), not a Pingora session (~35 KiB: its
     // request future, header buffer and the state of `serve_ready`).
     // At shutdown, a connection that has sent nothing yet is closed.
-    let idle = Duration::from_secs(l.front.idle_secs);
+    // On the https listener the first byte starts the ClientHello, which has
+    // `HELLO_TIMEOUT` (3 s) as ngrok's TLS endpoints do.
+    let mut idle = Duration::from_secs(l.front.idle_secs);
+    if l.tls.is_some() {
+        idle = idle.min(HELLO_TIMEOUT);
+    }
     let mut stop = l.shutdown.clone();
     // (`peek`, not `readable`: tokio marks an accepted stream readable before any event.)
     let mut first = [0u8; 1];

@@ -8,10 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sluice_policy::TlsInfo;
-use sluice_wire::sni::server_name;
+use sluice_wire::sni::{HelloState, server_name};
 use tokio::net::TcpStream;
 
-use super::sni::read_first_record;
+use super::sni::read_client_hello;
 use super::splice::splice;
 use super::tls_terminate::Terminator;
 use crate::conn::ConnRecord;
@@ -40,7 +40,11 @@ pub async fn passthrough(
         return Passthrough::Continue(tcp, Vec::new());
     }
     let mut hello = Vec::with_capacity(2048);
-    read_first_record(&mut tcp, &mut hello).await;
+    if read_client_hello(&mut tcp, &mut hello).await == HelloState::Partial {
+        // No whole ClientHello in time (or the client went away): closed, as ngrok does.
+        tracing::debug!("{peer}: no complete ClientHello within the limits; closed");
+        return Passthrough::Done;
+    }
     let Some(sni) = server_name(&hello) else {
         return Passthrough::Continue(tcp, hello);
     };
