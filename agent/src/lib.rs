@@ -70,7 +70,9 @@ pub mod inspect;
 pub mod sdk;
 pub mod upstream;
 
-pub use forward::{ForwardError, Forwarder, HostHeader, HttpForwarder, HttpOptions};
+pub use forward::{
+    AgentTls, AgentTlsPem, ForwardError, Forwarder, HostHeader, HttpForwarder, HttpOptions,
+};
 pub use inspect::{ApiOptions, EndpointInfo, InspectApi, InspectLimits, Inspector};
 pub use sdk::{Agent, Connection, Endpoint, SdkError};
 pub use upstream::{

@@ -14,7 +14,7 @@ use sluice_tunnel::{
 };
 use tokio::sync::{mpsc, watch};
 
-use crate::forward::{ForwardError, Forwarder, HttpOptions};
+use crate::forward::{AgentTls, ForwardError, Forwarder, HttpOptions};
 use crate::upstream::{EndpointKind, Upstream, UpstreamError};
 
 /// One public connection of an endpoint: who it came from and the byte stream.
@@ -184,6 +184,21 @@ impl Endpoint {
     pub async fn forward_to(self, upstream: &str) -> Result<(), SdkError> {
         let up = Upstream::parse(upstream, self.kind)?;
         let forwarder = Forwarder::new(&self.url, self.kind, up, HttpOptions::default(), None)?;
+        self.serve(forwarder, |_, _| {}).await;
+        Ok(())
+    }
+
+    /// [`forward_to`](Self::forward_to) for a `tls://` endpoint whose public clients' TLS ends
+    /// at this agent with `tls` (ngrok's SDK calls it TLS termination); the edge only ever
+    /// sees the encrypted bytes.
+    pub async fn forward_to_terminating(
+        self,
+        upstream: &str,
+        tls: AgentTls,
+    ) -> Result<(), SdkError> {
+        let up = Upstream::parse(upstream, self.kind)?;
+        let forwarder = Forwarder::new(&self.url, self.kind, up, HttpOptions::default(), None)?
+            .with_agent_tls(tls)?;
         self.serve(forwarder, |_, _| {}).await;
         Ok(())
     }
