@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use sluice_policy::{Clock, ConnInfo, Connection, TcpVerdict, TlsInfo, TlsTermination};
@@ -53,6 +53,12 @@ pub struct ConnRecord {
     pub requests: AtomicU64,
     pub(crate) header_gen: AtomicU64,
     pub(crate) awaiting_header: AtomicBool,
+    /// TLS facts of the edge's own handshake when `terminate-tls` ended a TLS endpoint's
+    /// TLS (`tls` holds only the SNI read before it).
+    pub terminated_tls: OnceLock<TlsInfo>,
+    /// Why the edge closed the connection, when it was not the client or the policy (a
+    /// failed terminating handshake, …).
+    pub close_reason: OnceLock<String>,
     /// Per endpoint id: the policy's connection state (`on_tcp_connect` runs once per
     /// connection and endpoint; the lock is held while it runs, so HTTP/2 streams wait).
     pub endpoints: tokio::sync::Mutex<HashMap<String, EndpointConn>>,
@@ -72,6 +78,8 @@ impl ConnRecord {
             requests: AtomicU64::new(0),
             header_gen: AtomicU64::new(0),
             awaiting_header: AtomicBool::new(false),
+            terminated_tls: OnceLock::new(),
+            close_reason: OnceLock::new(),
             endpoints: tokio::sync::Mutex::new(HashMap::new()),
         }
     }

@@ -16,7 +16,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme, SupportedProtocolVersion};
 use sluice_tunnel::{BindRequest, ClientSession, Protocol};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tunnel_common::{agent, start_edge, temp_dir};
+use tunnel_common::{agent, eventually, start_edge, temp_dir};
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -285,6 +285,34 @@ async fn the_edge_terminates_and_the_agent_gets_plaintext() {
         assert!(out.contains("agent:hello"), "{out}");
         assert!(out.contains("CN = rcgen self signed cert"), "{out}");
     }
+
+    // tcp_connection_closed carries the terminating handshake's facts, or why it failed.
+    let events = dir.join("events.jsonl");
+    eventually("closed events with TLS facts and a refusal reason", || {
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        async move {
+            let closed: Vec<serde_json::Value> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .filter(|e: &serde_json::Value| e["event_type"] == "tcp_connection_closed.v0")
+                .collect();
+            let terminated = closed.iter().any(|e| {
+                e["object"]["conn"]["tls"]["sni"] == "own.localhost"
+                    && e["object"]["conn"]["tls"]["version"]
+                        .as_str()
+                        .is_some_and(|v| v.starts_with("TLSv1"))
+                    && e["object"]["conn"]["tls"]["cipher_suite"].is_string()
+            });
+            let refused = closed.iter().any(|e| {
+                e["object"]["conn"]["tls"]["sni"] == "modern.localhost"
+                    && e["object"]["conn"]["close_reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("handshake"))
+            });
+            terminated && refused
+        }
+    })
+    .await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 

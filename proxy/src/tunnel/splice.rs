@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use sluice_policy::SystemClock;
+use sluice_policy::{SystemClock, TlsInfo};
 use sluice_tunnel::{AgentSession, StreamHeader};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
@@ -43,13 +43,19 @@ pub async fn splice<C>(
         TcpDecision::Open {
             terminate_tls: Some(options),
         } => match terminator {
-            None => tracing::warn!(
-                "{}: terminate-tls on an endpoint without TLS ({}); closed",
-                record.client,
-                ep.info.url
-            ),
+            None => {
+                tracing::warn!(
+                    "{}: terminate-tls on an endpoint without TLS ({}); closed",
+                    record.client,
+                    ep.info.url
+                );
+                let _ = record
+                    .close_reason
+                    .set("terminate-tls on an endpoint without TLS".into());
+            }
             Some(t) => match t.accept(&options, Replay::new(prefix, &mut client)).await {
                 Ok(mut tls) => {
+                    let _ = record.terminated_tls.set(handshake_facts(tls.get_ref().1));
                     let head = StreamHeader {
                         tls_terminated: true,
                         ..head
@@ -57,7 +63,10 @@ pub async fn splice<C>(
                     forward(shared, &record, session, &head, &mut tls, &[]).await;
                     let _ = tls.shutdown().await;
                 }
-                Err(e) => tracing::debug!("{}: {}: {e}", record.client, ep.info.url),
+                Err(e) => {
+                    tracing::debug!("{}: {}: {e}", record.client, ep.info.url);
+                    let _ = record.close_reason.set(e.to_string());
+                }
             },
         },
     }
@@ -115,5 +124,23 @@ async fn forward<C>(
                 .fetch_add(to_client, Ordering::Relaxed);
         }
         Err(e) => tracing::debug!("{peer}: tunnelled connection ended: {e}"),
+    }
+}
+
+/// The TLS facts of the edge's terminating handshake, named as the https listener names them.
+fn handshake_facts(server: &rustls::ServerConnection) -> TlsInfo {
+    TlsInfo {
+        sni: server.server_name().map(str::to_string),
+        version: server
+            .protocol_version()
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        cipher_suite: server
+            .negotiated_cipher_suite()
+            .and_then(|c| c.suite().as_str())
+            .map(str::to_string),
+        alpn: server
+            .alpn_protocol()
+            .map(|a| String::from_utf8_lossy(a).into_owned()),
     }
 }
