@@ -87,7 +87,7 @@ async fn forward_to_terminating_ends_tls_at_the_agent() {
     .expect("agent connects");
     let name = "sdk-tls.localhost";
     let endpoint = agent
-        .bind(BindRequest::new(Protocol::Tls).with_url(&format!("tls://{name}")))
+        .bind(BindRequest::new(Protocol::Tls).with_url(format!("tls://{name}")))
         .await
         .expect("bind tls");
     let generated = rcgen::generate_simple_self_signed(vec![name.to_string()]).expect("cert");
