@@ -13,7 +13,11 @@ pub fn tls_sni(data: &[u8]) {
     }
     // Whatever the bytes, a state comes back; complete only for handshake records.
     if sluice_wire::sni::hello_state(data) == sluice_wire::sni::HelloState::Complete {
-        assert_eq!(data.first(), Some(&0x16), "complete hellos are handshake records");
+        assert_eq!(
+            data.first(),
+            Some(&0x16),
+            "complete hellos are handshake records"
+        );
     }
 }
 
