@@ -442,3 +442,63 @@ async fn termination_flags_that_cannot_apply_are_refused() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_encryption_verifies_the_upstream_with_given_cas() {
+    let edge = TunnelEdge::start(false).await;
+    let dir = scratch_dir();
+    let ca = |cn: &str| {
+        let key = KeyPair::generate().expect("CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let pem = params.clone().self_signed(&key).expect("CA").pem();
+        (pem, Issuer::new(params, key))
+    };
+    let (ca_pem, issuer) = ca("upstream CA");
+    let (other_ca_pem, _) = ca("another CA");
+    let up_key = KeyPair::generate().expect("key");
+    let up_cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("params")
+        .signed_by(&up_key, &issuer)
+        .expect("upstream cert");
+    let (tls_port, _) = upstream(
+        "verified-upstream",
+        Some((up_cert.pem(), up_key.serialize_pem())),
+    )
+    .await;
+    let (crt, key, _) = cert("x.localhost", "sluice-agent-cert");
+    let (crt_file, key_file) = (write(&dir, "a.crt", &crt), write(&dir, "a.key", &key));
+    let mut agents = Vec::new();
+    for (name, cas) in [
+        ("good-ca.localhost", &ca_pem),
+        ("bad-ca.localhost", &other_ca_pem),
+    ] {
+        let mut args = vec![
+            "tls".to_owned(),
+            format!("tls://127.0.0.1:{tls_port}"),
+            "--url".into(),
+            format!("tls://{name}"),
+            "--crt".into(),
+            crt_file.clone(),
+            "--key".into(),
+            key_file.clone(),
+            "--upstream-tls-verify-cas".into(),
+            write(&dir, &format!("{name}.pem"), cas),
+        ];
+        args.extend(edge.agent_flags());
+        let mut agent = AgentProc::spawn(&args);
+        agent.forwarding(1).await;
+        agents.push(agent);
+    }
+    let (_, reply) = exchange(edge.https, "good-ca.localhost", None)
+        .await
+        .expect("verified upstream");
+    assert_eq!(reply, "verified-upstream:ping\n");
+    // The upstream's certificate does not chain to the given CA: nothing gets through.
+    let refused = exchange(edge.https, "bad-ca.localhost", None).await;
+    assert!(
+        !matches!(&refused, Ok((_, r)) if r.contains("verified-upstream")),
+        "{refused:?}"
+    );
+}

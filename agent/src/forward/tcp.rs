@@ -69,11 +69,14 @@ where
     }
     let (up, down) = match open_tls {
         true => {
-            let config = client_config(upstream.tls_verify, Vec::new()).map_err(|e| {
-                ForwardError::Unreachable {
-                    upstream: upstream.to_string(),
-                    source: std::io::Error::other(e),
-                }
+            let config = client_config(
+                upstream.tls_verify,
+                upstream.tls_verify_cas.as_deref(),
+                Vec::new(),
+            )
+            .map_err(|e| ForwardError::Unreachable {
+                upstream: upstream.to_string(),
+                source: std::io::Error::other(e),
             })?;
             let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
             let name = rustls::pki_types::ServerName::try_from(host.to_string())

@@ -78,6 +78,10 @@ pub struct EndpointArgs {
     /// Verify the upstream's TLS certificate.
     #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub upstream_tls_verify: bool,
+    /// CA certificates (PEM file) the upstream's certificate must chain to; implies
+    /// --upstream-tls-verify.
+    #[arg(long)]
+    pub upstream_tls_verify_cas: Option<PathBuf>,
     /// Who may reach the endpoint: `public` (the edge's listeners) or `internal` (only
     /// `forward-internal` from the same account; needs a `.internal` URL, which implies it).
     #[arg(long)]
@@ -226,6 +230,14 @@ impl EndpointArgs {
             upstream.proxy_protocol = Some(ProxyProtocol::from_number(n)?);
         }
         upstream.tls_verify = self.upstream_tls_verify;
+        if let Some(path) = &self.upstream_tls_verify_cas {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            sluice_agent::forward::tls::client_config(true, Some(&pem), Vec::new())
+                .map_err(|e| anyhow::anyhow!("--upstream-tls-verify-cas: {e}"))?;
+            upstream.tls_verify = true;
+            upstream.tls_verify_cas = Some(pem);
+        }
         let legacy = self.legacy.translate();
         let url = match (&self.url, &legacy.url) {
             (Some(_), Some(_)) => {
