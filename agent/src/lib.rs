@@ -75,7 +75,9 @@ pub mod runner;
 pub mod sdk;
 pub mod upstream;
 
-pub use forward::{ForwardError, Forwarder, HostHeader, HttpForwarder, HttpOptions};
+pub use forward::{
+    AgentTls, AgentTlsPem, ForwardError, Forwarder, HostHeader, HttpForwarder, HttpOptions,
+};
 pub use inspect::{ApiOptions, EndpointInfo, InspectApi, InspectLimits, Inspector};
 pub use sdk::{Agent, Connection, Endpoint, SdkError};
 pub use upstream::{

@@ -14,7 +14,7 @@ use sluice_tunnel::{
 };
 use tokio::sync::{mpsc, watch};
 
-use crate::forward::{ForwardError, Forwarder, HttpOptions};
+use crate::forward::{AgentTls, ForwardError, Forwarder, HttpOptions};
 use crate::upstream::{EndpointKind, Upstream, UpstreamError};
 
 /// One public connection of an endpoint: who it came from and the byte stream.
@@ -188,6 +188,21 @@ impl Endpoint {
         Ok(())
     }
 
+    /// [`forward_to`](Self::forward_to) for a `tls://` endpoint whose public clients' TLS ends
+    /// at this agent with `tls` (ngrok's SDK calls it TLS termination); the edge only ever
+    /// sees the encrypted bytes.
+    pub async fn forward_to_terminating(
+        self,
+        upstream: &str,
+        tls: AgentTls,
+    ) -> Result<(), SdkError> {
+        let up = Upstream::parse(upstream, self.kind)?;
+        let forwarder = Forwarder::new(&self.url, self.kind, up, HttpOptions::default(), None)?
+            .with_agent_tls(tls)?;
+        self.serve(forwarder, |_, _| {}).await;
+        Ok(())
+    }
+
     /// Serves every connection with `forwarder` until the endpoint ends; `on_error` hears of
     /// connections that failed (client address, cause).
     pub async fn serve<F>(mut self, forwarder: Forwarder, on_error: F)
@@ -198,7 +213,10 @@ impl Endpoint {
             let forwarder = forwarder.clone();
             let on_error = on_error.clone();
             tokio::spawn(async move {
-                if let Err(e) = forwarder.serve(stream, header.client_addr).await {
+                let served = forwarder
+                    .serve_tunnelled(stream, header.client_addr, header.tls_terminated)
+                    .await;
+                if let Err(e) = served {
                     on_error(header.client_addr, e);
                 }
             });

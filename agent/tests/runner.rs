@@ -27,6 +27,7 @@ fn endpoint(name: &str, url: &str, upstream: u16) -> ResolvedEndpoint {
             .expect("upstream"),
         inspect: false,
         host_header: HostHeader::Preserve,
+        agent_tls: None,
     }
 }
 

@@ -11,6 +11,14 @@ pub fn tls_sni(data: &[u8]) {
         assert!(!name.ends_with('.'), "trailing dot removed: {name:?}");
         assert_eq!(name, name.to_ascii_lowercase(), "name lower-cased");
     }
+    // Whatever the bytes, a state comes back; complete only for handshake records.
+    if sluice_wire::sni::hello_state(data) == sluice_wire::sni::HelloState::Complete {
+        assert_eq!(
+            data.first(),
+            Some(&0x16),
+            "complete hellos are handshake records"
+        );
+    }
 }
 
 /// Arbitrary bytes through the strict decoder; and addresses made from the bytes through

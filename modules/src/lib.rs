@@ -28,6 +28,7 @@ pub fn builtin_registry() -> Registry {
         .register(Typed::<actions::http_request::HttpRequest>::new())
         .register(Typed::<actions::forward_internal::ForwardInternal>::new())
         .register(Typed::<actions::close_connection::CloseConnection>::new())
+        .register(Typed::<actions::terminate_tls::TerminateTls>::new())
         .register(Typed::<actions::set_vars::SetVars>::new())
         .register(Typed::<actions::rate_limit::RateLimit>::new())
         .register(Typed::<actions::circuit_breaker::CircuitBreaker>::new())

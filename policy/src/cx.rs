@@ -2,6 +2,7 @@
 //! [`TcpCx`] in `on_tcp_connect`, and [`PhaseCx`] for what both share.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -181,6 +182,14 @@ impl PhaseCx for HttpCx<'_> {
 pub struct TcpCx<'a> {
     pub(crate) conn: &'a mut Connection,
     pub(crate) st: &'a mut PhaseState,
+}
+
+impl TcpCx<'_> {
+    /// Asks the listener to terminate the client's TLS with `options` once `on_tcp_connect`
+    /// is over (the last call wins).
+    pub fn terminate_tls(&mut self, options: Arc<crate::TlsTermination>) {
+        self.conn.tls_termination = Some(options);
+    }
 }
 
 impl PhaseCx for TcpCx<'_> {

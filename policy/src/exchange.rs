@@ -374,6 +374,8 @@ pub struct Connection {
     pub issues: Vec<RuntimeIssue>,
     /// Set when the evaluation budget stopped `on_tcp_connect` (the connection is closed).
     pub aborted: Option<crate::abort::PolicyAbort>,
+    /// Set by `terminate-tls`: the listener terminates the client's TLS with these options.
+    pub tls_termination: Option<Arc<crate::TlsTermination>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) conn_value: Arc<dyn cel::common::value::Val>,
     pub(crate) endpoint_value: Arc<dyn cel::common::value::Val>,
@@ -393,6 +395,7 @@ impl Connection {
             vars: BTreeMap::new(),
             issues: Vec::new(),
             aborted: None,
+            tls_termination: None,
             clock,
             conn_value,
             endpoint_value,

@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
-use sluice_policy::{Clock, ConnInfo, Connection, TcpVerdict, TlsInfo};
+use sluice_policy::{Clock, ConnInfo, Connection, TcpVerdict, TlsInfo, TlsTermination};
 
 use crate::config::Endpoint;
 
@@ -53,6 +53,12 @@ pub struct ConnRecord {
     pub requests: AtomicU64,
     pub(crate) header_gen: AtomicU64,
     pub(crate) awaiting_header: AtomicBool,
+    /// TLS facts of the edge's own handshake when `terminate-tls` ended a TLS endpoint's
+    /// TLS (`tls` holds only the SNI read before it).
+    pub terminated_tls: OnceLock<TlsInfo>,
+    /// Why the edge closed the connection, when it was not the client or the policy (a
+    /// failed terminating handshake, …).
+    pub close_reason: OnceLock<String>,
     /// Per endpoint id: the policy's connection state (`on_tcp_connect` runs once per
     /// connection and endpoint; the lock is held while it runs, so HTTP/2 streams wait).
     pub endpoints: tokio::sync::Mutex<HashMap<String, EndpointConn>>,
@@ -72,6 +78,8 @@ impl ConnRecord {
             requests: AtomicU64::new(0),
             header_gen: AtomicU64::new(0),
             awaiting_header: AtomicBool::new(false),
+            terminated_tls: OnceLock::new(),
+            close_reason: OnceLock::new(),
             endpoints: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -88,9 +96,9 @@ impl ConnRecord {
     }
 
     /// Runs `ep`'s `on_tcp_connect` on this connection and records the outcome (it goes into
-    /// `tcp_connection_closed.v0`); false when the policy closed the connection. For TCP and
-    /// TLS endpoints, whose connections carry one endpoint and no HTTP.
-    pub async fn tcp_connect(&self, ep: &Endpoint, clock: Arc<dyn Clock>) -> bool {
+    /// `tcp_connection_closed.v0`). For TCP and TLS endpoints, whose connections carry one
+    /// endpoint and no HTTP.
+    pub async fn tcp_connect(&self, ep: &Endpoint, clock: Arc<dyn Clock>) -> TcpDecision {
         let info = ConnInfo {
             client: self.client,
             server: self.server,
@@ -99,6 +107,7 @@ impl ConnRecord {
         };
         let mut conn = Connection::new(info, ep.info.clone(), clock);
         let closed = ep.policy.on_tcp_connect(&mut conn).await == TcpVerdict::Close;
+        let terminate_tls = conn.tls_termination.clone();
         self.endpoints.lock().await.insert(
             ep.info.id.clone(),
             EndpointConn {
@@ -106,6 +115,23 @@ impl ConnRecord {
                 closed,
             },
         );
-        !closed
+        if closed {
+            TcpDecision::Closed
+        } else {
+            TcpDecision::Open { terminate_tls }
+        }
     }
+}
+
+/// What `on_tcp_connect` decided for a TCP or TLS endpoint's connection.
+#[derive(Debug)]
+pub enum TcpDecision {
+    /// The policy closed it.
+    Closed,
+    /// It goes on; `terminate_tls` when a `terminate-tls` action asked the edge to end the
+    /// client's TLS first.
+    Open {
+        /// The termination options.
+        terminate_tls: Option<Arc<TlsTermination>>,
+    },
 }

@@ -197,11 +197,16 @@ impl TcpConnectionClosed {
                 client_port: conn.client.port(),
                 server_ip: conn.server.ip().to_string(),
                 server_port: conn.server.port(),
-                tls: conn.tls.as_ref().map(TlsSummary::from),
+                tls: conn
+                    .terminated_tls
+                    .get()
+                    .or(conn.tls.as_ref())
+                    .map(TlsSummary::from),
                 bytes_in: conn.bytes_in.load(Ordering::Relaxed),
                 bytes_out: conn.bytes_out.load(Ordering::Relaxed),
                 duration_ms: conn.started.elapsed().as_secs_f64() * 1000.0,
                 requests: conn.requests.load(Ordering::Relaxed),
+                close_reason: conn.close_reason.get().cloned(),
             },
             endpoints: list,
             policy,
@@ -230,6 +235,9 @@ pub struct ConnSummary {
     pub duration_ms: f64,
     /// Requests started on it.
     pub requests: u64,
+    /// Why the edge closed it, when it was not the client or the policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close_reason: Option<String>,
 }
 
 /// The TLS facts of a connection.
@@ -367,6 +375,7 @@ mod tests {
                 bytes_out: 2,
                 duration_ms: 3.0,
                 requests: 4,
+                close_reason: None,
             },
             endpoints: vec![ConnEndpoint {
                 id: "ep".into(),

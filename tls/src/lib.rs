@@ -2,7 +2,11 @@
 //! to `https://`/`tls://` upstreams, policy actions calling HTTP services (`http-request`, JWKS
 //! downloads) and the conformance live client. Every one uses the ring provider and rustls' safe
 //! default protocol versions; they differ only in which server certificates they accept and the
-//! ALPN protocols they offer.
+//! ALPN protocols they offer. [`server`] builds the server configs that terminate clients' TLS
+//! with configured certificates, versions and client-certificate checks.
+
+mod client_auth;
+pub mod server;
 
 use std::sync::Arc;
 

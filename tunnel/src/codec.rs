@@ -86,6 +86,7 @@ mod tests {
             endpoint_url: "tcp://edge:9000".into(),
             client_addr: "192.0.2.1:5555".parse().expect("addr"),
             protocol: Protocol::Tcp,
+            tls_terminated: false,
         };
         let mut buf = encode_typed_frame(StreamType::Proxy, &header).expect("encode");
         buf.extend_from_slice(b"payload");

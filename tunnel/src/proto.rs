@@ -219,4 +219,9 @@ pub struct StreamHeader {
     pub client_addr: SocketAddr,
     /// The endpoint's protocol.
     pub protocol: Protocol,
+    /// The edge terminated the client's TLS (`terminate-tls` on a TLS endpoint): the stream
+    /// carries plaintext, not the client's TLS records. Left out of the frame when false, so
+    /// older peers read the same header.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_terminated: bool,
 }

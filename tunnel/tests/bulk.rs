@@ -59,6 +59,7 @@ async fn quarter_gib_in_one_stream() {
         endpoint_url: "tcp://edge:20002".into(),
         client_addr: "203.0.113.9:4000".parse().expect("addr"),
         protocol: Protocol::Tcp,
+        tls_terminated: false,
     };
 
     let receiver = tokio::spawn(async move {

@@ -105,6 +105,7 @@ async fn measure(window_mib: usize, one_way: Duration, mib: usize) -> Result<f64
         endpoint_url: "tcp://edge:20003".into(),
         client_addr: "203.0.113.1:1".parse().expect("addr"),
         protocol: Protocol::Tcp,
+        tls_terminated: false,
     };
     let reader = tokio::spawn(async move {
         let (_, mut s) = client.accept().await.expect("accept");

@@ -90,6 +90,7 @@ async fn reconnect_after_edge_restart_rebinds_same_url() {
         endpoint_url: url.clone(),
         client_addr: "192.0.2.10:1234".parse().expect("addr"),
         protocol: Protocol::Https,
+        tls_terminated: false,
     };
     let mut e = s2.open_stream(&header).await.expect("open");
     e.write_all(b"ping").await.expect("write");

@@ -15,6 +15,7 @@ fn header(url: &str, port: u16) -> StreamHeader {
         endpoint_url: url.to_owned(),
         client_addr: format!("198.51.100.7:{port}").parse().expect("addr"),
         protocol: Protocol::Https,
+        tls_terminated: false,
     }
 }
 

@@ -1,5 +1,7 @@
 //! The server name (SNI) of a TLS ClientHello, read without terminating TLS. The edge peeks
-//! at the first record of a connection on its https listener and routes TLS endpoints by it.
+//! at the first records of a connection on its https listener and routes TLS endpoints by it.
+//! A ClientHello may span several handshake records (large key shares, many extensions):
+//! [`hello_state`] says when enough has arrived, and [`server_name`] joins the records.
 
 /// A cursor over a byte slice that refuses to read past its end.
 struct Reader<'a>(&'a [u8]);
@@ -29,18 +31,71 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The host name of the SNI extension of the ClientHello at the start of `data` (a TLS
-/// record), lower case without a trailing dot; `None` when it is not one or names no host.
-pub fn server_name(data: &[u8]) -> Option<String> {
+/// Largest ClientHello handshake message looked at (ngrok's TLS endpoints allow 64 KiB).
+pub const MAX_HELLO_MESSAGE: usize = 64 * 1024;
+
+/// How far the ClientHello at the start of a connection has arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HelloState {
+    /// More bytes are needed.
+    Partial,
+    /// The whole ClientHello message is there.
+    Complete,
+    /// The bytes are not a TLS handshake, or the message is over [`MAX_HELLO_MESSAGE`].
+    Invalid,
+}
+
+/// The handshake bytes carried by the handshake records at the start of `data`, joined (a
+/// record cut short contributes what it holds), and whether the first handshake message is
+/// complete in them. `None` when `data` does not start with handshake records.
+fn handshake_bytes(data: &[u8]) -> Option<(Vec<u8>, bool)> {
     let mut rec = Reader(data);
-    if rec.u8()? != 0x16 {
-        return None;
+    let mut hs = Vec::new();
+    let mut complete = false;
+    while !rec.0.is_empty() && !complete {
+        if rec.u8()? != 0x16 {
+            return None;
+        }
+        rec.take(2)?; // record version
+        let len = rec.u16()?;
+        let body = rec.take(len.min(rec.0.len()))?;
+        hs.extend_from_slice(body);
+        if let Some(h) = hs.get(1..4) {
+            let msg =
+                4 + ((usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]));
+            complete = hs.len() >= msg;
+        }
     }
-    rec.take(2)?; // record version
-    let len = rec.u16()?;
-    // The ClientHello may be cut short by the record; parse what this record holds.
-    let body = rec.0.get(..len.min(rec.0.len()))?;
-    let mut hs = Reader(body);
+    Some((hs, complete))
+}
+
+/// Whether `data` holds the whole ClientHello yet.
+pub fn hello_state(data: &[u8]) -> HelloState {
+    let Some((hs, complete)) = handshake_bytes(data) else {
+        return HelloState::Invalid;
+    };
+    if hs.first().is_some_and(|t| *t != 0x01) {
+        return HelloState::Invalid;
+    }
+    if let Some(h) = hs.get(1..4) {
+        let msg = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+        if msg > MAX_HELLO_MESSAGE {
+            return HelloState::Invalid;
+        }
+    }
+    if complete {
+        HelloState::Complete
+    } else {
+        HelloState::Partial
+    }
+}
+
+/// The host name of the SNI extension of the ClientHello at the start of `data` (TLS
+/// handshake records, joined when the ClientHello spans several), lower case without a
+/// trailing dot; `None` when it is not one or names no host.
+pub fn server_name(data: &[u8]) -> Option<String> {
+    let (body, _) = handshake_bytes(data)?;
+    let mut hs = Reader(&body);
     if hs.u8()? != 0x01 {
         return None;
     }
@@ -112,6 +167,41 @@ mod tests {
             server_name(&client_hello("App.Example.com.")).as_deref(),
             Some("app.example.com")
         );
+    }
+
+    /// `record` split into records of at most `size` handshake bytes each.
+    fn split(record: &[u8], size: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for chunk in record[5..].chunks(size) {
+            out.extend_from_slice(&[0x16, 0x03, 0x01]);
+            out.extend_from_slice(&u16::try_from(chunk.len()).unwrap_or(0).to_be_bytes());
+            out.extend_from_slice(chunk);
+        }
+        out
+    }
+
+    #[test]
+    fn a_hello_over_several_records_is_joined() {
+        let one = client_hello("split.example.com");
+        for size in [1, 7, 40] {
+            let many = split(&one, size);
+            assert_eq!(
+                server_name(&many).as_deref(),
+                Some("split.example.com"),
+                "{size}"
+            );
+            assert_eq!(hello_state(&many), HelloState::Complete, "{size}");
+            for n in 0..many.len() - 1 {
+                assert_ne!(hello_state(&many[..n]), HelloState::Complete, "{size} {n}");
+            }
+        }
+        assert_eq!(hello_state(&one), HelloState::Complete);
+        assert_eq!(hello_state(&one[..10]), HelloState::Partial);
+        assert_eq!(hello_state(b"GET / HTTP/1.1\r\n"), HelloState::Invalid);
+        // A handshake message announcing more than 64 KiB is refused.
+        let mut huge = one.clone();
+        huge[6..9].copy_from_slice(&[0x01, 0x00, 0x01]);
+        assert_eq!(hello_state(&huge), HelloState::Invalid);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod legacy;
 mod paths;
 mod resolve;
 mod settings;
+pub mod tls_termination;
 pub mod types;
 mod unsupported;
 pub mod values;

@@ -5,9 +5,10 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::legacy::{LegacyOptions, legacy_url, merge_policies};
+use super::tls_termination::{self, TerminateAt};
 use super::types::{EndpointConfig, TunnelConfig};
 use super::{Config, ConfigError};
-use crate::forward::HostHeader;
+use crate::forward::{AgentTlsPem, HostHeader};
 use crate::upstream::{AppProtocol, EndpointKind, ProxyProtocol, Upstream};
 
 /// An endpoint to bind: what the tunnel's bind request and the local forwarder need.
@@ -35,6 +36,8 @@ pub struct ResolvedEndpoint {
     pub inspect: bool,
     /// Host header handling in the local forwarder.
     pub host_header: HostHeader,
+    /// Agent-side TLS termination (`tls://` endpoints).
+    pub agent_tls: Option<AgentTlsPem>,
 }
 
 /// The endpoint kind a URL implies.
@@ -99,6 +102,14 @@ pub fn resolve_endpoint(e: &EndpointConfig) -> Result<ResolvedEndpoint, ConfigEr
     };
     let bindings = e.bindings.clone().unwrap_or_default();
     check_bindings(&bindings, e.url.as_deref()).map_err(err)?;
+    let agent_tls = match &e.agent_tls_termination {
+        None => None,
+        Some(t) => {
+            tls_termination::from_v3(t, kind, &e.source)
+                .map_err(err)?
+                .agent
+        }
+    };
     Ok(ResolvedEndpoint {
         name: e.name.clone(),
         kind,
@@ -111,6 +122,7 @@ pub fn resolve_endpoint(e: &EndpointConfig) -> Result<ResolvedEndpoint, ConfigEr
         upstream,
         inspect: true,
         host_header: HostHeader::Preserve,
+        agent_tls,
     })
 }
 
@@ -157,12 +169,14 @@ pub fn resolve_tunnel(name: &str, t: &TunnelConfig) -> Result<ResolvedEndpoint, 
     for (set, key) in [
         (t.oauth.is_some(), "oauth"),
         (t.oidc.is_some(), "oidc"),
-        (t.mutual_tls_cas.is_some(), "mutual_tls_cas"),
+        (
+            t.mutual_tls_cas.is_some() && kind != EndpointKind::Tls,
+            "mutual_tls_cas",
+        ),
         (
             t.websocket_tcp_converter == Some(true),
             "websocket_tcp_converter",
         ),
-        (t.crt.is_some() || t.key.is_some(), "crt/key"),
     ] {
         if set {
             return Err(err(format!(
@@ -205,7 +219,17 @@ pub fn resolve_tunnel(name: &str, t: &TunnelConfig) -> Result<ResolvedEndpoint, 
             "`subdomain` is not supported; use `domain` with the full name".into(),
         ));
     }
-    let generated = tunnel_options(t).to_policy()?;
+    let at = t
+        .terminate_at
+        .as_deref()
+        .map(TerminateAt::parse)
+        .transpose()
+        .map_err(err)?;
+    let cas = t.mutual_tls_cas.iter().cloned().collect::<Vec<_>>();
+    let term =
+        tls_termination::termination(kind, at, t.crt.as_deref(), t.key.as_deref(), &cas, None)
+            .map_err(err)?;
+    let generated = merge_policies(term.policy, tunnel_options(t).to_policy()?.as_ref());
     let user = t.traffic_policy.as_ref().or(t.policy.as_ref());
     Ok(ResolvedEndpoint {
         name: name.to_string(),
@@ -219,6 +243,7 @@ pub fn resolve_tunnel(name: &str, t: &TunnelConfig) -> Result<ResolvedEndpoint, 
         upstream,
         inspect: t.inspect.unwrap_or(true),
         host_header: HostHeader::parse(t.host_header.as_deref().unwrap_or_default()),
+        agent_tls: term.agent,
     })
 }
 

@@ -9,7 +9,7 @@ use sluice_tunnel::BindRequest;
 use super::resolve::ResolvedEndpoint;
 use super::types::AgentSection;
 use super::values::WebAddr;
-use crate::forward::{ForwardError, Forwarder, HttpOptions};
+use crate::forward::{AgentTls, ForwardError, Forwarder, HttpOptions};
 use crate::inspect::{EndpointInfo, InspectLimits, Inspector};
 
 /// Default heartbeat interval.
@@ -84,13 +84,21 @@ impl ResolvedEndpoint {
             host_header: self.host_header.clone(),
         };
         let inspector = inspector.filter(|_| self.inspect).cloned();
-        Forwarder::new(
+        let forwarder = Forwarder::new(
             &self.name,
             self.kind,
             self.upstream.clone(),
             options,
             inspector,
-        )
+        )?;
+        match &self.agent_tls {
+            None => Ok(forwarder),
+            Some(pem) => {
+                let tls = AgentTls::new(pem)
+                    .map_err(|e| ForwardError::NotSupported(format!("agent TLS: {e}")))?;
+                forwarder.with_agent_tls(tls)
+            }
+        }
     }
 
     /// What the local API shows once the edge assigned `public_url`.

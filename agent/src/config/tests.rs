@@ -297,6 +297,7 @@ fn endpoint(
         upstream: crate::Upstream::parse("9000", kind)?,
         inspect: true,
         host_header: crate::HostHeader::Preserve,
+        agent_tls: None,
     })
 }
 

@@ -35,8 +35,12 @@ pub(crate) fn upstream_client(
 ) -> Result<UpstreamClient, ForwardError> {
     let h2 = upstream.protocol == AppProtocol::Http2;
     // hyper-rustls sets ALPN itself from the enabled protocols.
-    let tls = tls::client_config(upstream.tls_verify, Vec::new())
-        .map_err(|e| ForwardError::Io(std::io::Error::other(e)))?;
+    let tls = tls::client_config(
+        upstream.tls_verify,
+        upstream.tls_verify_cas.as_deref(),
+        Vec::new(),
+    )
+    .map_err(|e| ForwardError::Io(std::io::Error::other(e)))?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);

@@ -3,7 +3,8 @@
 //! [`Forwarder::serve`] is what the tunnel integration calls for each accepted stream: HTTP
 //! endpoints get an HTTP/1.1 server ([`HttpForwarder`]) that forwards to http/https/h2c or the
 //! built-in file server and records exchanges for the inspector; TCP and TLS endpoints splice
-//! bytes ([`forward_tcp`]), with a PROXY protocol header first when configured.
+//! bytes ([`forward_tcp`]), with a PROXY protocol header first when configured, after ending
+//! the client's TLS at the agent when so configured ([`AgentTls`]).
 
 mod capture;
 mod connector;
@@ -12,6 +13,7 @@ mod headers;
 pub mod http;
 mod location;
 pub mod tcp;
+pub mod terminate;
 pub mod tls;
 
 #[cfg(test)]
@@ -25,9 +27,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub use self::http::{
     ERR_UPSTREAM_UNREACHABLE, ERROR_CODE_HEADER, HostHeader, HttpForwarder, HttpOptions,
 };
-pub use self::tcp::{Transferred, forward_tcp};
+pub use self::tcp::{Transferred, forward_tcp, forward_tcp_with};
+pub use self::terminate::{AgentTls, AgentTlsPem};
 use crate::inspect::Inspector;
-use crate::upstream::{EndpointKind, Upstream};
+use crate::upstream::{EndpointKind, Scheme, Upstream};
 
 /// A boxed error, as bodies carry.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -54,6 +57,9 @@ pub enum ForwardError {
     /// An HTTP protocol error on the public connection.
     #[error("http error: {0}")]
     Http(String),
+    /// The public client's TLS handshake with the agent failed.
+    #[error("TLS handshake with the client: {0}")]
+    Handshake(std::io::Error),
 }
 
 /// Serves the connections of one endpoint. Cheap to clone.
@@ -62,7 +68,16 @@ pub enum Forwarder {
     /// HTTP endpoints.
     Http(HttpForwarder),
     /// TCP and TLS endpoints: splice bytes.
-    Stream(Upstream),
+    Stream(StreamForwarder),
+}
+
+/// Serves the connections of a TCP or TLS endpoint: bytes spliced to the upstream.
+#[derive(Debug, Clone)]
+pub struct StreamForwarder {
+    upstream: Upstream,
+    kind: EndpointKind,
+    /// Agent-side termination (TLS endpoints).
+    terminate: Option<AgentTls>,
 }
 
 impl Forwarder {
@@ -79,20 +94,93 @@ impl Forwarder {
                 endpoint, upstream, options, inspector,
             )?)),
             EndpointKind::Tcp | EndpointKind::Tls if !upstream.is_http() => {
-                Ok(Forwarder::Stream(upstream))
+                Ok(Forwarder::Stream(StreamForwarder {
+                    upstream,
+                    kind,
+                    terminate: None,
+                }))
             }
             _ => Err(ForwardError::NotSupported(upstream.to_string())),
         }
     }
 
-    /// Serves one accepted public connection until it closes.
+    /// Ends the public client's TLS at the agent with `tls` (TLS endpoints only).
+    pub fn with_agent_tls(self, tls: AgentTls) -> Result<Self, ForwardError> {
+        match self {
+            Forwarder::Stream(s) if s.kind == EndpointKind::Tls => {
+                Ok(Forwarder::Stream(StreamForwarder {
+                    terminate: Some(tls),
+                    ..s
+                }))
+            }
+            _ => Err(ForwardError::NotSupported(
+                "agent TLS termination on an endpoint that is not tls://".into(),
+            )),
+        }
+    }
+
+    /// Serves one accepted public connection until it closes, as sent by an edge that did
+    /// not terminate its TLS.
     pub async fn serve<S>(&self, stream: S, client_addr: SocketAddr) -> Result<(), ForwardError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.serve_tunnelled(stream, client_addr, false).await
+    }
+
+    /// Serves one accepted public connection until it closes; `edge_terminated` when the
+    /// stream header says the edge ended the client's TLS (the stream is plaintext).
+    pub async fn serve_tunnelled<S>(
+        &self,
+        stream: S,
+        client_addr: SocketAddr,
+        edge_terminated: bool,
+    ) -> Result<(), ForwardError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         match self {
             Forwarder::Http(h) => h.serve_connection(stream, client_addr).await,
-            Forwarder::Stream(up) => forward_tcp(stream, client_addr, up).await.map(|_| ()),
+            Forwarder::Stream(s) => s.serve(stream, client_addr, edge_terminated).await,
+        }
+    }
+}
+
+impl StreamForwarder {
+    async fn serve<S>(
+        &self,
+        stream: S,
+        client_addr: SocketAddr,
+        edge_terminated: bool,
+    ) -> Result<(), ForwardError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let tls_upstream = self.upstream.scheme == Scheme::Tls;
+        match &self.terminate {
+            Some(_) if edge_terminated => Err(ForwardError::NotSupported(
+                "the edge already terminated TLS (terminate-tls) on an endpoint that terminates \
+                 at the agent"
+                    .into(),
+            )),
+            Some(t) => {
+                let tls = t.accept(stream).await.map_err(ForwardError::Handshake)?;
+                forward_tcp_with(tls, client_addr, &self.upstream, tls_upstream).await?;
+                Ok(())
+            }
+            None => {
+                // A TLS endpoint's stream still holds the client's own TLS unless the edge
+                // ended it: the upstream terminates that itself, the agent adds no layer.
+                let passthrough = self.kind == EndpointKind::Tls && !edge_terminated;
+                forward_tcp_with(
+                    stream,
+                    client_addr,
+                    &self.upstream,
+                    tls_upstream && !passthrough,
+                )
+                .await?;
+                Ok(())
+            }
         }
     }
 }

@@ -23,11 +23,27 @@ pub struct Transferred {
 
 /// Connects to a TCP or TLS `upstream`, writes the PROXY header if configured (the
 /// destination is the upstream's address as this agent reached it), then splices bytes until
-/// both sides close.
+/// both sides close. A `tls://` upstream gets a TLS connection from the agent.
 pub async fn forward_tcp<S>(
+    stream: S,
+    client_addr: SocketAddr,
+    upstream: &Upstream,
+) -> Result<Transferred, ForwardError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let open_tls = upstream.scheme == Scheme::Tls;
+    forward_tcp_with(stream, client_addr, upstream, open_tls).await
+}
+
+/// [`forward_tcp`], saying whether the agent opens TLS to the upstream: not when the stream
+/// still carries the public client's own TLS (a `tls://` endpoint passed through), which the
+/// upstream terminates itself.
+pub async fn forward_tcp_with<S>(
     mut stream: S,
     client_addr: SocketAddr,
     upstream: &Upstream,
+    open_tls: bool,
 ) -> Result<Transferred, ForwardError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -51,13 +67,16 @@ where
         };
         tcp.write_all(&header).await.map_err(ForwardError::Io)?;
     }
-    let (up, down) = match upstream.scheme {
-        Scheme::Tls => {
-            let config = client_config(upstream.tls_verify, Vec::new()).map_err(|e| {
-                ForwardError::Unreachable {
-                    upstream: upstream.to_string(),
-                    source: std::io::Error::other(e),
-                }
+    let (up, down) = match open_tls {
+        true => {
+            let config = client_config(
+                upstream.tls_verify,
+                upstream.tls_verify_cas.as_deref(),
+                Vec::new(),
+            )
+            .map_err(|e| ForwardError::Unreachable {
+                upstream: upstream.to_string(),
+                source: std::io::Error::other(e),
             })?;
             let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
             let name = rustls::pki_types::ServerName::try_from(host.to_string())
@@ -72,7 +91,9 @@ where
                     })?;
             copy_bidirectional_with_sizes(&mut stream, &mut tls, COPY_BUFFER, COPY_BUFFER).await
         }
-        _ => copy_bidirectional_with_sizes(&mut stream, &mut tcp, COPY_BUFFER, COPY_BUFFER).await,
+        false => {
+            copy_bidirectional_with_sizes(&mut stream, &mut tcp, COPY_BUFFER, COPY_BUFFER).await
+        }
     }
     .map_err(ForwardError::Io)?;
     Ok(Transferred {

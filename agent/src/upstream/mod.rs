@@ -169,6 +169,9 @@ pub struct Upstream {
     pub proxy_protocol: Option<ProxyProtocol>,
     /// Verify the upstream's TLS certificate (off by default, as in ngrok).
     pub tls_verify: bool,
+    /// With `tls_verify`: the authorities (PEM) the upstream's certificate must chain to,
+    /// instead of the web PKI roots.
+    pub tls_verify_cas: Option<String>,
 }
 
 /// An upstream address that cannot be used.
@@ -257,6 +260,7 @@ impl Upstream {
             protocol: AppProtocol::default(),
             proxy_protocol: None,
             tls_verify: false,
+            tls_verify_cas: None,
         })
     }
 
@@ -349,6 +353,7 @@ fn parse_file(addr: &str, rest: &str, kind: EndpointKind) -> Result<Upstream, Up
         protocol: AppProtocol::default(),
         proxy_protocol: None,
         tls_verify: false,
+        tls_verify_cas: None,
     })
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use sluice_agent::config::legacy::merge_policies;
+use sluice_agent::config::tls_termination::{self, TerminateAt};
 use sluice_agent::config::{AgentSection, LogTarget, ResolvedEndpoint};
 use sluice_agent::{AppProtocol, EndpointKind, InspectLimits, ProxyProtocol, Upstream};
 
@@ -77,6 +78,10 @@ pub struct EndpointArgs {
     /// Verify the upstream's TLS certificate.
     #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub upstream_tls_verify: bool,
+    /// CA certificates (PEM file) the upstream's certificate must chain to; implies
+    /// --upstream-tls-verify.
+    #[arg(long)]
+    pub upstream_tls_verify_cas: Option<PathBuf>,
     /// Who may reach the endpoint: `public` (the edge's listeners) or `internal` (only
     /// `forward-internal` from the same account; needs a `.internal` URL, which implies it).
     #[arg(long)]
@@ -90,6 +95,19 @@ pub struct EndpointArgs {
     /// Free text describing the endpoint.
     #[arg(long)]
     pub description: Option<String>,
+    /// tls endpoints: certificate (PEM file) the agent terminates TLS with.
+    #[arg(long)]
+    pub crt: Option<String>,
+    /// tls endpoints: private key (PEM file) of --crt.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// tls endpoints: CA certificates (PEM file) client certificates must chain to.
+    #[arg(long)]
+    pub mutual_tls_cas: Option<String>,
+    /// tls endpoints, deprecated (use terminate-tls or agent_tls_termination): where TLS ends,
+    /// `edge`, `agent` or `upstream` (default: agent with --crt/--key, else upstream).
+    #[arg(long, hide = true)]
+    pub terminate_at: Option<String>,
     #[command(flatten)]
     pub legacy: LegacyArgs,
     #[command(flatten)]
@@ -220,6 +238,14 @@ impl EndpointArgs {
             upstream.proxy_protocol = Some(ProxyProtocol::from_number(n)?);
         }
         upstream.tls_verify = self.upstream_tls_verify;
+        if let Some(path) = &self.upstream_tls_verify_cas {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            sluice_agent::forward::tls::client_config(true, Some(&pem), Vec::new())
+                .map_err(|e| anyhow::anyhow!("--upstream-tls-verify-cas: {e}"))?;
+            upstream.tls_verify = true;
+            upstream.tls_verify_cas = Some(pem);
+        }
         let legacy = self.legacy.translate().map_err(anyhow::Error::msg)?;
         let url = match (&self.url, &legacy.url) {
             (Some(_), Some(_)) => {
@@ -235,7 +261,23 @@ impl EndpointArgs {
             ),
             None => None,
         };
-        let generated = legacy.options.to_policy()?;
+        let at = self
+            .terminate_at
+            .as_deref()
+            .map(TerminateAt::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--terminate-at: {e}"))?;
+        let cas: Vec<String> = self.mutual_tls_cas.iter().cloned().collect();
+        let termination = tls_termination::termination(
+            kind,
+            at,
+            self.crt.as_deref(),
+            self.key.as_deref(),
+            &cas,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("--crt/--key/--mutual-tls-cas/--terminate-at: {e}"))?;
+        let generated = merge_policies(termination.policy, legacy.options.to_policy()?.as_ref());
         let traffic_policy = match (generated, user) {
             (None, user) => user,
             (Some(g), None) => Some(serde_json::to_string_pretty(&g)?),
@@ -271,6 +313,7 @@ impl EndpointArgs {
             upstream,
             inspect: self.inspect,
             host_header: legacy.host_header,
+            agent_tls: termination.agent,
         };
         Ok((endpoint, legacy.warnings))
     }

@@ -21,7 +21,8 @@ use crate::conn::ConnRecord;
 use crate::metered::Metered;
 use crate::metrics::{Metrics, OpenConnection};
 use crate::state::Shared;
-use crate::tunnel::{Passthrough, passthrough};
+use crate::tunnel::sni::HELLO_TIMEOUT;
+use crate::tunnel::{Passthrough, Terminator, passthrough};
 
 /// Time allowed for a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,8 +30,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// One public listener (http or https) and what its connections need.
 pub(super) struct Listening {
     pub(super) front: Arc<Front>,
-    /// The TLS acceptor (https listener).
-    pub(super) tls: Option<Arc<Acceptor>>,
+    /// The TLS acceptor (https listener) and the terminator of TLS endpoints that run
+    /// `terminate-tls`.
+    pub(super) tls: Option<(Arc<Acceptor>, Arc<Terminator>)>,
     pub(super) shared: Arc<Shared>,
     pub(super) header_timeout: Duration,
     pub(super) shutdown: ShutdownWatch,
@@ -60,7 +62,12 @@ async fn serve_connection(tcp: TcpStream, peer: SocketAddr, l: &Listening) {
     // socket and this small task (~1.4 KiB in all), not a Pingora session (~35 KiB: its
     // request future, header buffer and the state of `serve_ready`).
     // At shutdown, a connection that has sent nothing yet is closed.
-    let idle = Duration::from_secs(l.front.idle_secs);
+    // On the https listener the first byte starts the ClientHello, which has
+    // `HELLO_TIMEOUT` (3 s) as ngrok's TLS endpoints do.
+    let mut idle = Duration::from_secs(l.front.idle_secs);
+    if l.tls.is_some() {
+        idle = idle.min(HELLO_TIMEOUT);
+    }
     let mut stop = l.shutdown.clone();
     // (`peek`, not `readable`: tokio marks an accepted stream readable before any event.)
     let mut first = [0u8; 1];
@@ -85,7 +92,7 @@ async fn serve_ready(tcp: TcpStream, peer: SocketAddr, l: &Listening, metrics: A
     // On the https listener, a ClientHello naming a TLS endpoint goes to its agent untouched.
     let (tcp, hello) = match &l.tls {
         None => (tcp, Vec::new()),
-        Some(_) => match passthrough(&l.shared, tcp, peer, local).await {
+        Some((_, terminator)) => match passthrough(&l.shared, terminator, tcp, peer, local).await {
             Passthrough::Done => return,
             Passthrough::Continue(tcp, hello) => (tcp, hello),
         },
@@ -98,7 +105,7 @@ async fn serve_ready(tcp: TcpStream, peer: SocketAddr, l: &Listening, metrics: A
     }
     let (stream, tls): (Stream, Option<TlsInfo>) = match &l.tls {
         None => (Box::new(l4), None),
-        Some(acceptor) => {
+        Some((acceptor, _)) => {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.tls_handshake(l4)).await {
                 Ok(Ok(s)) => {
                     let info = s.get_ssl().map(|r| TlsInfo {

@@ -10,17 +10,26 @@ use rustls::sign::CertifiedKey;
 
 use crate::state::{Shared, State};
 use crate::tls::{DevCa, LOOPBACK};
+use crate::tunnel::Terminator;
 
 /// The https listener's TLS acceptor: certificates by SNI over the live config, else from the
-/// development CA; ALPN h2 and http/1.1.
-pub(super) fn tls_acceptor(shared: &Shared, ca: Arc<DevCa>) -> anyhow::Result<Acceptor> {
+/// development CA; ALPN h2 and http/1.1. With it, the [`Terminator`] of TLS endpoints running
+/// `terminate-tls`, falling back to the same certificates.
+pub(super) fn tls_acceptor(
+    shared: &Shared,
+    ca: Arc<DevCa>,
+) -> anyhow::Result<(Arc<Acceptor>, Arc<Terminator>)> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let resolver = Arc::new(Resolver::new(shared.state.clone(), ca));
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(Resolver::new(shared.state.clone(), ca)));
+        .with_cert_resolver(resolver.clone());
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Acceptor::from_server_config(Arc::new(config)))
+    Ok((
+        Arc::new(Acceptor::from_server_config(Arc::new(config))),
+        Arc::new(Terminator::new(resolver)),
+    ))
 }
 
 /// Chooses the certificate by SNI: a configured one (exact, then wildcard), else one from the

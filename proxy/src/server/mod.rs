@@ -150,7 +150,7 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
         );
         let l = Arc::new(Listening {
             front: front(Scheme::Https),
-            tls: Some(Arc::new(tls_acceptor(&shared, ca)?)),
+            tls: Some(tls_acceptor(&shared, ca)?),
             shared: shared.clone(),
             header_timeout: config.header_read_timeout,
             shutdown: shutdown.clone(),

@@ -99,5 +99,6 @@ pub fn header(ep: &Endpoint, client: Option<SocketAddr>) -> StreamHeader {
         endpoint_url: ep.info.url.clone(),
         client_addr: client.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
         protocol: ep.info.protocol,
+        tls_terminated: false,
     }
 }

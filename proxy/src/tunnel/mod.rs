@@ -10,7 +10,8 @@
 //!   `on_tcp_connect`).
 //! - [`tcp`]: the listeners of TCP endpoints and the choice of free ports.
 //! - [`sni`] and [`tls_passthrough`]: TLS endpoints routed by the ClientHello's SNI on the
-//!   https listener, without terminating TLS.
+//!   https listener, without terminating TLS; [`tls_terminate`] terminates them when
+//!   `on_tcp_connect` ran `terminate-tls` (with [`replay`] giving back the ClientHello).
 
 pub mod auth;
 pub mod bind_internal;
@@ -18,12 +19,15 @@ pub mod bind_tcp;
 pub mod binder;
 pub mod claim;
 pub mod connect;
+pub mod replay;
 pub mod sni;
 pub mod splice;
 pub mod tcp;
 pub mod tls_passthrough;
+pub mod tls_terminate;
 
 pub use auth::TokenAuth;
 pub use binder::{BindSettings, Binder, watch_session};
 pub use connect::{TunnelConnect, header};
 pub use tls_passthrough::{Passthrough, passthrough};
+pub use tls_terminate::Terminator;

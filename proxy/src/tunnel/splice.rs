@@ -1,23 +1,28 @@
-//! One client connection of a TCP or TLS endpoint: `on_tcp_connect`, then a stream on the
-//! agent's session and the bytes copied both ways (each side's end of data passed on as a
+//! One client connection of a TCP or TLS endpoint: `on_tcp_connect`, then (when it ran
+//! `terminate-tls`) the edge's TLS handshake with the client, then a stream on the agent's
+//! session and the bytes copied both ways (each side's end of data passed on as a
 //! half-close), recorded like every connection (`tcp_connection_closed.v0`, metrics).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use sluice_policy::SystemClock;
+use sluice_policy::{SystemClock, TlsInfo};
 use sluice_tunnel::{AgentSession, StreamHeader};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::connect::{OPEN_TIMEOUT, header};
+use super::replay::Replay;
+use super::tls_terminate::Terminator;
 use crate::config::Endpoint;
-use crate::conn::ConnRecord;
+use crate::conn::{ConnRecord, TcpDecision};
 use crate::state::Shared;
 
 /// Serves one client connection of `ep` (bound by `session`): runs `on_tcp_connect`, and
 /// unless the policy closes it, opens a stream and writes `prefix` (bytes already read from
-/// the client, e.g. a ClientHello) before copying both ways until both sides are done.
+/// the client, e.g. a ClientHello) before copying both ways until both sides are done. When
+/// the policy ran `terminate-tls`, `terminator` (TLS endpoints have one) ends the client's
+/// TLS first, replaying `prefix` into the handshake, and the stream carries the plaintext.
 pub async fn splice<C>(
     shared: &Shared,
     record: Arc<ConnRecord>,
@@ -25,14 +30,45 @@ pub async fn splice<C>(
     session: &AgentSession,
     mut client: C,
     prefix: &[u8],
+    terminator: Option<&Terminator>,
 ) where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    if record.tcp_connect(ep, Arc::new(SystemClock)).await {
-        let head = header(ep, Some(record.client));
-        forward(shared, &record, session, &head, &mut client, prefix).await;
-    } else {
-        shared.metrics.policy_closed(&ep.info.id, "on_tcp_connect");
+    let head = header(ep, Some(record.client));
+    match record.tcp_connect(ep, Arc::new(SystemClock)).await {
+        TcpDecision::Closed => shared.metrics.policy_closed(&ep.info.id, "on_tcp_connect"),
+        TcpDecision::Open {
+            terminate_tls: None,
+        } => forward(shared, &record, session, &head, &mut client, prefix).await,
+        TcpDecision::Open {
+            terminate_tls: Some(options),
+        } => match terminator {
+            None => {
+                tracing::warn!(
+                    "{}: terminate-tls on an endpoint without TLS ({}); closed",
+                    record.client,
+                    ep.info.url
+                );
+                let _ = record
+                    .close_reason
+                    .set("terminate-tls on an endpoint without TLS".into());
+            }
+            Some(t) => match t.accept(&options, Replay::new(prefix, &mut client)).await {
+                Ok(mut tls) => {
+                    let _ = record.terminated_tls.set(handshake_facts(tls.get_ref().1));
+                    let head = StreamHeader {
+                        tls_terminated: true,
+                        ..head
+                    };
+                    forward(shared, &record, session, &head, &mut tls, &[]).await;
+                    let _ = tls.shutdown().await;
+                }
+                Err(e) => {
+                    tracing::debug!("{}: {}: {e}", record.client, ep.info.url);
+                    let _ = record.close_reason.set(e.to_string());
+                }
+            },
+        },
     }
     let _ = client.shutdown().await;
     drop(client);
@@ -88,5 +124,23 @@ async fn forward<C>(
                 .fetch_add(to_client, Ordering::Relaxed);
         }
         Err(e) => tracing::debug!("{peer}: tunnelled connection ended: {e}"),
+    }
+}
+
+/// The TLS facts of the edge's terminating handshake, named as the https listener names them.
+fn handshake_facts(server: &rustls::ServerConnection) -> TlsInfo {
+    TlsInfo {
+        sni: server.server_name().map(str::to_string),
+        version: server
+            .protocol_version()
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        cipher_suite: server
+            .negotiated_cipher_suite()
+            .and_then(|c| c.suite().as_str())
+            .map(str::to_string),
+        alpn: server
+            .alpn_protocol()
+            .map(|a| String::from_utf8_lossy(a).into_owned()),
     }
 }

@@ -54,7 +54,16 @@ async fn connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, port:
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port));
     let record = Arc::new(ConnRecord::new(peer, local, None));
-    splice(&shared, record, &member.endpoint, &member.session, tcp, &[]).await;
+    splice(
+        &shared,
+        record,
+        &member.endpoint,
+        &member.session,
+        tcp,
+        &[],
+        None,
+    )
+    .await;
 }
 
 /// Ports a bind naming none may get, in the order to try: the configured range (from a

@@ -1,17 +1,19 @@
 //! TLS endpoints on the https listener: before the edge's own TLS handshake, the ClientHello
 //! is read (not terminated) and, when its SNI names a TLS endpoint bound by an agent, the
 //! connection is spliced raw (ClientHello included) into a stream to that agent. Otherwise the
-//! bytes read are handed back for the normal HTTPS handshake to replay.
+//! bytes read are handed back for the normal HTTPS handshake to replay. When the endpoint's
+//! `on_tcp_connect` runs `terminate-tls`, the [`Terminator`] ends TLS at the edge instead.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sluice_policy::TlsInfo;
-use sluice_wire::sni::server_name;
+use sluice_wire::sni::{HelloState, server_name};
 use tokio::net::TcpStream;
 
-use super::sni::read_first_record;
+use super::sni::read_client_hello;
 use super::splice::splice;
+use super::tls_terminate::Terminator;
 use crate::conn::ConnRecord;
 use crate::state::Shared;
 
@@ -29,6 +31,7 @@ pub enum Passthrough {
 /// it to the end), or hands it back. Reads nothing when no TLS endpoint is bound.
 pub async fn passthrough(
     shared: &Shared,
+    terminator: &Terminator,
     mut tcp: TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
@@ -37,7 +40,11 @@ pub async fn passthrough(
         return Passthrough::Continue(tcp, Vec::new());
     }
     let mut hello = Vec::with_capacity(2048);
-    read_first_record(&mut tcp, &mut hello).await;
+    if read_client_hello(&mut tcp, &mut hello).await == HelloState::Partial {
+        // No whole ClientHello in time (or the client went away): closed, as ngrok does.
+        tracing::debug!("{peer}: no complete ClientHello within the limits; closed");
+        return Passthrough::Done;
+    }
     let Some(sni) = server_name(&hello) else {
         return Passthrough::Continue(tcp, hello);
     };
@@ -56,6 +63,7 @@ pub async fn passthrough(
         &member.session,
         tcp,
         &hello,
+        Some(terminator),
     )
     .await;
     Passthrough::Done
