@@ -43,19 +43,6 @@ impl Drop for TunnelEdge {
     }
 }
 
-/// A run of `n` consecutive free ports below the ephemeral range (where client sockets of
-/// busy neighbours cannot take them), checked at the moment of asking.
-fn free_range(n: u16) -> u16 {
-    for _ in 0..500 {
-        let base = 20000 + rand::random::<u16>() % 12000;
-        let ok = (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if ok {
-            return base;
-        }
-    }
-    panic!("no run of {n} free ports");
-}
-
 impl TunnelEdge {
     /// Starts an edge; with `tcp`, it also serves TCP endpoints on 20 ports.
     pub async fn start(tcp: bool) -> TunnelEdge {
@@ -71,7 +58,7 @@ impl TunnelEdge {
             http: free_port(),
             https: free_port(),
             tunnel: free_port(),
-            tcp: tcp.then(|| free_range(20)),
+            tcp: tcp.then(|| super::free_ports(20)),
             admin: free_port(),
             extra_config: extra_config.to_owned(),
             dir: scratch_dir(),

@@ -33,12 +33,38 @@ pub use upstream::{
     BIG, Gate, Seen, big_body, start_echo, start_echo_h2c, start_echo_seen, start_ws_echo,
 };
 
-/// A port nothing listens on (at the moment of asking).
+/// A port nothing listens on (at the moment of asking), for a server a test starts.
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    free_ports(1)
+}
+
+/// The first of `n` consecutive ports nothing listens on, for servers a test starts.
+///
+/// They come from below Linux's ephemeral range (32768 and up), where the client sockets of
+/// every test (and of the processes they start) get their ports: a port picked by binding port
+/// 0 is in that range, and another test's outgoing connection could take it between the pick
+/// and the server's bind. Ports are also never handed out twice in one test binary, whose
+/// tests run in parallel. 21000 and up stays clear of the embedded edge's default TCP range.
+pub fn free_ports(n: u16) -> u16 {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let given = given.get_or_insert_with(HashSet::new);
+    for _ in 0..1000 {
+        let base = 21000 + rand::random::<u16>() % (32000 - 21000 - n);
+        let ports = base..base + n;
+        let free = ports
+            .clone()
+            .all(|p| !given.contains(&p) && StdListener::bind(("127.0.0.1", p)).is_ok());
+        if free {
+            given.extend(ports);
+            return base;
+        }
+    }
+    panic!("no run of {n} free ports below the ephemeral range");
 }
 
 /// A fresh, empty folder under the system temp folder.
