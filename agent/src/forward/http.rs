@@ -22,6 +22,7 @@ use super::headers::{
 };
 use super::location::{public_scheme, rewrite_locations};
 use super::{BoxError, ForwardError, HttpBody, file};
+use crate::inspect::live::ReplayTag;
 use crate::inspect::{CapturedRequest, CapturedResponse, Exchange, Inspector};
 use crate::upstream::{AppProtocol, Scheme, Target, Upstream};
 
@@ -29,6 +30,11 @@ use crate::upstream::{AppProtocol, Scheme, Target, Upstream};
 pub const ERROR_CODE_HEADER: &str = "sluice-error-code";
 /// The code for "the agent could not reach its upstream".
 pub const ERR_UPSTREAM_UNREACHABLE: &str = "ERR_SLUICE_8012";
+
+/// The header an edge replay carries so this agent knows the request it gets back: its value
+/// is a one-time nonce registered by the local API; the header is removed before the upstream
+/// sees it. Requests with an unknown nonce are left alone.
+pub const REPLAY_HEADER: &str = "sluice-replay";
 
 /// What `Host` header the upstream sees.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -174,6 +180,7 @@ impl HttpForwarder {
         let started = Instant::now();
         let start = Utc::now();
         let limit = self.inner.inspector.as_ref().map(|i| i.limits().body_limit);
+        let tag = self.replay_tag(&mut req);
         let head = capture_head(&req);
         let req_capture = SharedCapture::default();
         let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
@@ -220,8 +227,13 @@ impl HttpForwarder {
                 truncated,
                 ..head
             };
+            let (id, replay) = match tag {
+                Some(t) => (t.id, Some(t.mark)),
+                None => (inspector.next_id(), None),
+            };
             inspector.record(Exchange {
-                id: inspector.next_id(),
+                id,
+                replay,
                 endpoint,
                 remote_addr: client_addr,
                 start,
@@ -240,12 +252,56 @@ impl HttpForwarder {
         resp.map(|b| TeeBody::wrap(b, resp_capture, limit, Some(Box::new(on_end))))
     }
 
+    /// The replay tag of a request: set by [`replay_tagged`](Self::replay_tagged) as an
+    /// extension, or named by an edge replay's nonce header (then removed).
+    fn replay_tag<B>(&self, req: &mut Request<B>) -> Option<ReplayTag> {
+        if let Some(tag) = req.extensions_mut().remove::<ReplayTag>() {
+            return Some(tag);
+        }
+        let inspector = self.inner.inspector.as_ref()?;
+        let nonce = req.headers().get(REPLAY_HEADER)?.to_str().ok()?;
+        let tag = inspector.live().take_ticket(nonce)?;
+        req.headers_mut().remove(REPLAY_HEADER);
+        Some(tag)
+    }
+
+    /// Sends `req` straight to the upstream as a replay recorded under `tag`, drains the
+    /// response (so the exchange is recorded with its body) and returns its status.
+    pub async fn replay_tagged<B>(
+        &self,
+        mut req: Request<B>,
+        client_addr: SocketAddr,
+        tag: Option<ReplayTag>,
+    ) -> StatusCode
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        if let Some(tag) = tag {
+            req.extensions_mut().insert(tag);
+        }
+        let resp = self.handle(req, client_addr).await;
+        let status = resp.status();
+        let _ = resp.into_body().collect().await;
+        status
+    }
+
     /// Re-sends a recorded request straight to the upstream (bypassing the edge and its policy)
     /// and returns the upstream's status. The replay is recorded like any exchange.
     pub async fn replay(
         &self,
         recorded: &CapturedRequest,
         client_addr: SocketAddr,
+    ) -> Result<StatusCode, ForwardError> {
+        self.replay_marked(recorded, client_addr, None).await
+    }
+
+    /// [`replay`](Self::replay), recorded under `tag` when given.
+    pub async fn replay_marked(
+        &self,
+        recorded: &CapturedRequest,
+        client_addr: SocketAddr,
+        tag: Option<ReplayTag>,
     ) -> Result<StatusCode, ForwardError> {
         let mut builder = Request::builder()
             .method(recorded.method.as_str())
@@ -260,11 +316,7 @@ impl HttpForwarder {
         let req = builder
             .body(Full::new(recorded.body.clone()))
             .map_err(|e| ForwardError::Http(e.to_string()))?;
-        let resp = self.handle(req, client_addr).await;
-        let status = resp.status();
-        // Drain so the exchange is recorded with its body.
-        let _ = resp.into_body().collect().await;
-        Ok(status)
+        Ok(self.replay_tagged(req, client_addr, tag).await)
     }
 
     async fn send(

@@ -26,10 +26,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use self::http::{
     ERR_UPSTREAM_UNREACHABLE, ERROR_CODE_HEADER, HostHeader, HttpForwarder, HttpOptions,
+    REPLAY_HEADER,
 };
+pub(crate) use self::headers::headers_of;
 pub use self::tcp::{Transferred, forward_tcp, forward_tcp_with};
 pub use self::terminate::{AgentTls, AgentTlsPem};
 use crate::inspect::Inspector;
+use crate::inspect::live::ConnectionRecord;
 use crate::upstream::{EndpointKind, Scheme, Upstream};
 
 /// A boxed error, as bodies carry.
@@ -78,6 +81,10 @@ pub struct StreamForwarder {
     kind: EndpointKind,
     /// Agent-side termination (TLS endpoints).
     terminate: Option<AgentTls>,
+    /// The endpoint's name, for connection records.
+    endpoint: String,
+    /// Where each finished connection is recorded, when inspecting.
+    inspector: Option<Inspector>,
 }
 
 impl Forwarder {
@@ -98,6 +105,8 @@ impl Forwarder {
                     upstream,
                     kind,
                     terminate: None,
+                    endpoint: endpoint.to_string(),
+                    inspector,
                 }))
             }
             _ => Err(ForwardError::NotSupported(upstream.to_string())),
@@ -147,12 +156,54 @@ impl Forwarder {
 }
 
 impl StreamForwarder {
+    /// Splices one connection and records it (start, duration, bytes, close reason) when
+    /// inspecting.
     async fn serve<S>(
         &self,
         stream: S,
         client_addr: SocketAddr,
         edge_terminated: bool,
     ) -> Result<(), ForwardError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Some(inspector) = &self.inspector else {
+            return self
+                .splice(stream, client_addr, edge_terminated)
+                .await
+                .map(|_| ());
+        };
+        let start = chrono::Utc::now();
+        let started = std::time::Instant::now();
+        let result = self.splice(stream, client_addr, edge_terminated).await;
+        let (moved, close_reason) = match &result {
+            Ok(t) => (*t, "closed".to_string()),
+            Err(e) => (Transferred::default(), e.to_string()),
+        };
+        inspector.live().record_connection(ConnectionRecord {
+            id: inspector.next_id(),
+            tunnel_name: self.endpoint.clone(),
+            proto: match self.kind {
+                EndpointKind::Tls => "tls",
+                _ => "tcp",
+            }
+            .to_string(),
+            remote_addr: client_addr,
+            start,
+            duration: started.elapsed(),
+            bytes_in: moved.to_upstream,
+            bytes_out: moved.to_client,
+            close_reason,
+        });
+        result.map(|_| ())
+    }
+
+    async fn splice<S>(
+        &self,
+        stream: S,
+        client_addr: SocketAddr,
+        edge_terminated: bool,
+    ) -> Result<Transferred, ForwardError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -165,8 +216,7 @@ impl StreamForwarder {
             )),
             Some(t) => {
                 let tls = t.accept(stream).await.map_err(ForwardError::Handshake)?;
-                forward_tcp_with(tls, client_addr, &self.upstream, tls_upstream).await?;
-                Ok(())
+                forward_tcp_with(tls, client_addr, &self.upstream, tls_upstream).await
             }
             None => {
                 // A TLS endpoint's stream still holds the client's own TLS unless the edge
@@ -178,8 +228,7 @@ impl StreamForwarder {
                     &self.upstream,
                     tls_upstream && !passthrough,
                 )
-                .await?;
-                Ok(())
+                .await
             }
         }
     }

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use super::json::{endpoint_json, exchange_json, tunnel_json};
+use super::live::{ReplayMark, ReplayTag, ReplayVia};
 use super::store::Inspector;
 use super::ui;
 use crate::forward::HttpForwarder;
@@ -123,10 +124,31 @@ impl InspectApi {
         self.read().endpoints.clone()
     }
 
+    // --- accessors of the inspector's own request routes (routes.rs) ---
+
+    /// The replayer of HTTP endpoint `name`, if it runs.
+    pub(crate) fn replayer(&self, name: &str) -> Option<HttpForwarder> {
+        self.read().replayers.get(name).cloned()
+    }
+
+    /// The public URL of endpoint `name`, if it runs.
+    pub(crate) fn public_url(&self, name: &str) -> Option<String> {
+        self.read()
+            .endpoints
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.url.clone())
+    }
+
+    /// The agent's version, as the API reports it.
+    pub(crate) fn agent_version(&self) -> &str {
+        &self.options.agent_version
+    }
+
     /// The router: `/`, `/api/…`.
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/", get(ui::page))
+            .merge(ui::routes())
             .route("/api", get(root))
             .route("/api/", get(root))
             .route("/api/status", get(status))
@@ -136,6 +158,9 @@ impl InspectApi {
             .route("/api/tunnels/{name}", get(tunnel))
             .route("/api/requests/http", get(list).delete(clear).post(replay))
             .route("/api/requests/http/{id}", get(one))
+            // --- the inspector's own request routes (live stream, detail, HAR, replays) ---
+            .merge(super::routes::routes())
+            // --- end of the inspector's own request routes ---
             .layer(middleware::from_fn_with_state(self.clone(), guard))
             .with_state(self.clone())
     }
@@ -313,8 +338,16 @@ async fn replay(State(api): State<InspectApi>, body: axum::body::Bytes) -> Respo
     let Some(replayer) = replayer else {
         return error(StatusCode::BAD_REQUEST, "that endpoint is not running");
     };
+    // Marked as a replay in the inspector's list.
+    let tag = ReplayTag {
+        id: api.inspector.next_id(),
+        mark: ReplayMark {
+            of: exchange.id.clone(),
+            via: ReplayVia::Upstream,
+        },
+    };
     match replayer
-        .replay(&exchange.request, exchange.remote_addr)
+        .replay_marked(&exchange.request, exchange.remote_addr, Some(tag))
         .await
     {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),

@@ -10,6 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+use super::live::{Live, LiveEvent, ReplayMark};
+
 /// Default store size (ngrok's `inspect_db_size: 0` means 50 MB).
 pub const DEFAULT_MAX_BYTES: usize = 50 * 1024 * 1024;
 /// Default per-body capture limit.
@@ -88,6 +90,8 @@ pub struct Exchange {
     pub request: CapturedRequest,
     /// The response, if there was one.
     pub response: Option<CapturedResponse>,
+    /// Set when this exchange replays another.
+    pub replay: Option<ReplayMark>,
 }
 
 impl Exchange {
@@ -120,6 +124,7 @@ pub struct Inspector {
     next: Arc<AtomicU64>,
     prefix: u32,
     limits: InspectLimits,
+    live: Arc<Live>,
 }
 
 impl Default for Inspector {
@@ -140,7 +145,13 @@ impl Inspector {
             next: Arc::new(AtomicU64::new(1)),
             prefix: nanos,
             limits,
+            live: Arc::default(),
         }
+    }
+
+    /// Live updates, replay marks and TCP/TLS connection records.
+    pub fn live(&self) -> &Live {
+        &self.live
     }
 
     /// The store's limits.
@@ -167,15 +178,18 @@ impl Inspector {
         if cost > self.limits.max_bytes {
             return;
         }
+        let exchange = Arc::new(exchange);
         let mut inner = self.lock();
         inner.bytes += cost;
-        inner.entries.push_back(Arc::new(exchange));
+        inner.entries.push_back(exchange.clone());
         while inner.bytes > self.limits.max_bytes {
             match inner.entries.pop_front() {
                 Some(old) => inner.bytes -= old.cost(),
                 None => break,
             }
         }
+        drop(inner);
+        self.live.send(LiveEvent::Recorded(exchange));
     }
 
     /// Up to `limit` exchanges, newest first, optionally of one endpoint.
@@ -200,6 +214,8 @@ impl Inspector {
         let mut inner = self.lock();
         inner.entries.clear();
         inner.bytes = 0;
+        drop(inner);
+        self.live.send(LiveEvent::Cleared);
     }
 
     /// Number of exchanges kept.
@@ -246,6 +262,7 @@ pub(crate) mod tests {
                 body_size: 2,
                 truncated: false,
             }),
+            replay: None,
         }
     }
 
