@@ -153,7 +153,9 @@ describe('web inspector', () => {
   });
 
   test('replay through the edge runs the policy again', async () => {
-    const row = await rowWithPath(page, '/health');
+    // The row of the request as the client sent it (replays of it come on top).
+    const id = await (await rowWithPath(page, '/health')).getAttribute('data-id');
+    const row = page.locator(`#list tbody tr[data-id="${id}"]`);
     await row.click();
     await page.locator('#btn-replay-edge').waitFor();
     let before = upstream.received.length;

@@ -24,11 +24,11 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+pub(crate) use self::headers::headers_of;
 pub use self::http::{
     ERR_UPSTREAM_UNREACHABLE, ERROR_CODE_HEADER, HostHeader, HttpForwarder, HttpOptions,
     REPLAY_HEADER,
 };
-pub(crate) use self::headers::headers_of;
 pub use self::tcp::{Transferred, forward_tcp, forward_tcp_with};
 pub use self::terminate::{AgentTls, AgentTlsPem};
 use crate::inspect::Inspector;

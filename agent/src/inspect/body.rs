@@ -192,7 +192,11 @@ pub fn view(headers: &[(String, String)], body: &[u8], size: u64, truncated: boo
         _ => (body.to_vec(), false, None, false),
     };
     let text = std::str::from_utf8(&bytes).ok().map(str::to_string);
-    let kind = kind_of(content_type.as_deref().unwrap_or(""), &bytes, text.as_deref());
+    let kind = kind_of(
+        content_type.as_deref().unwrap_or(""),
+        &bytes,
+        text.as_deref(),
+    );
     let json_error = match (kind, &text) {
         (BodyKind::Json, Some(t)) if !truncated && !decoded_truncated => json_error(t),
         _ => None,
@@ -213,11 +217,7 @@ pub fn view(headers: &[(String, String)], body: &[u8], size: u64, truncated: boo
         decoded_size: bytes.len(),
         decoded_truncated,
         kind,
-        text: if kind == BodyKind::Image {
-            None
-        } else {
-            text
-        },
+        text: if kind == BodyKind::Image { None } else { text },
         base64: b64(&bytes),
         raw_base64: b64(body),
         json_error,
@@ -291,7 +291,12 @@ mod tests {
             v.form,
             Some(vec![("a".into(), "1".into()), ("b".into(), "x y!".into())])
         );
-        let v = view(&h(&[("content-type", "image/png")]), &[0x89, b'P'], 2, false);
+        let v = view(
+            &h(&[("content-type", "image/png")]),
+            &[0x89, b'P'],
+            2,
+            false,
+        );
         assert_eq!((v.kind, v.text), (BodyKind::Image, None));
         let v = view(&[], &[0, 159, 146, 150], 4, false);
         assert_eq!(v.kind, BodyKind::Binary);

@@ -212,7 +212,10 @@ pub fn curl(e: &Exchange, public_url: Option<&str>) -> String {
     let r = &e.request;
     let base = match public_url {
         Some(u) => u.trim_end_matches('/').to_string(),
-        None => format!("http://{}", header(&r.headers, "host").unwrap_or("localhost")),
+        None => format!(
+            "http://{}",
+            header(&r.headers, "host").unwrap_or("localhost")
+        ),
     };
     let mut out = String::new();
     if r.truncated {
@@ -226,12 +229,18 @@ pub fn curl(e: &Exchange, public_url: Option<&str>) -> String {
     if r.method != "GET" || !r.body.is_empty() {
         out.push_str(&format!(" -X {}", shell_quote(r.method.as_bytes())));
     }
-    out.push_str(&format!(" {}", shell_quote(format!("{base}{}", r.uri).as_bytes())));
+    out.push_str(&format!(
+        " {}",
+        shell_quote(format!("{base}{}", r.uri).as_bytes())
+    ));
     for (k, v) in &r.headers {
         if NOT_IN_CURL.iter().any(|n| k.eq_ignore_ascii_case(n)) {
             continue;
         }
-        out.push_str(&format!(" \\\n  -H {}", shell_quote(format!("{k}: {v}").as_bytes())));
+        out.push_str(&format!(
+            " \\\n  -H {}",
+            shell_quote(format!("{k}: {v}").as_bytes())
+        ));
     }
     if !r.body.is_empty() {
         out.push_str(&format!(" \\\n  --data-binary {}", shell_quote(&r.body)));
@@ -253,7 +262,10 @@ mod tests {
         assert_eq!(d.request.query, vec![("y".to_string(), "1".to_string())]);
         assert_eq!(d.request.path, "/x");
         assert_eq!(d.tls.terminated_at.as_deref(), Some("edge"));
-        assert_eq!(d.response.as_ref().map(|r| r.status_line.as_str()), Some("200 OK"));
+        assert_eq!(
+            d.response.as_ref().map(|r| r.status_line.as_str()),
+            Some("200 OK")
+        );
         assert_eq!(
             d.curl,
             "curl -X 'POST' 'https://a.localhost:8443/x?y=1' \\\n  -H 'content-type: text/plain' \\\n  --data-binary $'it\\'s\\x01'"

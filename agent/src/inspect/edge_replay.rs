@@ -134,12 +134,9 @@ async fn send_now(
     );
     if tls {
         // Loopback development edges use their own CA; real names are checked with the web PKI.
-        let config = crate::forward::tls::client_config(
-            !is_local(&host),
-            None,
-            vec![b"http/1.1".to_vec()],
-        )
-        .map_err(|e| send_err(e.to_string()))?;
+        let config =
+            crate::forward::tls::client_config(!is_local(&host), None, vec![b"http/1.1".to_vec()])
+                .map_err(|e| send_err(e.to_string()))?;
         let name = ServerName::try_from(host.clone()).map_err(|e| send_err(e.to_string()))?;
         let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
             .connect(name, tcp)

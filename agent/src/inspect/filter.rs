@@ -119,7 +119,12 @@ impl Filter {
     /// Checks the criteria.
     pub fn matcher(&self) -> Result<Matcher, FilterError> {
         let mut statuses = Vec::new();
-        for s in self.status.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for s in self
+            .status
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             let s = s.to_ascii_lowercase();
             let parsed = match s.strip_suffix("xx") {
                 Some(c) => c
@@ -191,7 +196,10 @@ impl Matcher {
         };
         self.id.as_ref().is_none_or(|id| &e.id == id)
             && self.tunnel_name.as_ref().is_none_or(|t| &e.endpoint == t)
-            && self.path.as_ref().is_none_or(|p| e.request.uri.contains(p.as_str()))
+            && self
+                .path
+                .as_ref()
+                .is_none_or(|p| e.request.uri.contains(p.as_str()))
             && (self.methods.is_empty() || self.methods.contains(&e.request.method))
             && (self.statuses.is_empty()
                 || status.is_some_and(|s| {
@@ -207,7 +215,9 @@ impl Matcher {
             && self.header.as_ref().is_none_or(|(name, value)| {
                 heads().any(|(k, v)| {
                     k.eq_ignore_ascii_case(name)
-                        && value.as_ref().is_none_or(|val| v.to_lowercase().contains(val))
+                        && value
+                            .as_ref()
+                            .is_none_or(|val| v.to_lowercase().contains(val))
                 })
             })
             && self.q.as_ref().is_none_or(|q| self.text_matches(e, q))

@@ -17,9 +17,9 @@ pub mod store;
 mod ui;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod routes_tests;
+#[cfg(test)]
+mod tests;
 
 pub use api::{ApiOptions, EndpointInfo, InspectApi, bind};
 pub use store::{

@@ -108,7 +108,10 @@ impl ReplayEdit {
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == '#')
         {
-            return Err(bad("path", "must not hold spaces, control characters or `#`"));
+            return Err(bad(
+                "path",
+                "must not hold spaces, control characters or `#`",
+            ));
         }
         let uri = match (&self.query, path.contains('?')) {
             (Some(_), true) => {
@@ -139,13 +142,13 @@ impl ReplayEdit {
                     let name = HeaderName::from_bytes(k.trim().as_bytes())
                         .map_err(|_| bad("headers", format!("`{k}` is not a header name")))?;
                     if FRAMING.contains(&name.as_str()) {
-                        return Err(bad(
-                            "headers",
-                            format!("`{k}` is set by the replay itself"),
-                        ));
+                        return Err(bad("headers", format!("`{k}` is set by the replay itself")));
                     }
                     let value = HeaderValue::from_str(v).map_err(|_| {
-                        bad("headers", format!("the value of `{k}` is not a header value"))
+                        bad(
+                            "headers",
+                            format!("the value of `{k}` is not a header value"),
+                        )
                     })?;
                     headers.push((name, value));
                 }
@@ -245,7 +248,10 @@ mod tests {
         )
         .prepare(&original)
         .unwrap();
-        assert_eq!((p.method.as_str(), p.uri.as_str()), ("PUT", "/new?a+b=c%26d"));
+        assert_eq!(
+            (p.method.as_str(), p.uri.as_str()),
+            ("PUT", "/new?a+b=c%26d")
+        );
         assert_eq!(p.headers.len(), 1);
         assert_eq!(&p.body[..], br#"{"k":2}"#);
         let req = p.request(Some("a.localhost:8080")).unwrap();

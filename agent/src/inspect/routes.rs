@@ -19,7 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::api::InspectApi;
 use super::detail::{RequestSummary, detail, summary};
 use super::edge_replay;
-use super::filter::{Filter, Matcher};
+use super::filter::{Filter, FilterError, Matcher};
 use super::har::har;
 use super::live::{ConnectionRecord, LiveEvent, ReplayMark, ReplayTag, ReplayVia};
 use super::replay::{ReplayEdit, ReplayOutcome};
@@ -58,10 +58,8 @@ fn error(status: StatusCode, msg: impl Into<String>, field: Option<&'static str>
     (status, axum::Json(body)).into_response()
 }
 
-fn matcher(filter: &Filter) -> Result<Matcher, Response> {
-    filter
-        .matcher()
-        .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string(), Some(e.field)))
+fn filter_error(e: FilterError) -> Response {
+    error(StatusCode::BAD_REQUEST, e.to_string(), Some(e.field))
 }
 
 /// `GET /api/requests/http/summaries`.
@@ -74,9 +72,9 @@ struct SummaryList {
 }
 
 async fn summaries(State(api): State<InspectApi>, Query(filter): Query<Filter>) -> Response {
-    let m = match matcher(&filter) {
+    let m = match filter.matcher() {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(e) => return filter_error(e),
     };
     let all = api.inspector().list(usize::MAX, None);
     let requests = all
@@ -106,9 +104,9 @@ fn event(name: &str, data: &impl Serialize) -> Event {
 /// `GET /api/requests/http/stream`: `request` (a summary matching the filter), `clear`,
 /// `connection` (a finished TCP/TLS connection) and `lagged` (events were lost: reload).
 async fn stream(State(api): State<InspectApi>, Query(filter): Query<Filter>) -> Response {
-    let m = match matcher(&filter) {
+    let m = match filter.matcher() {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(e) => return filter_error(e),
     };
     let rx = api.inspector().live().subscribe();
     Sse::new(live_events(rx, m))
@@ -136,9 +134,9 @@ fn live_events(
 }
 
 async fn har_export(State(api): State<InspectApi>, Query(filter): Query<Filter>) -> Response {
-    let m = match matcher(&filter) {
+    let m = match filter.matcher() {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(e) => return filter_error(e),
     };
     let chosen: Vec<_> = api
         .inspector()

@@ -83,12 +83,19 @@ async fn summaries_detail_and_har() -> TestResult {
     assert_eq!(v["public_url"], "https://k3f9.localhost");
     let body = &v["response"]["body"];
     assert_eq!(
-        (body["decoded"].as_bool(), body["text"].as_str(), body["kind"].as_str()),
+        (
+            body["decoded"].as_bool(),
+            body["text"].as_str(),
+            body["kind"].as_str()
+        ),
         (Some(true), Some(r#"{"items":[1,2]}"#), Some("json"))
     );
     let (_, v) = get_json(port, "/api/requests/http/000000000000000b/detail").await?;
     let err = &v["request"]["body"]["json_error"];
-    assert_eq!((err["line"].as_u64(), err["column"].as_u64()), (Some(3), Some(8)));
+    assert_eq!(
+        (err["line"].as_u64(), err["column"].as_u64()),
+        (Some(3), Some(8))
+    );
     assert_eq!(
         get_json(port, "/api/requests/http/nope/detail").await?.0,
         404
@@ -204,7 +211,11 @@ async fn replay_with_changes_to_the_upstream_and_through_the_edge() -> TestResul
         replayed.replay.as_ref().map(|m| (m.of.as_str(), m.via)),
         Some(("00000000000000aa", super::live::ReplayVia::Upstream))
     );
-    let echoed = replayed.response.as_ref().map(|r| r.body.clone()).unwrap_or_default();
+    let echoed = replayed
+        .response
+        .as_ref()
+        .map(|r| r.body.clone())
+        .unwrap_or_default();
     assert_eq!(
         String::from_utf8_lossy(&echoed),
         "PUT /edited?k=v+1 host=a.localhost version=HTTP/1.1 body=changed"
@@ -217,7 +228,10 @@ async fn replay_with_changes_to_the_upstream_and_through_the_edge() -> TestResul
     assert_eq!((s, v["status_code"].as_u64()), (200, Some(200)), "{b}");
     assert_eq!(v["target"], "edge");
     let echoed = v["edge_response"]["body"].as_str().unwrap_or_default();
-    assert!(echoed.starts_with("POST /x?y=1 host=127.0.0.1:"), "{echoed}");
+    assert!(
+        echoed.starts_with("POST /x?y=1 host=127.0.0.1:"),
+        "{echoed}"
+    );
     let id = v["id"].as_str().ok_or("edge replay not recorded")?;
     let replayed = store.get(id).ok_or("not stored")?;
     assert_eq!(
@@ -237,12 +251,22 @@ async fn replay_with_changes_to_the_upstream_and_through_the_edge() -> TestResul
     let (s, b) = raw(port, "POST", url, &[HOST, JSON], r#"{"path":"no-slash"}"#).await?;
     let v: Value = serde_json::from_str(&b)?;
     assert_eq!((s, v["field"].as_str()), (400, Some("path")));
-    let (s, _) = raw(port, "POST", url, &[HOST, JSON], r#"{"tunnel_name":"gone"}"#).await?;
+    let (s, _) = raw(
+        port,
+        "POST",
+        url,
+        &[HOST, JSON],
+        r#"{"tunnel_name":"gone"}"#,
+    )
+    .await?;
     assert_eq!(s, 400);
     let (s, _) = raw(port, "POST", url, &[HOST, JSON], r#"{"bogus":1}"#).await?;
     assert_eq!(s, 400);
     let missing = "/api/requests/http/nope/replay";
-    assert_eq!(raw(port, "POST", missing, &[HOST, JSON], "{}").await?.0, 404);
+    assert_eq!(
+        raw(port, "POST", missing, &[HOST, JSON], "{}").await?.0,
+        404
+    );
     // The guards hold for the new routes.
     let cross = [HOST, JSON, ("origin", "http://evil.example")];
     assert_eq!(raw(port, "POST", url, &cross, "{}").await?.0, 403);
@@ -255,24 +279,30 @@ async fn replay_with_changes_to_the_upstream_and_through_the_edge() -> TestResul
 #[tokio::test]
 async fn tcp_connections_are_listed() -> TestResult {
     let store = Inspector::default();
-    store.live().record_connection(super::live::ConnectionRecord {
-        id: "c1".into(),
-        tunnel_name: "db".into(),
-        proto: "tcp".into(),
-        remote_addr: SocketAddr::from(([203, 0, 113, 5], 5000)),
-        start: chrono::Utc::now(),
-        duration: std::time::Duration::from_millis(1500),
-        bytes_in: 10,
-        bytes_out: 20,
-        close_reason: "closed".into(),
-    });
+    store
+        .live()
+        .record_connection(super::live::ConnectionRecord {
+            id: "c1".into(),
+            tunnel_name: "db".into(),
+            proto: "tcp".into(),
+            remote_addr: SocketAddr::from(([203, 0, 113, 5], 5000)),
+            start: chrono::Utc::now(),
+            duration: std::time::Duration::from_millis(1500),
+            bytes_in: 10,
+            bytes_out: 20,
+            close_reason: "closed".into(),
+        });
     let api = InspectApi::new(store, ApiOptions::default());
     let port = start(&api).await?;
     let (s, v) = get_json(port, "/api/connections").await?;
     assert_eq!(s, 200);
     let c = &v["connections"][0];
     assert_eq!(
-        (c["tunnel_name"].as_str(), c["bytes_out"].as_u64(), c["duration"].as_f64()),
+        (
+            c["tunnel_name"].as_str(),
+            c["bytes_out"].as_u64(),
+            c["duration"].as_f64()
+        ),
         (Some("db"), Some(20), Some(1500.0))
     );
     assert_eq!(c["remote_addr"], "203.0.113.5:5000");
@@ -315,9 +345,17 @@ async fn the_tcp_forwarder_records_each_connection() -> TestResult {
     let conns = store.live().connections(10);
     let c = conns.first().ok_or("no connection recorded")?;
     assert_eq!(
-        (c.tunnel_name.as_str(), c.proto.as_str(), c.bytes_in, c.bytes_out),
+        (
+            c.tunnel_name.as_str(),
+            c.proto.as_str(),
+            c.bytes_in,
+            c.bytes_out
+        ),
         ("db", "tcp", 5, 5)
     );
-    assert_eq!((c.remote_addr, c.close_reason.as_str()), (client_addr, "closed"));
+    assert_eq!(
+        (c.remote_addr, c.close_reason.as_str()),
+        (client_addr, "closed")
+    );
     Ok(())
 }

@@ -33,7 +33,10 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 /// `/` and `/assets/…`.
 pub fn routes() -> Router<InspectApi> {
     Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX) }),
+        )
         .route(
             "/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
