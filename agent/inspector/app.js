@@ -65,7 +65,7 @@ function statusClass(s) { return s ? `s${Math.floor(s / 100)}xx` : 'snone'; }
 function rowFor(r) {
   const tr = el('tr', { 'data-id': r.id, class: r.replay ? 'replay' : '', tabindex: '-1', onclick: () => select(r.id) },
     el('td', { class: 'time', title: r.start, text: clock(r.start) }),
-    el('td', { text: r.tunnel_name }),
+    el('td', { class: 'endpoint', title: r.tunnel_name, text: r.tunnel_name }),
     el('td', { class: 'method', text: r.method }),
     el('td', { class: 'path', title: r.uri }, r.replay ? el('span', { class: 'badge replay-badge', title: `replay of ${r.replay.of} via ${r.replay.via}`, text: r.replay.via === 'edge' ? 'replay ⟲ edge' : 'replay' }) : null, r.uri),
     el('td', {}, el('span', { class: `status ${statusClass(r.status)}`, text: r.status ?? '—' })),
@@ -221,6 +221,7 @@ function openEditor(d) {
   $('e-error').textContent = '';
   const q = $('e-query'); q.replaceChildren();
   for (const [k, v] of d.request.query) pairRow(q, k, v);
+  $('e-trailers').replaceChildren();
   const h = $('e-headers'); h.replaceChildren();
   const body = d.request.body;
   const textual = body.kind !== 'binary' && body.kind !== 'image' && body.text !== null && body.text !== undefined;
@@ -260,6 +261,8 @@ async function sendEdited() {
     query: pairsOf($('e-query')),
     headers: pairsOf($('e-headers')),
   };
+  const trailers = pairsOf($('e-trailers'));
+  if (trailers.length) edit.trailers = trailers;
   const ta = $('e-body');
   if (dlg.dataset.textual === 'true' || !ta.disabled) edit.body = ta.value;
   try {

@@ -36,6 +36,11 @@ pub const ERR_UPSTREAM_UNREACHABLE: &str = "ERR_SLUICE_8012";
 /// sees it. Requests with an unknown nonce are left alone.
 pub const REPLAY_HEADER: &str = "sluice-replay";
 
+/// Marks a request (a replay with trailers) whose `Trailer` header is kept when forwarding, so
+/// the upstream connection sends the trailers it declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepTrailerHeader;
+
 /// What `Host` header the upstream sees.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum HostHeader {
@@ -355,7 +360,14 @@ impl HttpForwarder {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         parts.uri = format!("{scheme}://{authority}{path}").parse::<Uri>()?;
         let upgrade = is_upgrade(&parts.headers) && upstream.protocol == AppProtocol::Http1;
+        let declared_trailers = parts
+            .extensions
+            .get::<KeepTrailerHeader>()
+            .and_then(|_| parts.headers.get(header::TRAILER).cloned());
         strip_hop_by_hop(&mut parts.headers, upgrade);
+        if let Some(names) = declared_trailers {
+            parts.headers.insert(header::TRAILER, names);
+        }
         if h2 {
             parts.headers.remove(header::HOST);
         } else if let Some(host) = &rewritten {

@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub(crate) use self::headers::headers_of;
 pub use self::http::{
     ERR_UPSTREAM_UNREACHABLE, ERROR_CODE_HEADER, HostHeader, HttpForwarder, HttpOptions,
-    REPLAY_HEADER,
+    KeepTrailerHeader, REPLAY_HEADER,
 };
 pub use self::tcp::{Transferred, forward_tcp, forward_tcp_with};
 pub use self::terminate::{AgentTls, AgentTlsPem};

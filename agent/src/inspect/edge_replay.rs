@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use serde::Serialize;
 use tokio::net::TcpStream;
 
-use super::replay::PreparedReplay;
+use super::replay::{PreparedReplay, ReplayBody};
 use crate::forward::REPLAY_HEADER;
 
 /// How long an edge replay may take, connect to last byte.
@@ -148,10 +148,7 @@ async fn send_now(
     }
 }
 
-async fn exchange<I>(
-    io: I,
-    req: http::Request<http_body_util::Full<Bytes>>,
-) -> Result<EdgeResponse, String>
+async fn exchange<I>(io: I, req: http::Request<ReplayBody>) -> Result<EdgeResponse, String>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {

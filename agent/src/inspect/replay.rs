@@ -1,6 +1,7 @@
 //! Replay with modification: the editable parts of a recorded request (method, path, query,
 //! headers, body), checked before anything is sent, and the request they make.
 
+use std::convert::Infallible;
 use std::str::FromStr;
 
 use base64::Engine;
@@ -8,11 +9,13 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Method, Request};
-use http_body_util::Full;
+use http_body_util::{Either, Full, StreamBody};
+use hyper::body::Frame;
 use serde::{Deserialize, Serialize};
 
 use super::live::ReplayVia;
 use super::store::CapturedRequest;
+use crate::forward::KeepTrailerHeader;
 
 /// Body of `POST /api/requests/http/:id/replay`. Every part left out is the recorded one's.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -36,6 +39,9 @@ pub struct ReplayEdit {
     /// Every header, in order (framing headers are set from the body).
     #[serde(default)]
     pub headers: Option<Vec<(String, String)>>,
+    /// Trailers sent after the body (the body is then sent chunked).
+    #[serde(default)]
+    pub trailers: Option<Vec<(String, String)>>,
     /// The body as text.
     #[serde(default)]
     pub body: Option<String>,
@@ -83,6 +89,8 @@ pub struct PreparedReplay {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The body.
     pub body: Bytes,
+    /// Trailers after the body.
+    pub trailers: Vec<(HeaderName, HeaderValue)>,
     /// True when the body is the recorded one and that was cut.
     pub body_truncated: bool,
 }
@@ -165,6 +173,24 @@ impl ReplayEdit {
                 }
             }
         }
+        let mut trailers = Vec::new();
+        for (k, v) in self.trailers.iter().flatten() {
+            let name = HeaderName::from_bytes(k.trim().as_bytes())
+                .map_err(|_| bad("trailers", format!("`{k}` is not a header name")))?;
+            if FRAMING.contains(&name.as_str()) || name == http::header::HOST {
+                return Err(bad("trailers", format!("`{k}` cannot be a trailer")));
+            }
+            let value = HeaderValue::from_str(v).map_err(|_| {
+                bad("trailers", format!("the value of `{k}` is not a header value"))
+            })?;
+            trailers.push((name, value));
+        }
+        if !trailers.is_empty() && matches!(method, Method::GET | Method::HEAD) {
+            return Err(bad(
+                "trailers",
+                "trailers need a request body sent in chunks: not with GET or HEAD",
+            ));
+        }
         let (body, body_truncated) = match (&self.body, &self.body_base64) {
             (Some(_), Some(_)) => {
                 return Err(bad("body", "give `body` or `body_base64`, not both"));
@@ -184,14 +210,22 @@ impl ReplayEdit {
             uri,
             headers,
             body,
+            trailers,
             body_truncated,
         })
     }
 }
 
+/// The frames of a body with trailers.
+type Frames = futures::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>;
+
+/// The body of a replay: the bytes as one piece (with their length), or, with trailers, the
+/// bytes then the trailers (sent chunked).
+pub type ReplayBody = Either<Full<Bytes>, StreamBody<Frames>>;
+
 impl PreparedReplay {
     /// The request, with `host` as its `Host` header when given (edge replays).
-    pub fn request(&self, host: Option<&str>) -> Result<Request<Full<Bytes>>, http::Error> {
+    pub fn request(&self, host: Option<&str>) -> Result<Request<ReplayBody>, http::Error> {
         let mut builder = Request::builder()
             .method(self.method.clone())
             .uri(self.uri.as_str());
@@ -204,7 +238,21 @@ impl PreparedReplay {
         if let Some(host) = host {
             builder = builder.header(http::header::HOST, host);
         }
-        builder.body(Full::new(self.body.clone()))
+        if self.trailers.is_empty() {
+            return builder.body(Either::Left(Full::new(self.body.clone())));
+        }
+        let names: Vec<&str> = self.trailers.iter().map(|(k, _)| k.as_str()).collect();
+        builder = builder
+            .header(http::header::TRAILER, names.join(", "))
+            .extension(KeepTrailerHeader);
+        let mut map = http::HeaderMap::new();
+        for (k, v) in &self.trailers {
+            map.append(k.clone(), v.clone());
+        }
+        let frames = vec![Ok(Frame::data(self.body.clone())), Ok(Frame::trailers(map))];
+        builder.body(Either::Right(StreamBody::new(futures::stream::iter(
+            frames,
+        ))))
     }
 }
 
@@ -271,6 +319,8 @@ mod tests {
             (r#"{"headers":[["Content-Length","3"]]}"#, "headers"),
             (r#"{"body":"a","body_base64":"YQ=="}"#, "body"),
             (r#"{"body_base64":"***"}"#, "body_base64"),
+            (r#"{"trailers":[["x-sum","1"]],"method":"GET"}"#, "trailers"),
+            (r#"{"trailers":[["content-length","1"]]}"#, "trailers"),
         ] {
             assert_eq!(
                 edit(json).prepare(&original).err().map(|e| e.field),

@@ -359,3 +359,66 @@ async fn the_tcp_forwarder_records_each_connection() -> TestResult {
     );
     Ok(())
 }
+
+/// An upstream answering with the trailers it got, as `name=value` lines.
+async fn trailer_upstream() -> Result<u16, BoxError> {
+    use http_body_util::BodyExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let collected = req.into_body().collect().await;
+                        let text = collected
+                            .ok()
+                            .and_then(|c| c.trailers().cloned())
+                            .map(|t| {
+                                t.iter()
+                                    .map(|(k, v)| {
+                                        format!("{k}={}", String::from_utf8_lossy(v.as_bytes()))
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join("\n")
+                            })
+                            .unwrap_or_default();
+                        Ok::<_, std::convert::Infallible>(http::Response::new(
+                            http_body_util::Full::new(Bytes::from(text)),
+                        ))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Ok(port)
+}
+
+#[tokio::test]
+async fn replay_with_trailers_reaches_the_upstream() -> TestResult {
+    let upstream = trailer_upstream().await?;
+    let store = Inspector::default();
+    let up = Upstream::parse(&upstream.to_string(), EndpointKind::Http)?;
+    let fwd = HttpForwarder::new("web", up, HttpOptions::default(), Some(store.clone()))?;
+    store.record(exchange("00000000000000bb", "web", 3));
+    let api = InspectApi::new(store.clone(), ApiOptions::default());
+    api.add_endpoint(info("web", &fwd.upstream().to_string()), Some(fwd));
+    let port = start(&api).await?;
+    let url = "/api/requests/http/00000000000000bb/replay";
+    let edit = r#"{"trailers":[["x-checksum","abc"]],"body":"payload"}"#;
+    let (s, b) = raw(port, "POST", url, &[HOST, JSON], edit).await?;
+    let v: Value = serde_json::from_str(&b)?;
+    assert_eq!(s, 200, "{b}");
+    let id = v["id"].as_str().ok_or("no id")?;
+    let replayed = store.get(id).ok_or("not recorded")?;
+    let answer = replayed
+        .response
+        .as_ref()
+        .map(|r| r.body.clone())
+        .unwrap_or_default();
+    assert_eq!(String::from_utf8_lossy(&answer), "x-checksum=abc");
+    Ok(())
+}
