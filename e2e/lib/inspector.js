@@ -9,8 +9,8 @@ import { freePort, scratchDir, startEdge, startSluice, waitFor } from './harness
 const TOKEN = 'e2e-inspector-token';
 
 /**
- * An upstream that records every request (method, url, headers, body) in `received` and answers
- * JSON: `/missing*` with 404, `/png` with a tiny PNG, anything else with an echo.
+ * An upstream that records every request (method, url, headers, trailers, body) in `received`;
+ * it answers JSON: `/missing*` with 404, anything else with an echo.
  */
 export async function startUpstream() {
   const received = [];
@@ -19,7 +19,7 @@ export async function startUpstream() {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
-      received.push({ method: req.method, url: req.url, headers: req.headers, body });
+      received.push({ method: req.method, url: req.url, headers: req.headers, trailers: req.trailers, body });
       if (req.url.startsWith('/missing')) {
         res.writeHead(404, { 'content-type': 'application/json' });
         res.end('{"error":"not found"}');

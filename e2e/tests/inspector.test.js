@@ -139,6 +139,9 @@ describe('web inspector', () => {
     await page.locator('#e-headers .pair .k').last().fill('x-edited');
     await page.locator('#e-headers .pair .v').last().fill('by-hand');
     await page.fill('#e-body', '{"order":{"id":43}}');
+    await page.click('[data-add="e-trailers"]');
+    await page.locator('#e-trailers .pair .k').fill('x-checksum');
+    await page.locator('#e-trailers .pair .v').fill('abc');
     await screenshot(page, 'inspector-editor');
     const before = upstream.received.length;
     await page.click('#e-send');
@@ -148,6 +151,7 @@ describe('web inspector', () => {
     assert.equal(got.url, '/hooks/edited?source=changed&n=1');
     assert.equal(got.headers['x-edited'], 'by-hand');
     assert.equal(got.body, '{"order":{"id":43}}');
+    assert.equal(got.trailers['x-checksum'], 'abc');
     await page.locator('#editor[open]').waitFor({ state: 'detached' }).catch(() => {});
     await rowWithPath(page, '/hooks/edited');
   });
