@@ -183,6 +183,7 @@ async function showDetail(id) {
     ngrok.response ? el('pre', { class: 'code raw', id: 'raw-response', text: rawText(ngrok.response.raw) }) : null);
   const trace = section('Policy trace', traceView(ngrok.trace));
   pane.replaceChildren(head, summary, actions, req, res, trace, raw);
+  pane.dataset.id = id;
 }
 
 // ---- replays ----

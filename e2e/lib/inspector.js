@@ -131,3 +131,11 @@ export async function rowWithPath(page, text) {
   await row.waitFor({ timeout: 15000 });
   return row;
 }
+
+/** Clicks `row` and waits until the detail pane shows its request. */
+export async function openRow(page, row) {
+  const id = await row.getAttribute('data-id');
+  await row.click();
+  await page.locator(`#detail[data-id="${id}"]`).waitFor({ timeout: 15000 });
+  return id;
+}

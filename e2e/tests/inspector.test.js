@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, screenshot, waitFor } from '../lib/harness.js';
-import { rowIds, rowWithPath, sendPublic, startAgent, startUpstream } from '../lib/inspector.js';
+import { openRow, rowIds, rowWithPath, sendPublic, startAgent, startUpstream } from '../lib/inspector.js';
 
 describe('web inspector', () => {
   let upstream;
@@ -39,8 +39,7 @@ describe('web inspector', () => {
     const row = await rowWithPath(page, '/hooks/order');
     assert.equal(await row.locator('.status').textContent(), '200');
     assert.match(await row.locator('.status').getAttribute('class'), /s2xx/);
-    await row.click();
-    await page.locator('#req-headers').waitFor();
+    await openRow(page, row);
     assert.match(await page.locator('#req-headers').textContent(), /x-e2ehello/);
     assert.match(await page.locator('#req-headers').textContent(), /x-via-policyyes/);
     const query = await page.locator('#req-query').textContent();
@@ -63,7 +62,7 @@ describe('web inspector', () => {
       body: '{\n  "a": 1,\n  "b": }\n',
     });
     const row = await rowWithPath(page, '/hooks/broken');
-    await row.click();
+    await openRow(page, row);
     const err = page.locator('#req-body .json-error');
     await err.waitFor();
     assert.match(await err.textContent(), /line 3, column 8/);
@@ -117,7 +116,7 @@ describe('web inspector', () => {
     assert.match(page.url(), new RegExp(`sel=${ids[1]}`));
 
     const order = await rowWithPath(page, '/hooks/order');
-    await order.click();
+    await openRow(page, order);
     const before = upstream.received.length;
     await page.keyboard.press('r');
     await waitFor('the replay at the upstream', async () => upstream.received.length > before);
@@ -129,7 +128,7 @@ describe('web inspector', () => {
 
   test('replay with changes reaches the upstream with the edited parts', async () => {
     const order = await rowWithPath(page, '/hooks/order');
-    await order.click();
+    await openRow(page, order);
     await page.click('#btn-edit');
     await page.locator('#editor[open]').waitFor();
     await page.fill('#e-method', 'PUT');
@@ -160,8 +159,7 @@ describe('web inspector', () => {
     // The row of the request as the client sent it (replays of it come on top).
     const id = await (await rowWithPath(page, '/health')).getAttribute('data-id');
     const row = page.locator(`#list tbody tr[data-id="${id}"]`);
-    await row.click();
-    await page.locator('#btn-replay-edge').waitFor();
+    await openRow(page, row);
     let before = upstream.received.length;
     await page.click('#btn-replay-edge');
     await waitFor('the edge replay at the upstream', async () => upstream.received.length > before);
@@ -170,7 +168,7 @@ describe('web inspector', () => {
 
     // Without the header the policy added the first time, it comes back only if the policy
     // runs again.
-    await row.click();
+    await openRow(page, row);
     await page.click('#btn-edit');
     await page.locator('#editor[open]').waitFor();
     await page.selectOption('#e-target', 'edge');
@@ -189,9 +187,9 @@ describe('web inspector', () => {
     assert.equal(har.log.version, '1.2');
     assert.equal(typeof har.log.creator.name, 'string');
     assert.equal(typeof har.log.creator.version, 'string');
-    assert.ok(har.log.entries.length >= 5);
+    assert.ok(har.log.entries.length >= 5, `${har.log.entries.length} entries`);
     for (const e of har.log.entries) {
-      assert.ok(!Number.isNaN(Date.parse(e.startedDateTime)));
+      assert.ok(!Number.isNaN(Date.parse(e.startedDateTime)), e.startedDateTime);
       assert.equal(typeof e.time, 'number');
       for (const k of ['method', 'url', 'httpVersion', 'cookies', 'headers', 'queryString', 'headersSize', 'bodySize']) {
         assert.ok(k in e.request, `request.${k}`);
@@ -201,20 +199,61 @@ describe('web inspector', () => {
       }
       assert.equal(typeof e.response.content.size, 'number');
       assert.equal(typeof e.response.content.mimeType, 'string');
-      assert.ok(e.cache && typeof e.cache === 'object');
+      assert.ok(e.cache && typeof e.cache === 'object', 'cache');
       for (const k of ['send', 'wait', 'receive']) assert.equal(typeof e.timings[k], 'number');
-      assert.ok(e.request.url.startsWith(agent.publicUrl));
+      assert.ok(e.request.url.startsWith(agent.publicUrl), `${e.request.url} is not under ${agent.publicUrl}`);
     }
     const order = har.log.entries.find((e) => e.request.url.includes('/hooks/order'));
     assert.equal(order.request.postData.mimeType, 'application/json');
     assert.deepEqual(order.request.queryString.map((q) => q.name), ['source', 'n']);
 
     const row = await rowWithPath(page, '/hooks/broken');
-    await row.click();
+    await openRow(page, row);
     const one = await page.getAttribute('#btn-har-one', 'href');
     const single = await page.evaluate(async (u) => (await fetch(u)).json(), one);
     assert.equal(single.log.entries.length, 1);
-    assert.ok(single.log.entries[0].request.url.endsWith('/hooks/broken'));
+    assert.ok(single.log.entries[0].request.url.endsWith('/hooks/broken'), single.log.entries[0].request.url);
+  });
+
+  test('a policy trace in the request JSON is shown rule by rule', async () => {
+    // The edge's trace arrives in `GET /api/requests/http/:id` as `trace`; here it is added
+    // to that answer in the browser, to pin how the page shows the agreed shape.
+    const trace = {
+      phases: [{
+        phase: 'on_http_request',
+        rules: [
+          { name: 'tag requests', expressions: [], matched: true,
+            actions: [{ type: 'add-headers', effect: 'added x-via-policy', terminated: false }] },
+          { name: 'block admin', expressions: [{ expr: "req.url.path.startsWith('/admin')", result: true }], matched: true,
+            actions: [{ type: 'deny', effect: 'answered 403', terminated: true }] },
+          { name: 'never', expressions: [{ expr: 'false', result: false }], matched: false, actions: [] },
+        ],
+      }],
+    };
+    const ngrokShape = /\/api\/requests\/http\/[0-9a-f]{16}$/;
+    await page.route(ngrokShape, async (route) => {
+      const resp = await route.fetch();
+      const body = await resp.json();
+      await route.fulfill({ response: resp, json: { ...body, trace } });
+    });
+    try {
+      const row = await rowWithPath(page, '/hooks/order');
+      await openRow(page, row);
+      const shown = page.locator('#trace');
+      await shown.locator('.rule').first().waitFor();
+      const text = await shown.textContent();
+      assert.match(text, /on_http_request/);
+      assert.match(text, /tag requests/);
+      assert.match(text, /add-headers added x-via-policy/);
+      assert.match(text, /block admin/);
+      assert.match(text, /deny answered 403/);
+      assert.match(text, /ended the phase/);
+      assert.equal(await shown.locator('.rule.matched').count(), 2);
+      await shown.scrollIntoViewIfNeeded();
+      await screenshot(page, 'inspector-trace');
+    } finally {
+      await page.unroute(ngrokShape);
+    }
   });
 
   test('dark theme and a narrow window stay readable', async () => {
