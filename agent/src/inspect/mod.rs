@@ -17,6 +17,8 @@ pub mod store;
 mod ui;
 
 #[cfg(test)]
+mod replay_tests;
+#[cfg(test)]
 mod routes_tests;
 #[cfg(test)]
 mod tests;

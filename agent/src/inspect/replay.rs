@@ -181,7 +181,10 @@ impl ReplayEdit {
                 return Err(bad("trailers", format!("`{k}` cannot be a trailer")));
             }
             let value = HeaderValue::from_str(v).map_err(|_| {
-                bad("trailers", format!("the value of `{k}` is not a header value"))
+                bad(
+                    "trailers",
+                    format!("the value of `{k}` is not a header value"),
+                )
             })?;
             trailers.push((name, value));
         }
