@@ -2,6 +2,7 @@
 // real `sluice edge` with a tunnel listener and an authtoken, a real `sluice http` agent bound
 // to it with a Traffic Policy, and requests sent to the public URL.
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { freePort, scratchDir, startEdge, startSluice, waitFor } from './harness.js';
@@ -58,25 +59,39 @@ export const POLICY = `on_http_request:
             x-via-policy: "yes"
 `;
 
+/** A TCP upstream that echoes what it gets. */
+export async function startTcpEcho() {
+  const server = net.createServer((socket) => socket.pipe(socket));
+  const port = await freePort();
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { port, stop: () => new Promise((resolve) => server.close(resolve)) };
+}
+
 /**
- * A real edge and `sluice http <upstream>` connected to it with `policy`; resolves once the
- * agent's API lists the endpoint. Returns the web interface's base URL and the public URL.
+ * A real edge and `sluice http <upstream>` (or, with `kind: 'tcp'`, `sluice tcp <upstream>` on
+ * the edge's one TCP port) connected to it with `policy`; resolves once the agent's API lists
+ * the endpoint. Returns the web interface's base URL and the public URL.
  */
-export async function startAgent(upstreamPort, { policy = POLICY } = {}) {
+export async function startAgent(upstreamPort, { policy = POLICY, kind = 'http' } = {}) {
   const scratch = scratchDir();
   const tunnel = await freePort();
-  const edge = await startEdge(EDGE_CONFIG.replaceAll('{TUNNEL}', tunnel), { dir: scratch.dir });
+  let config = EDGE_CONFIG.replaceAll('{TUNNEL}', tunnel);
+  if (kind === 'tcp') config += `tcp:\n  bind: 127.0.0.1\n  host: localhost\n  ports: ${await freePort()}\n`;
+  const edge = await startEdge(config, { dir: scratch.dir });
   const web = await freePort();
-  const policyFile = path.join(scratch.dir, 'policy.yml');
-  writeFileSync(policyFile, policy);
-  const agent = startSluice([
-    'http', String(upstreamPort),
+  const args = [
+    kind, String(upstreamPort),
     '--connect-url', `localhost:${tunnel}`,
     '--connect-ca', path.join(scratch.dir, 'state', 'ca.pem'),
     '--authtoken', TOKEN,
     '--web-addr', `127.0.0.1:${web}`,
-    '--traffic-policy-file', policyFile,
-  ], { dir: scratch.dir, name: 'agent' });
+  ];
+  if (kind === 'http') {
+    const policyFile = path.join(scratch.dir, 'policy.yml');
+    writeFileSync(policyFile, policy);
+    args.push('--traffic-policy-file', policyFile);
+  }
+  const agent = startSluice(args, { dir: scratch.dir, name: 'agent' });
   const webUrl = `http://127.0.0.1:${web}`;
   const publicUrl = await waitFor('the agent to list its endpoint', async () => {
     const resp = await fetch(`${webUrl}/api/tunnels`);
@@ -93,6 +108,21 @@ export async function startAgent(upstreamPort, { policy = POLICY } = {}) {
       scratch.remove();
     },
   };
+}
+
+/** Opens a TCP connection to `publicUrl` (`tcp://host:port`), sends `text`, reads it back. */
+export function tcpRoundTrip(publicUrl, text) {
+  const url = new URL(publicUrl);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(url.port), '127.0.0.1', () => socket.write(text));
+    let got = '';
+    socket.on('data', (d) => {
+      got += d.toString('utf8');
+      if (got.length >= text.length) socket.end();
+    });
+    socket.on('close', () => resolve(got));
+    socket.on('error', reject);
+  });
 }
 
 /**

@@ -5,7 +5,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, screenshot, waitFor } from '../lib/harness.js';
-import { openRow, rowIds, rowWithPath, sendPublic, startAgent, startUpstream } from '../lib/inspector.js';
+import {
+  openRow, rowIds, rowWithPath, sendPublic, startAgent, startTcpEcho, startUpstream, tcpRoundTrip,
+} from '../lib/inspector.js';
 
 describe('web inspector', () => {
   let upstream;
@@ -268,5 +270,33 @@ describe('web inspector', () => {
     await screenshot(page, 'inspector-narrow');
     await page.emulateMedia({ colorScheme: 'light' });
     await page.setViewportSize({ width: 1280, height: 800 });
+  });
+});
+
+describe('web inspector: TCP connections', () => {
+  test('a spliced TCP connection is listed with its bytes and close reason', async () => {
+    const echo = await startTcpEcho();
+    const agent = await startAgent(echo.port, { kind: 'tcp' });
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await page.goto(agent.web);
+      await page.locator('#live[data-state="open"]').waitFor({ timeout: 15000 });
+      await page.click('#tab-conns');
+      assert.equal(await page.locator('#conns-view').isVisible(), true);
+      assert.equal(await tcpRoundTrip(agent.publicUrl, 'ping-pong'), 'ping-pong');
+      const row = page.locator('#conns tbody tr').first();
+      await row.waitFor({ timeout: 15000 });
+      const cells = await row.locator('td').allTextContents();
+      assert.equal(cells[2], 'tcp');
+      assert.equal(cells[5], '9 B');
+      assert.equal(cells[6], '9 B');
+      assert.equal(cells[7], 'closed');
+      await screenshot(page, 'inspector-tcp');
+    } finally {
+      await browser.close();
+      await agent.stop();
+      await echo.stop();
+    }
   });
 });
