@@ -178,6 +178,8 @@ async fn edge_routes_runs_policies_and_reports_errors() {
     assert_eq!(r.status, 404);
     assert_eq!(r.header("sluice-error-code"), Some("ERR_SLUICE_3200"));
     assert!(String::from_utf8_lossy(&r.body).contains("ERR_SLUICE_3200"));
+    // ngrok's header only when the config asks for it (`ngrok_error_code_header`).
+    assert_eq!(r.header("ngrok-error-code"), None);
     let r = send(
         port,
         "GET",
@@ -254,6 +256,71 @@ async fn edge_routes_runs_policies_and_reports_errors() {
         "no event with the log metadata: {}",
         edge.events_text()
     );
+}
+
+/// With `ngrok_error_code_header: true`, every error the edge answers (no endpoint, upstream
+/// down, a policy's refusal, a malformed request head) also carries ngrok's header with the same
+/// number, and an upstream's own `ngrok-error-code` never reaches the client.
+#[tokio::test]
+async fn ngrok_error_code_header_when_asked() {
+    let (echo, _) = start_echo().await;
+    let down = free_port();
+    let edge = Edge::start(&format!(
+        r#"version: 1
+listeners:
+  http: 127.0.0.1:{{HTTP}}
+ngrok_error_code_header: true
+endpoints:
+  - url: http://app.localhost:{{HTTP}}
+    upstream:
+      url: http://{echo}
+    traffic_policy:
+      on_http_request:
+        - expressions: ["req.url.path == '/denied'"]
+          actions:
+            - type: restrict-ips
+              config:
+                deny: [127.0.0.0/8]
+  - url: http://down.example:{{HTTP}}
+    upstream:
+      url: http://127.0.0.1:{down}
+"#
+    ))
+    .await;
+    let port = edge.http;
+    let both = |r: &support::Reply, code: &str| {
+        assert_eq!(
+            r.header("sluice-error-code"),
+            Some(format!("ERR_SLUICE_{code}").as_str())
+        );
+        assert_eq!(
+            r.header("ngrok-error-code"),
+            Some(format!("ERR_NGROK_{code}").as_str())
+        );
+    };
+    let r = send(port, "GET", "nope.example", "/", &[], "").await;
+    assert_eq!(r.status, 404);
+    both(&r, "3200");
+    let r = send(port, "GET", "down.example", "/", &[], "").await;
+    assert_eq!(r.status, 502);
+    both(&r, "3005");
+    let r = send(port, "GET", "app.localhost", "/denied", &[], "").await;
+    assert_eq!(r.status, 403);
+    both(&r, "3205");
+    // An upstream's own code headers are dropped, ngrok's as well as sluice's.
+    let r = send(port, "GET", "app.localhost", "/error-header", &[], "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("sluice-error-code"), None);
+    assert_eq!(r.header("ngrok-error-code"), None);
+    // A head refused before parsing carries it too.
+    let reply = support::raw(
+        port,
+        "GET / HTTP/1.1\r\nHost: app.localhost\r\nbad header\r\n\r\n",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("ngrok-error-code: ERR_NGROK_3907"), "{text}");
 }
 
 #[test]

@@ -18,6 +18,10 @@
 //!
 //! (8012 is kept for tunnel upstreams: the agent could not reach its local service.)
 //! Browsers (`Accept: text/html`) get a small HTML page, everyone else a short text body.
+//!
+//! With `ngrok_error_code_header: true` in the edge config, each such response (and each agent
+//! error passed through) also carries ngrok's `ngrok-error-code: ERR_NGROK_NNNN`, the same
+//! number ([`ngrok_code`]).
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -96,6 +100,20 @@ pub fn error_page(
     }
 }
 
+/// ngrok's name for the error-code header.
+pub const NGROK_ERROR_CODE_HEADER: &str = "ngrok-error-code";
+
+/// The `ngrok-error-code` value (`ERR_NGROK_NNNN`) for headers carrying `sluice-error-code:
+/// ERR_SLUICE_NNNN` with a numeric code (sluice's non-numeric codes have no ngrok twin).
+pub fn ngrok_code(headers: &HeaderMap) -> Option<HeaderValue> {
+    let code = headers
+        .get(ERROR_CODE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("ERR_SLUICE_"))
+        .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))?;
+    HeaderValue::from_str(&format!("ERR_NGROK_{code}")).ok()
+}
+
 fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -114,6 +132,18 @@ fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ngrok_code_mirrors_numeric_codes_only() {
+        let h = error_page(StatusCode::NOT_FOUND, 3200, "gone", None).headers;
+        assert_eq!(ngrok_code(&h).unwrap(), "ERR_NGROK_3200");
+        let mut h = HeaderMap::new();
+        h.insert(
+            ERROR_CODE_HEADER,
+            HeaderValue::from_static("ERR_SLUICE_BIND_X"),
+        );
+        assert!(ngrok_code(&h).is_none());
+    }
 
     #[test]
     fn html_for_browsers_text_otherwise() {

@@ -16,14 +16,21 @@ pub enum HeadRefusal {
 }
 
 /// Builds a complete plain-text error response at compile time (`$len`: the body's length,
-/// checked by a test).
+/// checked by a test), with ngrok's header too when `ngrok` is given.
 macro_rules! refusal {
     ($status:literal, $code:literal, $len:literal, $text:literal) => {
+        refusal!(@ $status, $code, $len, $text, "")
+    };
+    ($status:literal, $code:literal, $len:literal, $text:literal, ngrok) => {
+        refusal!(@ $status, $code, $len, $text, concat!("\r\nngrok-error-code: ERR_NGROK_", $code))
+    };
+    (@ $status:literal, $code:literal, $len:literal, $text:literal, $extra:expr) => {
         concat!(
             "HTTP/1.1 ",
             $status,
             "\r\nsluice-error-code: ERR_SLUICE_",
             $code,
+            $extra,
             "\r\ncontent-type: text/plain; charset=utf-8\r\ncache-control: no-store\r\n",
             "connection: close\r\ncontent-length: ",
             $len,
@@ -44,26 +51,48 @@ impl HeadRefusal {
         }
     }
 
-    /// The whole response to write.
-    pub fn response(self) -> &'static [u8] {
-        match self {
-            HeadRefusal::TooLarge => refusal!(
+    /// The whole response to write; with `ngrok_code`, ngrok's `ngrok-error-code` too (the
+    /// edge config's `ngrok_error_code_header`).
+    pub fn response(self, ngrok_code: bool) -> &'static [u8] {
+        match (self, ngrok_code) {
+            (HeadRefusal::TooLarge, false) => refusal!(
                 "431 Request Header Fields Too Large",
                 "3906",
                 "58",
                 "The request header is larger than 1 MiB.\n\nERR_SLUICE_3906\n"
             ),
-            HeadRefusal::TooManyFields => refusal!(
+            (HeadRefusal::TooLarge, true) => refusal!(
+                "431 Request Header Fields Too Large",
+                "3906",
+                "58",
+                "The request header is larger than 1 MiB.\n\nERR_SLUICE_3906\n",
+                ngrok
+            ),
+            (HeadRefusal::TooManyFields, false) => refusal!(
                 "431 Request Header Fields Too Large",
                 "3906",
                 "62",
                 "The request header has more than 256 fields.\n\nERR_SLUICE_3906\n"
             ),
-            HeadRefusal::Malformed => refusal!(
+            (HeadRefusal::TooManyFields, true) => refusal!(
+                "431 Request Header Fields Too Large",
+                "3906",
+                "62",
+                "The request header has more than 256 fields.\n\nERR_SLUICE_3906\n",
+                ngrok
+            ),
+            (HeadRefusal::Malformed, false) => refusal!(
                 "400 Bad Request",
                 "3907",
                 "52",
                 "The request is not valid HTTP/1.1.\n\nERR_SLUICE_3907\n"
+            ),
+            (HeadRefusal::Malformed, true) => refusal!(
+                "400 Bad Request",
+                "3907",
+                "52",
+                "The request is not valid HTTP/1.1.\n\nERR_SLUICE_3907\n",
+                ngrok
             ),
         }
     }
@@ -84,12 +113,15 @@ mod tests {
 
     #[test]
     fn content_length_matches_the_body() {
-        for r in [
+        for (r, ngrok) in [
             HeadRefusal::TooLarge,
             HeadRefusal::TooManyFields,
             HeadRefusal::Malformed,
-        ] {
-            let text = std::str::from_utf8(r.response()).expect("utf-8");
+        ]
+        .into_iter()
+        .flat_map(|r| [(r, false), (r, true)])
+        {
+            let text = std::str::from_utf8(r.response(ngrok)).expect("utf-8");
             let (head, body) = text.split_once("\r\n\r\n").expect("head");
             let len: usize = head
                 .lines()
@@ -98,6 +130,11 @@ mod tests {
                 .expect("content-length");
             assert_eq!(len, body.len(), "{text}");
             assert!(head.contains("sluice-error-code: ERR_SLUICE_39"), "{text}");
+            assert_eq!(
+                head.contains("\r\nngrok-error-code: ERR_NGROK_39"),
+                ngrok,
+                "{text}"
+            );
         }
     }
 }

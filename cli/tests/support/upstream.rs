@@ -106,7 +106,7 @@ impl hyper::body::Body for Chunks {
 
 /// Echo upstream: answers with JSON describing the request (method, version, path, headers,
 /// body). `/big` streams 5 MiB in 64 KiB chunks; `/error-header` also sets `sluice-error-code`
-/// as a misbehaving upstream would; `/hop` also answers with hop-by-hop headers; `/sse` streams
+/// and `ngrok-error-code` as a misbehaving upstream would; `/hop` also answers with hop-by-hop headers; `/sse` streams
 /// one event, waits for the test's gate, then a second event.
 async fn echo(
     req: Request<Incoming>,
@@ -171,7 +171,9 @@ async fn echo(
     });
     let mut resp = Response::builder().header("content-type", "application/json");
     if path == "/error-header" {
-        resp = resp.header("sluice-error-code", "ERR_SLUICE_9999");
+        resp = resp
+            .header("sluice-error-code", "ERR_SLUICE_9999")
+            .header("ngrok-error-code", "ERR_NGROK_9999");
     }
     if path == "/hop" {
         resp = resp

@@ -442,5 +442,6 @@ pub fn load_str(
         auth_limits,
         base_domains,
         tcp,
+        ngrok_error_code_header: raw.ngrok_error_code_header,
     })
 }

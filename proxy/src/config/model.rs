@@ -66,6 +66,8 @@ pub struct EdgeConfig {
     pub base_domains: Vec<String>,
     /// TCP endpoints bound by agents.
     pub tcp: TcpConfig,
+    /// Whether error responses also carry `ngrok-error-code` (see [`crate::errors`]).
+    pub ngrok_error_code_header: bool,
 }
 
 /// Where agent-bound TCP endpoints listen and how their URLs read (`tcp:` in the file).

@@ -43,6 +43,11 @@ pub(super) struct RawConfig {
     /// TCP endpoints bound by agents: where their ports listen and how their URLs read.
     #[serde(default)]
     pub(super) tcp: Option<RawTcp>,
+    /// Also send ngrok's `ngrok-error-code: ERR_NGROK_NNNN` beside `sluice-error-code` on
+    /// every error the edge or an agent answers, for apps and monitors that read ngrok's
+    /// header; default false.
+    #[serde(default)]
+    pub(super) ngrok_error_code_header: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

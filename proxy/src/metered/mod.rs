@@ -50,6 +50,8 @@ pub struct Metered {
     scanner: HeadScanner,
     /// Why the header was refused, and the bytes of the answer written so far.
     reject: Option<(HeadRefusal, usize)>,
+    /// Refusals also carry `ngrok-error-code` (the edge config's opt-in).
+    ngrok_code: bool,
     /// Small writes waiting for the next flush.
     pending: CoalescedWrites,
 }
@@ -69,6 +71,7 @@ impl Metered {
         record: Arc<ConnRecord>,
         metrics: Arc<Metrics>,
         header_timeout: Duration,
+        ngrok_code: bool,
     ) -> Self {
         Metered {
             inner,
@@ -80,6 +83,7 @@ impl Metered {
             deadline: None,
             scanner: HeadScanner::new(errors::MAX_HEADER_FIELDS),
             reject: None,
+            ngrok_code,
             pending: CoalescedWrites::default(),
         }
     }
@@ -97,7 +101,7 @@ impl Metered {
         let Some((why, mut written)) = self.reject else {
             return Poll::Ready(Ok(()));
         };
-        let answer = why.response();
+        let answer = why.response(self.ngrok_code);
         while written < answer.len() {
             match Pin::new(&mut self.inner).poll_write(cx, &answer[written..]) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {

@@ -134,7 +134,14 @@ async fn serve_ready(tcp: TcpStream, peer: SocketAddr, l: &Listening, metrics: A
         }
     };
     let record = Arc::new(ConnRecord::new(peer, local, tls));
-    let metered = Metered::new(stream, record.clone(), metrics, l.header_timeout);
+    let ngrok_code = l.shared.state.load().ngrok_error_code;
+    let metered = Metered::new(
+        stream,
+        record.clone(),
+        metrics,
+        l.header_timeout,
+        ngrok_code,
+    );
     let app = Arc::new(ConnFront {
         front: l.front.clone(),
         record: record.clone(),

@@ -34,6 +34,7 @@ use sluice_policy::{BodyError, BodyTransform, Clock, Connection, Exchange, Syste
 use crate::body_pace::BodyPace;
 use crate::config::{Endpoint, Scheme};
 use crate::conn::ConnRecord;
+use crate::errors;
 use crate::state::Shared;
 use strict::Refusal;
 
@@ -103,6 +104,8 @@ pub struct Ctx {
     pace: Option<BodyPace>,
     /// Why the request body could not be taken, if it could not.
     body_failure: Option<BodyFailure>,
+    /// Error responses also carry `ngrok-error-code` (the edge config's opt-in).
+    ngrok_error_code: bool,
 }
 
 /// Why the edge stopped taking a request body.
@@ -170,6 +173,7 @@ impl ProxyHttp for EdgeService {
             refusal: None,
             pace: None,
             body_failure: None,
+            ngrok_error_code: self.shared.state.load().ngrok_error_code,
         }
     }
 
@@ -231,7 +235,15 @@ impl ProxyHttp for EdgeService {
         upstream_response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        self.response_phase(session, upstream_response, ctx).await
+        self.response_phase(session, upstream_response, ctx).await?;
+        if ctx.ngrok_error_code {
+            // Only the edge's (or an agent's) own code is mirrored, never an upstream's header.
+            upstream_response.remove_header(errors::NGROK_ERROR_CODE_HEADER);
+            if let Some(code) = errors::ngrok_code(&upstream_response.headers) {
+                upstream_response.insert_header(errors::NGROK_ERROR_CODE_HEADER, code)?;
+            }
+        }
+        Ok(())
     }
 
     fn response_body_filter(

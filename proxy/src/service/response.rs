@@ -12,6 +12,7 @@ use sluice_policy::{ERROR_CODE_HEADER, ResponseVerdict, SyntheticResponse};
 use super::headers::{replace_response_headers, strip_hop_by_hop};
 use super::{Ctx, EdgeService, body_error, closed_by_policy, internal, run_transforms};
 use crate::config::Target;
+use crate::errors;
 
 /// Writes a whole response made at the edge (by an action or an error page).
 pub(super) async fn write_response(
@@ -26,6 +27,11 @@ pub(super) async fn write_response(
     }
     h.remove_header(&TRANSFER_ENCODING);
     h.insert_header(CONTENT_LENGTH, body.len().to_string())?;
+    if ctx.ngrok_error_code
+        && let Some(code) = errors::ngrok_code(&parts.headers)
+    {
+        h.insert_header(errors::NGROK_ERROR_CODE_HEADER, code)?;
+    }
     let empty = body.is_empty();
     session.write_response_header(Box::new(h), empty).await?;
     if !empty {

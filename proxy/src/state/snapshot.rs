@@ -22,6 +22,8 @@ pub struct State {
     pub internal: Vec<Arc<Endpoint>>,
     /// Configured certificates.
     pub certs: CertTable,
+    /// Whether error responses also carry `ngrok-error-code` (`ngrok_error_code_header`).
+    pub ngrok_error_code: bool,
 }
 
 impl State {
@@ -46,6 +48,7 @@ impl State {
                 .cloned()
                 .collect(),
             certs: CertTable::new(&config.certificates),
+            ngrok_error_code: config.ngrok_error_code_header,
         }
     }
 }
