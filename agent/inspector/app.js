@@ -295,13 +295,20 @@ function connRow(c) {
     el('td', { text: c.close_reason }));
 }
 function addConnection(c) {
-  $('conns').tBodies[0].prepend(connRow(c));
+  const body = $('conns').tBodies[0];
+  if ([...body.rows].some((tr) => tr.dataset.id === String(c.id))) return;
+  body.prepend(connRow(c));
   $('conns-empty').hidden = true;
 }
+// The list fetched on opening the tab can answer after a live event added a newer row: such
+// rows are kept on top instead of being replaced away.
 async function loadConnections() {
   const list = await api('/api/connections');
-  $('conns').tBodies[0].replaceChildren(...list.connections.map(connRow));
-  $('conns-empty').hidden = list.connections.length > 0;
+  const known = new Set(list.connections.map((c) => String(c.id)));
+  const body = $('conns').tBodies[0];
+  const newer = [...body.rows].filter((tr) => !known.has(tr.dataset.id));
+  body.replaceChildren(...newer, ...list.connections.map(connRow));
+  $('conns-empty').hidden = newer.length + list.connections.length > 0;
 }
 function showTab(which) {
   const http = which === 'http';
