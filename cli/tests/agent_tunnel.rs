@@ -113,7 +113,8 @@ async fn connect_url_may_name_the_edge_by_its_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_upstream_answers_8012() {
-    let edge = TunnelEdge::start(false).await;
+    // With ngrok's header asked for, the agent's code reaches the client under both names.
+    let edge = TunnelEdge::start_with_config(false, "ngrok_error_code_header: true\n").await;
     let (up, task) = text_upstream("still here").await;
     let mut agent = edge.http_agent(&up.to_string(), &[]);
     let url = agent.url().await;
@@ -130,6 +131,7 @@ async fn a_stopped_upstream_answers_8012() {
     })
     .await;
     assert_eq!(bad.header("sluice-error-code"), Some("ERR_SLUICE_8012"));
+    assert_eq!(bad.header("ngrok-error-code"), Some("ERR_NGROK_8012"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
