@@ -504,15 +504,15 @@ impl Gate {
                 }
                 let policy = TokenPolicy::new(algs, [found.doc.issuer.clone()])
                     .map_err(|e| AuthError::IdToken(e.to_string()))?
-                    .with_audiences([here.client_id.clone()])
-                    .with_required_exp(true);
+                    .with_audiences([here.client_id.clone()]);
                 let verified = found
                     .keys
                     .verify(&id_token, &policy, cx.now())
                     .await
                     .map_err(|e| AuthError::IdToken(e.to_string()))?;
                 let nonce = verified
-                    .claim("nonce")
+                    .payload()
+                    .get("nonce")
                     .and_then(|n| n.as_str())
                     .unwrap_or_default();
                 if !bool::from(nonce.as_bytes().ct_eq(pending.nonce.as_bytes())) {
@@ -539,7 +539,8 @@ impl Gate {
                     }
                 }
                 let sid = verified
-                    .claim("sid")
+                    .payload()
+                    .get("sid")
                     .and_then(|s| s.as_str())
                     .unwrap_or_default()
                     .to_string();
