@@ -252,13 +252,27 @@ fn bad_values_are_load_errors() {
     assert!(err.contains("max_session_duration"), "{err}");
 }
 
+/// Loads as the edge loads its own endpoints' policies (local secrets allowed).
+fn load_local(yaml: &str) -> Result<Policy, String> {
+    sluice_policy::load_policy(
+        "t.yml",
+        yaml,
+        &sluice_modules::builtin_registry(),
+        sluice_policy::LoadOptions {
+            local_secrets: true,
+            ..sluice_policy::LoadOptions::default()
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
 #[test]
 fn the_secret_can_come_from_a_file_or_an_unset_variable_is_a_load_error() {
     let dir = std::env::temp_dir().join(format!("sluice-oauth-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("secret");
     std::fs::write(&file, "s3cret\n").expect("write");
-    load(&format!(
+    let with_file = format!(
         "on_http_request:
   - actions:
       - type: oauth
@@ -268,22 +282,26 @@ fn the_secret_can_come_from_a_file_or_an_unset_variable_is_a_load_error() {
           client_secret_file: {}
 ",
         file.display()
-    ));
-    let err = load_err(
-        "on_http_request:
+    );
+    load_local(&with_file).expect("loads with a secret file");
+    let unset = "on_http_request:
   - actions:
       - type: oauth
         config:
           provider: gitlab
           client_id: a
           client_secret_env: SLUICE_TEST_SURELY_UNSET_VARIABLE
-",
-    );
+";
+    let err = load_local(unset).expect_err("an unset variable");
     assert!(err.contains("t.yml:7:30"), "{err}");
     assert!(
         err.contains("SLUICE_TEST_SURELY_UNSET_VARIABLE` is not set"),
         "{err}"
     );
+    // A policy an agent sends may not read the edge's files or environment.
+    let err = load_err(&with_file);
+    assert!(err.contains("client_secret_file"), "{err}");
+    assert!(err.contains("edge's own config"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

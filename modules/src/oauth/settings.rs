@@ -82,6 +82,22 @@ fn secret(cx: &mut BuildCx<'_>, c: &Common<'_>) -> Option<Secret> {
         );
         return None;
     }
+    if !cx.local_secrets() {
+        for (given, key) in [
+            (c.client_secret_env.is_some(), "client_secret_env"),
+            (c.client_secret_file.is_some(), "client_secret_file"),
+        ] {
+            if given {
+                cx.error_at(
+                    Code::InvalidValue,
+                    key,
+                    "only a policy in the edge's own config may read the edge's environment or \
+                     files; a policy sent by an agent gives client_secret",
+                );
+                return None;
+            }
+        }
+    }
     if let Some(text) = c.client_secret {
         if text.is_empty() {
             cx.error_at(Code::InvalidValue, "client_secret", "must not be empty");
