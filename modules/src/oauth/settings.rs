@@ -15,6 +15,17 @@ use crate::http_call::Caller;
 
 /// Sessions end this long after login unless `max_session_duration` says otherwise.
 pub const DEFAULT_MAX_SESSION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Authorization-request parameters the flow sets, which `authz_url_params` may not repeat.
+const RESERVED_PARAMS: [&str; 8] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "scope",
+];
 /// Largest response the identity provider may send (discovery, tokens, user info).
 const MAX_RESPONSE: usize = 256 * 1024;
 
@@ -200,6 +211,15 @@ pub fn build_gate(
             "auth_cookie_domain",
             "must be a domain name",
         );
+    }
+    for key in c.authz_url_params.keys() {
+        if RESERVED_PARAMS.contains(&key.as_str()) {
+            cx.error_at(
+                Code::InvalidValue,
+                &format!("authz_url_params.{key}"),
+                format!("`{key}` is set by the login flow itself; use `scopes` for the scope"),
+            );
+        }
     }
     let caller = match Caller::new(MAX_RESPONSE) {
         Ok(c) => Some(c),
