@@ -243,11 +243,23 @@ fn bad_values_are_load_errors() {
           issuer_url: ftp://id.example.com
           client_id: a
           client_secret: b
-          client_secret_env: B
-          max_session_duration: soon
 ",
     );
     assert!(err.contains("issuer_url"), "{err}");
+    let err = load_err(
+        "on_http_request:
+  - actions:
+      - type: openid-connect
+        config:
+          issuer_url: https://id.example.com
+          client_id: a
+          client_secret: b
+          client_secret_env: B
+          max_session_duration: soon
+          authz_url_params: {redirect_uri: 'https://evil.example'}
+",
+    );
+    assert!(err.contains("authz_url_params.redirect_uri"), "{err}");
     assert!(err.contains("give only one of client_secret"), "{err}");
     assert!(err.contains("max_session_duration"), "{err}");
 }

@@ -24,7 +24,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use pingora::apps::HttpServerOptions;
 use pingora::proxy::HttpProxy;
 use pingora::server::configuration::ServerConf;
@@ -96,14 +95,6 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
         } else {
             None
         };
-    // `oauth` / `openid-connect` seal sessions with a key kept here, so a restart keeps users
-    // logged in.
-    sluice_modules::load_or_create_session_key(&config.state_dir).with_context(|| {
-        format!(
-            "session key in {} (oauth / openid-connect)",
-            config.state_dir.display()
-        )
-    })?;
     let http = match config.http {
         Some(a) => Some(bind(a, "http").await?),
         None => None,
