@@ -118,7 +118,9 @@ fn examples_with_a_missing_action_fail_with_one_unknown_type_error() {
 fn managed_app_examples_load_with_a_client_and_say_what_is_missing_without() {
     for (file, after) in NEEDS_CLIENT {
         let text = std::fs::read_to_string(examples_dir().join(file)).expect("example");
-        let err = load(file, &text).err().expect("loads without a client id");
+        let Err(err) = load(file, &text) else {
+            panic!("{file} loads without a client id");
+        };
         let message = err.to_string();
         assert!(message.contains("missing `client_id`"), "{file}: {message}");
         assert!(
