@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::Args;
 use sluice_policy::Registry;
 
@@ -61,6 +62,14 @@ pub fn run(args: EdgeArgs, registry: &Registry) -> anyhow::Result<u8> {
     for ep in &config.endpoints {
         eprintln!("  {} -> {}", ep.info.url, upstream_text(&ep.upstream));
     }
+    // `oauth` / `openid-connect` seal sessions with a key kept in the state dir, so a
+    // restart keeps users logged in.
+    sluice_modules::load_or_create_session_key(&config.state_dir).with_context(|| {
+        format!(
+            "session key in {} (oauth / openid-connect)",
+            config.state_dir.display()
+        )
+    })?;
     sluice_proxy::run(config, args.config, registry.clone())?;
     Ok(0)
 }

@@ -112,7 +112,15 @@ fn check(
     for file in files {
         let name = file.display().to_string();
         let text = std::fs::read_to_string(file).with_context(|| format!("reading {name}"))?;
-        let result = load_policy(&name, &text, registry, LoadOptions { protocol });
+        let result = load_policy(
+            &name,
+            &text,
+            registry,
+            LoadOptions {
+                protocol,
+                local_secrets: true,
+            },
+        );
         let mut diagnostics = match &result {
             Ok(p) => p.warnings().to_vec(),
             Err(e) => e.diagnostics.clone(),

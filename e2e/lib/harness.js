@@ -2,6 +2,7 @@
 // the system Chromium driven by playwright-core, and bounded polling. Tests import what they use.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,9 +97,9 @@ export function startSluice(args, { dir, name = 'sluice', env = {} } = {}) {
 
 /**
  * Starts `sluice edge` on a config whose `{HTTP}`, `{HTTPS}`, `{ADMIN}` and `{DIR}` are filled
- * in, returning once its HTTP listener accepts connections.
+ * in, returning once its HTTP listener accepts connections. `env` adds to its environment.
  */
-export async function startEdge(config, { dir } = {}) {
+export async function startEdge(config, { dir, env = {} } = {}) {
   const scratch = dir ? { dir, remove: () => {} } : scratchDir();
   const ports = { http: await freePort(), https: await freePort(), admin: await freePort() };
   const text = config
@@ -108,7 +109,7 @@ export async function startEdge(config, { dir } = {}) {
     .replaceAll('{DIR}', scratch.dir);
   const file = path.join(scratch.dir, 'edge.yml');
   writeFileSync(file, text);
-  const proc = startSluice(['edge', '--config', file], { dir: scratch.dir, name: 'edge' });
+  const proc = startSluice(['edge', '--config', file], { dir: scratch.dir, name: 'edge', env });
   await waitForPort(ports.http);
   return {
     ...ports,
@@ -116,6 +117,49 @@ export async function startEdge(config, { dir } = {}) {
     proc,
     stop: async () => { await proc.stop(); scratch.remove(); },
   };
+}
+
+/**
+ * Starts a loopback HTTP server that answers every request with JSON
+ * `{ method, url, headers }` of what it received; returns `{ port, requests, stop }`.
+ */
+export async function startEcho() {
+  const port = await freePort();
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    const seen = { method: req.method, url: req.url, headers: req.headers };
+    requests.push(seen);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(seen));
+  });
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    port,
+    requests,
+    stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+/**
+ * One plain HTTP request to 127.0.0.1:`port` with the given `Host`, never following redirects
+ * (unlike fetch, it may set `Host`). Resolves `{ status, headers, cookies, body }` where
+ * `cookies` are the `set-cookie` values.
+ */
+export function rawRequest(port, { host, path = '/', method = 'GET', headers = {} }) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, headers: { host, ...headers } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({
+        status: res.statusCode,
+        headers: res.headers,
+        cookies: res.headers['set-cookie'] || [],
+        body: Buffer.concat(chunks).toString(),
+      }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 /** Headless Debian Chromium (no browser download), for `playwright-core`. */

@@ -18,7 +18,15 @@ pub fn policy_load(data: &[u8]) {
         return;
     };
     for protocol in [None, Some(Protocol::Tcp)] {
-        match load_policy("fuzz.yml", text, registry(), LoadOptions { protocol }) {
+        match load_policy(
+            "fuzz.yml",
+            text,
+            registry(),
+            LoadOptions {
+                protocol,
+                local_secrets: false,
+            },
+        ) {
             Ok(policy) => {
                 for w in policy.warnings() {
                     let _ = w.to_string();

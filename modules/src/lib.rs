@@ -8,10 +8,14 @@ mod find_replace;
 mod http_call;
 mod jwt;
 mod limits;
+mod oauth;
 pub mod scalar_text;
 mod util;
 mod webhook;
 
+pub use oauth::seal::{
+    KEY_FILE as SESSION_KEY_FILE, load_or_create_key as load_or_create_session_key,
+};
 use sluice_policy::{Registry, Typed};
 
 /// A registry with every built-in action.
@@ -21,6 +25,8 @@ pub fn builtin_registry() -> Registry {
         .register(Typed::<actions::verify_webhook::VerifyWebhook>::new())
         .register(Typed::<actions::basic_auth::BasicAuth>::new())
         .register(Typed::<actions::jwt_validation::JwtValidation>::new())
+        .register(Typed::<actions::oauth::OAuth>::new())
+        .register(Typed::<actions::openid_connect::OpenIdConnect>::new())
         .register(Typed::<actions::restrict_ips::RestrictIps>::new())
         .register(Typed::<actions::remove_headers::RemoveHeaders>::new())
         .register(Typed::<actions::custom_response::CustomResponse>::new())

@@ -75,6 +75,7 @@ fn phase_not_allowed_for_protocol() {
         &sluice_modules::builtin_registry(),
         LoadOptions {
             protocol: Some(Protocol::Tcp),
+            ..LoadOptions::default()
         },
     )
     .expect_err("tcp endpoints only run on_tcp_connect")

@@ -20,6 +20,7 @@ pub struct BuildCx<'a> {
     diagnostics: &'a mut Vec<Diagnostic>,
     failed: bool,
     needs: Needs,
+    local_secrets: bool,
 }
 
 impl<'a> BuildCx<'a> {
@@ -40,7 +41,18 @@ impl<'a> BuildCx<'a> {
             diagnostics,
             failed: false,
             needs: Needs::default(),
+            local_secrets: false,
         }
+    }
+
+    pub(crate) fn set_local_secrets(&mut self, allowed: bool) {
+        self.local_secrets = allowed;
+    }
+
+    /// Whether the action may read secrets from this machine's environment or files (see
+    /// [`crate::LoadOptions::local_secrets`]).
+    pub fn local_secrets(&self) -> bool {
+        self.local_secrets
     }
 
     /// The phase the action is being built for.

@@ -125,6 +125,12 @@ impl HttpCx<'_> {
         self.ex.response_transforms.push(t);
     }
 
+    /// Adds a header to the response the client will get, whoever makes it (the upstream or a
+    /// later action); e.g. a `set-cookie` refreshing a session.
+    pub fn add_response_header(&mut self, name: http::HeaderName, value: http::HeaderValue) {
+        self.ex.response_headers.push((name, value));
+    }
+
     /// Runs `hook` when the upstream answers or fails.
     pub fn on_upstream_response(&mut self, hook: UpstreamHook) {
         self.ex.upstream_hooks.push(hook);

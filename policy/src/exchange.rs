@@ -255,6 +255,9 @@ pub struct Exchange {
     pub response_transforms: Vec<Box<dyn BodyTransform>>,
     /// Callbacks for when the upstream answers.
     pub upstream_hooks: Vec<UpstreamHook>,
+    /// Headers request-phase actions add to whatever response the client gets (e.g. a
+    /// refreshed session cookie): appended when the upstream answers or the policy responds.
+    pub response_headers: Vec<(http::HeaderName, HeaderValue)>,
     /// Output of `log` actions.
     pub logs: Vec<LogEntry>,
     /// Rules that fired, in order.
@@ -299,6 +302,7 @@ impl Exchange {
             request_transforms: Vec::new(),
             response_transforms: Vec::new(),
             upstream_hooks: Vec::new(),
+            response_headers: Vec::new(),
             logs: Vec::new(),
             fired: Vec::new(),
             issues: Vec::new(),
@@ -318,8 +322,11 @@ impl Exchange {
     }
 
     /// Records the upstream's response head and runs the upstream hooks.
-    pub fn upstream_responded(&mut self, response: http::response::Parts, now: SystemTime) {
+    pub fn upstream_responded(&mut self, mut response: http::response::Parts, now: SystemTime) {
         let status = response.status;
+        for (name, value) in self.response_headers.drain(..) {
+            response.headers.append(name, value);
+        }
         self.response = Some(response);
         for hook in self.upstream_hooks.drain(..) {
             hook(Some(status), now);
@@ -338,6 +345,9 @@ impl Exchange {
         let mut builder = http::Response::builder().status(response.status);
         if let Some(h) = builder.headers_mut() {
             *h = response.headers;
+            for (name, value) in self.response_headers.drain(..) {
+                h.append(name, value);
+            }
         }
         let (parts, ()) = builder
             .body(())

@@ -15,6 +15,11 @@ use crate::source::{Loc, Node, NodeKind, PathSeg, parse};
 pub struct LoadOptions {
     /// The endpoint protocol, when known: TCP and TLS endpoints only allow `on_tcp_connect`.
     pub protocol: Option<Protocol>,
+    /// Whether actions may read secrets from this machine (`client_secret_env`,
+    /// `client_secret_file`): true for policies the machine's operator wrote (the edge's own
+    /// config, `sluice policy check`), false for policies an agent sends to an edge, which must
+    /// never read the edge's environment or files.
+    pub local_secrets: bool,
 }
 
 /// Loads a policy from YAML or JSON text. `file` names it in diagnostics.

@@ -118,8 +118,10 @@ pub fn check_text(
                 continue;
             }
         };
+        // The edge refuses secrets read from its own machine in an agent's policy.
         let options = LoadOptions {
             protocol: Some(resolved.kind.protocol(resolved.url.as_deref())),
+            local_secrets: false,
         };
         let result = match (&e.traffic_policy, &e.traffic_policy_file) {
             (Some(_), Some(_)) => {
@@ -174,6 +176,7 @@ pub fn check_text(
                 };
                 let options = LoadOptions {
                     protocol: Some(r.kind.protocol(r.url.as_deref())),
+                    local_secrets: false,
                 };
                 let label = format!("{name} (policy of tunnel `{tname}`)");
                 if let Err(err) = load_policy(&label, text, registry, options) {

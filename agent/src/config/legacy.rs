@@ -1,11 +1,13 @@
 //! ngrok's deprecated agent options (CLI flags and v2 tunnel keys) turned into Traffic Policy,
 //! as ngrok does: `--basic-auth`, `--cidr-allow/deny`, `--request-header-add/remove`,
 //! `--response-header-add/remove`, `--host-header`, `--circuit-breaker`, `--compression`,
-//! `--ua-filter-allow/deny`, `--verify-webhook`; and `--domain`/`--scheme` into a URL.
+//! `--ua-filter-allow/deny`, `--verify-webhook`, `--oauth`/`--oidc` (see
+//! [`super::legacy_login`]); and `--domain`/`--scheme` into a URL.
 
 use serde_json::{Map, Value, json};
 
 use super::ConfigError;
+use super::legacy_login::LegacyLogin;
 
 /// The deprecated options that become policy. Empty means no policy.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,6 +36,8 @@ pub struct LegacyOptions {
     pub ua_deny: Vec<String>,
     /// Webhook provider and secret.
     pub verify_webhook: Option<(String, String)>,
+    /// An OAuth or OIDC login and its allow lists.
+    pub login: Option<LegacyLogin>,
 }
 
 fn rule(actions: Vec<Value>) -> Value {
@@ -113,6 +117,9 @@ impl LegacyOptions {
         }
         if let Some((provider, secret)) = &self.verify_webhook {
             req.push(rule(vec![json!({"type": "verify-webhook", "config": {"provider": provider, "secret": secret}})]));
+        }
+        if let Some(login) = &self.login {
+            req.extend(login.rules());
         }
         if !self.basic_auth.is_empty() {
             req.push(rule(vec![

@@ -9,6 +9,7 @@
 mod authtoken;
 mod check;
 pub mod legacy;
+pub mod legacy_login;
 mod paths;
 mod resolve;
 mod settings;
@@ -28,6 +29,7 @@ use sluice_source::{NodeDeserializer, PathSeg, parse};
 pub use authtoken::add_authtoken;
 pub use check::{CheckReport, check, check_text};
 pub use legacy::LegacyOptions;
+pub use legacy_login::LegacyLogin;
 pub use paths::{default_path, ngrok_paths};
 pub use resolve::{
     ResolvedEndpoint, check_bindings, kind_of_url, resolve_endpoint, resolve_tunnel,

@@ -150,6 +150,7 @@ pub fn tunnel_options(t: &TunnelConfig) -> LegacyOptions {
             .verify_webhook
             .as_ref()
             .map(|v| (v.provider.clone(), v.secret.clone())),
+        login: t.oauth.clone().or_else(|| t.oidc.clone()),
     }
 }
 
@@ -166,9 +167,10 @@ pub fn resolve_tunnel(name: &str, t: &TunnelConfig) -> Result<ResolvedEndpoint, 
             )));
         }
     };
+    if t.oauth.is_some() && t.oidc.is_some() {
+        return Err(err("give `oauth` or `oidc`, not both".into()));
+    }
     for (set, key) in [
-        (t.oauth.is_some(), "oauth"),
-        (t.oidc.is_some(), "oidc"),
         (
             t.mutual_tls_cas.is_some() && kind != EndpointKind::Tls,
             "mutual_tls_cas",

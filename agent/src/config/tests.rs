@@ -185,6 +185,54 @@ fn v2_tunnels_become_endpoints_with_policy() -> TestResult {
 }
 
 #[test]
+fn v2_oauth_and_oidc_blocks_become_login_policy() -> TestResult {
+    let text = r#"version: "2"
+tunnels:
+  gh:
+    proto: http
+    addr: 8000
+    oauth:
+      provider: github
+      client_id: id
+      client_secret: secret
+      allow_domains: [example.com]
+  corp:
+    proto: http
+    addr: 8001
+    oidc:
+      issuer_url: https://id.example.com
+      client_id: id
+      client_secret: secret
+      scopes: [openid, email]
+"#;
+    let mut config = Config::default();
+    config.merge(file(text)?, Path::new("v2.yml"));
+    let eps = config.resolve(&[], true)?;
+    let policy = |name: &str| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        let ep = eps.iter().find(|e| e.name == name).ok_or("endpoint")?;
+        Ok(serde_json::from_str(
+            ep.traffic_policy.as_deref().unwrap_or("null"),
+        )?)
+    };
+    let gh = policy("gh")?;
+    assert_eq!(gh["on_http_request"][0]["actions"][0]["type"], "oauth");
+    assert_eq!(
+        gh["on_http_request"][1]["actions"][0]["config"]["status_code"],
+        403
+    );
+    let corp = policy("corp")?;
+    let action = &corp["on_http_request"][0]["actions"][0];
+    assert_eq!(action["type"], "openid-connect");
+    assert_eq!(action["config"]["issuer_url"], "https://id.example.com");
+    let p = Path::new("/x/sluice.yml");
+    assert_eq!(
+        check_text("v2.yml", text, p, &builtin_registry())?.tunnels,
+        2
+    );
+    Ok(())
+}
+
+#[test]
 fn check_loads_every_policy() -> TestResult {
     let dir = std::env::temp_dir().join(format!("sluice-agent-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

@@ -301,10 +301,12 @@ pub struct TunnelConfig {
     pub ip_restriction: Option<IpRestriction>,
     /// Mutual TLS CAs.
     pub mutual_tls_cas: Option<String>,
-    /// OAuth settings (not translated).
-    pub oauth: Option<Value>,
-    /// OIDC settings (not translated).
-    pub oidc: Option<Value>,
+    /// OAuth login (`provider`, `client_id`, `client_secret`, `scopes`, `allow_emails`,
+    /// `allow_domains`): becomes an `oauth` action.
+    pub oauth: Option<super::LegacyLogin>,
+    /// OIDC login (`issuer`, `client_id`, `client_secret`, `scopes`, `allow_emails`,
+    /// `allow_domains`): becomes an `openid-connect` action.
+    pub oidc: Option<super::LegacyLogin>,
     /// PROXY protocol version to the upstream.
     pub proxy_proto: Option<Scalar>,
     /// Request header edits.

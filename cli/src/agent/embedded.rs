@@ -148,6 +148,10 @@ pub async fn start(options: &EmbeddedOptions, registry: &Registry) -> anyhow::Re
             bail!("the embedded edge config is invalid:\n{}", msgs.join("\n"));
         }
     };
+    // Sessions of `oauth` / `openid-connect` survive a restart of the agent and its edge.
+    if let Err(e) = sluice_modules::load_or_create_session_key(&config.state_dir) {
+        tracing::warn!(error = %e, "no lasting session key: oauth logins end when sluice stops");
+    }
     let mut edge = tokio::spawn(sluice_proxy::serve(
         config,
         embedded.dir.join("embedded-edge.yml"),

@@ -4,8 +4,8 @@
 
 use clap::Args;
 use sluice_agent::HostHeader;
-use sluice_agent::config::LegacyOptions;
 use sluice_agent::config::legacy::legacy_url;
+use sluice_agent::config::{LegacyLogin, LegacyOptions};
 
 /// The deprecated flags.
 #[derive(Debug, Clone, Default, Args)]
@@ -65,6 +65,36 @@ pub struct LegacyArgs {
     /// Deprecated (tcp): the address to bind (use --url tcp://host:port).
     #[arg(long, hide = true)]
     remote_addr: Option<String>,
+    /// Deprecated: OAuth provider to log in with, e.g. `github` (policy: oauth).
+    #[arg(long, hide = true)]
+    oauth: Option<String>,
+    /// Deprecated: the OAuth app's client id (policy: oauth client_id).
+    #[arg(long, hide = true)]
+    oauth_client_id: Option<String>,
+    /// Deprecated: the OAuth app's client secret (policy: oauth client_secret).
+    #[arg(long, hide = true)]
+    oauth_client_secret: Option<String>,
+    /// Deprecated: OAuth scopes (policy: oauth scopes).
+    #[arg(long, hide = true)]
+    oauth_scope: Vec<String>,
+    /// Deprecated: email addresses allowed after --oauth/--oidc (policy: custom-response 403).
+    #[arg(long, hide = true, alias = "oidc-allow-email")]
+    oauth_allow_email: Vec<String>,
+    /// Deprecated: email domains allowed after --oauth/--oidc (policy: custom-response 403).
+    #[arg(long, hide = true, alias = "oidc-allow-domain")]
+    oauth_allow_domain: Vec<String>,
+    /// Deprecated: OpenID Connect issuer URL to log in with (policy: openid-connect).
+    #[arg(long, hide = true)]
+    oidc: Option<String>,
+    /// Deprecated: the OIDC app's client id (policy: openid-connect client_id).
+    #[arg(long, hide = true)]
+    oidc_client_id: Option<String>,
+    /// Deprecated: the OIDC app's client secret (policy: openid-connect client_secret).
+    #[arg(long, hide = true)]
+    oidc_client_secret: Option<String>,
+    /// Deprecated: OIDC scopes (policy: openid-connect scopes).
+    #[arg(long, hide = true)]
+    oidc_scope: Vec<String>,
 }
 
 /// What the deprecated flags amount to.
@@ -131,6 +161,46 @@ fn legacy_scheme(
 }
 
 impl LegacyArgs {
+    /// The login `--oauth` or `--oidc` ask for, with their companion flags.
+    fn login(&self) -> Result<Option<LegacyLogin>, String> {
+        let oauth_extras = self.oauth_client_id.is_some()
+            || self.oauth_client_secret.is_some()
+            || !self.oauth_scope.is_empty();
+        let oidc_extras = self.oidc_client_id.is_some()
+            || self.oidc_client_secret.is_some()
+            || !self.oidc_scope.is_empty();
+        let allow = !self.oauth_allow_email.is_empty() || !self.oauth_allow_domain.is_empty();
+        let login = match (&self.oauth, &self.oidc) {
+            (Some(_), Some(_)) => return Err("give --oauth or --oidc, not both".into()),
+            (Some(provider), None) if !oidc_extras => LegacyLogin {
+                provider: provider.clone(),
+                client_id: self.oauth_client_id.clone(),
+                client_secret: self.oauth_client_secret.clone(),
+                scopes: self.oauth_scope.clone(),
+                ..LegacyLogin::default()
+            },
+            (None, Some(issuer)) if !oauth_extras => LegacyLogin {
+                issuer: issuer.clone(),
+                client_id: self.oidc_client_id.clone(),
+                client_secret: self.oidc_client_secret.clone(),
+                scopes: self.oidc_scope.clone(),
+                ..LegacyLogin::default()
+            },
+            (Some(_), None) => return Err("--oidc-* flags need --oidc, not --oauth".into()),
+            (None, Some(_)) => return Err("--oauth-* flags need --oauth, not --oidc".into()),
+            (None, None) if oauth_extras || allow => {
+                return Err("--oauth-* flags need --oauth PROVIDER".into());
+            }
+            (None, None) if oidc_extras => return Err("--oidc-* flags need --oidc ISSUER".into()),
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(LegacyLogin {
+            allow_emails: self.oauth_allow_email.clone(),
+            allow_domains: self.oauth_allow_domain.clone(),
+            ..login
+        }))
+    }
+
     /// Translates the flags, collecting a warning for each one used; an error for a value no
     /// flag accepts.
     pub fn translate(&self) -> Result<Legacy, String> {
@@ -212,6 +282,19 @@ impl LegacyArgs {
             "--ua-filter-allow/--ua-filter-deny",
             "on_http_request: deny when req.user_agent.matches(...)",
         );
+        let login = self.login()?;
+        warn(
+            &mut w,
+            self.oauth.is_some(),
+            "--oauth",
+            "on_http_request: oauth {provider: ..., client_id: ..., client_secret: ...}",
+        );
+        warn(
+            &mut w,
+            self.oidc.is_some(),
+            "--oidc",
+            "on_http_request: openid-connect {issuer_url: ..., client_id: ..., client_secret: ...}",
+        );
         for (used, flag) in [
             (self.domain.is_some(), "--domain"),
             (self.scheme.is_some(), "--scheme"),
@@ -241,6 +324,7 @@ impl LegacyArgs {
                 ua_allow: self.ua_filter_allow.clone(),
                 ua_deny: self.ua_filter_deny.clone(),
                 verify_webhook: None,
+                login,
             },
             url,
             host_header: HostHeader::parse(self.host_header.as_deref().unwrap_or_default()),
@@ -252,6 +336,55 @@ impl LegacyArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oauth_flags_become_a_login_and_an_allow_rule_that_load() -> Result<(), String> {
+        let legacy = LegacyArgs {
+            oauth: Some("github".into()),
+            oauth_client_id: Some("id".into()),
+            oauth_client_secret: Some("secret".into()),
+            oauth_scope: vec!["read:user".into()],
+            oauth_allow_email: vec!["Boss@Example.com".into()],
+            oauth_allow_domain: vec!["example.org".into()],
+            ..LegacyArgs::default()
+        }
+        .translate()?;
+        assert!(legacy.warnings.iter().any(|w| w.contains("--oauth")));
+        let policy = legacy
+            .options
+            .to_policy()
+            .map_err(|e| e.to_string())?
+            .ok_or("no policy")?;
+        let rules = &policy["on_http_request"];
+        assert_eq!(rules[0]["actions"][0]["type"], "oauth");
+        assert_eq!(rules[0]["actions"][0]["config"]["provider"], "github");
+        let expr = rules[1]["expressions"][0].as_str().unwrap_or_default();
+        assert!(expr.contains(r#"== "boss@example.com""#), "{expr}");
+        assert!(expr.contains(r#"endsWith("@example.org")"#), "{expr}");
+        let text = serde_json::to_string(&policy).map_err(|e| e.to_string())?;
+        sluice_policy::load_policy(
+            "flags.json",
+            &text,
+            &sluice_modules::builtin_registry(),
+            sluice_policy::LoadOptions::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let oidc = LegacyArgs {
+            oidc: Some("https://id.example.com".into()),
+            oidc_client_id: Some("id".into()),
+            ..LegacyArgs::default()
+        }
+        .translate()?;
+        let login = oidc.options.login.ok_or("no login")?;
+        assert_eq!(login.issuer, "https://id.example.com");
+        let mixed = LegacyArgs {
+            oauth: Some("github".into()),
+            oidc_client_id: Some("id".into()),
+            ..LegacyArgs::default()
+        };
+        assert!(mixed.translate().is_err());
+        Ok(())
+    }
 
     #[test]
     fn schemes_and_bind_tls_pick_the_url() -> Result<(), String> {

@@ -11,6 +11,8 @@ pub mod forward_internal;
 pub mod http_request;
 pub mod jwt_validation;
 pub mod log;
+pub mod oauth;
+pub mod openid_connect;
 pub mod rate_limit;
 pub mod redirect;
 pub mod remove_headers;

@@ -196,6 +196,7 @@ impl Loader<'_> {
             config,
             &mut self.diagnostics,
         );
+        cx.set_local_secrets(self.options.local_secrets);
         let built = factory.build(&mut cx);
         let failed = cx.failed();
         let needs = cx.needs();

@@ -256,6 +256,7 @@ pub fn load_str(
                     registry,
                     LoadOptions {
                         protocol: Some(ep_protocol),
+                        local_secrets: true,
                     },
                 ))
             }
@@ -268,6 +269,7 @@ pub fn load_str(
                         registry,
                         LoadOptions {
                             protocol: Some(ep_protocol),
+                            local_secrets: true,
                         },
                     )),
                     Err(e) => {

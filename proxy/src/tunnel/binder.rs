@@ -68,8 +68,10 @@ impl Binder {
         let Some(text) = &request.traffic_policy else {
             return Ok(Arc::new(Policy::empty()));
         };
+        // An agent's policy never reads the edge's environment or files.
         let options = LoadOptions {
             protocol: Some(protocol),
+            local_secrets: false,
         };
         load_policy("traffic-policy", text, &self.registry, options)
             .map(Arc::new)

@@ -1,0 +1,86 @@
+//! ngrok's deprecated login options (`--oauth`, `--oidc` and their companions; v2 tunnel
+//! `oauth:` / `oidc:` blocks) turned into an `oauth` or `openid-connect` action, plus a
+//! `custom-response 403` rule for `allow_emails` / `allow_domains`, as ngrok's migration guide
+//! writes them.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Which login, and who may pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacyLogin {
+    /// `oauth` provider (`github`, `google`, …); empty for OIDC.
+    #[serde(default)]
+    pub provider: String,
+    /// OIDC issuer URL; empty for OAuth.
+    #[serde(default, alias = "issuer_url")]
+    pub issuer: String,
+    /// The app's client id.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The app's client secret.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Scopes to ask for.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Email addresses let through (case-insensitive).
+    #[serde(default)]
+    pub allow_emails: Vec<String>,
+    /// Email domains let through.
+    #[serde(default)]
+    pub allow_domains: Vec<String>,
+}
+
+/// Quotes a string as a CEL string literal.
+fn cel_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+impl LegacyLogin {
+    /// The `on_http_request` rules this login amounts to.
+    pub fn rules(&self) -> Vec<Value> {
+        let (kind, result) = if self.issuer.is_empty() {
+            ("oauth", "oauth")
+        } else {
+            ("openid-connect", "oidc")
+        };
+        let mut config = serde_json::Map::new();
+        if kind == "oauth" {
+            config.insert("provider".into(), json!(self.provider));
+        } else {
+            config.insert("issuer_url".into(), json!(self.issuer));
+        }
+        if let Some(id) = &self.client_id {
+            config.insert("client_id".into(), json!(id));
+        }
+        if let Some(secret) = &self.client_secret {
+            config.insert("client_secret".into(), json!(secret));
+        }
+        if !self.scopes.is_empty() {
+            config.insert("scopes".into(), json!(self.scopes));
+        }
+        let mut rules = vec![json!({"actions": [{"type": kind, "config": config}]})];
+        if !self.allow_emails.is_empty() || !self.allow_domains.is_empty() {
+            let email = format!("actions.ngrok.{result}.identity.email.lowerAscii()");
+            let mut allowed: Vec<String> = self
+                .allow_emails
+                .iter()
+                .map(|e| format!("{email} == {}", cel_str(&e.to_ascii_lowercase())))
+                .collect();
+            allowed.extend(self.allow_domains.iter().map(|d| {
+                let d = d.trim_start_matches('@').to_ascii_lowercase();
+                format!("{email}.endsWith({})", cel_str(&format!("@{d}")))
+            }));
+            rules.push(json!({
+                "expressions": [format!("!({})", allowed.join(" || "))],
+                "actions": [{"type": "custom-response", "config": {
+                    "status_code": 403,
+                    "body": format!("${{actions.ngrok.{result}.identity.email}} is not allowed here."),
+                }}],
+            }));
+        }
+        rules
+    }
+}

@@ -1,0 +1,208 @@
+// `openid-connect` and `oauth` in front of a static edge endpoint, proven with a real OpenID
+// provider (oidc-provider), a GitHub-shaped OAuth 2.0 provider reached through the `endpoints:`
+// overrides, and headless Chromium: login, session reuse, logout, a short session that logs in
+// again, and an email outside the allowed domain refused by a later rule.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { freePort, launchBrowser, screenshot, scratchDir, startEcho, startEdge, waitFor } from '../lib/harness.js';
+import { startIdp, signIn } from '../lib/idp.js';
+import { startGitHubShaped } from '../lib/fake_idp.js';
+
+let echo, idp, gh, edge, browser, scratch;
+let HTTP;
+
+const url = (host, p = '/') => `http://${host}.localhost:${HTTP}${p}`;
+
+before(async () => {
+  scratch = scratchDir();
+  echo = await startEcho();
+  gh = await startGitHubShaped({
+    users: { octo: { id: 4242, login: 'octo', name: 'Octo Cat', email: 'octo@example.com' } },
+  });
+  const idpPort = await freePort();
+  const issuer = `http://127.0.0.1:${idpPort}`;
+  writeFileSync(path.join(scratch.dir, 'gh-secret'), `${gh.clientSecret}\n`);
+  const oidc = (extra = '') => `
+      on_http_request:
+        - actions:
+            - type: openid-connect
+              config:
+                issuer_url: ${issuer}
+                client_id: sluice-test
+                client_secret_env: E2E_OIDC_SECRET${extra}
+        - expressions: ["!actions.ngrok.oidc.identity.email.endsWith('@example.com')"]
+          actions:
+            - type: custom-response
+              config:
+                status_code: 403
+                body: "Sorry \${actions.ngrok.oidc.identity.name}, this app is for staff only."`;
+  const config = `version: 1
+listeners:
+  http: 127.0.0.1:{HTTP}
+state_dir: {DIR}/state
+endpoints:
+  - url: http://app.localhost:{HTTP}
+    upstream:
+      url: http://127.0.0.1:${echo.port}
+    traffic_policy:${oidc()}
+  - url: http://short.localhost:{HTTP}
+    upstream:
+      url: http://127.0.0.1:${echo.port}
+    traffic_policy:${oidc('\n                max_session_duration: 3s')}
+  - url: http://gh.localhost:{HTTP}
+    upstream:
+      url: http://127.0.0.1:${echo.port}
+    traffic_policy:
+      on_http_request:
+        - actions:
+            - type: oauth
+              config:
+                provider: github
+                client_id: ${gh.clientId}
+                client_secret_file: ${path.join(scratch.dir, 'gh-secret')}
+                endpoints:
+                  authorization_url: ${gh.base}/login/oauth/authorize
+                  token_url: ${gh.base}/login/oauth/access_token
+                  userinfo_url: ${gh.base}/user
+                  emails_url: ${gh.base}/user/emails
+        - expressions: ["!actions.ngrok.oauth.identity.email.endsWith('@example.com')"]
+          actions:
+            - type: custom-response
+              config: {status_code: 403, body: "staff only"}
+`;
+  edge = await startEdge(config, { env: { E2E_OIDC_SECRET: 'test-secret-0123456789' } });
+  HTTP = edge.http;
+  idp = await startIdp({
+    port: idpPort,
+    redirectUris: ['app', 'short'].map((h) => url(h, '/ngrok/oauth2/callback')),
+  });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await edge?.stop();
+  await idp?.stop();
+  await gh?.stop();
+  await echo?.stop();
+  scratch?.remove();
+});
+
+/** A fresh browser profile that only reaches loopback, recording the URLs it requests. */
+async function newProfile() {
+  const context = await browser.newContext();
+  await context.route('**/*', (route) => {
+    const host = new URL(route.request().url()).hostname;
+    return host === '127.0.0.1' || host.endsWith('localhost') ? route.continue() : route.abort();
+  });
+  const page = await context.newPage();
+  const seen = [];
+  page.on('request', (r) => seen.push(r.url()));
+  return { context, page, seen };
+}
+
+/** What the echo upstream says it received, from the page's JSON body. */
+async function upstreamSaw(page) {
+  return JSON.parse(await page.textContent('body'));
+}
+
+test('openid-connect: login with the real provider, session reuse, logout', async () => {
+  const { context, page, seen } = await newProfile();
+  try {
+    await page.goto(url('app', '/private/page?x=1'));
+    assert.ok(page.url().startsWith(idp.issuer), `expected the IdP's login page, got ${page.url()}`);
+    await screenshot(page, 'oidc-idp-login');
+    await signIn(page, idp.issuer, 'alice');
+    assert.equal(page.url(), url('app', '/private/page?x=1'));
+    let got = await upstreamSaw(page);
+    assert.equal(got.url, '/private/page?x=1');
+    assert.equal(got.headers['ngrok-auth-user-email'], 'alice@example.com');
+    assert.equal(got.headers['ngrok-auth-user-name'], 'Alice Example');
+    assert.equal(got.headers['ngrok-auth-user-id'], 'alice');
+    assert.ok(!(got.headers.cookie || '').includes('sluice_'), 'the gate\'s cookies never reach the upstream');
+    await screenshot(page, 'oidc-app-after-login');
+
+    // A second visit uses the session: the browser never goes to the provider.
+    seen.length = 0;
+    const second = await page.goto(url('app', '/again'));
+    assert.equal(second.status(), 200);
+    assert.ok(seen.every((u) => !u.startsWith(idp.issuer)), `went to the IdP: ${seen.join(' ')}`);
+    got = await upstreamSaw(page);
+    assert.equal(got.headers['ngrok-auth-user-email'], 'alice@example.com');
+
+    // Logout ends it: the next visit goes through the provider again.
+    const out = await page.goto(url('app', '/ngrok/logout'));
+    assert.equal(out.status(), 200);
+    assert.match(await page.textContent('body'), /logged out/);
+    seen.length = 0;
+    await page.goto(url('app', '/after-logout'));
+    await signIn(page, idp.issuer, 'alice');
+    assert.ok(seen.some((u) => u.startsWith(`${idp.issuer}/auth`)), 'logged out: the provider was asked again');
+    assert.equal(page.url(), url('app', '/after-logout'));
+  } finally {
+    await context.close();
+  }
+});
+
+test('openid-connect: an email outside the allowed domain gets the policy\'s 403', async () => {
+  const { context, page } = await newProfile();
+  try {
+    await page.goto(url('app', '/'));
+    await signIn(page, idp.issuer, 'mallory');
+    const reload = await page.reload();
+    assert.equal(reload.status(), 403);
+    assert.match(await page.textContent('body'), /Sorry Mallory Outsider, this app is for staff only/);
+    await screenshot(page, 'oidc-outsider-403');
+  } finally {
+    await context.close();
+  }
+});
+
+test('openid-connect: a session past max_session_duration logs in again', async () => {
+  const { context, page, seen } = await newProfile();
+  try {
+    await page.goto(url('short', '/one'));
+    await signIn(page, idp.issuer, 'alice');
+    assert.equal(page.url(), url('short', '/one'));
+    seen.length = 0;
+    await page.goto(url('short', '/two'));
+    assert.ok(seen.every((u) => !u.startsWith(idp.issuer)), 'fresh session used');
+    // The session lasts 3 s: poll until a visit goes through the provider again.
+    await waitFor('the short session to end', async () => {
+      seen.length = 0;
+      await page.goto(url('short', '/poll'));
+      await signIn(page, idp.issuer, 'alice');
+      return seen.some((u) => u.startsWith(`${idp.issuer}/auth`));
+    }, 20000);
+    assert.equal(page.url(), url('short', '/poll'));
+    const got = await upstreamSaw(page);
+    assert.equal(got.headers['ngrok-auth-user-email'], 'alice@example.com');
+  } finally {
+    await context.close();
+  }
+});
+
+test('oauth: a GitHub-shaped provider through endpoint overrides', async () => {
+  const { context, page, seen } = await newProfile();
+  try {
+    await page.goto(url('gh', '/repo'));
+    assert.ok(page.url().startsWith(`${gh.base}/login/oauth/authorize`), page.url());
+    await page.fill('input[name=login]', 'octo');
+    await page.fill('input[name=password]', 'whatever');
+    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    assert.equal(page.url(), url('gh', '/repo'));
+    const got = await upstreamSaw(page);
+    assert.equal(got.headers['ngrok-auth-user-email'], 'octo@example.com', 'primary address from /user/emails');
+    assert.equal(got.headers['ngrok-auth-user-id'], '4242');
+    assert.equal(got.headers['ngrok-auth-user-name'], 'Octo Cat');
+    await screenshot(page, 'oauth-github-shaped');
+    seen.length = 0;
+    await page.goto(url('gh', '/again'));
+    assert.ok(seen.every((u) => !u.startsWith(gh.base)), 'session reused');
+    assert.equal(gh.stats.codesRedeemed, 1);
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,753 @@
+//! The login gate both `oauth` and `openid-connect` run: it serves the special paths
+//! (`/ngrok/login`, `/ngrok/logout`, and the callback [`CALLBACK_PATH`] on the endpoint's own
+//! host), lets requests with a valid session through with the user's identity, and sends the
+//! others to the identity provider with a fresh `state`, `nonce` and PKCE challenge bound to
+//! the original path.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use cel::Value;
+use http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
+use http::{HeaderName, HeaderValue, Method, StatusCode};
+use sha2::{Digest as _, Sha256};
+use sluice_policy::cel::Template;
+use sluice_policy::cel::value::{map, string};
+use sluice_policy::{ActionError, Flow, HttpCx, PhaseCx, SyntheticResponse};
+use subtle::ConstantTimeEq as _;
+
+use super::client::{self, ClientAuth, CodeGrant, Tokens};
+use super::cookie::{self, CookieNames, CookieScope};
+use super::discovery::Discovery;
+use super::error::AuthError;
+use super::provider::{self, Endpoints, Provider, Shape};
+use super::seal::{self, SealKey};
+use super::session::{self, Identity, PendingLogin, Session};
+use crate::http_call::Caller;
+use crate::jwt::{Algorithm, TokenPolicy, parse_algorithm};
+
+/// Where the identity provider sends the browser back, on the endpoint's own host. Register
+/// `<endpoint URL>/ngrok/oauth2/callback` as the redirect URI of your OAuth app.
+pub const CALLBACK_PATH: &str = "/ngrok/oauth2/callback";
+/// Starts a login (even with a session), then returns to `redirect_path`.
+pub const LOGIN_PATH: &str = "/ngrok/login";
+/// Ends the session.
+pub const LOGOUT_PATH: &str = "/ngrok/logout";
+/// How long a started login may take before its callback is refused.
+const LOGIN_TTL: u64 = 10 * 60;
+/// The upstream never receives these from the client: the gate sets them.
+const IDENTITY_HEADERS: [&str; 3] = [
+    "ngrok-auth-user-email",
+    "ngrok-auth-user-id",
+    "ngrok-auth-user-name",
+];
+/// A cookie past this many bytes drops the ID and refresh tokens.
+const MAX_COOKIE: usize = 3800;
+/// The session cookie is rewritten (for the idle timeout) at most this often.
+const TOUCH_EVERY: u64 = 5;
+
+/// Who the identity provider is.
+pub enum Idp {
+    /// An OpenID Connect issuer, discovered.
+    Oidc(Discovery),
+    /// A plain OAuth 2.0 provider.
+    OAuth {
+        /// The built-in provider.
+        provider: &'static Provider,
+        /// Its endpoints, as configured.
+        endpoints: Endpoints,
+    },
+}
+
+/// The client secret: a `${…}` template, or text read at load from an environment variable
+/// or a file (kept out of the policy file).
+pub enum Secret {
+    /// From the policy (may interpolate).
+    Template(Template),
+    /// Read at load.
+    Literal(String),
+}
+
+/// A configured gate.
+pub struct Gate {
+    /// The provider.
+    pub idp: Idp,
+    /// `actions.ngrok.<result>`: `oidc` or `oauth`.
+    pub result: &'static str,
+    /// The action type, for interpolation errors.
+    pub action: &'static str,
+    /// The client id.
+    pub client_id: Template,
+    /// The client secret.
+    pub client_secret: Secret,
+    /// Scopes asked for.
+    pub scopes: Vec<String>,
+    /// Extra authorization-request parameters.
+    pub authz_params: Vec<(String, String)>,
+    /// Longest a session lasts after login.
+    pub max_session: Duration,
+    /// Longest a session may go unused (`None`: no idle limit).
+    pub idle: Option<Duration>,
+    /// How often the user info is read again (`None`: never).
+    pub userinfo_refresh: Option<Duration>,
+    /// Let CORS preflight requests through without a session.
+    pub allow_cors_preflight: bool,
+    /// `Domain=` of the cookies.
+    pub cookie_domain: Option<String>,
+    /// Scopes the cookies and the special paths.
+    pub auth_id: Option<String>,
+    /// Cookie names.
+    pub cookies: CookieNames,
+    /// The HTTP client.
+    pub caller: Caller,
+}
+
+/// The request facts the gate works from.
+struct Here {
+    now: u64,
+    origin: String,
+    scope: CookieScope,
+    client_id: String,
+}
+
+/// What a session check found.
+enum Check {
+    Valid(Box<Session>),
+    Missing,
+    TimedOut,
+    MaxReached,
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn timestamp(secs: u64) -> Value {
+    let at = chrono::DateTime::from_timestamp(i64::try_from(secs).unwrap_or(i64::MAX), 0)
+        .unwrap_or_default();
+    Value::Timestamp(at.fixed_offset())
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A path on this host (never `//evil` or a full URL), else `/`.
+fn safe_path(path: Option<String>) -> String {
+    match path {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
+        _ => "/".to_string(),
+    }
+}
+
+fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn internal(e: String) -> AuthError {
+    AuthError::Internal(e)
+}
+
+impl Gate {
+    fn render(&self, t: &Template, cx: &HttpCx<'_>, field: &str) -> Result<String, ActionError> {
+        t.render(cx.scope())
+            .map_err(|e| ActionError::interpolation(self.action, field, e))
+    }
+
+    fn secret(&self, cx: &HttpCx<'_>) -> Result<String, ActionError> {
+        match &self.client_secret {
+            Secret::Template(t) => self.render(t, cx, "client_secret"),
+            Secret::Literal(s) => Ok(s.clone()),
+        }
+    }
+
+    /// A digest naming this configuration: sessions from another provider, client or
+    /// `auth_id` do not open here.
+    fn fingerprint(&self, client_id: &str) -> String {
+        let provider = match &self.idp {
+            Idp::Oidc(d) => d.issuer().to_string(),
+            Idp::OAuth { provider, .. } => provider.name.to_string(),
+        };
+        let auth_id = self.auth_id.as_deref().unwrap_or_default();
+        let digest = Sha256::digest(format!("{provider}\n{client_id}\n{auth_id}").as_bytes());
+        hex::encode(&digest[..8])
+    }
+
+    fn here(&self, cx: &HttpCx<'_>) -> Result<Here, ActionError> {
+        let endpoint = cx.endpoint();
+        let secure = endpoint.url.starts_with("https://");
+        let req = cx.request();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| req.uri.authority().map(|a| a.to_string()))
+            .unwrap_or_else(|| endpoint.host.clone());
+        let scheme = if secure { "https" } else { "http" };
+        Ok(Here {
+            now: unix(cx.now()),
+            origin: format!("{scheme}://{host}"),
+            scope: CookieScope {
+                domain: self.cookie_domain.clone(),
+                secure,
+            },
+            client_id: self.render(&self.client_id, cx, "client_id")?,
+        })
+    }
+
+    fn auth_id_matches(&self, query: Option<&str>) -> bool {
+        match query_param(query, "auth_id") {
+            None => true,
+            Some(id) => self.auth_id.as_deref() == Some(id.as_str()),
+        }
+    }
+
+    /// Runs the gate for one request.
+    pub async fn run(&self, cx: &mut HttpCx<'_>) -> Result<Flow, ActionError> {
+        let here = self.here(cx)?;
+        let key = seal::current().map_err(ActionError::internal)?;
+        let path = cx.request().uri.path().to_string();
+        let query = cx.request().uri.query().map(str::to_string);
+        if path == CALLBACK_PATH {
+            return match self.callback(cx, &here, &key, query.as_deref()).await {
+                Ok(flow) => Ok(flow),
+                Err(e) => Ok(self.refuse(cx, &here, e, true)),
+            };
+        }
+        if path == LOGOUT_PATH && self.auth_id_matches(query.as_deref()) {
+            return Ok(self.logout(cx, &here, query.as_deref()));
+        }
+        if path == LOGIN_PATH && self.auth_id_matches(query.as_deref()) {
+            let back = safe_path(query_param(query.as_deref(), "redirect_path"));
+            self.set_results(cx, None, false, false, false);
+            return self.start_login(cx, &here, &key, back, true).await;
+        }
+        if self.allow_cors_preflight
+            && cx.request().method == Method::OPTIONS
+            && cx
+                .request()
+                .headers
+                .contains_key("access-control-request-method")
+        {
+            return Ok(Flow::Continue);
+        }
+        match self.check(cx, &here, &key) {
+            Check::Valid(session) => self.admit(cx, &here, &key, *session).await,
+            other => {
+                let timed_out = matches!(other, Check::TimedOut);
+                let max = matches!(other, Check::MaxReached);
+                self.set_results(cx, None, timed_out, max, false);
+                let uri = &cx.request().uri;
+                let back = uri
+                    .path_and_query()
+                    .map_or("/".to_string(), |pq| pq.as_str().to_string());
+                self.start_login(cx, &here, &key, safe_path(Some(back)), false)
+                    .await
+            }
+        }
+    }
+
+    fn check(&self, cx: &HttpCx<'_>, here: &Here, key: &SealKey) -> Check {
+        let Some(text) = cookie::get(&cx.request().headers, &self.cookies.session) else {
+            return Check::Missing;
+        };
+        let Some(session) = session::open::<Session>(key, &self.cookies.session, &text) else {
+            tracing::debug!(cookie = %self.cookies.session, "session cookie does not open");
+            return Check::Missing;
+        };
+        if session.config != self.fingerprint(&here.client_id) {
+            return Check::Missing;
+        }
+        if here.now >= session.created.saturating_add(self.max_session.as_secs()) {
+            return Check::MaxReached;
+        }
+        if let Some(idle) = self.idle
+            && here.now >= session.last_seen.saturating_add(idle.as_secs())
+        {
+            return Check::TimedOut;
+        }
+        Check::Valid(Box::new(session))
+    }
+
+    /// Lets a request with a valid session through: identity headers to the upstream, the
+    /// gate's cookies removed, user info refreshed and the idle clock reset when due.
+    async fn admit(
+        &self,
+        cx: &mut HttpCx<'_>,
+        here: &Here,
+        key: &SealKey,
+        mut session: Session,
+    ) -> Result<Flow, ActionError> {
+        let mut refreshed = false;
+        let mut rewrite = false;
+        if let Some(every) = self.userinfo_refresh
+            && here.now >= session.userinfo_at.saturating_add(every.as_secs())
+            && !session.access_token.is_empty()
+        {
+            match self.userinfo(&here.client_id, &session.access_token).await {
+                Ok(Some(identity))
+                    if identity.provider_user_id == session.identity.provider_user_id =>
+                {
+                    session.identity = identity;
+                    session.userinfo_at = here.now;
+                    refreshed = true;
+                    rewrite = true;
+                }
+                Ok(None) => {}
+                Ok(Some(_)) | Err(_) => {
+                    // The provider no longer vouches for this user: log in again.
+                    self.set_results(cx, None, false, false, false);
+                    let back = safe_path(cx.request().uri.path_and_query().map(|p| p.to_string()));
+                    return self.start_login(cx, here, key, back, false).await;
+                }
+            }
+        }
+        if self.idle.is_some() && here.now >= session.last_seen.saturating_add(TOUCH_EVERY) {
+            rewrite = true;
+        }
+        if rewrite {
+            session.last_seen = here.now;
+            if let Some(v) = self.session_cookie(key, here, &session) {
+                cx.add_response_header(SET_COOKIE, v);
+            }
+        }
+        self.set_results(cx, Some(&session), false, false, refreshed);
+        let identity = session.identity.clone();
+        let names = [self.cookies.session.as_str(), self.cookies.nonce.as_str()];
+        let headers = &mut cx.request_mut().headers;
+        cookie::strip(headers, &names);
+        for name in IDENTITY_HEADERS {
+            headers.remove(name);
+        }
+        let pairs = [
+            (IDENTITY_HEADERS[0], &identity.email),
+            (IDENTITY_HEADERS[1], &identity.provider_user_id),
+            (IDENTITY_HEADERS[2], &identity.name),
+        ];
+        for (name, value) in pairs {
+            if !value.is_empty()
+                && let Ok(v) = HeaderValue::from_str(value)
+            {
+                headers.insert(HeaderName::from_static(name), v);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn session_cookie(&self, key: &SealKey, here: &Here, session: &Session) -> Option<HeaderValue> {
+        let left = session
+            .created
+            .saturating_add(self.max_session.as_secs())
+            .saturating_sub(here.now);
+        let mut sealed = session::seal(key, &self.cookies.session, session).ok()?;
+        if sealed.len() > MAX_COOKIE {
+            let mut slim = session.clone();
+            slim.id_token.clear();
+            slim.refresh_token.clear();
+            sealed = session::seal(key, &self.cookies.session, &slim).ok()?;
+        }
+        here.scope.set(&self.cookies.session, &sealed, Some(left))
+    }
+
+    /// Sends the browser to the provider's authorization endpoint.
+    async fn start_login(
+        &self,
+        cx: &mut HttpCx<'_>,
+        here: &Here,
+        key: &SealKey,
+        back: String,
+        force: bool,
+    ) -> Result<Flow, ActionError> {
+        let authorize = match &self.idp {
+            Idp::Oidc(discovery) => match discovery.get(&self.caller).await {
+                Ok(found) => found.doc.authorization_endpoint.clone(),
+                Err(e) => return Ok(self.refuse(cx, here, e, false)),
+            },
+            Idp::OAuth { endpoints, .. } => endpoints.authorize.clone(),
+        };
+        let pending = (|| -> Result<PendingLogin, String> {
+            Ok(PendingLogin {
+                state: seal::random_token(24)?,
+                nonce: seal::random_token(24)?,
+                verifier: seal::random_token(32)?,
+                redirect_path: back,
+                started: here.now,
+                config: self.fingerprint(&here.client_id),
+            })
+        })();
+        let pending = match pending {
+            Ok(p) => p,
+            Err(e) => return Ok(self.refuse(cx, here, internal(e), false)),
+        };
+        let sealed = match session::seal(key, &self.cookies.nonce, &pending) {
+            Ok(s) => s,
+            Err(e) => return Ok(self.refuse(cx, here, internal(e), false)),
+        };
+        let redirect_uri = format!("{}{CALLBACK_PATH}", here.origin);
+        let scope = self.scopes.join(" ");
+        let challenge = pkce_challenge(&pending.verifier);
+        let mut params = form_urlencoded::Serializer::new(String::new());
+        params
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &here.client_id)
+            .append_pair("redirect_uri", &redirect_uri)
+            .append_pair("state", &pending.state)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        if !scope.is_empty() {
+            params.append_pair("scope", &scope);
+        }
+        if matches!(self.idp, Idp::Oidc(_)) {
+            params.append_pair("nonce", &pending.nonce);
+            if force && !self.authz_params.iter().any(|(k, _)| k == "prompt") {
+                params.append_pair("prompt", "login");
+            }
+        }
+        for (k, v) in &self.authz_params {
+            params.append_pair(k, v);
+        }
+        let sep = if authorize.contains('?') { '&' } else { '?' };
+        let location = format!("{authorize}{sep}{}", params.finish());
+        let mut response = SyntheticResponse::empty(StatusCode::FOUND);
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            response.headers.insert(LOCATION, v);
+        }
+        if let Some(v) = here
+            .scope
+            .set(&self.cookies.nonce, &sealed, Some(LOGIN_TTL))
+        {
+            response.headers.append(SET_COOKIE, v);
+        }
+        Ok(Flow::Respond(response))
+    }
+
+    /// Answers the provider's redirect back: checks `state` against this browser's pending
+    /// login, redeems the code with the PKCE verifier, validates the ID token (OIDC), reads
+    /// the user info, and sets the session.
+    async fn callback(
+        &self,
+        cx: &mut HttpCx<'_>,
+        here: &Here,
+        key: &SealKey,
+        query: Option<&str>,
+    ) -> Result<Flow, AuthError> {
+        let text =
+            cookie::get(&cx.request().headers, &self.cookies.nonce).ok_or(AuthError::State)?;
+        let pending = session::open::<PendingLogin>(key, &self.cookies.nonce, &text)
+            .ok_or(AuthError::LoginCookie)?;
+        if here.now >= pending.started.saturating_add(LOGIN_TTL)
+            || pending.config != self.fingerprint(&here.client_id)
+        {
+            return Err(AuthError::LoginCookie);
+        }
+        let state = query_param(query, "state").ok_or(AuthError::State)?;
+        if !bool::from(state.as_bytes().ct_eq(pending.state.as_bytes())) {
+            return Err(AuthError::State);
+        }
+        if let Some(error) = query_param(query, "error") {
+            let detail = query_param(query, "error_description").unwrap_or_default();
+            return Err(AuthError::Denied(
+                format!("{error} {detail}").trim().to_string(),
+            ));
+        }
+        let code = query_param(query, "code").ok_or(AuthError::NoCode)?;
+        let secret = self
+            .secret(cx)
+            .map_err(|e| AuthError::Internal(e.message))?;
+        let redirect_uri = format!("{}{CALLBACK_PATH}", here.origin);
+        let (session_identity, tokens, sid) = match &self.idp {
+            Idp::Oidc(discovery) => {
+                let found = discovery.get(&self.caller).await?;
+                let auth = if found.doc.token_endpoint_auth_methods_supported.is_empty()
+                    || found
+                        .doc
+                        .token_endpoint_auth_methods_supported
+                        .iter()
+                        .any(|m| m == "client_secret_basic")
+                {
+                    ClientAuth::Basic
+                } else {
+                    ClientAuth::Post
+                };
+                let tokens = client::redeem(
+                    &self.caller,
+                    CodeGrant {
+                        token_url: &found.doc.token_endpoint,
+                        code: &code,
+                        redirect_uri: &redirect_uri,
+                        verifier: &pending.verifier,
+                        client_id: &here.client_id,
+                        client_secret: &secret,
+                        auth,
+                    },
+                )
+                .await?;
+                let id_token = tokens
+                    .id_token
+                    .clone()
+                    .ok_or_else(|| AuthError::IdToken("the token endpoint sent none".into()))?;
+                let mut algs: Vec<_> = found
+                    .doc
+                    .id_token_signing_alg_values_supported
+                    .iter()
+                    .filter_map(|a| parse_algorithm(a))
+                    .filter(|a| {
+                        !matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+                    })
+                    .collect();
+                if algs.is_empty() {
+                    algs.push(Algorithm::RS256);
+                }
+                let policy = TokenPolicy::new(algs, [found.doc.issuer.clone()])
+                    .map_err(|e| AuthError::IdToken(e.to_string()))?
+                    .with_audiences([here.client_id.clone()]);
+                let verified = found
+                    .keys
+                    .verify(&id_token, &policy, cx.now())
+                    .await
+                    .map_err(|e| AuthError::IdToken(e.to_string()))?;
+                let nonce = verified
+                    .payload()
+                    .get("nonce")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or_default();
+                if !bool::from(nonce.as_bytes().ct_eq(pending.nonce.as_bytes())) {
+                    return Err(AuthError::Nonce);
+                }
+                let mut identity = provider::identity(Shape::Oidc, verified.payload());
+                if identity.provider_user_id.is_empty() {
+                    return Err(AuthError::NoUserId);
+                }
+                if (identity.email.is_empty() || identity.name.is_empty())
+                    && let Some(url) = &found.doc.userinfo_endpoint
+                    && !tokens.access_token.is_empty()
+                {
+                    let doc =
+                        client::get_json(&self.caller, url, &tokens.access_token, None).await?;
+                    let more = provider::identity(Shape::Oidc, &doc);
+                    if more.provider_user_id == identity.provider_user_id {
+                        if identity.email.is_empty() {
+                            identity.email = more.email;
+                        }
+                        if identity.name.is_empty() {
+                            identity.name = more.name;
+                        }
+                    }
+                }
+                let sid = verified
+                    .payload()
+                    .get("sid")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                (identity, tokens, sid)
+            }
+            Idp::OAuth { endpoints, .. } => {
+                let tokens = client::redeem(
+                    &self.caller,
+                    CodeGrant {
+                        token_url: &endpoints.token,
+                        code: &code,
+                        redirect_uri: &redirect_uri,
+                        verifier: &pending.verifier,
+                        client_id: &here.client_id,
+                        client_secret: &secret,
+                        auth: ClientAuth::Post,
+                    },
+                )
+                .await?;
+                let identity = self
+                    .userinfo(&here.client_id, &tokens.access_token)
+                    .await?
+                    .ok_or(AuthError::NoUserId)?;
+                (identity, tokens, String::new())
+            }
+        };
+        let session = self.new_session(here, session_identity, tokens, sid)?;
+        self.set_results(cx, Some(&session), false, false, false);
+        let mut response = SyntheticResponse::empty(StatusCode::FOUND);
+        if let Ok(v) = HeaderValue::from_str(&pending.redirect_path) {
+            response.headers.insert(LOCATION, v);
+        }
+        if let Some(v) = self.session_cookie(key, here, &session) {
+            response.headers.append(SET_COOKIE, v);
+        }
+        if let Some(v) = here.scope.clear(&self.cookies.nonce) {
+            response.headers.append(SET_COOKIE, v);
+        }
+        tracing::info!(user = %session.identity.provider_user_id, action = self.action, "login");
+        Ok(Flow::Respond(response))
+    }
+
+    fn new_session(
+        &self,
+        here: &Here,
+        identity: Identity,
+        tokens: Tokens,
+        sid: String,
+    ) -> Result<Session, AuthError> {
+        Ok(Session {
+            id: seal::random_token(16).map_err(internal)?,
+            identity,
+            provider_session_id: sid,
+            id_token: tokens.id_token.unwrap_or_default(),
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token.unwrap_or_default(),
+            expires_at: tokens.expires_in.map_or(0, |s| here.now.saturating_add(s)),
+            created: here.now,
+            last_seen: here.now,
+            userinfo_at: here.now,
+            config: self.fingerprint(&here.client_id),
+        })
+    }
+
+    /// Reads the user from the user-info endpoint (`None` for an OIDC issuer without one).
+    async fn userinfo(
+        &self,
+        client_id: &str,
+        access_token: &str,
+    ) -> Result<Option<Identity>, AuthError> {
+        match &self.idp {
+            Idp::Oidc(discovery) => {
+                let found = discovery.get(&self.caller).await?;
+                let Some(url) = &found.doc.userinfo_endpoint else {
+                    return Ok(None);
+                };
+                let doc = client::get_json(&self.caller, url, access_token, None).await?;
+                Ok(Some(provider::identity(Shape::Oidc, &doc)))
+            }
+            Idp::OAuth {
+                provider,
+                endpoints,
+            } => {
+                let id = provider.userinfo_needs_client_id.then_some(client_id);
+                let doc =
+                    client::get_json(&self.caller, &endpoints.userinfo, access_token, id).await?;
+                let mut identity = provider::identity(provider.shape, &doc);
+                if identity.provider_user_id.is_empty() {
+                    return Err(AuthError::NoUserId);
+                }
+                if identity.email.is_empty()
+                    && let Some(url) = &endpoints.emails
+                {
+                    let list = client::get_json(&self.caller, url, access_token, None).await?;
+                    identity.email = provider::primary_email(&list).unwrap_or_default();
+                }
+                Ok(Some(identity))
+            }
+        }
+    }
+
+    fn logout(&self, cx: &mut HttpCx<'_>, here: &Here, query: Option<&str>) -> Flow {
+        self.set_results(cx, None, false, false, false);
+        let mut response = match query_param(query, "redirect_path") {
+            Some(p) => {
+                let mut r = SyntheticResponse::empty(StatusCode::FOUND);
+                if let Ok(v) = HeaderValue::from_str(&safe_path(Some(p))) {
+                    r.headers.insert(LOCATION, v);
+                }
+                r
+            }
+            None => {
+                let mut r = SyntheticResponse::empty(StatusCode::OK);
+                r.headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                r.body = Bytes::from_static(
+                    b"<!doctype html><title>Logged out</title><h1 id=logged-out>You are logged out.</h1>\n",
+                );
+                r
+            }
+        };
+        for name in [&self.cookies.session, &self.cookies.nonce] {
+            if let Some(v) = here.scope.clear(name) {
+                response.headers.append(SET_COOKIE, v);
+            }
+        }
+        Flow::Respond(response)
+    }
+
+    /// Answers a failed step with its status and code, clearing the pending login.
+    fn refuse(&self, cx: &mut HttpCx<'_>, here: &Here, err: AuthError, clear: bool) -> Flow {
+        tracing::info!(action = self.action, code = err.code(), %err, "login refused");
+        let message = err.to_string();
+        let code = format!("ERR_SLUICE_{}", err.code());
+        cx.set_result(
+            self.result,
+            map([(
+                "error",
+                map([("code", string(code)), ("message", string(message.clone()))]),
+            )]),
+        );
+        let mut response = SyntheticResponse::error(err.status(), err.code(), &message);
+        if clear && let Some(v) = here.scope.clear(&self.cookies.nonce) {
+            response.headers.append(SET_COOKIE, v);
+        }
+        Flow::Respond(response)
+    }
+
+    fn set_results(
+        &self,
+        cx: &mut HttpCx<'_>,
+        session: Option<&Session>,
+        timed_out: bool,
+        max_reached: bool,
+        refreshed: bool,
+    ) {
+        let empty = Session {
+            id: String::new(),
+            identity: Identity::default(),
+            provider_session_id: String::new(),
+            id_token: String::new(),
+            access_token: String::new(),
+            refresh_token: String::new(),
+            expires_at: 0,
+            created: 0,
+            last_seen: 0,
+            userinfo_at: 0,
+            config: String::new(),
+        };
+        let s = session.unwrap_or(&empty);
+        let oidc = matches!(self.idp, Idp::Oidc(_));
+        let (session_key, session_value) = if oidc {
+            ("current_session_id", s.id.clone())
+        } else {
+            ("current_provider_session_id", s.provider_session_id.clone())
+        };
+        let identity = map([
+            ("id", string(s.identity.provider_user_id.clone())),
+            ("email", string(s.identity.email.clone())),
+            ("name", string(s.identity.name.clone())),
+            (
+                "provider_user_id",
+                string(s.identity.provider_user_id.clone()),
+            ),
+            (session_key, string(session_value)),
+        ]);
+        let refreshed_key = if oidc {
+            "user_info_refreshed"
+        } else {
+            "userinfo_refreshed"
+        };
+        let mut entries = vec![
+            ("identity", identity),
+            ("access_token", string(s.access_token.clone())),
+            ("refresh_token", string(s.refresh_token.clone())),
+            ("expires_at", timestamp(s.expires_at)),
+            ("session_timed_out", Value::Bool(timed_out)),
+            ("session_max_duration_reached", Value::Bool(max_reached)),
+            (refreshed_key, Value::Bool(refreshed)),
+        ];
+        if oidc {
+            entries.push(("identity_token", string(s.id_token.clone())));
+            // The pricing page's spelling, so either name works.
+            entries.push(("userinfo_refreshed", Value::Bool(refreshed)));
+        }
+        cx.set_result(self.result, map(entries));
+    }
+}
