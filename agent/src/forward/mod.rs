@@ -30,6 +30,7 @@ pub use self::http::{
 pub use self::tcp::{Transferred, forward_tcp, forward_tcp_with};
 pub use self::terminate::{AgentTls, AgentTlsPem};
 use crate::inspect::Inspector;
+use crate::metrics::EndpointMetrics;
 use crate::upstream::{EndpointKind, Scheme, Upstream};
 
 /// A boxed error, as bodies carry.
@@ -78,6 +79,8 @@ pub struct StreamForwarder {
     kind: EndpointKind,
     /// Agent-side termination (TLS endpoints).
     terminate: Option<AgentTls>,
+    /// Counts its connections.
+    metrics: EndpointMetrics,
 }
 
 impl Forwarder {
@@ -98,6 +101,7 @@ impl Forwarder {
                     upstream,
                     kind,
                     terminate: None,
+                    metrics: EndpointMetrics::new(),
                 }))
             }
             _ => Err(ForwardError::NotSupported(upstream.to_string())),
@@ -116,6 +120,14 @@ impl Forwarder {
             _ => Err(ForwardError::NotSupported(
                 "agent TLS termination on an endpoint that is not tls://".into(),
             )),
+        }
+    }
+
+    /// The endpoint's traffic metrics, counted by every connection this forwarder serves.
+    pub fn metrics(&self) -> &EndpointMetrics {
+        match self {
+            Forwarder::Http(h) => h.metrics(),
+            Forwarder::Stream(s) => &s.metrics,
         }
     }
 
@@ -139,6 +151,7 @@ impl Forwarder {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let _open = self.metrics().open_connection();
         match self {
             Forwarder::Http(h) => h.serve_connection(stream, client_addr).await,
             Forwarder::Stream(s) => s.serve(stream, client_addr, edge_terminated).await,
