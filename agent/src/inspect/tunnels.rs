@@ -90,8 +90,12 @@ pub fn parse_tunnel_body(body: &[u8]) -> Result<ResolvedEndpoint, String> {
         Some(_) => return Err("`url` must be a string".into()),
     };
     // ngrok's API takes the policy as a document or as its YAML text.
-    if let Some(Value::String(text)) = fields.get("traffic_policy") {
-        let node = sluice_source::parse(text)
+    let policy_text = match fields.get("traffic_policy") {
+        Some(Value::String(text)) => Some(text.clone()),
+        _ => None,
+    };
+    if let Some(text) = policy_text {
+        let node = sluice_source::parse(&text)
             .map_err(|(loc, m)| format!("traffic_policy:{}:{}: {m}", loc.line, loc.col))?;
         fields.insert("traffic_policy".into(), node.to_json());
     }

@@ -142,8 +142,7 @@ async fn draw_loop(
             _ = tick.tick() => {}
             () = redraw.notified() => {}
             Some(()) = resized.recv() => {
-                // A new size: resize the buffers and paint everything again.
-                let _ = terminal.autoresize();
+                // A new size: paint everything again (drawing resizes the buffers).
                 let _ = terminal.clear();
             }
         }
