@@ -98,19 +98,16 @@ fn strip_escapes(s: &str) -> String {
             out.push(c);
             continue;
         }
-        match chars.next() {
-            Some('[') => {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        // A cursor move starts another stretch of text.
-                        if c == 'H' {
-                            out.push('\n');
-                        }
-                        break;
+        if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    // A cursor move starts another stretch of text.
+                    if c == 'H' {
+                        out.push('\n');
                     }
+                    break;
                 }
             }
-            Some(_) | None => {}
         }
     }
     out
