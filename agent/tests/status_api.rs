@@ -270,7 +270,7 @@ async fn metrics_status_and_endpoints_started_through_the_api() {
 
     // POST /api/tunnels starts an endpoint on the live session.
     let body = format!(
-        r#"{{"name":"added","proto":"http","addr":"{upstream}","domain":"added.localhost","inspect":false}}"#
+        r#"{{"name":"added","proto":"http","addr":"{upstream}","domain":"added.localhost","schemes":["http"],"inspect":false}}"#
     );
     let (code, created) = api(web, "POST", "/api/tunnels", &[JSON], &body).await;
     assert_eq!(code, 201, "{created}");
