@@ -71,6 +71,7 @@
 pub mod config;
 pub mod forward;
 pub mod inspect;
+pub mod metrics;
 pub mod runner;
 pub mod sdk;
 pub mod upstream;
@@ -78,8 +79,8 @@ pub mod upstream;
 pub use forward::{
     AgentTls, AgentTlsPem, ForwardError, Forwarder, HostHeader, HttpForwarder, HttpOptions,
 };
-pub use inspect::{ApiOptions, EndpointInfo, InspectApi, InspectLimits, Inspector};
-pub use sdk::{Agent, Connection, Endpoint, SdkError};
+pub use inspect::{AgentSetting, ApiOptions, EndpointInfo, InspectApi, InspectLimits, Inspector};
+pub use sdk::{Agent, Connection, Endpoint, SdkError, SessionProbe};
 pub use upstream::{
     AppProtocol, EndpointKind, ProxyProtocol, Scheme, Target, Upstream, UpstreamError,
 };

@@ -94,6 +94,15 @@ impl Agent {
         self.session.state()
     }
 
+    /// A probe of the current session: the edge's round-trip latency and the authtoken's
+    /// account, or `None` while not connected. It outlives borrows of the agent, for tasks
+    /// that report the session's health.
+    pub fn probe(&self) -> SessionProbe {
+        SessionProbe {
+            session: self.session.clone(),
+        }
+    }
+
     /// Binds an endpoint (waiting for a session if there is none right now); the edge's answer
     /// is its public URL. The bind is restored on every reconnect.
     pub async fn bind(&self, request: BindRequest) -> Result<Endpoint, SdkError> {
@@ -125,6 +134,26 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// Reads the health of an [`Agent`]'s current session (see [`Agent::probe`]). Cheap to clone.
+#[derive(Clone)]
+pub struct SessionProbe {
+    session: Arc<ReconnectingSession>,
+}
+
+impl std::fmt::Debug for SessionProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionProbe").finish_non_exhaustive()
+    }
+}
+
+impl SessionProbe {
+    /// The last round trip to the edge and the account, or `None` while not connected.
+    pub async fn read(&self) -> Option<(Duration, String)> {
+        let current = self.session.current().await?;
+        Some((current.latency(), current.account().to_owned()))
     }
 }
 

@@ -8,7 +8,7 @@ use crate::codec::write_stream_type;
 use crate::control::{self, ControlReader, ControlTx};
 use crate::error::{CloseReason, Result, TunnelError};
 use crate::mux::{Mux, MuxConfig, Role};
-use crate::proto::{Auth, ControlMessage, PROTOCOL_VERSION, StreamType};
+use crate::proto::{Auth, AuthOk, ControlMessage, PROTOCOL_VERSION, StreamType};
 use crate::stream::StreamTimeouts;
 use crate::transport::{BoxedIo, Roots, TlsTransport, Transport, client_tls_config};
 
@@ -155,8 +155,11 @@ impl SessionBuilder {
     /// Authenticates over an already-established connection.
     pub async fn connect_io(&self, io: BoxedIo) -> Result<ClientSession> {
         let (mux, inbound) = Mux::start(io, Role::Client, &self.mux);
+        let asked = std::time::Instant::now();
         let result = tokio::time::timeout(self.connect_timeout, self.handshake(&mux)).await;
-        let (control_tx, reader, session_id) = match result {
+        // The authentication's round trip is the first latency measured; heartbeats follow.
+        let auth_rtt = asked.elapsed();
+        let (control_tx, reader, ok) = match result {
             Ok(Ok(x)) => x,
             Ok(Err(e)) => {
                 mux.close();
@@ -168,7 +171,9 @@ impl SessionBuilder {
             }
         };
         Ok(ClientSession::start(StartParams {
-            session_id,
+            session_id: ok.session_id,
+            account: ok.account,
+            latency: auth_rtt,
             client_id: self.client_id.clone(),
             mux,
             inbound,
@@ -180,7 +185,7 @@ impl SessionBuilder {
         }))
     }
 
-    async fn handshake(&self, mux: &Mux) -> Result<(ControlTx, ControlReader, String)> {
+    async fn handshake(&self, mux: &Mux) -> Result<(ControlTx, ControlReader, AuthOk)> {
         let mut stream = mux.open().await?;
         write_stream_type(&mut stream, StreamType::Control).await?;
         let (tx, mut reader) = control::split(stream);
@@ -198,7 +203,7 @@ impl SessionBuilder {
         }
         match reader.next().await? {
             Some(ControlMessage::AuthOk(ok)) if ok.version == PROTOCOL_VERSION => {
-                Ok((tx, reader, ok.session_id))
+                Ok((tx, reader, ok))
             }
             Some(ControlMessage::AuthOk(ok)) => Err(TunnelError::UnsupportedVersion(ok.version)),
             Some(ControlMessage::AuthError(e)) => Err(TunnelError::AuthRejected(e)),

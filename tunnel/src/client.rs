@@ -1,7 +1,7 @@
 //! The agent side: [`ClientSession`] binds endpoints and accepts the edge's proxy streams (see
 //! [`SessionBuilder`](crate::SessionBuilder) to get one).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
@@ -29,6 +29,9 @@ type PendingBinds = HashMap<u64, oneshot::Sender<Result<BindOk, BindError>>>;
 struct Inner {
     session_id: String,
     client_id: String,
+    account: String,
+    /// The last round trip to the edge, in nanoseconds.
+    latency_nanos: AtomicU64,
     control_tx: ControlTx,
     pending: StdMutex<PendingBinds>,
     next_id: AtomicU64,
@@ -59,6 +62,9 @@ impl std::fmt::Debug for ClientSession {
 pub(crate) struct StartParams {
     pub session_id: String,
     pub client_id: String,
+    pub account: String,
+    /// The first round trip measured (the authentication's).
+    pub latency: Duration,
     pub mux: Mux,
     pub inbound: mpsc::Receiver<MuxStream>,
     pub control_tx: ControlTx,
@@ -74,6 +80,8 @@ impl ClientSession {
         let inner = Arc::new(Inner {
             session_id: p.session_id,
             client_id: p.client_id,
+            account: p.account,
+            latency_nanos: AtomicU64::new(nanos(p.latency)),
             control_tx: p.control_tx,
             pending: StdMutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -97,6 +105,17 @@ impl ClientSession {
     /// The stable client id this session authenticated with.
     pub fn client_id(&self) -> &str {
         &self.inner.client_id
+    }
+
+    /// The account the edge says the authtoken belongs to (empty from older edges).
+    pub fn account(&self) -> &str {
+        &self.inner.account
+    }
+
+    /// The last measured round trip to the edge: a heartbeat and its acknowledgement (before
+    /// the first one, the authentication's request and answer).
+    pub fn latency(&self) -> Duration {
+        Duration::from_nanos(self.inner.latency_nanos.load(Ordering::Relaxed))
     }
 
     fn closed_error(&self) -> TunnelError {
@@ -224,10 +243,16 @@ async fn last_word(reader: &mut ControlReader) -> CloseReason {
         .unwrap_or(CloseReason::PeerClosed)
 }
 
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 async fn run_control(inner: Arc<Inner>, mut reader: ControlReader, every: Duration, tol: Duration) {
     let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ack_deadline: Option<Instant> = None;
+    // Send times of the heartbeats not yet acknowledged; the stream keeps them in order.
+    let mut in_flight: VecDeque<Instant> = VecDeque::new();
     let reason = loop {
         let deadline = ack_deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86400));
         tokio::select! {
@@ -237,7 +262,9 @@ async fn run_control(inner: Arc<Inner>, mut reader: ControlReader, every: Durati
                 break CloseReason::HeartbeatTimeout;
             }
             _ = ticker.tick() => {
-                inner.control_tx.try_send(ControlMessage::Heartbeat);
+                if inner.control_tx.try_send(ControlMessage::Heartbeat) && in_flight.len() < 64 {
+                    in_flight.push_back(Instant::now());
+                }
                 ack_deadline.get_or_insert(Instant::now() + tol);
             }
             msg = reader.next() => {
@@ -253,7 +280,13 @@ async fn run_control(inner: Arc<Inner>, mut reader: ControlReader, every: Durati
                     ControlMessage::GoAway { code, message } => {
                         break CloseReason::GoAway { code, message };
                     }
-                    ControlMessage::HeartbeatAck => None,
+                    ControlMessage::HeartbeatAck => {
+                        if let Some(sent) = in_flight.pop_front() {
+                            let rtt = nanos(sent.elapsed());
+                            inner.latency_nanos.store(rtt, Ordering::Relaxed);
+                        }
+                        None
+                    }
                     other => {
                         tracing::debug!(?other, "ignoring unexpected control message");
                         None

@@ -80,6 +80,9 @@ pub struct AuthOk {
     pub client_id: String,
     /// Heartbeat tolerance the edge applies (after clamping), in milliseconds.
     pub heartbeat_tolerance_ms: u64,
+    /// The account the authtoken belongs to, for the agent to show (empty from older edges).
+    #[serde(default)]
+    pub account: String,
 }
 
 /// Edge → agent: authentication failed; the edge closes the connection after it.

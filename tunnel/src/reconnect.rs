@@ -146,6 +146,11 @@ impl ReconnectingSession {
         }
     }
 
+    /// The session in use right now, if connected (for its latency and account).
+    pub async fn current(&self) -> Option<ClientSession> {
+        self.shared.current.lock().await.clone()
+    }
+
     /// The next proxy stream from the edge; `None` once closed or failed.
     pub async fn accept(&self) -> Option<Accepted> {
         self.accept_rx.lock().await.recv().await

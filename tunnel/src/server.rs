@@ -267,6 +267,7 @@ async fn serve(shared: Arc<Shared>, io: impl AsyncIo, remote_addr: SocketAddr) {
         session_id: info.id.clone(),
         client_id: info.client_id.clone(),
         heartbeat_tolerance_ms: u64::try_from(tolerance.as_millis()).unwrap_or(u64::MAX),
+        account: info.grant.account.clone(),
     });
     if !control_tx.send(ok).await {
         return mux.close();

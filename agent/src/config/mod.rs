@@ -34,7 +34,9 @@ pub use paths::{default_path, ngrok_paths};
 pub use resolve::{
     ResolvedEndpoint, check_bindings, kind_of_url, resolve_endpoint, resolve_tunnel,
 };
-pub use settings::{DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TOLERANCE};
+pub use settings::{
+    ConsoleColor, ConsoleUi, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TOLERANCE,
+};
 pub use types::{AgentSection, ConfigFile, EndpointConfig, TunnelConfig, UpstreamConfig};
 pub use values::{GoDuration, LogTarget, Scalar, WebAddr};
 
@@ -112,6 +114,8 @@ pub struct Config {
     /// Set when no file was named and sluice's own default file is absent, so ngrok's default
     /// file (this one) was read instead.
     pub ngrok_fallback: Option<PathBuf>,
+    /// For each agent key the files set, the file whose value won (the last to set it).
+    pub agent_sources: BTreeMap<String, PathBuf>,
 }
 
 /// Reads one file (with `file:line:col` errors).
@@ -155,7 +159,12 @@ pub fn parse_file(name: &str, text: &str, path: &Path) -> Result<ConfigFile, Con
 impl Config {
     /// Overlays one file on the merged config.
     pub fn merge(&mut self, file: ConfigFile, path: &Path) {
-        self.agent.merge(&file.agent_settings());
+        let settings = file.agent_settings();
+        for key in settings.keys_set() {
+            self.agent_sources
+                .insert(key.to_owned(), path.to_path_buf());
+        }
+        self.agent.merge(&settings);
         self.warnings.extend(file.warnings.iter().cloned());
         for e in file.endpoints {
             match self.endpoints.iter_mut().find(|x| x.name == e.name) {

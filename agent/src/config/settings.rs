@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use serde_json::Value;
 use sluice_tunnel::BindRequest;
 
 use super::resolve::ResolvedEndpoint;
@@ -17,7 +18,73 @@ pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 /// Default heartbeat tolerance.
 pub const DEFAULT_HEARTBEAT_TOLERANCE: Duration = Duration::from_secs(15);
 
+/// ngrok's `console_ui`: whether the agent draws its full-screen console.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConsoleUi {
+    /// Always (when standard output cannot show it, it is garbled: the user asked).
+    On,
+    /// Never: plain console lines.
+    Off,
+    /// When standard output is a terminal (the default).
+    #[default]
+    IfTty,
+}
+
+impl ConsoleUi {
+    /// Reads `true`, `false` or `iftty` (booleans written either way).
+    pub fn parse(value: &Value) -> Result<ConsoleUi, String> {
+        match value {
+            Value::Bool(true) => Ok(ConsoleUi::On),
+            Value::Bool(false) => Ok(ConsoleUi::Off),
+            Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                "true" => Ok(ConsoleUi::On),
+                "false" => Ok(ConsoleUi::Off),
+                "iftty" => Ok(ConsoleUi::IfTty),
+                _ => Err(format!("`{s}` is not true, false or iftty")),
+            },
+            other => Err(format!("{other} is not true, false or iftty")),
+        }
+    }
+}
+
+/// ngrok's `console_ui_color`: the console's background.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConsoleColor {
+    /// The terminal's own background (the default).
+    #[default]
+    Transparent,
+    /// Black.
+    Black,
+}
+
+impl ConsoleColor {
+    /// Reads `black` or `transparent`.
+    pub fn parse(value: &str) -> Result<ConsoleColor, String> {
+        match value.to_ascii_lowercase().as_str() {
+            "black" => Ok(ConsoleColor::Black),
+            "transparent" => Ok(ConsoleColor::Transparent),
+            _ => Err(format!("`{value}` is not black or transparent")),
+        }
+    }
+}
+
 impl AgentSection {
+    /// `console_ui`, default `iftty` (a bad value was refused at load).
+    pub fn console_ui(&self) -> ConsoleUi {
+        self.console_ui
+            .as_ref()
+            .and_then(|v| ConsoleUi::parse(v).ok())
+            .unwrap_or_default()
+    }
+
+    /// `console_ui_color`, default transparent (a bad value was refused at load).
+    pub fn console_color(&self) -> ConsoleColor {
+        self.console_ui_color
+            .as_deref()
+            .and_then(|v| ConsoleColor::parse(v).ok())
+            .unwrap_or_default()
+    }
+
     /// The web interface address, `None` when `web_addr: false`.
     pub fn web_addr(&self) -> Option<SocketAddr> {
         match self.web_addr.clone().unwrap_or_default() {

@@ -130,7 +130,24 @@ macro_rules! overlay {
     };
 }
 
+macro_rules! keys_set {
+    ($section:ident; $($f:ident),* $(,)?) => {{
+        let mut keys = Vec::new();
+        $( if $section.$f.is_some() { keys.push(stringify!($f)); } )*
+        keys
+    }};
+}
+
 impl AgentSection {
+    /// The keys this section sets, by their config names (to tell where a setting came from).
+    pub fn keys_set(&self) -> Vec<&'static str> {
+        keys_set!(self; authtoken, api_key, connect_url, connect_cas, connect_interface,
+            connect_timeout, console_ui, console_ui_color, crl_noverify, crl_url,
+            dns_resolver_ips, heartbeat_interval, heartbeat_tolerance, inspect_db_size, log,
+            log_level, log_format, metadata, proxy_url, remote_management, update_channel,
+            update_check, web_addr, web_allow_hosts)
+    }
+
     /// Overlays `later` on `self`: every key `later` sets wins.
     pub fn merge(&mut self, later: &AgentSection) {
         overlay!(self, later; authtoken, api_key, connect_url, connect_cas, connect_interface,

@@ -1,14 +1,13 @@
 //! Agent keys of ngrok's config files that sluice reads but cannot act on. A file written for
 //! ngrok should load unchanged, but no key may be silently ignored: a key whose absence of
-//! effect changes nothing the user relies on (the full-screen console UI, update checks,
-//! regions) loads with a warning naming it, and one that changes how or whether the agent
+//! effect changes nothing the user relies on (update checks, regions) loads with a warning naming it, and one that changes how or whether the agent
 //! reaches its edge (a proxy, a network interface, DNS servers, a revocation list) is refused
 //! at load with its line and column.
 
-use serde_json::Value;
 use sluice_source::{Node, PathSeg};
 
 use super::ConfigError;
+use super::settings::{ConsoleColor, ConsoleUi};
 use super::types::{AgentSection, ConfigFile};
 
 /// What loading does about one key.
@@ -100,14 +99,11 @@ fn region_verdict(region: &str) -> Verdict {
 fn verdicts(agent: &AgentSection) -> Vec<(&'static str, Verdict)> {
     use Verdict::{Refuse, Warn};
     let mut out = Vec::new();
-    let no_ui = "sluice prints ngrok's console lines (Session Status, Forwarding, Web Interface) \
-                 and has no full-screen console UI";
-    match &agent.console_ui {
-        Some(Value::Bool(false)) | None => {}
-        Some(_) => out.push(("console_ui", Warn(format!("has no effect: {no_ui}")))),
+    if let Some(Err(e)) = agent.console_ui.as_ref().map(ConsoleUi::parse) {
+        out.push(("console_ui", Refuse(e)));
     }
-    if agent.console_ui_color.is_some() {
-        out.push(("console_ui_color", Warn(format!("has no effect: {no_ui}"))));
+    if let Some(Err(e)) = agent.console_ui_color.as_deref().map(ConsoleColor::parse) {
+        out.push(("console_ui_color", Refuse(e)));
     }
     if agent.update_check == Some(true) {
         out.push(("update_check", Warn(NO_UPDATES.into())));

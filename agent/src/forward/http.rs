@@ -24,6 +24,7 @@ use super::location::{public_scheme, rewrite_locations};
 use super::{BoxError, ForwardError, HttpBody, file};
 use crate::inspect::live::ReplayTag;
 use crate::inspect::{CapturedRequest, CapturedResponse, Exchange, Inspector};
+use crate::metrics::{EndpointMetrics, TimedBody};
 use crate::upstream::{AppProtocol, Scheme, Target, Upstream};
 
 /// The header naming sluice's own error responses.
@@ -78,6 +79,8 @@ struct Inner {
     /// Shared by all connections, unless each needs its own (PROXY headers).
     client: UpstreamClient,
     inspector: Option<Inspector>,
+    /// Counts the requests served from the tunnel (not replays).
+    metrics: EndpointMetrics,
 }
 
 /// Forwards HTTP connections of one endpoint to its upstream. Cheap to clone.
@@ -115,6 +118,7 @@ impl HttpForwarder {
                 options,
                 client,
                 inspector,
+                metrics: EndpointMetrics::new(),
             }),
         })
     }
@@ -122,6 +126,11 @@ impl HttpForwarder {
     /// The upstream this forwarder serves.
     pub fn upstream(&self) -> &Upstream {
         &self.inner.upstream
+    }
+
+    /// The endpoint's traffic metrics (its connections and the requests served on them).
+    pub fn metrics(&self) -> &EndpointMetrics {
+        &self.inner.metrics
     }
 
     /// Serves HTTP/1.1 on `stream` (one tunnelled public connection) until it closes.
@@ -139,7 +148,12 @@ impl HttpForwarder {
             let this = this.clone();
             let client = client.clone();
             async move {
-                Ok::<_, std::convert::Infallible>(this.handle_via(req, client_addr, &client).await)
+                let started = Instant::now();
+                let metrics = this.inner.metrics.clone();
+                metrics.request_started(started);
+                let resp = this.handle_via(req, client_addr, &client).await;
+                let resp = resp.map(|b| TimedBody::wrap(b, metrics, started));
+                Ok::<_, std::convert::Infallible>(resp)
             }
         });
         hyper::server::conn::http1::Builder::new()

@@ -33,6 +33,7 @@ pub use self::tcp::{Transferred, forward_tcp, forward_tcp_with};
 pub use self::terminate::{AgentTls, AgentTlsPem};
 use crate::inspect::Inspector;
 use crate::inspect::live::ConnectionRecord;
+use crate::metrics::EndpointMetrics;
 use crate::upstream::{EndpointKind, Scheme, Upstream};
 
 /// A boxed error, as bodies carry.
@@ -85,6 +86,8 @@ pub struct StreamForwarder {
     endpoint: String,
     /// Where each finished connection is recorded, when inspecting.
     inspector: Option<Inspector>,
+    /// Counts its connections.
+    metrics: EndpointMetrics,
 }
 
 impl Forwarder {
@@ -107,6 +110,7 @@ impl Forwarder {
                     terminate: None,
                     endpoint: endpoint.to_string(),
                     inspector,
+                    metrics: EndpointMetrics::new(),
                 }))
             }
             _ => Err(ForwardError::NotSupported(upstream.to_string())),
@@ -125,6 +129,14 @@ impl Forwarder {
             _ => Err(ForwardError::NotSupported(
                 "agent TLS termination on an endpoint that is not tls://".into(),
             )),
+        }
+    }
+
+    /// The endpoint's traffic metrics, counted by every connection this forwarder serves.
+    pub fn metrics(&self) -> &EndpointMetrics {
+        match self {
+            Forwarder::Http(h) => h.metrics(),
+            Forwarder::Stream(s) => &s.metrics,
         }
     }
 
@@ -148,6 +160,7 @@ impl Forwarder {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let _open = self.metrics().open_connection();
         match self {
             Forwarder::Http(h) => h.serve_connection(stream, client_addr).await,
             Forwarder::Stream(s) => s.serve(stream, client_addr, edge_terminated).await,

@@ -14,14 +14,16 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use super::json::{endpoint_json, exchange_json, tunnel_json};
+use super::json::{EndpointJson, TunnelJson, endpoint_json, exchange_json, tunnel_json};
 use super::live::{ReplayMark, ReplayTag, ReplayVia};
+use super::status::{AgentSetting, LiveState};
 use super::store::Inspector;
-use super::ui;
+use super::tunnels::EndpointControl;
+use super::{status, status_page, tunnels, ui};
 use crate::forward::HttpForwarder;
 
 /// What the API shows about one bound endpoint.
@@ -52,13 +54,21 @@ pub struct ApiOptions {
     pub allow_hosts: Vec<String>,
     /// Reported as `agent_version`.
     pub agent_version: String,
+    /// The edge's address, for `/status` (`host:port`).
+    pub edge_addr: String,
+    /// The agent's settings and where each came from, for `/status`.
+    pub settings: Vec<AgentSetting>,
 }
 
 #[derive(Default)]
-struct Shared {
-    endpoints: Vec<EndpointInfo>,
+pub(super) struct Shared {
+    pub(super) endpoints: Vec<EndpointInfo>,
     replayers: HashMap<String, HttpForwarder>,
-    status: String,
+    pub(super) status: String,
+    /// Metrics and session health for `/status` (see `status.rs`).
+    pub(super) live: LiveState,
+    /// Starts and stops endpoints for `POST`/`DELETE /api/tunnels` (see `tunnels.rs`).
+    pub(super) control: Option<Arc<dyn EndpointControl>>,
 }
 
 /// The API's state. Cheap to clone; the tunnel integration registers endpoints on it.
@@ -83,11 +93,15 @@ impl InspectApi {
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Shared> {
+    pub(super) fn read(&self) -> std::sync::RwLockReadGuard<'_, Shared> {
         self.shared.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Shared> {
+    pub(super) fn options(&self) -> &ApiOptions {
+        &self.options
+    }
+
+    pub(super) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Shared> {
         self.shared.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -117,6 +131,7 @@ impl InspectApi {
         let mut s = self.write();
         s.endpoints.retain(|e| e.name != name);
         s.replayers.remove(name);
+        s.live.metrics.remove(name);
     }
 
     /// The endpoints registered.
@@ -151,11 +166,17 @@ impl InspectApi {
             .merge(ui::routes())
             .route("/api", get(root))
             .route("/api/", get(root))
-            .route("/api/status", get(status))
+            // Status, metrics and endpoint control (status.rs, status_page.rs, tunnels.rs).
+            .route("/status", get(status_page::page))
+            .route("/api/status", get(status::status_json))
             .route("/api/endpoints", get(endpoints))
             .route("/api/endpoints/{name}", get(endpoint))
-            .route("/api/tunnels", get(tunnels))
-            .route("/api/tunnels/{name}", get(tunnel))
+            .route("/api/tunnels", get(tunnels).post(tunnels::start_tunnel))
+            .route(
+                "/api/tunnels/{name}",
+                get(tunnel).delete(tunnels::stop_tunnel),
+            )
+            // End of the status block.
             .route("/api/requests/http", get(list).delete(clear).post(replay))
             .route("/api/requests/http/{id}", get(one))
             // --- the inspector's own request routes (live stream, detail, HAR, replays) ---
@@ -253,34 +274,54 @@ async fn root() -> Json<Value> {
     )
 }
 
-async fn status(State(api): State<InspectApi>) -> Json<Value> {
-    let status = api.read().status.clone();
-    Json(
-        json!({"status": status, "agent_version": api.options.agent_version,
-                "session": {"legs": []}, "uri": "/api/status"}),
-    )
+/// `GET /api/endpoints`.
+#[derive(Debug, Serialize)]
+struct EndpointList {
+    endpoints: Vec<EndpointJson>,
+    uri: &'static str,
 }
 
-async fn endpoints(State(api): State<InspectApi>) -> Json<Value> {
-    let list: Vec<Value> = api.endpoints().iter().map(endpoint_json).collect();
-    Json(json!({"endpoints": list, "uri": "/api/endpoints"}))
+/// `GET /api/tunnels`.
+#[derive(Debug, Serialize)]
+struct TunnelList {
+    tunnels: Vec<TunnelJson>,
+    uri: &'static str,
+}
+
+async fn endpoints(State(api): State<InspectApi>) -> Json<EndpointList> {
+    let endpoints = api
+        .endpoints()
+        .iter()
+        .map(|e| endpoint_json(e, api.metrics_of(&e.name)))
+        .collect();
+    Json(EndpointList {
+        endpoints,
+        uri: "/api/endpoints",
+    })
 }
 
 async fn endpoint(State(api): State<InspectApi>, Path(name): Path<String>) -> Response {
     match api.endpoints().iter().find(|e| e.name == name) {
-        Some(e) => Json(endpoint_json(e)).into_response(),
+        Some(e) => Json(endpoint_json(e, api.metrics_of(&e.name))).into_response(),
         None => not_found(),
     }
 }
 
-async fn tunnels(State(api): State<InspectApi>) -> Json<Value> {
-    let list: Vec<Value> = api.endpoints().iter().map(tunnel_json).collect();
-    Json(json!({"tunnels": list, "uri": "/api/tunnels"}))
+async fn tunnels(State(api): State<InspectApi>) -> Json<TunnelList> {
+    let tunnels = api
+        .endpoints()
+        .iter()
+        .map(|e| tunnel_json(e, api.metrics_of(&e.name)))
+        .collect();
+    Json(TunnelList {
+        tunnels,
+        uri: "/api/tunnels",
+    })
 }
 
 async fn tunnel(State(api): State<InspectApi>, Path(name): Path<String>) -> Response {
     match api.endpoints().iter().find(|e| e.name == name) {
-        Some(e) => Json(tunnel_json(e)).into_response(),
+        Some(e) => Json(tunnel_json(e, api.metrics_of(&e.name))).into_response(),
         None => not_found(),
     }
 }
@@ -353,6 +394,11 @@ async fn replay(State(api): State<InspectApi>, body: axum::body::Bytes) -> Respo
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error(StatusCode::BAD_GATEWAY, &e.to_string()),
     }
+}
+
+/// An error answer in ngrok's shape: `{"error_code": …, "msg": …}`.
+pub(super) fn api_error(status: StatusCode, msg: &str) -> Response {
+    error(status, msg)
 }
 
 fn error(status: StatusCode, msg: &str) -> Response {

@@ -1,10 +1,12 @@
 //! ngrok's JSON shapes for the local API: captured requests, endpoints, tunnels.
 
 use base64::Engine;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::api::EndpointInfo;
 use super::store::{CapturedRequest, CapturedResponse, Exchange};
+use crate::metrics::MetricsSnapshot;
 
 /// Go's canonical header form: `content-type` → `Content-Type`.
 pub fn canonical_header(name: &str) -> String {
@@ -95,41 +97,96 @@ pub fn exchange_json(e: &Exchange) -> Value {
     })
 }
 
-fn zero_metrics() -> Value {
-    let m = json!({"count":0,"rate1":0,"rate5":0,"rate15":0,"p50":0,"p90":0,"p95":0,"p99":0});
-    let mut conns = m.clone();
-    if let Value::Object(o) = &mut conns {
-        o.insert("gauge".into(), json!(0));
-    }
-    json!({"conns": conns, "http": m})
+/// `upstream` of an endpoint object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpstreamJson {
+    /// The upstream URL.
+    pub url: String,
+    /// `http1`, `http2`, `tcp`, `tls`…
+    pub protocol: String,
+}
+
+/// One endpoint, as `GET /api/endpoints` lists it (ngrok's endpoint object, plus `bindings`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EndpointJson {
+    /// Endpoint name.
+    pub name: String,
+    /// `/api/endpoints/NAME`.
+    pub uri: String,
+    /// Public URL.
+    pub url: String,
+    /// Where its traffic goes.
+    pub upstream: UpstreamJson,
+    /// Whether HTTP traffic is recorded.
+    pub inspect: bool,
+    /// The policy text (empty without one), as ngrok returns it: a string.
+    pub traffic_policy: String,
+    /// Pooling.
+    pub pooling_enabled: bool,
+    /// `public` or `internal`.
+    pub bindings: Vec<String>,
+    /// Its traffic since it started.
+    pub metrics: MetricsSnapshot,
 }
 
 /// One endpoint, as `GET /api/endpoints` lists it.
-pub fn endpoint_json(e: &EndpointInfo) -> Value {
-    json!({
-        "name": e.name,
-        "uri": format!("/api/endpoints/{}", e.name),
-        "url": e.url,
-        "upstream": {"url": e.upstream_url, "protocol": e.upstream_protocol},
-        "inspect": e.inspect,
-        "traffic_policy": e.traffic_policy.clone().unwrap_or_default(),
-        "pooling_enabled": e.pooling_enabled,
-        "bindings": [e.binding],
-        "metrics": zero_metrics(),
-    })
+pub fn endpoint_json(e: &EndpointInfo, metrics: MetricsSnapshot) -> EndpointJson {
+    EndpointJson {
+        name: e.name.clone(),
+        uri: format!("/api/endpoints/{}", e.name),
+        url: e.url.clone(),
+        upstream: UpstreamJson {
+            url: e.upstream_url.clone(),
+            protocol: e.upstream_protocol.clone(),
+        },
+        inspect: e.inspect,
+        traffic_policy: e.traffic_policy.clone().unwrap_or_default(),
+        pooling_enabled: e.pooling_enabled,
+        bindings: vec![e.binding.clone()],
+        metrics,
+    }
+}
+
+/// `config` of a tunnel object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TunnelConfigJson {
+    /// The upstream address.
+    pub addr: String,
+    /// Whether HTTP traffic is recorded.
+    pub inspect: bool,
 }
 
 /// One endpoint in the deprecated `/api/tunnels` shape that pyngrok and ngrok-node read.
-pub fn tunnel_json(e: &EndpointInfo) -> Value {
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TunnelJson {
+    /// Tunnel (endpoint) name.
+    pub name: String,
+    /// `/api/tunnels/NAME`.
+    pub uri: String,
+    /// Public URL.
+    pub public_url: String,
+    /// The public URL's scheme: `https`, `http`, `tcp`, `tls`.
+    pub proto: String,
+    /// Upstream and inspection.
+    pub config: TunnelConfigJson,
+    /// Its traffic since it started.
+    pub metrics: MetricsSnapshot,
+}
+
+/// One endpoint in the deprecated `/api/tunnels` shape.
+pub fn tunnel_json(e: &EndpointInfo, metrics: MetricsSnapshot) -> TunnelJson {
     let proto = e.url.split_once("://").map_or("https", |(s, _)| s);
-    json!({
-        "name": e.name,
-        "uri": format!("/api/tunnels/{}", e.name),
-        "public_url": e.url,
-        "proto": proto,
-        "config": {"addr": e.upstream_url, "inspect": e.inspect},
-        "metrics": zero_metrics(),
-    })
+    TunnelJson {
+        name: e.name.clone(),
+        uri: format!("/api/tunnels/{}", e.name),
+        public_url: e.url.clone(),
+        proto: proto.to_owned(),
+        config: TunnelConfigJson {
+            addr: e.upstream_url.clone(),
+            inspect: e.inspect,
+        },
+        metrics,
+    }
 }
 
 #[cfg(test)]

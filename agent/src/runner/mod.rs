@@ -27,6 +27,7 @@
 //! # }
 //! ```
 
+mod live;
 mod status;
 
 use std::future::Future;
@@ -38,8 +39,10 @@ use sluice_tunnel::{Backoff, ConnectionState, SessionBuilder};
 
 use crate::config::ResolvedEndpoint;
 use crate::forward::{ForwardError, Forwarder};
+use crate::inspect::tunnels::StartedEndpoint;
 use crate::inspect::{ApiOptions, InspectApi, InspectLimits, Inspector};
 use crate::sdk::{Agent, SdkError};
+use live::{Bound, LiveEndpoints};
 
 /// Something the user of a running agent may want to see. The CLI prints these as console
 /// lines; an embedding program may log them or ignore them.
@@ -176,6 +179,8 @@ struct Plan {
     web_addr: Option<SocketAddr>,
     inspect_limits: Option<InspectLimits>,
     api_options: ApiOptions,
+    /// The API to serve, when the caller made it (to read its status as the run goes).
+    api: Option<InspectApi>,
     report: Reporter,
 }
 
@@ -194,6 +199,7 @@ impl Runner {
                     agent_version: env!("CARGO_PKG_VERSION").to_owned(),
                     ..ApiOptions::default()
                 },
+                api: None,
                 report: Arc::new(|event| tracing::info!(?event, "agent")),
             },
         }
@@ -223,6 +229,15 @@ impl Runner {
         self
     }
 
+    /// Serves `api` (its inspector, options and state) instead of making one: the caller keeps
+    /// a clone to read the endpoints, metrics and session health as the run goes (the
+    /// terminal console does). [`inspect`](Self::inspect) still decides whether endpoints
+    /// record into its inspector; [`api_options`](Self::api_options) is then unused.
+    pub fn api(mut self, api: InspectApi) -> Runner {
+        self.plan.api = Some(api);
+        self
+    }
+
     /// Where [`RunEvent`]s go. Called from the runner's tasks, so it must be quick.
     pub fn on_event(mut self, report: impl Fn(RunEvent) + Send + Sync + 'static) -> Runner {
         self.plan.report = Arc::new(report);
@@ -232,7 +247,7 @@ impl Runner {
     /// Connects, binds every endpoint and serves until `stop` resolves (then unbinds every
     /// endpoint and returns `Ok`) or the run fails.
     pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), RunError> {
-        let agent = Agent::start(self.session, self.backoff);
+        let agent = Arc::new(Agent::start(self.session, self.backoff));
         tokio::pin!(stop);
         let started = tokio::select! {
             r = self.plan.start(&agent) => r.map(Some),
@@ -253,7 +268,7 @@ impl Runner {
             () = &mut stop => Ok(()),
             why = status::ended(&agent) => Err(RunError::SessionEnded(why)),
         };
-        for url in &bound {
+        for url in &bound.urls() {
             let _ = tokio::time::timeout(UNBIND_TIMEOUT, agent.unbind(url)).await;
             tracing::info!(%url, "unbound endpoint");
         }
@@ -264,23 +279,40 @@ impl Runner {
 
 impl Plan {
     /// Waits for the first session, binds every endpoint, starts the web interface and
-    /// reports [`RunEvent::Online`]. Returns the bound URLs.
-    async fn start(&self, agent: &Agent) -> Result<Vec<String>, RunError> {
+    /// reports [`RunEvent::Online`]. Returns what is bound (the API may add and remove
+    /// endpoints later).
+    async fn start(&self, agent: &Arc<Agent>) -> Result<Bound, RunError> {
         status::first_session(agent, &self.report)
             .await
             .map_err(RunError::Connect)?;
-        let inspector = Inspector::new(self.inspect_limits.unwrap_or_default());
-        let api = InspectApi::new(inspector.clone(), self.api_options.clone());
-        let inspecting = self.inspect_limits.is_some().then_some(&inspector);
+        let api = match &self.api {
+            Some(api) => api.clone(),
+            None => InspectApi::new(
+                Inspector::new(self.inspect_limits.unwrap_or_default()),
+                self.api_options.clone(),
+            ),
+        };
+        let inspecting = self
+            .inspect_limits
+            .is_some()
+            .then(|| api.inspector().clone());
+        let bound = Bound::default();
         let mut forwarding = Vec::new();
         for ep in &self.endpoints {
-            let url = bind_and_serve(agent, ep, inspecting, &api).await?;
+            let started = bind_and_serve(agent, ep, inspecting.as_ref()).await?;
+            bound.insert(&ep.name, &started.info.url);
             forwarding.push(Forwarding {
                 name: ep.name.clone(),
-                url,
+                url: started.info.url.clone(),
                 upstream: ep.upstream.to_string(),
             });
+            api.register(started);
         }
+        api.set_control(Arc::new(LiveEndpoints {
+            agent: agent.clone(),
+            inspector: inspecting,
+            bound: bound.clone(),
+        }));
         let web = match self.web_addr {
             Some(addr) => match crate::inspect::bind(addr, false).await {
                 Ok(listener) => {
@@ -295,22 +327,21 @@ impl Plan {
             },
             None => None,
         };
-        let urls = forwarding.iter().map(|f| f.url.clone()).collect();
         api.set_status("online");
         (self.report)(RunEvent::Online { forwarding, web });
+        status::health(agent, api.clone());
         status::watch(agent, api, self.report.clone());
-        Ok(urls)
+        Ok(bound)
     }
 }
 
-/// Binds one endpoint, registers it on the local API and spawns its forwarding. Returns the URL
-/// the edge assigned.
+/// Binds one endpoint and spawns its forwarding. Returns what the local API registers: the
+/// endpoint as the edge bound it, its replayer and its metrics.
 async fn bind_and_serve(
     agent: &Agent,
     ep: &ResolvedEndpoint,
     inspector: Option<&Inspector>,
-    api: &InspectApi,
-) -> Result<String, RunError> {
+) -> Result<StartedEndpoint, RunError> {
     let forwarder = ep
         .forwarder(inspector)
         .map_err(|source| RunError::Forwarder {
@@ -343,12 +374,16 @@ async fn bind_and_serve(
         Forwarder::Http(h) => Some(h.clone()),
         Forwarder::Stream(_) => None,
     };
-    api.add_endpoint(ep.info(&url), replayer);
+    let started = StartedEndpoint {
+        info: ep.info(&url),
+        replayer,
+        metrics: forwarder.metrics().clone(),
+    };
     let name = ep.name.clone();
     tokio::spawn(endpoint.serve(forwarder, move |client, e| {
         tracing::warn!(endpoint = %name, %client, err = %e, "connection failed");
     }));
-    Ok(url)
+    Ok(started)
 }
 
 /// Whether a state means the session is gone for good.

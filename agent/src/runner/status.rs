@@ -76,6 +76,25 @@ pub(super) fn watch(agent: &Agent, api: InspectApi, report: Reporter) {
     });
 }
 
+/// How often the session's latency and account are copied to the local API.
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+
+/// Keeps the local API's view of the session's health (round-trip latency, account) current
+/// until the session is gone for good.
+pub(super) fn health(agent: &Agent, api: InspectApi) {
+    let probe = agent.probe();
+    let state = agent.state();
+    tokio::spawn(async move {
+        while !is_final(&state.borrow()) {
+            match probe.read().await {
+                Some((latency, account)) => api.set_session_health(Some(latency), Some(account)),
+                None => api.set_session_health(None, None),
+            }
+            tokio::time::sleep(HEALTH_EVERY).await;
+        }
+    });
+}
+
 /// Resolves with the reason once the session has failed or closed for good.
 pub(super) async fn ended(agent: &Agent) -> String {
     let mut state = agent.state();

@@ -10,8 +10,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 use sluice_agent::config::legacy::merge_policies;
 use sluice_agent::config::tls_termination::{self, TerminateAt};
-use sluice_agent::config::{AgentSection, LogTarget, ResolvedEndpoint};
-use sluice_agent::{AppProtocol, EndpointKind, InspectLimits, ProxyProtocol, Upstream};
+use sluice_agent::config::{Config, ConsoleColor, ConsoleUi, LogTarget, ResolvedEndpoint};
+use sluice_agent::{
+    AgentSetting, AppProtocol, EndpointKind, InspectLimits, ProxyProtocol, Upstream,
+};
 
 use super::embedded::EmbeddedOptions;
 use super::legacy::LegacyArgs;
@@ -137,9 +139,17 @@ pub struct Settings {
     pub embedded: EmbeddedOptions,
     /// The log, until it is installed (taken) at start.
     pub log: Option<LogSetup>,
+    /// Whether the log writes to a terminal (the full-screen console would draw over it).
+    pub log_to_terminal: bool,
+    /// `console_ui`.
+    pub console_ui: ConsoleUi,
+    /// `console_ui_color`.
+    pub console_color: ConsoleColor,
+    /// Each setting, its value and where it came from, for `/status`.
+    pub sources: Vec<AgentSetting>,
 }
 
-fn log_target(t: &LogTarget) -> String {
+pub(super) fn log_target(t: &LogTarget) -> String {
     match t {
         LogTarget::Off => "false".into(),
         LogTarget::Stdout => "stdout".into(),
@@ -150,7 +160,8 @@ fn log_target(t: &LogTarget) -> String {
 
 impl SessionArgs {
     /// The settings: flags first, then the merged config's `agent:` section, then defaults.
-    pub fn settings(&self, agent: &AgentSection) -> anyhow::Result<Settings> {
+    pub fn settings(&self, cfg: &Config) -> anyhow::Result<Settings> {
+        let agent = &cfg.agent;
         let web_addr = match self.web_addr.as_deref() {
             Some("false") => None,
             Some(a) => Some(
@@ -181,7 +192,8 @@ impl SessionArgs {
                 .or(agent.log_format.as_deref()),
             "false",
         )?;
-        Ok(Settings {
+        let log_to_terminal = log.writes_to_terminal();
+        let mut settings = Settings {
             authtoken: self
                 .authtoken
                 .clone()
@@ -207,7 +219,13 @@ impl SessionArgs {
                 ..EmbeddedOptions::default()
             },
             log: Some(log),
-        })
+            log_to_terminal,
+            console_ui: agent.console_ui(),
+            console_color: agent.console_color(),
+            sources: Vec::new(),
+        };
+        settings.sources = super::sources::report(self, cfg, &settings);
+        Ok(settings)
     }
 }
 

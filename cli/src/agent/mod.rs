@@ -5,14 +5,17 @@
 //!
 //! Files: [`args`] (flags → endpoint and settings), [`legacy`] (deprecated flags → policy),
 //! [`embedded`] (the in-process edge), [`run`] (the session, handed to
-//! `sluice_agent::runner`, whose events it prints), [`print`] (console lines), [`start`]
-//! (config-file endpoints). Logs go through [`crate::log`].
+//! `sluice_agent::runner`, whose events it prints), [`print`] (console lines), [`console`]
+//! (the full-screen console on a terminal), [`sources`] (where each setting came from, for
+//! `/status`), [`start`] (config-file endpoints). Logs go through [`crate::log`].
 
 mod args;
+pub mod console;
 mod embedded;
 mod legacy;
 mod print;
 mod run;
+mod sources;
 mod start;
 
 pub use args::EndpointArgs;
@@ -57,7 +60,7 @@ pub fn run_endpoint(
         .map_err(anyhow::Error::from)
         .and_then(|cfg| {
             print_warnings(&cfg.warnings);
-            args.session.settings(&cfg.agent)
+            args.session.settings(&cfg)
         }) {
         Ok(s) => s,
         Err(e) => {

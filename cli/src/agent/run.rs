@@ -1,17 +1,21 @@
 //! The agent commands' run: the session to the embedded or remote edge, the endpoints handed to
-//! [`sluice_agent::runner::Runner`], its events printed as ngrok's console lines, and Ctrl-C or
-//! SIGTERM as the stop.
+//! [`sluice_agent::runner::Runner`], its events printed as ngrok's console lines (or shown on
+//! the full-screen console when standard output is a terminal), and Ctrl-C or SIGTERM as the
+//! stop.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use sluice_agent::config::ResolvedEndpoint;
+use sluice_agent::config::{ConsoleUi, ResolvedEndpoint};
 use sluice_agent::runner::{RunError, RunEvent, Runner};
-use sluice_agent::{ApiOptions, EndpointKind};
+use sluice_agent::{ApiOptions, EndpointKind, InspectApi, Inspector};
 use sluice_policy::Registry;
 use sluice_tunnel::{Protocol, SessionBuilder};
 
 use super::args::Settings;
+use super::console::Notes;
+use super::console::screen::Screen;
 use super::embedded::{self, Embedded};
 use super::print::console;
 
@@ -125,6 +129,16 @@ fn print_event(event: RunEvent, dev_ca: Option<&Path>) {
     }
 }
 
+/// Whether to draw the full-screen console: `console_ui: true`, or `iftty` (the default) when
+/// standard output is a terminal and the log does not write to one (it would draw over it).
+fn console_wanted(settings: &Settings) -> bool {
+    match settings.console_ui {
+        ConsoleUi::On => true,
+        ConsoleUi::Off => false,
+        ConsoleUi::IfTty => std::io::stdout().is_terminal() && !settings.log_to_terminal,
+    }
+}
+
 /// Binds every endpoint and serves until stopped. Returns the exit code.
 pub async fn run(
     settings: Settings,
@@ -133,16 +147,58 @@ pub async fn run(
 ) -> anyhow::Result<u8> {
     let (session, embedded) = session_builder(&settings, &endpoints, &registry).await?;
     let dev_ca: Option<PathBuf> = embedded.as_ref().map(|e| e.ca_path.clone());
-    let result = Runner::new(session, endpoints)
-        .web_addr(settings.web_addr)
-        .inspect(settings.inspect_limits)
-        .api_options(ApiOptions {
+    let edge_addr = match (&settings.connect_url, &embedded) {
+        (Some(url), _) => url.clone(),
+        (None, Some(e)) => format!("{} (embedded)", e.tunnel),
+        (None, None) => String::new(),
+    };
+    let api = InspectApi::new(
+        Inspector::new(settings.inspect_limits.unwrap_or_default()),
+        ApiOptions {
             allow_hosts: settings.web_allow_hosts.clone(),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
-        })
-        .on_event(move |event| print_event(event, dev_ca.as_deref()))
-        .run(shutdown_signal())
-        .await;
+            edge_addr,
+            settings: settings.sources.clone(),
+        },
+    );
+    let screen = match console_wanted(&settings) {
+        true => {
+            let notes = Notes::default();
+            let screen = Screen::start(api.clone(), notes.clone(), settings.console_color)?;
+            Some((screen, notes))
+        }
+        false => None,
+    };
+    let runner = Runner::new(session, endpoints)
+        .web_addr(settings.web_addr)
+        .inspect(settings.inspect_limits)
+        .api(api);
+    let result = match &screen {
+        Some((screen, notes)) => {
+            let (notes, poke) = (notes.clone(), screen.poke());
+            let quit = screen.quit();
+            runner
+                .on_event(move |event| {
+                    notes.hear(&event);
+                    poke.notify_one();
+                })
+                .run(async {
+                    tokio::select! {
+                        () = shutdown_signal() => {}
+                        () = quit => {}
+                    }
+                })
+                .await
+        }
+        None => {
+            runner
+                .on_event(move |event| print_event(event, dev_ca.as_deref()))
+                .run(shutdown_signal())
+                .await
+        }
+    };
+    // The terminal is given back before anything more is printed.
+    drop(screen);
     let code = match result {
         Ok(()) => 0,
         Err(e @ RunError::SessionEnded(_)) => {

@@ -51,6 +51,6 @@ pub fn plan(args: &StartArgs) -> anyhow::Result<(Settings, Vec<ResolvedEndpoint>
                 .join(", ")
         );
     }
-    let settings = args.session.settings(&cfg.agent)?;
+    let settings = args.session.settings(&cfg)?;
     Ok((settings, endpoints, cfg.warnings))
 }

@@ -117,6 +117,15 @@ impl LogSetup {
         )
     }
 
+    /// Whether the lines go to a terminal (standard output or error that is one).
+    pub fn writes_to_terminal(&self) -> bool {
+        match self.sink {
+            Sink::Off | Sink::File(_) => false,
+            Sink::Stdout => std::io::stdout().is_terminal(),
+            Sink::Stderr => std::io::stderr().is_terminal(),
+        }
+    }
+
     /// Which events pass: sluice's crates at the chosen level, others at `warn` or stricter.
     fn filter(&self) -> Targets {
         let others = self.level.min(LevelFilter::WARN);
