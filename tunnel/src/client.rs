@@ -66,6 +66,7 @@ pub(crate) struct StartParams {
     pub heartbeat: (Duration, Duration),
     pub bind_timeout: Duration,
     pub stream_timeouts: StreamTimeouts,
+    pub on_trace: Option<crate::trace::TraceSink>,
 }
 
 impl ClientSession {
@@ -85,7 +86,12 @@ impl ClientSession {
         });
         tokio::spawn(dispatch_inbound(p.inbound, accept_tx, p.stream_timeouts));
         let (every, tolerance) = p.heartbeat;
-        tokio::spawn(run_control(inner.clone(), p.reader, every, tolerance));
+        tokio::spawn(run_control(
+            inner.clone(),
+            p.reader,
+            (every, tolerance),
+            p.on_trace,
+        ));
         Self { inner }
     }
 
@@ -224,7 +230,12 @@ async fn last_word(reader: &mut ControlReader) -> CloseReason {
         .unwrap_or(CloseReason::PeerClosed)
 }
 
-async fn run_control(inner: Arc<Inner>, mut reader: ControlReader, every: Duration, tol: Duration) {
+async fn run_control(
+    inner: Arc<Inner>,
+    mut reader: ControlReader,
+    (every, tol): (Duration, Duration),
+    on_trace: Option<crate::trace::TraceSink>,
+) {
     let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ack_deadline: Option<Instant> = None;
@@ -254,6 +265,12 @@ async fn run_control(inner: Arc<Inner>, mut reader: ControlReader, every: Durati
                         break CloseReason::GoAway { code, message };
                     }
                     ControlMessage::HeartbeatAck => None,
+                    ControlMessage::Trace(report) => {
+                        if let Some(sink) = &on_trace {
+                            sink(report);
+                        }
+                        None
+                    }
                     other => {
                         tracing::debug!(?other, "ignoring unexpected control message");
                         None
