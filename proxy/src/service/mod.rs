@@ -18,6 +18,7 @@ mod internal;
 mod request;
 mod response;
 mod strict;
+mod trace;
 mod upstream;
 
 use std::sync::{Arc, Mutex};
@@ -103,6 +104,8 @@ pub struct Ctx {
     pace: Option<BodyPace>,
     /// Why the request body could not be taken, if it could not.
     body_failure: Option<BodyFailure>,
+    /// The trace id sent upstream with a traced request (see [`trace`]).
+    trace_id: Option<u64>,
 }
 
 /// Why the edge stopped taking a request body.
@@ -170,6 +173,7 @@ impl ProxyHttp for EdgeService {
             refusal: None,
             pace: None,
             body_failure: None,
+            trace_id: None,
         }
     }
 
@@ -249,6 +253,7 @@ impl ProxyHttp for EdgeService {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        trace::report(session, ctx);
         self.emit_event(session, ctx);
     }
 
