@@ -22,6 +22,7 @@ use super::headers::{
 };
 use super::location::{public_scheme, rewrite_locations};
 use super::{BoxError, ForwardError, HttpBody, file};
+use crate::inspect::trace_join::take_trace_id;
 use crate::inspect::{CapturedRequest, CapturedResponse, Exchange, Inspector};
 use crate::upstream::{AppProtocol, Scheme, Target, Upstream};
 
@@ -173,6 +174,7 @@ impl HttpForwarder {
     {
         let started = Instant::now();
         let start = Utc::now();
+        let trace_id = take_trace_id(req.headers_mut());
         let limit = self.inner.inspector.as_ref().map(|i| i.limits().body_limit);
         let head = capture_head(&req);
         let req_capture = SharedCapture::default();
@@ -220,7 +222,7 @@ impl HttpForwarder {
                 truncated,
                 ..head
             };
-            inspector.record(Exchange {
+            let exchange = Exchange {
                 id: inspector.next_id(),
                 endpoint,
                 remote_addr: client_addr,
@@ -235,7 +237,9 @@ impl HttpForwarder {
                     body_size: rsize,
                     truncated: rtrunc,
                 }),
-            });
+                trace: None,
+            };
+            inspector.record_traced(exchange, trace_id);
         };
         resp.map(|b| TeeBody::wrap(b, resp_capture, limit, Some(Box::new(on_end))))
     }

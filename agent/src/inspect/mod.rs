@@ -4,6 +4,7 @@
 pub mod api;
 pub mod json;
 pub mod store;
+pub mod trace_join;
 mod ui;
 
 #[cfg(test)]

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use sluice_wire::PolicyTrace;
+
+use super::trace_join::TraceJoin;
 
 /// Default store size (ngrok's `inspect_db_size: 0` means 50 MB).
 pub const DEFAULT_MAX_BYTES: usize = 50 * 1024 * 1024;
@@ -88,6 +91,9 @@ pub struct Exchange {
     pub request: CapturedRequest,
     /// The response, if there was one.
     pub response: Option<CapturedResponse>,
+    /// What the edge's traffic policy did to it, once the edge reported it (see
+    /// [`super::trace_join`]).
+    pub trace: Option<PolicyTrace>,
 }
 
 impl Exchange {
@@ -102,6 +108,9 @@ impl Exchange {
             + self.request.body.len();
         if let Some(r) = &self.response {
             n += heads(&r.headers) + r.body.len();
+        }
+        if let Some(t) = &self.trace {
+            n += super::trace_join::trace_cost(t);
         }
         n
     }
@@ -120,6 +129,8 @@ pub struct Inspector {
     next: Arc<AtomicU64>,
     prefix: u32,
     limits: InspectLimits,
+    /// Policy traces and exchanges waiting for each other.
+    pub(super) joins: Arc<TraceJoin>,
 }
 
 impl Default for Inspector {
@@ -140,6 +151,7 @@ impl Inspector {
             next: Arc::new(AtomicU64::new(1)),
             prefix: nanos,
             limits,
+            joins: Arc::default(),
         }
     }
 
@@ -176,6 +188,20 @@ impl Inspector {
                 None => break,
             }
         }
+    }
+
+    /// Sets the policy trace of the kept exchange `id`; false when it is no longer kept.
+    pub(super) fn set_trace(&self, id: &str, trace: PolicyTrace) -> bool {
+        let mut inner = self.lock();
+        let Some(slot) = inner.entries.iter_mut().find(|e| e.id == id) else {
+            return false;
+        };
+        let mut updated = Exchange::clone(slot);
+        updated.trace = Some(trace);
+        let (before, after) = (slot.cost(), updated.cost());
+        *slot = Arc::new(updated);
+        inner.bytes = inner.bytes.saturating_add(after).saturating_sub(before);
+        true
     }
 
     /// Up to `limit` exchanges, newest first, optionally of one endpoint.
@@ -246,6 +272,7 @@ pub(crate) mod tests {
                 body_size: 2,
                 truncated: false,
             }),
+            trace: None,
         }
     }
 

@@ -28,6 +28,7 @@
 //! ```
 
 mod status;
+mod traces;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ use crate::config::ResolvedEndpoint;
 use crate::forward::{ForwardError, Forwarder};
 use crate::inspect::{ApiOptions, InspectApi, InspectLimits, Inspector};
 use crate::sdk::{Agent, SdkError};
+use traces::TraceRoutes;
 
 /// Something the user of a running agent may want to see. The CLI prints these as console
 /// lines; an embedding program may log them or ignore them.
@@ -232,10 +234,16 @@ impl Runner {
     /// Connects, binds every endpoint and serves until `stop` resolves (then unbinds every
     /// endpoint and returns `Ok`) or the run fails.
     pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), RunError> {
-        let agent = Agent::start(self.session, self.backoff);
+        let inspector = Inspector::new(self.plan.inspect_limits.unwrap_or_default());
+        let routes = TraceRoutes::default();
+        let session = match self.plan.inspect_limits {
+            Some(_) => self.session.on_trace(routes.sink(inspector.clone())),
+            None => self.session,
+        };
+        let agent = Agent::start(session, self.backoff);
         tokio::pin!(stop);
         let started = tokio::select! {
-            r = self.plan.start(&agent) => r.map(Some),
+            r = self.plan.start(&agent, inspector, &routes) => r.map(Some),
             () = &mut stop => Ok(None),
         };
         let bound = match started {
@@ -265,16 +273,20 @@ impl Runner {
 impl Plan {
     /// Waits for the first session, binds every endpoint, starts the web interface and
     /// reports [`RunEvent::Online`]. Returns the bound URLs.
-    async fn start(&self, agent: &Agent) -> Result<Vec<String>, RunError> {
+    async fn start(
+        &self,
+        agent: &Agent,
+        inspector: Inspector,
+        routes: &TraceRoutes,
+    ) -> Result<Vec<String>, RunError> {
         status::first_session(agent, &self.report)
             .await
             .map_err(RunError::Connect)?;
-        let inspector = Inspector::new(self.inspect_limits.unwrap_or_default());
         let api = InspectApi::new(inspector.clone(), self.api_options.clone());
         let inspecting = self.inspect_limits.is_some().then_some(&inspector);
         let mut forwarding = Vec::new();
         for ep in &self.endpoints {
-            let url = bind_and_serve(agent, ep, inspecting, &api).await?;
+            let url = bind_and_serve(agent, ep, inspecting, &api, routes).await?;
             forwarding.push(Forwarding {
                 name: ep.name.clone(),
                 url,
@@ -310,6 +322,7 @@ async fn bind_and_serve(
     ep: &ResolvedEndpoint,
     inspector: Option<&Inspector>,
     api: &InspectApi,
+    routes: &TraceRoutes,
 ) -> Result<String, RunError> {
     let forwarder = ep
         .forwarder(inspector)
@@ -317,7 +330,10 @@ async fn bind_and_serve(
             endpoint: ep.name.clone(),
             source,
         })?;
-    let endpoint = match agent.bind(ep.bind_request()).await {
+    let mut request = ep.bind_request();
+    // The edge traces the policy of endpoints whose traffic this agent records.
+    request.inspect = inspector.is_some() && ep.inspect;
+    let endpoint = match agent.bind(request).await {
         Ok(e) => e,
         Err(SdkError::Tunnel(e)) if e.as_bind_refusal().is_some() => {
             let (code, message) = e
@@ -338,6 +354,7 @@ async fn bind_and_serve(
         }
     };
     let url = endpoint.url().to_owned();
+    routes.add(&url, &ep.name);
     tracing::info!(name = %ep.name, %url, upstream = %ep.upstream, "started endpoint");
     let replayer = match &forwarder {
         Forwarder::Http(h) => Some(h.clone()),
