@@ -114,9 +114,15 @@ async fn the_inspector_shows_what_the_edge_policy_did() {
     let posts = rule(&trace, "on_http_request", "only posts");
     assert_eq!(posts["matched"], false);
     assert_eq!(posts["expressions"][0]["result"], false);
-    assert_eq!(rule(&trace, "on_http_request", "block admin")["matched"], false);
+    assert_eq!(
+        rule(&trace, "on_http_request", "block admin")["matched"],
+        false
+    );
     let stamp = rule(&trace, "on_http_response", "stamp");
-    assert_eq!(stamp["actions"][0]["effect"], "added response header x-stamped");
+    assert_eq!(
+        stamp["actions"][0]["effect"],
+        "added response header x-stamped"
+    );
     let captured_headers = hello["request"]["headers"].as_object().expect("headers");
     assert!(
         !captured_headers.contains_key("Sluice-Trace-Id"),

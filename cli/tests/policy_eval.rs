@@ -232,8 +232,20 @@ fn with_trace_it_shows_what_each_action_changed() {
     let (_, v) = eval_json(&["--policy", p, "--request", "GET /admin/users"]);
     assert!(v.get("trace").is_none(), "no trace unless asked: {v}");
 
-    let r = sluice(&["policy", "eval", "--policy", p, "--trace", "--request", "GET /home"]);
+    let r = sluice(&[
+        "policy",
+        "eval",
+        "--policy",
+        p,
+        "--trace",
+        "--request",
+        "GET /home",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("add-headers: added x-tag"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("add-headers: added x-tag"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("no match"), "{}", r.stdout);
 }

@@ -137,7 +137,10 @@ async fn a_denied_request_shows_the_header_it_got_and_the_deny() {
     assert_eq!(admin.actions[0].action_type, "deny");
     assert!(admin.actions[0].terminated);
     assert_eq!(admin.actions[0].effect, "responded 403");
-    assert_eq!(admin.actions[0].changes, [Change::Responded { status: 403 }]);
+    assert_eq!(
+        admin.actions[0].changes,
+        [Change::Responded { status: 403 }]
+    );
 
     // The denied response still runs on_http_response; its rule does not match a 403.
     let resp = &http.phases[1].rules[0];
@@ -233,12 +236,11 @@ async fn a_long_policy_is_cut_at_the_bound_and_says_so() {
         .iter()
         .flat_map(|p| &p.rules)
         .map(|r| {
-            1 + r.expressions.len()
-                + r.actions
-                    .iter()
-                    .map(|a| 1 + a.changes.len())
-                    .sum::<usize>()
+            1 + r.expressions.len() + r.actions.iter().map(|a| 1 + a.changes.len()).sum::<usize>()
         })
         .sum();
-    assert!(entries <= sluice_policy::trace::MAX_TRACE_ENTRIES, "{entries}");
+    assert!(
+        entries <= sluice_policy::trace::MAX_TRACE_ENTRIES,
+        "{entries}"
+    );
 }

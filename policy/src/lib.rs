@@ -49,5 +49,5 @@ pub use load::{LoadOptions, load_node, load_policy};
 pub use phase::{Phase, Protocol};
 pub use policy::{Policy, PolicyAction, Rule};
 pub use registry::Registry;
-pub use trace::PolicyTrace;
 pub use tls_termination::{ClientAuth, PemKeyPair, TlsTermination, TlsVersion};
+pub use trace::PolicyTrace;

@@ -140,11 +140,7 @@ impl<'a> PhaseRecorder<'a> {
     /// The evaluation budget stopped the phase in the current rule.
     pub(crate) fn stopped(&mut self, message: &str) {
         let message = self.clip_text(message);
-        self.action(
-            "budget",
-            vec![Change::BudgetExhausted { message }],
-            true,
-        );
+        self.action("budget", vec![Change::BudgetExhausted { message }], true);
     }
 }
 
@@ -176,11 +172,7 @@ fn count_entries(trace: &PolicyTrace) -> usize {
         .iter()
         .flat_map(|p| &p.rules)
         .map(|r| {
-            1 + r.expressions.len()
-                + r.actions
-                    .iter()
-                    .map(|a| 1 + a.changes.len())
-                    .sum::<usize>()
+            1 + r.expressions.len() + r.actions.iter().map(|a| 1 + a.changes.len()).sum::<usize>()
         })
         .sum()
 }

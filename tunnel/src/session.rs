@@ -157,7 +157,11 @@ impl AgentSession {
     /// Hands the agent a request's policy trace (see [`crate::trace`]): best effort, dropped
     /// when the control queue is full or the session has ended.
     pub fn send_trace(&self, report: crate::trace::TraceReport) {
-        if !self.inner.control_tx.try_send(ControlMessage::Trace(report)) {
+        if !self
+            .inner
+            .control_tx
+            .try_send(ControlMessage::Trace(report))
+        {
             tracing::debug!(session = %self.id(), "control queue full or closed; trace dropped");
         }
     }

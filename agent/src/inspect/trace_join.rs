@@ -92,7 +92,10 @@ pub fn trace_cost(t: &PolicyTrace) -> usize {
         .flat_map(|p| &p.rules)
         .map(|r| {
             64 + text(&r.name)
-                + r.expressions.iter().map(|e| text(&e.expr) + 32).sum::<usize>()
+                + r.expressions
+                    .iter()
+                    .map(|e| text(&e.expr) + 32)
+                    .sum::<usize>()
                 + r.actions
                     .iter()
                     .map(|a| text(&a.effect) + 64 * (1 + a.changes.len()))
@@ -214,7 +217,11 @@ mod tests {
         store.record_traced(exchange("e2", "web", 1), Some(2));
         let got = store.get("e2").and_then(|e| e.trace.clone());
         assert_eq!(got, Some(trace("on_http_response")));
-        assert_eq!(store.len(), 2, "reports of forwarded requests add no record");
+        assert_eq!(
+            store.len(),
+            2,
+            "reports of forwarded requests add no record"
+        );
     }
 
     #[test]

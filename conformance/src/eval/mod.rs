@@ -112,13 +112,9 @@ pub fn run_eval(args: EvalArgs, registry: &Registry) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     match (&args.policy, &args.expr) {
-        (Some(file), None) => runtime.block_on(rules::run(
-            file,
-            &ctx,
-            registry,
-            args.format,
-            args.trace,
-        )),
+        (Some(file), None) => {
+            runtime.block_on(rules::run(file, &ctx, registry, args.format, args.trace))
+        }
         (None, Some(expr)) => runtime.block_on(probe::run(expr, &ctx, registry, args.format)),
         (Some(_), Some(_)) => {
             eprintln!("error: give an expression or --policy FILE, not both");

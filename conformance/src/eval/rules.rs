@@ -248,7 +248,11 @@ fn print_trace(trace: &PolicyTrace) {
                 println!("      {}  →  {result}", e.expr);
             }
             for a in &rule.actions {
-                let ends = if a.terminated { " (ends the phase)" } else { "" };
+                let ends = if a.terminated {
+                    " (ends the phase)"
+                } else {
+                    ""
+                };
                 println!("      {}: {}{ends}", a.action_type, a.effect);
             }
         }
