@@ -90,7 +90,51 @@ pub type TraceSink = Arc<dyn Fn(TraceReport) + Send + Sync>;
 mod tests {
     use super::*;
     use crate::proto::ControlMessage;
-    use sluice_wire::trace::{ExprResult, ExprTrace, PhaseTrace, RuleTrace};
+    use sluice_wire::trace::{
+        ActionTrace, Change, ExprResult, ExprTrace, PhaseTrace, RuleTrace, Side,
+    };
+
+    #[test]
+    fn the_documented_json_shape() {
+        let trace = PolicyTrace {
+            phases: vec![PhaseTrace {
+                phase: "on_http_request".into(),
+                rules: vec![RuleTrace {
+                    index: 0,
+                    name: "tag".into(),
+                    expressions: vec![
+                        ExprTrace {
+                            expr: "true".into(),
+                            result: ExprResult::Bool(true),
+                        },
+                        ExprTrace {
+                            expr: "x".into(),
+                            result: ExprResult::Error("no such key".into()),
+                        },
+                    ],
+                    matched: true,
+                    actions: vec![ActionTrace {
+                        action_type: "add-headers".into(),
+                        effect: "added x-foo".into(),
+                        terminated: false,
+                        changes: vec![Change::HeaderAdded {
+                            side: Side::Request,
+                            name: "x-foo".into(),
+                            value: "1".into(),
+                        }],
+                    }],
+                }],
+            }],
+            truncated: false,
+        };
+        let text = serde_json::to_string(&trace).expect("encodes");
+        assert_eq!(
+            text,
+            r#"{"phases":[{"phase":"on_http_request","rules":[{"index":0,"name":"tag","expressions":[{"expr":"true","result":true},{"expr":"x","result":"no such key"}],"matched":true,"actions":[{"type":"add-headers","effect":"added x-foo","terminated":false,"changes":[{"kind":"header-added","side":"request","name":"x-foo","value":"1"}]}]}]}]}"#
+        );
+        let back: PolicyTrace = serde_json::from_str(&text).expect("decodes");
+        assert_eq!(back, trace);
+    }
 
     #[test]
     fn a_report_round_trips_as_a_control_message() {

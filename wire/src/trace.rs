@@ -197,48 +197,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_documented_json_shape() {
-        let trace = PolicyTrace {
-            phases: vec![PhaseTrace {
-                phase: "on_http_request".into(),
-                rules: vec![RuleTrace {
-                    index: 0,
-                    name: "tag".into(),
-                    expressions: vec![
-                        ExprTrace {
-                            expr: "true".into(),
-                            result: ExprResult::Bool(true),
-                        },
-                        ExprTrace {
-                            expr: "x".into(),
-                            result: ExprResult::Error("no such key".into()),
-                        },
-                    ],
-                    matched: true,
-                    actions: vec![ActionTrace {
-                        action_type: "add-headers".into(),
-                        effect: "added x-foo".into(),
-                        terminated: false,
-                        changes: vec![Change::HeaderAdded {
-                            side: Side::Request,
-                            name: "x-foo".into(),
-                            value: "1".into(),
-                        }],
-                    }],
-                }],
-            }],
-            truncated: false,
-        };
-        let text = serde_json::to_string(&trace).expect("encodes");
-        assert_eq!(
-            text,
-            r#"{"phases":[{"phase":"on_http_request","rules":[{"index":0,"name":"tag","expressions":[{"expr":"true","result":true},{"expr":"x","result":"no such key"}],"matched":true,"actions":[{"type":"add-headers","effect":"added x-foo","terminated":false,"changes":[{"kind":"header-added","side":"request","name":"x-foo","value":"1"}]}]}]}]}"#
-        );
-        let back: PolicyTrace = serde_json::from_str(&text).expect("decodes");
-        assert_eq!(back, trace);
-    }
-
-    #[test]
     fn clip_cuts_long_text_on_a_char_boundary() {
         assert_eq!(clip("short"), ("short".to_string(), false));
         let long = "é".repeat(MAX_TRACE_TEXT);
