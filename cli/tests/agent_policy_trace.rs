@@ -103,20 +103,20 @@ async fn the_inspector_shows_what_the_edge_policy_did() {
     assert_eq!(one.status, 200);
     let trace = one.json()["trace"].clone();
     let tag = rule(&trace, "on_http_request", "tag everything");
-    assert_eq!(tag["matched"], true);
+    assert_eq!(tag["matched"], Value::Bool(true));
     assert_eq!(
         tag["expressions"][0],
         serde_json::json!({"expr": "req.url.path.startsWith('/')", "result": true})
     );
     assert_eq!(tag["actions"][0]["type"], "add-headers");
     assert_eq!(tag["actions"][0]["effect"], "added x-traced");
-    assert_eq!(tag["actions"][0]["terminated"], false);
+    assert_eq!(tag["actions"][0]["terminated"], Value::Bool(false));
     let posts = rule(&trace, "on_http_request", "only posts");
-    assert_eq!(posts["matched"], false);
-    assert_eq!(posts["expressions"][0]["result"], false);
+    assert_eq!(posts["matched"], Value::Bool(false));
+    assert_eq!(posts["expressions"][0]["result"], Value::Bool(false));
     assert_eq!(
         rule(&trace, "on_http_request", "block admin")["matched"],
-        false
+        Value::Bool(false)
     );
     let stamp = rule(&trace, "on_http_response", "stamp");
     assert_eq!(
@@ -136,11 +136,11 @@ async fn the_inspector_shows_what_the_edge_policy_did() {
     let tag = rule(trace, "on_http_request", "tag everything");
     assert_eq!(tag["actions"][0]["effect"], "added x-traced");
     let block = rule(trace, "on_http_request", "block admin");
-    assert_eq!(block["matched"], true);
-    assert_eq!(block["expressions"][0]["result"], true);
+    assert_eq!(block["matched"], Value::Bool(true));
+    assert_eq!(block["expressions"][0]["result"], Value::Bool(true));
     assert_eq!(block["actions"][0]["type"], "deny");
     assert_eq!(block["actions"][0]["effect"], "responded 403");
-    assert_eq!(block["actions"][0]["terminated"], true);
+    assert_eq!(block["actions"][0]["terminated"], Value::Bool(true));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

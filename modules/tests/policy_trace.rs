@@ -155,7 +155,7 @@ async fn a_forwarded_request_shows_the_response_phase_changes() {
     let (_, http) = traced(&policy, "/ok").await;
     let rules = &http.phases[0].rules;
     assert_eq!(rules.len(), 5, "every rule ran");
-    assert!(rules[3].expressions[0].result == ExprResult::Bool(false));
+    assert_eq!(rules[3].expressions[0].result, ExprResult::Bool(false));
     let resp = &http.phases[1].rules[0];
     assert!(resp.matched);
     assert_eq!(

@@ -78,9 +78,8 @@ impl TraceJoin {
 /// Removes the edge's trace id header from a request head, returning the id it carried.
 /// Done on every request, inspected or not, so no upstream ever sees the header.
 pub fn take_trace_id(headers: &mut http::HeaderMap) -> Option<u64> {
+    // `remove` drops every value of the name; only one is ever sent.
     let value = headers.remove(TRACE_ID_HEADER)?;
-    // Only one is ever sent; a repeated header is dropped whole.
-    while headers.remove(TRACE_ID_HEADER).is_some() {}
     value.to_str().ok()?.parse().ok()
 }
 
