@@ -86,21 +86,22 @@ pub fn take_trace_id(headers: &mut http::HeaderMap) -> Option<u64> {
 /// Approximate memory a trace costs, for the store's byte bound.
 pub fn trace_cost(t: &PolicyTrace) -> usize {
     let text = |s: &str| s.len() + 16;
-    t.phases
-        .iter()
-        .flat_map(|p| &p.rules)
-        .map(|r| {
-            64 + text(&r.name)
-                + r.expressions
-                    .iter()
-                    .map(|e| text(&e.expr) + 32)
-                    .sum::<usize>()
-                + r.actions
-                    .iter()
-                    .map(|a| text(&a.effect) + 64 * (1 + a.changes.len()))
-                    .sum::<usize>()
-        })
-        .sum()
+    32 * t.phases.len()
+        + t.phases
+            .iter()
+            .flat_map(|p| &p.rules)
+            .map(|r| {
+                64 + text(&r.name)
+                    + r.expressions
+                        .iter()
+                        .map(|e| text(&e.expr) + 32)
+                        .sum::<usize>()
+                    + r.actions
+                        .iter()
+                        .map(|a| text(&a.effect) + 64 * (1 + a.changes.len()))
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
 }
 
 impl Inspector {
