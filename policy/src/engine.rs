@@ -136,7 +136,6 @@ impl Policy {
                 }
             }
         }
-        drop(rec);
         conn.trace = trace;
         conn.vars = std::mem::take(&mut st.vars);
         verdict
@@ -253,7 +252,6 @@ impl Policy {
                 st.scope.shared(ScopeVar::Req)
             };
         }
-        drop(rec);
         ex.trace = trace;
         ex.vars_by_phase.insert(phase, std::mem::take(&mut st.vars));
         end

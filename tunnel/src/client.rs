@@ -267,7 +267,7 @@ async fn run_control(
                     ControlMessage::HeartbeatAck => None,
                     ControlMessage::Trace(report) => {
                         if let Some(sink) = &on_trace {
-                            sink(report);
+                            sink(*report);
                         }
                         None
                     }

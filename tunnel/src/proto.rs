@@ -208,8 +208,9 @@ pub enum ControlMessage {
     /// Edge → agent answer to [`ControlMessage::Heartbeat`].
     HeartbeatAck,
     /// Edge → agent: the policy trace of one request on an endpoint bound with `inspect`
-    /// (see [`crate::trace`]); never sent to an agent that did not ask.
-    Trace(crate::trace::TraceReport),
+    /// (see [`crate::trace`]); never sent to an agent that did not ask. Boxed: it is much
+    /// larger than the other messages.
+    Trace(Box<crate::trace::TraceReport>),
     /// Either side: the session is about to close, and why.
     GoAway {
         /// Machine-readable code.

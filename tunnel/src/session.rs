@@ -160,7 +160,7 @@ impl AgentSession {
         if !self
             .inner
             .control_tx
-            .try_send(ControlMessage::Trace(report))
+            .try_send(ControlMessage::Trace(Box::new(report)))
         {
             tracing::debug!(session = %self.id(), "control queue full or closed; trace dropped");
         }

@@ -170,12 +170,12 @@ mod tests {
                 truncated: true,
             },
         };
-        let msg = ControlMessage::Trace(report.clone());
+        let msg = ControlMessage::Trace(Box::new(report.clone()));
         let bytes = serde_json::to_vec(&msg).expect("encodes");
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.starts_with(r#"{"type":"trace""#), "{text}");
         let back = crate::codec::decode_control(&bytes).expect("decodes");
-        assert_eq!(back, ControlMessage::Trace(report));
+        assert_eq!(back, ControlMessage::Trace(Box::new(report)));
     }
 
     #[test]
