@@ -207,3 +207,45 @@ fn with_a_policy_it_shows_which_rules_fire() {
     assert_eq!(v["forwarded"], Value::Bool(true));
     assert_eq!(v["status"], 200);
 }
+
+#[test]
+fn with_trace_it_shows_what_each_action_changed() {
+    let path = support::scratch_dir().join("p.yml");
+    std::fs::write(
+        &path,
+        "on_http_request:\n\
+         \x20 - name: tag\n    actions: [{type: add-headers, config: {headers: {x-tag: one}}}]\n\
+         \x20 - name: admin\n    expressions: [\"req.url.path.startsWith('/admin')\"]\n    actions: [{type: deny}]\n",
+    )
+    .expect("write policy");
+    let p = path.to_str().expect("utf-8 path");
+    let (code, v) = eval_json(&["--policy", p, "--trace", "--request", "GET /admin/users"]);
+    assert_eq!(code, 0);
+    let rules = &v["trace"]["phases"][0]["rules"];
+    assert_eq!(v["trace"]["phases"][0]["phase"], "on_http_request");
+    assert_eq!(rules[0]["actions"][0]["effect"], "added x-tag");
+    assert_eq!(rules[1]["matched"], Value::Bool(true));
+    assert_eq!(rules[1]["expressions"][0]["result"], Value::Bool(true));
+    assert_eq!(rules[1]["actions"][0]["effect"], "responded 403");
+    assert_eq!(rules[1]["actions"][0]["terminated"], Value::Bool(true));
+
+    let (_, v) = eval_json(&["--policy", p, "--request", "GET /admin/users"]);
+    assert!(v.get("trace").is_none(), "no trace unless asked: {v}");
+
+    let r = sluice(&[
+        "policy",
+        "eval",
+        "--policy",
+        p,
+        "--trace",
+        "--request",
+        "GET /home",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("add-headers: added x-tag"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("no match"), "{}", r.stdout);
+}

@@ -1,5 +1,5 @@
 //! `policy_eval`: a realistic 10-rule policy run against one request (both HTTP phases),
-//! plus the hot actions on their own.
+//! with and without the policy trace, plus the hot actions on their own.
 
 use std::sync::Arc;
 
@@ -78,6 +78,18 @@ fn bench(c: &mut Criterion) {
     c.bench_function("policy_eval/10_rules", |b| {
         b.iter(|| {
             rt.block_on(harness::exchange(
+                &policy,
+                &conn,
+                request.clone(),
+                Bytes::new(),
+                &reply,
+            ))
+        })
+    });
+    // The same run with the policy trace recorded, as the edge does for inspected endpoints.
+    c.bench_function("policy_eval/10_rules_traced", |b| {
+        b.iter(|| {
+            rt.block_on(harness::exchange_traced(
                 &policy,
                 &conn,
                 request.clone(),

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::abort::PolicyAbort;
-use crate::cel::{Exhausted, Needs, ScopeVar};
+use crate::cel::{Needs, ScopeVar};
 use crate::cx::{HttpCx, PhaseState, TcpCx};
-use crate::exchange::{Connection, Exchange, FiredRule, Flow, RuntimeIssue, SyntheticResponse};
+use crate::exchange::{Connection, Exchange, Flow, RuntimeIssue, SyntheticResponse};
 use crate::phase::Phase;
-use crate::policy::{Policy, Rule};
+use crate::policy::Policy;
+use crate::rule_eval::{Matched, fired, rule_matches, stop_connection, stop_exchange};
+use crate::trace::{PhaseRecorder, Snapshot, flow_change};
 use crate::values;
 
 /// Outcome of `on_tcp_connect`.
@@ -51,70 +52,6 @@ enum HttpEnd {
     Closed,
 }
 
-/// Whether a rule's expressions all hold.
-enum Matched {
-    Yes,
-    No,
-    /// The evaluation budget ran out: the phase stops.
-    Stopped(Exhausted),
-}
-
-/// Whether a rule's expressions all hold; failures count as "no" and are recorded, except
-/// running out of budget, which stops the phase.
-fn rule_matches(
-    rule: &Rule,
-    st: &PhaseState,
-    phase: Phase,
-    index: usize,
-    issues: &mut Vec<RuntimeIssue>,
-) -> Matched {
-    for expr in &rule.exprs {
-        match expr.eval_bool(&st.scope) {
-            Ok(true) => {}
-            Ok(false) => return Matched::No,
-            Err(e) => {
-                if let Some(why) = e.exhausted {
-                    return Matched::Stopped(why);
-                }
-                issues.push(RuntimeIssue {
-                    phase,
-                    rule: index,
-                    message: e.message,
-                });
-                return Matched::No;
-            }
-        }
-    }
-    Matched::Yes
-}
-
-/// Stops an exchange whose phase ran out of budget: 500 `ERR_SLUICE_2254`, nothing more runs.
-fn stop_exchange(
-    ex: &mut Exchange,
-    conn: &Connection,
-    phase: Phase,
-    index: usize,
-    rule: &Rule,
-    why: Exhausted,
-) {
-    let abort = PolicyAbort::new(&conn.endpoint, phase, index, rule, why);
-    ex.issues.push(RuntimeIssue {
-        phase,
-        rule: index,
-        message: abort.message(),
-    });
-    ex.set_synthetic(abort.response());
-    ex.aborted = Some(abort);
-}
-
-fn fired(rule: &Rule, phase: Phase, index: usize) -> FiredRule {
-    FiredRule {
-        phase,
-        index,
-        name: rule.name.clone(),
-    }
-}
-
 impl Policy {
     /// Runs `on_tcp_connect` for a new connection.
     pub async fn on_tcp_connect(&self, conn: &mut Connection) -> TcpVerdict {
@@ -135,19 +72,31 @@ impl Policy {
                 .set_val(ScopeVar::Time, values::time_value(conn.now()));
         }
         init_vars_and_results(&mut st, &conn.results);
+        let mut trace = conn.trace.take();
+        let mut rec = trace
+            .as_deref_mut()
+            .map(|t| PhaseRecorder::start(t, Phase::TcpConnect));
         let mut verdict = TcpVerdict::Continue;
         'rules: for (i, rule) in rules.iter().enumerate() {
-            match rule_matches(rule, &st, Phase::TcpConnect, i, &mut conn.issues) {
+            match rule_matches(
+                rule,
+                &st,
+                Phase::TcpConnect,
+                i,
+                &mut conn.issues,
+                rec.as_mut(),
+            ) {
                 Matched::Yes => {}
                 Matched::No => continue,
                 Matched::Stopped(why) => {
-                    stop_connection(conn, i, rule, why);
+                    stop_connection(conn, i, rule, why, rec.as_mut());
                     verdict = TcpVerdict::Close;
                     break 'rules;
                 }
             }
             conn.fired.push(fired(rule, Phase::TcpConnect, i));
             for action in &rule.actions {
+                let before = rec.is_some().then(|| Snapshot::tcp(&st.vars));
                 let flow = {
                     let mut cx = TcpCx {
                         conn: &mut *conn,
@@ -156,8 +105,14 @@ impl Policy {
                     action.action.on_tcp_connect(&mut cx).await
                 };
                 refresh_tcp(&mut st, conn);
+                if let (Some(r), Some(before)) = (rec.as_mut(), before) {
+                    let mut changes = before.changes(None, &st.vars);
+                    let (change, ends) = flow_change(&flow);
+                    changes.extend(change);
+                    r.action(action.type_name, changes, ends);
+                }
                 if let Some(why) = st.scope.budget().exhausted() {
-                    stop_connection(conn, i, rule, why);
+                    stop_connection(conn, i, rule, why, rec.as_mut());
                     verdict = TcpVerdict::Close;
                     break 'rules;
                 }
@@ -181,6 +136,7 @@ impl Policy {
                 }
             }
         }
+        conn.trace = trace;
         conn.vars = std::mem::take(&mut st.vars);
         verdict
     }
@@ -219,14 +175,16 @@ impl Policy {
     async fn run_http_phase(&self, phase: Phase, conn: &Connection, ex: &mut Exchange) -> HttpEnd {
         let needs = self.http_needs(phase);
         let mut st = http_state(conn, ex, phase, needs);
+        let mut trace = ex.trace.take();
+        let mut rec = trace.as_deref_mut().map(|t| PhaseRecorder::start(t, phase));
         let mut end = HttpEnd::Ran;
         'rules: for (i, rule) in self.rules(phase).iter().enumerate() {
             refresh_http(&mut st, conn, ex);
-            match rule_matches(rule, &st, phase, i, &mut ex.issues) {
+            match rule_matches(rule, &st, phase, i, &mut ex.issues, rec.as_mut()) {
                 Matched::Yes => {}
                 Matched::No => continue,
                 Matched::Stopped(why) => {
-                    stop_exchange(ex, conn, phase, i, rule, why);
+                    stop_exchange(ex, conn, phase, i, rule, why, rec.as_mut());
                     end = HttpEnd::Responded;
                     break 'rules;
                 }
@@ -234,6 +192,7 @@ impl Policy {
             ex.fired.push(fired(rule, phase, i));
             for action in &rule.actions {
                 refresh_http(&mut st, conn, ex);
+                let before = rec.is_some().then(|| Snapshot::http(ex, &st.vars));
                 let flow = {
                     let mut cx = HttpCx {
                         conn,
@@ -247,8 +206,14 @@ impl Policy {
                         action.action.on_http_response(&mut cx).await
                     }
                 };
+                if let (Some(r), Some(before)) = (rec.as_mut(), before) {
+                    let mut changes = before.changes(Some(&*ex), &st.vars);
+                    let (change, ends) = flow_change(&flow);
+                    changes.extend(change);
+                    r.action(action.type_name, changes, ends);
+                }
                 if let Some(why) = st.scope.budget().exhausted() {
-                    stop_exchange(ex, conn, phase, i, rule, why);
+                    stop_exchange(ex, conn, phase, i, rule, why, rec.as_mut());
                     end = HttpEnd::Responded;
                     break 'rules;
                 }
@@ -287,6 +252,7 @@ impl Policy {
                 st.scope.shared(ScopeVar::Req)
             };
         }
+        ex.trace = trace;
         ex.vars_by_phase.insert(phase, std::mem::take(&mut st.vars));
         end
     }
@@ -369,17 +335,6 @@ fn refresh_http(st: &mut PhaseState, conn: &Connection, ex: &Exchange) {
         st.scope
             .set(ScopeVar::Actions, values::actions_value(&ex.results));
     }
-}
-
-/// Stops a connection whose `on_tcp_connect` ran out of budget: it is closed.
-fn stop_connection(conn: &mut Connection, index: usize, rule: &Rule, why: Exhausted) {
-    let abort = PolicyAbort::new(&conn.endpoint, Phase::TcpConnect, index, rule, why);
-    conn.issues.push(RuntimeIssue {
-        phase: Phase::TcpConnect,
-        rule: index,
-        message: abort.message(),
-    });
-    conn.aborted = Some(abort);
 }
 
 fn refresh_tcp(st: &mut PhaseState, conn: &Connection) {

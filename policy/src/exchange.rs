@@ -279,6 +279,9 @@ pub struct Exchange {
     /// The internal endpoint `forward-internal` handed the request to, as
     /// [`crate::internal::internal_url`] spells it.
     pub(crate) forward_to: Option<String>,
+    /// The policy trace of this request's HTTP phases: recorded only when the host sets it to
+    /// `Some` before running them (inspection on); `None` costs nothing.
+    pub trace: Option<Box<crate::trace::PolicyTrace>>,
 }
 
 impl std::fmt::Debug for Exchange {
@@ -313,6 +316,7 @@ impl Exchange {
             req_value: None,
             internal: None,
             forward_to: None,
+            trace: None,
         }
     }
 
@@ -386,6 +390,9 @@ pub struct Connection {
     pub aborted: Option<crate::abort::PolicyAbort>,
     /// Set by `terminate-tls`: the listener terminates the client's TLS with these options.
     pub tls_termination: Option<Arc<crate::TlsTermination>>,
+    /// The trace of `on_tcp_connect`: recorded only when the host sets it to `Some` before
+    /// running the phase; `None` costs nothing.
+    pub trace: Option<Box<crate::trace::PolicyTrace>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) conn_value: Arc<dyn cel::common::value::Val>,
     pub(crate) endpoint_value: Arc<dyn cel::common::value::Val>,
@@ -406,6 +413,7 @@ impl Connection {
             issues: Vec::new(),
             aborted: None,
             tls_termination: None,
+            trace: None,
             clock,
             conn_value,
             endpoint_value,

@@ -223,7 +223,32 @@ pub async fn exchange_routed(
     reply: &UpstreamReply,
     internal: &CannedInternal,
 ) -> Outcome {
+    let ex = Exchange::new(request, Box::new(BufferedBody(body.clone())));
+    run_exchange(policy, conn, ex, body, reply, internal).await
+}
+
+/// [`exchange`] with the policy trace recorded: `Outcome::exchange.trace` holds the HTTP
+/// phases (the connection's own `trace` holds `on_tcp_connect`, if it was set before).
+pub async fn exchange_traced(
+    policy: &Policy,
+    conn: &Connection,
+    request: http::request::Parts,
+    body: Bytes,
+    reply: &UpstreamReply,
+) -> Outcome {
     let mut ex = Exchange::new(request, Box::new(BufferedBody(body.clone())));
+    ex.trace = Some(Box::default());
+    run_exchange(policy, conn, ex, body, reply, &BTreeMap::new()).await
+}
+
+async fn run_exchange(
+    policy: &Policy,
+    conn: &Connection,
+    mut ex: Exchange,
+    body: Bytes,
+    reply: &UpstreamReply,
+    internal: &CannedInternal,
+) -> Outcome {
     if !internal.is_empty() {
         ex.internal = Some(InternalRouting {
             endpoints: Arc::new(CannedDirectory(internal.keys().cloned().collect())),

@@ -24,11 +24,13 @@ mod load;
 mod phase;
 mod policy;
 mod registry;
+mod rule_eval;
 pub mod schema;
 /// The located YAML/JSON tree, re-exported from `sluice-source` so policy errors and the
 /// engine's callers share one type.
 pub use sluice_source as source;
 pub mod tls_termination;
+pub mod trace;
 pub mod values;
 
 pub use abort::{BUDGET_EXHAUSTED_CODE, PolicyAbort};
@@ -48,3 +50,4 @@ pub use phase::{Phase, Protocol};
 pub use policy::{Policy, PolicyAction, Rule};
 pub use registry::Registry;
 pub use tls_termination::{ClientAuth, PemKeyPair, TlsTermination, TlsVersion};
+pub use trace::PolicyTrace;

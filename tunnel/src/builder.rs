@@ -10,6 +10,7 @@ use crate::error::{CloseReason, Result, TunnelError};
 use crate::mux::{Mux, MuxConfig, Role};
 use crate::proto::{Auth, AuthOk, ControlMessage, PROTOCOL_VERSION, StreamType};
 use crate::stream::StreamTimeouts;
+use crate::trace::TraceSink;
 use crate::transport::{BoxedIo, Roots, TlsTransport, Transport, client_tls_config};
 
 /// Settings for dialing and authenticating to an edge.
@@ -28,6 +29,7 @@ pub struct SessionBuilder {
     bind_timeout: Duration,
     mux: MuxConfig,
     stream_timeouts: StreamTimeouts,
+    on_trace: Option<TraceSink>,
 }
 
 impl std::fmt::Debug for SessionBuilder {
@@ -56,6 +58,7 @@ impl SessionBuilder {
             bind_timeout: Duration::from_secs(30),
             mux: MuxConfig::default(),
             stream_timeouts: StreamTimeouts::default(),
+            on_trace: None,
         }
     }
 
@@ -121,6 +124,13 @@ impl SessionBuilder {
         self
     }
 
+    /// What to do with the policy traces the edge reports for endpoints bound with `inspect`
+    /// (see [`crate::trace`]); without one they are dropped.
+    pub fn on_trace(mut self, sink: TraceSink) -> Self {
+        self.on_trace = Some(sink);
+        self
+    }
+
     /// Reaping of idle and half-open proxy streams on the agent side.
     pub fn stream_timeouts(mut self, timeouts: StreamTimeouts) -> Self {
         self.stream_timeouts = timeouts;
@@ -182,6 +192,7 @@ impl SessionBuilder {
             heartbeat: (self.heartbeat_interval, self.heartbeat_tolerance),
             bind_timeout: self.bind_timeout,
             stream_timeouts: self.stream_timeouts,
+            on_trace: self.on_trace.clone(),
         }))
     }
 

@@ -72,6 +72,7 @@ pub(crate) struct StartParams {
     pub heartbeat: (Duration, Duration),
     pub bind_timeout: Duration,
     pub stream_timeouts: StreamTimeouts,
+    pub on_trace: Option<crate::trace::TraceSink>,
 }
 
 impl ClientSession {
@@ -93,7 +94,12 @@ impl ClientSession {
         });
         tokio::spawn(dispatch_inbound(p.inbound, accept_tx, p.stream_timeouts));
         let (every, tolerance) = p.heartbeat;
-        tokio::spawn(run_control(inner.clone(), p.reader, every, tolerance));
+        tokio::spawn(run_control(
+            inner.clone(),
+            p.reader,
+            (every, tolerance),
+            p.on_trace,
+        ));
         Self { inner }
     }
 
@@ -247,7 +253,12 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-async fn run_control(inner: Arc<Inner>, mut reader: ControlReader, every: Duration, tol: Duration) {
+async fn run_control(
+    inner: Arc<Inner>,
+    mut reader: ControlReader,
+    (every, tol): (Duration, Duration),
+    on_trace: Option<crate::trace::TraceSink>,
+) {
     let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ack_deadline: Option<Instant> = None;
@@ -284,6 +295,12 @@ async fn run_control(inner: Arc<Inner>, mut reader: ControlReader, every: Durati
                         if let Some(sent) = in_flight.pop_front() {
                             let rtt = nanos(sent.elapsed());
                             inner.latency_nanos.store(rtt, Ordering::Relaxed);
+                        }
+                        None
+                    }
+                    ControlMessage::Trace(report) => {
+                        if let Some(sink) = &on_trace {
+                            sink(*report);
                         }
                         None
                     }

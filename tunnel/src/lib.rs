@@ -45,6 +45,7 @@ pub mod reconnect;
 pub mod server;
 pub mod session;
 pub mod stream;
+pub mod trace;
 pub mod transport;
 
 pub use auth::{AuthRejection, AuthRequest, Authenticator, BindPermission, Grant};
@@ -60,4 +61,5 @@ pub use reconnect::{ConnectionState, ReconnectingSession};
 pub use server::{ServerSettings, TunnelServer};
 pub use session::{AgentSession, Binding};
 pub use stream::{COPY_BUFFER, StreamTimeouts, TunnelStream};
+pub use trace::{EdgeAnswered, TRACE_ID_HEADER, TraceReport, TraceSink};
 pub use transport::{Roots, TlsTransport, Transport, client_tls_config, server_tls_config};

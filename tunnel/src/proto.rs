@@ -115,6 +115,11 @@ pub struct BindRequest {
     /// [`binding::resolve`](crate::binding::resolve)).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bindings: Vec<String>,
+    /// The agent records this endpoint's traffic (ngrok's `inspect`): the edge then traces
+    /// its policy for each request and reports it (see [`crate::trace`]). Left out of the
+    /// frame when false, so older peers read the same bind.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inspect: bool,
 }
 
 impl BindRequest {
@@ -127,6 +132,7 @@ impl BindRequest {
             pooling_enabled: false,
             metadata: None,
             bindings: Vec::new(),
+            inspect: false,
         }
     }
 
@@ -204,6 +210,10 @@ pub enum ControlMessage {
     Heartbeat,
     /// Edge → agent answer to [`ControlMessage::Heartbeat`].
     HeartbeatAck,
+    /// Edge → agent: the policy trace of one request on an endpoint bound with `inspect`
+    /// (see [`crate::trace`]); never sent to an agent that did not ask. Boxed: it is much
+    /// larger than the other messages.
+    Trace(Box<crate::trace::TraceReport>),
     /// Either side: the session is about to close, and why.
     GoAway {
         /// Machine-readable code.

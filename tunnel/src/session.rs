@@ -154,6 +154,18 @@ impl AgentSession {
         self.inner.cancel.cancel();
     }
 
+    /// Hands the agent a request's policy trace (see [`crate::trace`]): best effort, dropped
+    /// when the control queue is full or the session has ended.
+    pub fn send_trace(&self, report: crate::trace::TraceReport) {
+        if !self
+            .inner
+            .control_tx
+            .try_send(ControlMessage::Trace(Box::new(report)))
+        {
+            tracing::debug!(session = %self.id(), "control queue full or closed; trace dropped");
+        }
+    }
+
     fn send(&self, msg: ControlMessage) {
         if !self.inner.control_tx.try_send(msg) {
             tracing::warn!(session = %self.id(), "control queue full or closed; dropping reply");

@@ -7,6 +7,7 @@
 //! - [`sni`]: the server name in a TLS ClientHello, read without terminating TLS.
 //! - [`proxy_protocol`]: PROXY protocol v1/v2 headers, written and strictly read.
 //! - [`protocol`]: the public protocol of an endpoint, shared by the engine and the tunnel.
+//! - [`trace`]: the policy trace of a request, recorded by the engine and sent to the agent.
 
 pub mod duration;
 pub mod http1;
@@ -14,8 +15,10 @@ pub mod path;
 pub mod protocol;
 pub mod proxy_protocol;
 pub mod sni;
+pub mod trace;
 
 pub use duration::{DurationError, parse_duration};
 pub use http1::{HeadError, HeadScanner, transfer_encoding_is_chunked};
 pub use path::{PathError, normalize_path};
 pub use protocol::Protocol;
+pub use trace::PolicyTrace;

@@ -23,6 +23,7 @@ use super::headers::{
 use super::location::{public_scheme, rewrite_locations};
 use super::{BoxError, ForwardError, HttpBody, file};
 use crate::inspect::live::ReplayTag;
+use crate::inspect::trace_join::take_trace_id;
 use crate::inspect::{CapturedRequest, CapturedResponse, Exchange, Inspector};
 use crate::metrics::{EndpointMetrics, TimedBody};
 use crate::upstream::{AppProtocol, Scheme, Target, Upstream};
@@ -198,6 +199,7 @@ impl HttpForwarder {
     {
         let started = Instant::now();
         let start = Utc::now();
+        let trace_id = take_trace_id(req.headers_mut());
         let limit = self.inner.inspector.as_ref().map(|i| i.limits().body_limit);
         let tag = self.replay_tag(&mut req);
         let head = capture_head(&req);
@@ -250,7 +252,7 @@ impl HttpForwarder {
                 Some(t) => (t.id, Some(t.mark)),
                 None => (inspector.next_id(), None),
             };
-            inspector.record(Exchange {
+            let exchange = Exchange {
                 id,
                 replay,
                 endpoint,
@@ -266,7 +268,9 @@ impl HttpForwarder {
                     body_size: rsize,
                     truncated: rtrunc,
                 }),
-            });
+                trace: None,
+            };
+            inspector.record_traced(exchange, trace_id);
         };
         resp.map(|b| TeeBody::wrap(b, resp_capture, limit, Some(Box::new(on_end))))
     }

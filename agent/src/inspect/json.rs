@@ -94,6 +94,7 @@ pub fn exchange_json(e: &Exchange) -> Value {
         "duration": u64::try_from(e.duration.as_nanos()).unwrap_or(u64::MAX),
         "request": request_json(&e.request),
         "response": e.response.as_ref().map(response_json),
+        "trace": e.trace,
     })
 }
 

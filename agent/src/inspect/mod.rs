@@ -19,6 +19,7 @@ pub mod status;
 mod status_page;
 pub mod store;
 pub mod tunnels;
+pub mod trace_join;
 mod ui;
 
 #[cfg(test)]

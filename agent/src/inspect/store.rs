@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use sluice_wire::PolicyTrace;
+
+use super::trace_join::TraceJoin;
 
 use super::live::{Live, LiveEvent, ReplayMark};
 
@@ -92,6 +95,9 @@ pub struct Exchange {
     pub response: Option<CapturedResponse>,
     /// Set when this exchange replays another.
     pub replay: Option<ReplayMark>,
+    /// What the edge's traffic policy did to it, once the edge reported it (see
+    /// [`super::trace_join`]).
+    pub trace: Option<PolicyTrace>,
 }
 
 impl Exchange {
@@ -106,6 +112,9 @@ impl Exchange {
             + self.request.body.len();
         if let Some(r) = &self.response {
             n += heads(&r.headers) + r.body.len();
+        }
+        if let Some(t) = &self.trace {
+            n += super::trace_join::trace_cost(t);
         }
         n
     }
@@ -125,6 +134,8 @@ pub struct Inspector {
     prefix: u32,
     limits: InspectLimits,
     live: Arc<Live>,
+    /// Policy traces and exchanges waiting for each other.
+    pub(super) joins: Arc<TraceJoin>,
 }
 
 impl Default for Inspector {
@@ -146,6 +157,7 @@ impl Inspector {
             prefix: nanos,
             limits,
             live: Arc::default(),
+            joins: Arc::default(),
         }
     }
 
@@ -190,6 +202,20 @@ impl Inspector {
         }
         drop(inner);
         self.live.send(LiveEvent::Recorded(exchange));
+    }
+
+    /// Sets the policy trace of the kept exchange `id`; false when it is no longer kept.
+    pub(super) fn set_trace(&self, id: &str, trace: PolicyTrace) -> bool {
+        let mut inner = self.lock();
+        let Some(slot) = inner.entries.iter_mut().find(|e| e.id == id) else {
+            return false;
+        };
+        let mut updated = Exchange::clone(slot);
+        updated.trace = Some(trace);
+        let (before, after) = (slot.cost(), updated.cost());
+        *slot = Arc::new(updated);
+        inner.bytes = inner.bytes.saturating_add(after).saturating_sub(before);
+        true
     }
 
     /// Up to `limit` exchanges, newest first, optionally of one endpoint.
@@ -263,6 +289,7 @@ pub(crate) mod tests {
                 truncated: false,
             }),
             replay: None,
+            trace: None,
         }
     }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::future::BoxFuture;
 
+use super::traces::TraceRoutes;
 use super::{RunError, bind_and_serve};
 use crate::config::ResolvedEndpoint;
 use crate::inspect::Inspector;
@@ -43,6 +44,8 @@ pub(super) struct LiveEndpoints {
     pub(super) agent: Arc<Agent>,
     pub(super) inspector: Option<Inspector>,
     pub(super) bound: Bound,
+    /// Names the new endpoint's trace reports.
+    pub(super) routes: TraceRoutes,
 }
 
 impl EndpointControl for LiveEndpoints {
@@ -53,6 +56,7 @@ impl EndpointControl for LiveEndpoints {
         let agent = self.agent.clone();
         let inspector = self.inspector.clone();
         let bound = self.bound.clone();
+        let routes = self.routes.clone();
         Box::pin(async move {
             let name = endpoint.name.clone();
             {
@@ -62,7 +66,7 @@ impl EndpointControl for LiveEndpoints {
                 }
                 names.insert(name.clone(), String::new());
             }
-            match bind_and_serve(&agent, &endpoint, inspector.as_ref()).await {
+            match bind_and_serve(&agent, &endpoint, inspector.as_ref(), &routes).await {
                 Ok(started) => {
                     bound.insert(&name, &started.info.url);
                     Ok(started)

@@ -29,6 +29,7 @@
 
 mod live;
 mod status;
+mod traces;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,6 +44,7 @@ use crate::inspect::tunnels::StartedEndpoint;
 use crate::inspect::{ApiOptions, InspectApi, InspectLimits, Inspector};
 use crate::sdk::{Agent, SdkError};
 use live::{Bound, LiveEndpoints};
+use traces::TraceRoutes;
 
 /// Something the user of a running agent may want to see. The CLI prints these as console
 /// lines; an embedding program may log them or ignore them.
@@ -247,10 +249,21 @@ impl Runner {
     /// Connects, binds every endpoint and serves until `stop` resolves (then unbinds every
     /// endpoint and returns `Ok`) or the run fails.
     pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), RunError> {
-        let agent = Arc::new(Agent::start(self.session, self.backoff));
+        let api = self.plan.api.clone().unwrap_or_else(|| {
+            InspectApi::new(
+                Inspector::new(self.plan.inspect_limits.unwrap_or_default()),
+                self.plan.api_options.clone(),
+            )
+        });
+        let routes = TraceRoutes::default();
+        let session = match self.plan.inspect_limits {
+            Some(_) => self.session.on_trace(routes.sink(api.inspector().clone())),
+            None => self.session,
+        };
+        let agent = Arc::new(Agent::start(session, self.backoff));
         tokio::pin!(stop);
         let started = tokio::select! {
-            r = self.plan.start(&agent) => r.map(Some),
+            r = self.plan.start(&agent, api, &routes) => r.map(Some),
             () = &mut stop => Ok(None),
         };
         let bound = match started {
@@ -281,17 +294,15 @@ impl Plan {
     /// Waits for the first session, binds every endpoint, starts the web interface and
     /// reports [`RunEvent::Online`]. Returns what is bound (the API may add and remove
     /// endpoints later).
-    async fn start(&self, agent: &Arc<Agent>) -> Result<Bound, RunError> {
+    async fn start(
+        &self,
+        agent: &Arc<Agent>,
+        api: InspectApi,
+        routes: &TraceRoutes,
+    ) -> Result<Bound, RunError> {
         status::first_session(agent, &self.report)
             .await
             .map_err(RunError::Connect)?;
-        let api = match &self.api {
-            Some(api) => api.clone(),
-            None => InspectApi::new(
-                Inspector::new(self.inspect_limits.unwrap_or_default()),
-                self.api_options.clone(),
-            ),
-        };
         let inspecting = self
             .inspect_limits
             .is_some()
@@ -299,7 +310,7 @@ impl Plan {
         let bound = Bound::default();
         let mut forwarding = Vec::new();
         for ep in &self.endpoints {
-            let started = bind_and_serve(agent, ep, inspecting.as_ref()).await?;
+            let started = bind_and_serve(agent, ep, inspecting.as_ref(), routes).await?;
             bound.insert(&ep.name, &started.info.url);
             forwarding.push(Forwarding {
                 name: ep.name.clone(),
@@ -312,6 +323,7 @@ impl Plan {
             agent: agent.clone(),
             inspector: inspecting,
             bound: bound.clone(),
+            routes: routes.clone(),
         }));
         let web = match self.web_addr {
             Some(addr) => match crate::inspect::bind(addr, false).await {
@@ -341,6 +353,7 @@ async fn bind_and_serve(
     agent: &Agent,
     ep: &ResolvedEndpoint,
     inspector: Option<&Inspector>,
+    routes: &TraceRoutes,
 ) -> Result<StartedEndpoint, RunError> {
     let forwarder = ep
         .forwarder(inspector)
@@ -348,7 +361,10 @@ async fn bind_and_serve(
             endpoint: ep.name.clone(),
             source,
         })?;
-    let endpoint = match agent.bind(ep.bind_request()).await {
+    let mut request = ep.bind_request();
+    // The edge traces the policy of endpoints whose traffic this agent records.
+    request.inspect = inspector.is_some() && ep.inspect;
+    let endpoint = match agent.bind(request).await {
         Ok(e) => e,
         Err(SdkError::Tunnel(e)) if e.as_bind_refusal().is_some() => {
             let (code, message) = e
@@ -369,6 +385,7 @@ async fn bind_and_serve(
         }
     };
     let url = endpoint.url().to_owned();
+    routes.add(&url, &ep.name);
     tracing::info!(name = %ep.name, %url, upstream = %ep.upstream, "started endpoint");
     let replayer = match &forwarder {
         Forwarder::Http(h) => Some(h.clone()),

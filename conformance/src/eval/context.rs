@@ -127,14 +127,28 @@ impl EvalContext {
 
 impl EvalContext {
     /// Runs `policy` on this context as the edge would, on the real clock: `on_tcp_connect`,
-    /// then, unless that closed the connection or `http` is false, the HTTP exchange.
-    pub(super) async fn run(&self, policy: &Policy, http: bool) -> (Connection, Option<Outcome>) {
+    /// then, unless that closed the connection or `http` is false, the HTTP exchange. With
+    /// `traced`, the connection's and the exchange's `trace` hold the policy trace.
+    pub(super) async fn run(
+        &self,
+        policy: &Policy,
+        http: bool,
+        traced: bool,
+    ) -> (Connection, Option<Outcome>) {
         let endpoint = harness::endpoint(&self.endpoint);
         let mut conn = harness::connection(&self.conn, endpoint, Arc::new(SystemClock));
+        if traced {
+            conn.trace = Some(Box::default());
+        }
         let closed = harness::tcp_connect(policy, &mut conn).await;
         let outcome = if http && !closed {
             let (request, body) = (self.request.clone(), self.body.clone());
-            Some(harness::exchange(policy, &conn, request, body, &self.reply).await)
+            let reply = &self.reply;
+            Some(if traced {
+                harness::exchange_traced(policy, &conn, request, body, reply).await
+            } else {
+                harness::exchange(policy, &conn, request, body, reply).await
+            })
         } else {
             None
         };

@@ -62,6 +62,10 @@ pub struct EvalArgs {
     /// fire, with the value of each expression.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// With --policy: also print the policy trace the edge would record for the inspector
+    /// (each expression's result, each action and what it changed).
+    #[arg(long, requires = "policy")]
+    pub trace: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -108,7 +112,9 @@ pub fn run_eval(args: EvalArgs, registry: &Registry) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     match (&args.policy, &args.expr) {
-        (Some(file), None) => runtime.block_on(rules::run(file, &ctx, registry, args.format)),
+        (Some(file), None) => {
+            runtime.block_on(rules::run(file, &ctx, registry, args.format, args.trace))
+        }
         (None, Some(expr)) => runtime.block_on(probe::run(expr, &ctx, registry, args.format)),
         (Some(_), Some(_)) => {
             eprintln!("error: give an expression or --policy FILE, not both");

@@ -67,7 +67,7 @@ pub(super) async fn evaluate(
 ) -> Result<Evaluated, Failure> {
     let (template, wrapped) = as_template(expr);
     let policy = generated_policy(&template, wrapped, phase, registry)?;
-    let (conn, outcome) = ctx.run(&policy, phase != Phase::TcpConnect).await;
+    let (conn, outcome) = ctx.run(&policy, phase != Phase::TcpConnect, false).await;
     let (value, issues, aborted) = match outcome {
         None => (
             conn.vars.get(RESULT_VAR).cloned(),

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Serialize;
 use sluice_policy::cel::value::type_name;
+use sluice_policy::trace::{ExprResult, PolicyTrace};
 use sluice_policy::{FiredRule, LoadOptions, Phase, Policy, Registry, Termination, load_policy};
 
 use super::context::EvalContext;
@@ -61,6 +62,9 @@ struct Report {
     /// The status the client got, when it got one.
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
+    /// The policy trace, with `--trace`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<PolicyTrace>,
 }
 
 /// Runs the policy in `file` on the context and prints the report.
@@ -69,6 +73,7 @@ pub(super) async fn run(
     ctx: &EvalContext,
     registry: &Registry,
     format: Format,
+    traced: bool,
 ) -> anyhow::Result<u8> {
     let name = file.display().to_string();
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {name}"))?;
@@ -79,7 +84,7 @@ pub(super) async fn run(
             return Ok(1);
         }
     };
-    let (conn, outcome) = ctx.run(&policy, true).await;
+    let (conn, outcome) = ctx.run(&policy, true, traced).await;
     let mut fired = conn.fired.clone();
     let mut report = Report {
         policy: name,
@@ -87,9 +92,14 @@ pub(super) async fn run(
         closed: outcome.is_none(),
         forwarded: false,
         status: None,
+        trace: conn.trace.as_deref().cloned(),
     };
     let tcp_closed = outcome.is_none();
     if let Some(outcome) = outcome {
+        if let (Some(t), Some(http)) = (report.trace.as_mut(), &outcome.exchange.trace) {
+            t.phases.extend(http.phases.iter().cloned());
+            t.truncated |= http.truncated;
+        }
         fired.extend(outcome.exchange.fired.iter().cloned());
         report.closed = outcome.closed;
         report.forwarded = outcome.upstream.is_some();
@@ -218,4 +228,36 @@ fn print_text(report: &Report) {
         (false, _, None) => "no response".to_string(),
     };
     println!("outcome: {outcome}");
+    if let Some(trace) = &report.trace {
+        print_trace(trace);
+    }
+}
+
+fn print_trace(trace: &PolicyTrace) {
+    println!("trace:");
+    for phase in &trace.phases {
+        println!("  {}", phase.phase);
+        for rule in &phase.rules {
+            let mark = if rule.matched { "matched" } else { "no match" };
+            println!("    rule {} {:?}: {mark}", rule.index, rule.name);
+            for e in &rule.expressions {
+                let result = match &e.result {
+                    ExprResult::Bool(b) => b.to_string(),
+                    ExprResult::Error(m) => format!("error: {m}"),
+                };
+                println!("      {}  →  {result}", e.expr);
+            }
+            for a in &rule.actions {
+                let ends = if a.terminated {
+                    " (ends the phase)"
+                } else {
+                    ""
+                };
+                println!("      {}: {}{ends}", a.action_type, a.effect);
+            }
+        }
+    }
+    if trace.truncated {
+        println!("  (trace truncated)");
+    }
 }

@@ -319,6 +319,7 @@ pub fn load_str(
             policy: Arc::new(policy),
             binding,
             account: ep.account.clone(),
+            inspect: false,
         }));
     }
     let tunnel = raw

@@ -193,6 +193,10 @@ pub struct Endpoint {
     /// `forward-internal` reaches (`None`: the config's own). Agent endpoints use their
     /// session's account.
     pub account: Option<String>,
+    /// The agent that bound it records its HTTP traffic: each request's policy trace is
+    /// recorded and reported to it (see `sluice_tunnel::trace`). Never set for endpoints of
+    /// the config.
+    pub inspect: bool,
 }
 
 /// A plain-address upstream.

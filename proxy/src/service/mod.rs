@@ -18,6 +18,7 @@ mod internal;
 mod request;
 mod response;
 mod strict;
+mod trace;
 mod upstream;
 
 use std::sync::{Arc, Mutex};
@@ -106,6 +107,8 @@ pub struct Ctx {
     body_failure: Option<BodyFailure>,
     /// Error responses also carry `ngrok-error-code` (the edge config's opt-in).
     ngrok_error_code: bool,
+    /// The trace id sent upstream with a traced request (see [`trace`]).
+    trace_id: Option<u64>,
 }
 
 /// Why the edge stopped taking a request body.
@@ -174,6 +177,7 @@ impl ProxyHttp for EdgeService {
             pace: None,
             body_failure: None,
             ngrok_error_code: self.shared.state.load().ngrok_error_code,
+            trace_id: None,
         }
     }
 
@@ -261,6 +265,7 @@ impl ProxyHttp for EdgeService {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        trace::report(session, ctx);
         self.emit_event(session, ctx);
     }
 

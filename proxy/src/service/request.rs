@@ -151,6 +151,7 @@ impl EdgeService {
         }
         let (source, reads) = SessionBody::channel();
         let mut ex = Exchange::new(parts, Box::new(source));
+        super::trace::start_exchange(&ep, &mut ex);
         if !ep.policy.rules(Phase::HttpRequest).is_empty() {
             ex.internal = Some(self.internal_routing(&ep, vec![ep.info.url.clone()]));
         }
@@ -306,6 +307,7 @@ impl EdgeService {
             started: record.map_or_else(|| self.clock.now(), |r| r.started_at),
         };
         let mut conn = Connection::new(info, ep.info.clone(), self.clock.clone());
+        super::trace::start_connection(ep, &mut conn);
         let verdict = ep.policy.on_tcp_connect(&mut conn).await;
         Some(EndpointConn {
             conn: Arc::new(conn),

@@ -106,7 +106,7 @@ impl EdgeService {
         for (name, value) in forwarded {
             upstream_request.insert_header(name, value)?;
         }
-        Ok(())
+        super::trace::tag_upstream(ctx, upstream_request)
     }
 
     /// Passes a request body chunk through the request transforms.

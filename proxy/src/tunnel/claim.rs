@@ -79,6 +79,7 @@ pub(super) fn endpoint(
         policy: Arc::new(Policy::empty()),
         binding: sluice_tunnel::EndpointBinding::Public,
         account: None,
+        inspect: false,
     }
 }
 
@@ -90,6 +91,12 @@ pub(super) fn member(
     policy: Arc<Policy>,
 ) -> Member {
     ep.policy = policy;
+    // Only HTTP endpoints have requests to trace.
+    ep.inspect = request.inspect
+        && matches!(
+            ep.info.protocol,
+            sluice_policy::Protocol::Http | sluice_policy::Protocol::Https
+        );
     Member {
         endpoint: Arc::new(ep),
         session: session.clone(),
