@@ -18,8 +18,8 @@ mod routes;
 pub mod status;
 mod status_page;
 pub mod store;
-pub mod tunnels;
 pub mod trace_join;
+pub mod tunnels;
 mod ui;
 
 #[cfg(test)]

@@ -150,6 +150,7 @@ fn edge_answered(id: String, endpoint: &str, a: EdgeAnswered, trace: PolicyTrace
         .unwrap_or_else(Utc::now);
     Exchange {
         id,
+        replay: None,
         endpoint: endpoint.to_string(),
         remote_addr: a.client_addr,
         start,
