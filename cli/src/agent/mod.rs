@@ -4,13 +4,14 @@
 //! upstream, and serves the inspector on 127.0.0.1:4040.
 //!
 //! Files: [`args`] (flags → endpoint and settings), [`legacy`] (deprecated flags → policy),
-//! [`embedded`] (the in-process edge), [`run`] (the session, handed to
+//! [`embedded`] (the in-process edge), [`policy_url`] (`--traffic-policy-url`), [`run`] (the session, handed to
 //! `sluice_agent::runner`, whose events it prints), [`print`] (console lines), [`start`]
 //! (config-file endpoints). Logs go through [`crate::log`].
 
 mod args;
 mod embedded;
 mod legacy;
+mod policy_url;
 mod print;
 mod run;
 mod start;
@@ -43,7 +44,7 @@ pub fn run_endpoint(
     args: EndpointArgs,
     registry: &Registry,
 ) -> anyhow::Result<u8> {
-    let (endpoint, warnings) = match args.resolve(kind) {
+    let (endpoint, warnings) = match args.resolve(kind, registry) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e:#}");
