@@ -386,6 +386,12 @@ pub struct Connection {
     pub aborted: Option<crate::abort::PolicyAbort>,
     /// Set by `terminate-tls`: the listener terminates the client's TLS with these options.
     pub tls_termination: Option<Arc<crate::TlsTermination>>,
+    /// The internal endpoints `forward-internal` may hand this connection to (TCP and TLS
+    /// endpoints), set by the host; `None` when there are none.
+    pub internal: Option<InternalRouting>,
+    /// The internal endpoint `forward-internal` handed the connection to in `on_tcp_connect`,
+    /// as [`crate::internal::internal_url`] spells it.
+    pub forward_to: Option<String>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) conn_value: Arc<dyn cel::common::value::Val>,
     pub(crate) endpoint_value: Arc<dyn cel::common::value::Val>,
@@ -406,6 +412,8 @@ impl Connection {
             issues: Vec::new(),
             aborted: None,
             tls_termination: None,
+            internal: None,
+            forward_to: None,
             clock,
             conn_value,
             endpoint_value,
