@@ -61,8 +61,10 @@ FILES = {"1k": ("1k.bin", 1024), "100k": ("100k.bin", 100 * 1024)}
 # Rows, in the order printed. "peer" rows compete for "best peer"; sluice rows are ours.
 # sluice-tunnel: edge + `sluice http --connect-url` agent (inspection on, the default);
 # sluice-tunnel-noinspect: the same with `--inspect false`.
+# sluice-forward-internal: a gateway agent's endpoint whose policy hands each request to an
+# internal endpoint (`forward-internal`) bound by a second agent, both without inspection.
 HTTP_CONTENDERS = ["direct", "nginx", "sluice-edge", "sluice-edge+policy", "sluice-tunnel",
-                   "sluice-tunnel-noinspect", "rathole", "bore"]
+                   "sluice-tunnel-noinspect", "sluice-forward-internal", "rathole", "bore"]
 AB = Path(os.environ["BENCH_AB"]).resolve() if os.environ.get("BENCH_AB") else None
 if AB:
     HTTP_CONTENDERS[4:4] = ["sluice-edge@B", "sluice-edge+policy@B"]

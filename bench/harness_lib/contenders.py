@@ -20,7 +20,8 @@ from .config import (
 from .ports import free_bore_port, free_port, http_ok, port_open, wait_port
 from .procs import have, rss_kib, run, start, wait_log, write
 from .sluice_tunnel import (
-    TunnelEdge, http_agent_args, last_line, sluice_help, split_url, start_agent, start_tcp_agent,
+    TunnelEdge, http_agent_args, last_line, sluice_help, split_url, start_agent,
+    start_forward_internal, start_tcp_agent,
 )
 
 
@@ -166,6 +167,8 @@ class Lab:
             "sluice-tunnel": [pid("sluice-tunnel-edge"), pid("sluice-agent"), pid("upstream")],
             "sluice-tunnel-noinspect": [pid("sluice-tunnel-edge"), pid("sluice-agent-noinspect"),
                                         pid("upstream")],
+            "sluice-forward-internal": [pid("sluice-tunnel-edge"), pid("sluice-fi-internal"),
+                                        pid("sluice-fi-gateway"), pid("upstream")],
             "rathole": [pid("rathole"), pid("rathole-client"), pid("upstream")],
             "bore": [pid("bore"), pid("bore-client"), pid("upstream")],
         }.items()}
@@ -184,7 +187,7 @@ class Lab:
         a `sluice tcp` agent on the iperf3 server."""
         self.tedge = TunnelEdge("sluice-tunnel-edge")
         if self.tedge.error:
-            for c in ("sluice-tunnel", "sluice-tunnel-noinspect"):
+            for c in ("sluice-tunnel", "sluice-tunnel-noinspect", "sluice-forward-internal"):
                 self.url[c] = self.tedge.error
             self.iperf["sluice-tunnel"] = self.tedge.error
             return
@@ -213,6 +216,14 @@ class Lab:
                 self.pids["sluice-agent" if inspect else "sluice-agent-noinspect"] = p.pid
             else:
                 self.url[c] = f"n/a: no 200 through {url} ({last_line(c)})"
+        r = start_forward_internal(self.tedge, self.up, "sluice-forward-internal")
+        if isinstance(r, str):
+            self.url["sluice-forward-internal"] = r
+        elif http_ok(r[1][0], r[1][1], timeout=15):
+            self.url["sluice-forward-internal"] = r[1]
+            self.pids["sluice-fi-internal"], self.pids["sluice-fi-gateway"] = r[0]
+        else:
+            self.url["sluice-forward-internal"] = "n/a: no 200 through the forward-internal gateway"
         if have("iperf3") and isinstance(self.iperf.get("direct"), int):
             r = start_tcp_agent("sluice-tcp-agent", self.tedge, self.iperf_up)
             if isinstance(r, str):

@@ -26,7 +26,9 @@ def summary(results: dict) -> list[str]:
                      f"{ratio_to(t, 'sluice-tunnel', ['rathole', 'bore'], 'rps', True)}, without "
                      f"inspection {ratio_to(t, 'sluice-tunnel-noinspect', ['rathole', 'bore'], 'rps', True)}; "
                      f"CPU µs/req through the tunnel "
-                     f"{ratio_to(t, 'sluice-tunnel', ['rathole', 'bore'], 'cpu_us_per_req', False)}")
+                     f"{ratio_to(t, 'sluice-tunnel', ['rathole', 'bore'], 'cpu_us_per_req', False)}; "
+                     f"CPU µs/req through forward-internal "
+                     f"{ratio_to(t, 'sluice-forward-internal', ['sluice-tunnel-noinspect'], 'cpu_us_per_req', False)}")
     t = results.get("iperf")
     if t:
         L.append(f"- One TCP stream, Gbit/s: sluice TCP tunnel "

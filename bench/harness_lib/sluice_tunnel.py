@@ -201,3 +201,34 @@ def start_tcp_agent(name: str, edge: TunnelEdge, local_port: int) -> tuple[subpr
     p, url = r
     m = re.search(r":(\d+)$", url)
     return p, int(m.group(1)) if m else port
+
+
+FORWARD_INTERNAL_URL = "https://bench-api.internal"
+
+
+def start_forward_internal(edge: TunnelEdge, upstream: int, name: str) -> tuple[list[int], tuple[int, str]] | str:
+    """The `sluice-forward-internal` row: an agent binds the upstream as the internal endpoint
+    FORWARD_INTERNAL_URL, and a gateway agent binds `http://<name>.localhost` whose policy
+    hands every request to it with `forward-internal` (in-process on the edge; the gateway's
+    own upstream is never reached). Both without inspection, to compare with
+    `sluice-tunnel-noinspect`. Returns (agent pids, (port, host)) or an "n/a: ..." string."""
+    if "--binding" not in (sluice_help("http") or ""):
+        return "skipped: `sluice http` has no --binding flag (no internal endpoints)"
+    r = start_agent(f"{name}-internal",
+                    http_agent_args(edge, upstream, FORWARD_INTERNAL_URL, inspect=False),
+                    want="bench-api.internal")
+    if isinstance(r, str):
+        return r
+    internal = r[0]
+    policy = write(WORK / "forward-internal.yml",
+                   "on_http_request:\n  - actions:\n      - type: forward-internal\n"
+                   f"        config: {{url: \"{FORWARD_INTERNAL_URL}\"}}\n")
+    argv = http_agent_args(edge, upstream, f"http://{name}.localhost", inspect=False)
+    argv[-1:-1] = ["--traffic-policy-file", str(policy)]
+    r = start_agent(name, argv, want=f"{name}.localhost")
+    if isinstance(r, str):
+        stop(internal)
+        return r
+    gateway, url = r
+    target = split_url(url) or (edge.http, f"{name}.localhost:{edge.http}")
+    return [internal.pid, gateway.pid], target

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_policy::{
-    Diagnostic, LoadOptions, Phase, Protocol, Registry, Severity, Termination, load_policy,
+    Diagnostic, IpPolicyNames, LoadOptions, Phase, Protocol, Registry, Severity, Termination,
+    load_policy,
 };
 
 /// `sluice policy …`
@@ -119,6 +120,8 @@ fn check(
             LoadOptions {
                 protocol,
                 local_secrets: true,
+                // Named IP policies live in an edge's config: named, not checked, here.
+                ip_policies: IpPolicyNames::Deferred,
             },
         );
         let mut diagnostics = match &result {
@@ -167,7 +170,11 @@ fn check(
 fn explain(file: &PathBuf, registry: &Registry) -> anyhow::Result<u8> {
     let name = file.display().to_string();
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {name}"))?;
-    let policy = match load_policy(&name, &text, registry, LoadOptions::default()) {
+    let options = LoadOptions {
+        ip_policies: IpPolicyNames::Deferred,
+        ..LoadOptions::default()
+    };
+    let policy = match load_policy(&name, &text, registry, options) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");

@@ -23,8 +23,25 @@ pub struct TestFile {
     /// target is offline. In-process only: the live runner skips files that have them.
     #[serde(default)]
     pub internal_endpoints: BTreeMap<String, UpstreamSpec>,
+    /// Named IP policies `restrict-ips` may name in `ip_policies`, standing in for the edge
+    /// config's `ip_policies:` (the live runner writes them into its edge's config). Without
+    /// them, a policy naming one does not load.
+    #[serde(default)]
+    pub ip_policies: BTreeMap<String, IpPolicySpec>,
     /// The cases.
     pub cases: Vec<Case>,
+}
+
+/// A named IP policy of a test file.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IpPolicySpec {
+    /// CIDRs or addresses allowed.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// CIDRs or addresses denied.
+    #[serde(default)]
+    pub deny: Vec<String>,
 }
 
 /// One case: a single send (`request`, `expect`) or several `steps`.

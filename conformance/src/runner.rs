@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use sluice_policy::harness::{self, ManualClock, TestConn, UpstreamReply};
-use sluice_policy::{LoadOptions, Phase, Policy, Registry, load_node, load_policy};
+use sluice_policy::{IpPolicyNames, LoadOptions, Phase, Policy, Registry, load_node, load_policy};
 use sluice_source::{Node, NodeDeserializer, parse};
 
 use crate::format::{
@@ -176,14 +176,23 @@ pub(crate) struct Prepared {
     policy_node: Option<Node>,
     pub(crate) policy_text: Option<(String, String)>,
     pub(crate) endpoint: String,
+    ip_policies: IpPolicyNames,
 }
 
 impl Prepared {
+    /// How the file's policy loads: named IP policies from its `ip_policies:`, if any.
+    pub(crate) fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            ip_policies: self.ip_policies.clone(),
+            ..LoadOptions::default()
+        }
+    }
+
     pub(crate) fn load(&self, registry: &Registry) -> Result<Policy, String> {
         let loaded = if let Some(node) = &self.policy_node {
-            load_node(&self.file_name, node, registry, LoadOptions::default())
+            load_node(&self.file_name, node, registry, self.load_options())
         } else if let Some((name, text)) = &self.policy_text {
-            load_policy(name, text, registry, LoadOptions::default())
+            load_policy(name, text, registry, self.load_options())
         } else {
             Ok(Policy::empty())
         };
@@ -221,12 +230,14 @@ pub(crate) fn prepare(path: &Path, registry: &Registry) -> Result<Prepared, Stri
         .endpoint
         .clone()
         .unwrap_or_else(|| "https://app.example.com".into());
+    let ip_policies = ip_policies::names(&file.ip_policies).map_err(|e| format!("{name}: {e}"))?;
     Ok(Prepared {
         file,
         file_name: Arc::from(name.as_str()),
         policy_node,
         policy_text,
         endpoint,
+        ip_policies,
     })
 }
 
@@ -429,3 +440,4 @@ pub(crate) fn steps_of(case: &Case) -> Vec<Step> {
 }
 
 pub(crate) mod check;
+mod ip_policies;

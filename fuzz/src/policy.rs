@@ -24,7 +24,7 @@ pub fn policy_load(data: &[u8]) {
             registry(),
             LoadOptions {
                 protocol,
-                local_secrets: false,
+                ..LoadOptions::default()
             },
         ) {
             Ok(policy) => {

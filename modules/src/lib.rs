@@ -9,6 +9,7 @@ mod http_call;
 mod jwt;
 mod limits;
 mod oauth;
+pub mod policy_fetch;
 pub mod scalar_text;
 mod util;
 mod webhook;

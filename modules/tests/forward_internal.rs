@@ -189,3 +189,57 @@ fn config_is_checked_at_load() {
     );
     assert!(e.contains("on_http_response"), "{e}");
 }
+
+/// Runs `on_tcp_connect` of a `tcp://` endpoint forwarding to `url`; whether it closed, the
+/// connection's hand-off target and the recorded error code.
+async fn tcp_phase(
+    url: &str,
+    on_error: &str,
+    routing: Option<InternalRouting>,
+) -> (bool, Option<String>, Option<String>) {
+    let yaml = format!(
+        "on_tcp_connect:\n  - actions:\n      - type: forward-internal\n        config: {{url: \"{url}\", on_error: {on_error}}}\n"
+    );
+    let policy = load(&yaml);
+    let mut conn = harness::connection(
+        &TestConn::default(),
+        harness::endpoint("tcp://1.tcp.example.com:20000"),
+        Arc::new(ManualClock::new()),
+    );
+    conn.internal = routing;
+    let closed = harness::tcp_connect(&policy, &mut conn).await;
+    let code = conn.results.get("forward_internal").and_then(|v| {
+        sluice_policy::cel::value::to_json(v)["error"]["code"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    (closed, conn.forward_to.clone(), code)
+}
+
+#[tokio::test]
+async fn tcp_connections_are_handed_off_to_the_same_protocol_only() {
+    let here = "tcp://1.tcp.example.com:20000";
+    let online = || Some(routing(vec!["tcp://db.internal:5432"], &[here]));
+    let (closed, to, code) = tcp_phase("tcp://db.internal:5432", "halt", online()).await;
+    assert!(!closed);
+    assert_eq!(to.as_deref(), Some("tcp://db.internal:5432"));
+    assert_eq!(code, None);
+    // Offline, halting: closed, the code recorded.
+    let (closed, to, code) = tcp_phase("tcp://gone.internal:1", "halt", online()).await;
+    assert!(closed);
+    assert_eq!(to, None);
+    assert_eq!(code.as_deref(), Some("ERR_SLUICE_3200"));
+    // Another protocol: 2300; with `continue` the connection goes on where it was.
+    let (closed, to, code) = tcp_phase("tls://db.internal", "continue", online()).await;
+    assert!(!closed);
+    assert_eq!(to, None);
+    assert_eq!(code.as_deref(), Some("ERR_SLUICE_2300"));
+    // A loop: 3603.
+    let looped = Some(routing(
+        vec!["tcp://db.internal:5432"],
+        &[here, "tcp://db.internal:5432"],
+    ));
+    let (closed, _, code) = tcp_phase("tcp://db.internal:5432", "halt", looped).await;
+    assert!(closed);
+    assert_eq!(code.as_deref(), Some("ERR_SLUICE_3603"));
+}

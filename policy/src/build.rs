@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::cel::{CompileErrorKind, Expr, Needs, Template};
 use crate::diag::{Code, Diagnostic};
+use crate::ip_policy::IpPolicyNames;
 use crate::phase::Phase;
 use crate::source::{Loc, Node, NodeDeserializer, PathSeg};
 
@@ -21,6 +22,7 @@ pub struct BuildCx<'a> {
     failed: bool,
     needs: Needs,
     local_secrets: bool,
+    ip_policies: IpPolicyNames,
 }
 
 impl<'a> BuildCx<'a> {
@@ -42,11 +44,21 @@ impl<'a> BuildCx<'a> {
             failed: false,
             needs: Needs::default(),
             local_secrets: false,
+            ip_policies: IpPolicyNames::Unavailable,
         }
     }
 
     pub(crate) fn set_local_secrets(&mut self, allowed: bool) {
         self.local_secrets = allowed;
+    }
+
+    pub(crate) fn set_ip_policies(&mut self, names: IpPolicyNames) {
+        self.ip_policies = names;
+    }
+
+    /// What named IP policies (`restrict-ips`' `ip_policies`) resolve against here.
+    pub fn ip_policies(&self) -> &IpPolicyNames {
+        &self.ip_policies
     }
 
     /// Whether the action may read secrets from this machine's environment or files (see

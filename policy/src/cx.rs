@@ -196,6 +196,18 @@ impl TcpCx<'_> {
     pub fn terminate_tls(&mut self, options: Arc<crate::TlsTermination>) {
         self.conn.tls_termination = Some(options);
     }
+
+    /// The internal endpoints this connection may be handed to (none in the harness).
+    pub fn internal_routing(&self) -> Option<&InternalRouting> {
+        self.conn.internal.as_ref()
+    }
+
+    /// Hands the connection to the internal endpoint `url` (canonical, see
+    /// [`crate::internal::internal_url`]); the action then returns [`crate::Flow::Handoff`]
+    /// and the host runs that endpoint's `on_tcp_connect` next.
+    pub fn forward_internal(&mut self, url: String) {
+        self.conn.forward_to = Some(url);
+    }
 }
 
 impl PhaseCx for TcpCx<'_> {

@@ -118,7 +118,8 @@ impl Policy {
                 }
                 match flow {
                     Ok(Flow::Continue) => {}
-                    // No TCP action hands a connection off; end the phase as it stands.
+                    // `forward-internal` recorded the target on the connection; the host
+                    // runs that endpoint's `on_tcp_connect` next.
                     Ok(Flow::Handoff) => break 'rules,
                     Ok(Flow::Respond(_) | Flow::Close) => {
                         verdict = TcpVerdict::Close;

@@ -393,6 +393,12 @@ pub struct Connection {
     /// The trace of `on_tcp_connect`: recorded only when the host sets it to `Some` before
     /// running the phase; `None` costs nothing.
     pub trace: Option<Box<crate::trace::PolicyTrace>>,
+    /// The internal endpoints `forward-internal` may hand this connection to (TCP and TLS
+    /// endpoints), set by the host; `None` when there are none.
+    pub internal: Option<InternalRouting>,
+    /// The internal endpoint `forward-internal` handed the connection to in `on_tcp_connect`,
+    /// as [`crate::internal::internal_url`] spells it.
+    pub forward_to: Option<String>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) conn_value: Arc<dyn cel::common::value::Val>,
     pub(crate) endpoint_value: Arc<dyn cel::common::value::Val>,
@@ -414,6 +420,8 @@ impl Connection {
             aborted: None,
             tls_termination: None,
             trace: None,
+            internal: None,
+            forward_to: None,
             clock,
             conn_value,
             endpoint_value,

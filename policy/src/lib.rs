@@ -20,6 +20,7 @@ mod engine;
 pub mod exchange;
 pub mod harness;
 pub mod internal;
+pub mod ip_policy;
 mod load;
 mod phase;
 mod policy;
@@ -45,6 +46,7 @@ pub use exchange::{
     SyntheticResponse, SystemClock, TlsInfo,
 };
 pub use internal::{InternalEndpoints, InternalRouting, MAX_FORWARD_ENDPOINTS, internal_url};
+pub use ip_policy::{IpPolicies, IpPolicy, IpPolicyNames, parse_net};
 pub use load::{LoadOptions, load_node, load_policy};
 pub use phase::{Phase, Protocol};
 pub use policy::{Policy, PolicyAction, Rule};

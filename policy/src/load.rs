@@ -11,7 +11,7 @@ use crate::registry::Registry;
 use crate::source::{Loc, Node, NodeKind, PathSeg, parse};
 
 /// Options for loading.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     /// The endpoint protocol, when known: TCP and TLS endpoints only allow `on_tcp_connect`.
     pub protocol: Option<Protocol>,
@@ -20,6 +20,8 @@ pub struct LoadOptions {
     /// config, `sluice policy check`), false for policies an agent sends to an edge, which must
     /// never read the edge's environment or files.
     pub local_secrets: bool,
+    /// What `restrict-ips`' `ip_policies` names resolve against.
+    pub ip_policies: crate::IpPolicyNames,
 }
 
 /// Loads a policy from YAML or JSON text. `file` names it in diagnostics.

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
-use sluice_policy::{Clock, ConnInfo, Connection, TcpVerdict, TlsInfo, TlsTermination};
+use sluice_policy::{
+    Clock, ConnInfo, Connection, InternalRouting, TcpVerdict, TlsInfo, TlsTermination,
+};
 
 use crate::config::Endpoint;
 
@@ -97,8 +99,14 @@ impl ConnRecord {
 
     /// Runs `ep`'s `on_tcp_connect` on this connection and records the outcome (it goes into
     /// `tcp_connection_closed.v0`). For TCP and TLS endpoints, whose connections carry one
-    /// endpoint and no HTTP.
-    pub async fn tcp_connect(&self, ep: &Endpoint, clock: Arc<dyn Clock>) -> TcpDecision {
+    /// endpoint (or a chain of them, with `forward-internal`; `internal` says what it may
+    /// reach) and no HTTP.
+    pub async fn tcp_connect(
+        &self,
+        ep: &Endpoint,
+        clock: Arc<dyn Clock>,
+        internal: Option<InternalRouting>,
+    ) -> TcpDecision {
         let info = ConnInfo {
             client: self.client,
             server: self.server,
@@ -106,8 +114,10 @@ impl ConnRecord {
             started: self.started_at,
         };
         let mut conn = Connection::new(info, ep.info.clone(), clock);
+        conn.internal = internal;
         let closed = ep.policy.on_tcp_connect(&mut conn).await == TcpVerdict::Close;
         let terminate_tls = conn.tls_termination.clone();
+        let forward_to = conn.forward_to.clone();
         self.endpoints.lock().await.insert(
             ep.info.id.clone(),
             EndpointConn {
@@ -118,7 +128,10 @@ impl ConnRecord {
         if closed {
             TcpDecision::Closed
         } else {
-            TcpDecision::Open { terminate_tls }
+            TcpDecision::Open {
+                terminate_tls,
+                forward_to,
+            }
         }
     }
 }
@@ -133,5 +146,7 @@ pub enum TcpDecision {
     Open {
         /// The termination options.
         terminate_tls: Option<Arc<TlsTermination>>,
+        /// The internal endpoint (canonical URL) `forward-internal` handed the connection to.
+        forward_to: Option<String>,
     },
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use sluice_policy::{LoadOptions, PolicyError, Registry, load_node, load_policy};
+use sluice_policy::{IpPolicyNames, LoadOptions, PolicyError, Registry, load_node, load_policy};
 use sluice_source::{Node, PathSeg, parse};
 
 use super::resolve::{check_bindings, resolve_endpoint, resolve_tunnel};
@@ -122,6 +122,8 @@ pub fn check_text(
         let options = LoadOptions {
             protocol: Some(resolved.kind.protocol(resolved.url.as_deref())),
             local_secrets: false,
+            // The edge resolves named IP policies when it loads the policy at bind.
+            ip_policies: IpPolicyNames::Deferred,
         };
         let result = match (&e.traffic_policy, &e.traffic_policy_file) {
             (Some(_), Some(_)) => {
@@ -177,6 +179,7 @@ pub fn check_text(
                 let options = LoadOptions {
                     protocol: Some(r.kind.protocol(r.url.as_deref())),
                     local_secrets: false,
+                    ip_policies: IpPolicyNames::Deferred,
                 };
                 let label = format!("{name} (policy of tunnel `{tname}`)");
                 if let Err(err) = load_policy(&label, text, registry, options) {

@@ -10,10 +10,13 @@ use anyhow::{Context, bail};
 use clap::Args;
 use sluice_agent::config::legacy::merge_policies;
 use sluice_agent::config::tls_termination::{self, TerminateAt};
-use sluice_agent::config::{Config, ConsoleColor, ConsoleUi, LogTarget, ResolvedEndpoint};
+use sluice_agent::config::{
+    AgentSection, Config, ConsoleColor, ConsoleUi, LogTarget, ResolvedEndpoint,
+};
 use sluice_agent::{
     AgentSetting, AppProtocol, EndpointKind, InspectLimits, ProxyProtocol, Upstream,
 };
+use sluice_policy::Registry;
 
 use super::embedded::EmbeddedOptions;
 use super::legacy::LegacyArgs;
@@ -63,8 +66,11 @@ pub struct EndpointArgs {
     #[arg(long)]
     pub url: Option<String>,
     /// A Traffic Policy file sent to the edge with the bind.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "traffic_policy_url")]
     pub traffic_policy_file: Option<PathBuf>,
+    /// A Traffic Policy fetched over HTTP(S) at start and sent like a file (ngrok 3.26).
+    #[arg(long)]
+    pub traffic_policy_url: Option<String>,
     /// Share the URL with other agents binding it with pooling enabled.
     #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub pooling_enabled: bool,
@@ -244,7 +250,11 @@ pub fn with_scheme(url: &str, kind: EndpointKind) -> String {
 
 impl EndpointArgs {
     /// The endpoint these flags describe, and the deprecation warnings to print.
-    pub fn resolve(&self, kind: EndpointKind) -> anyhow::Result<(ResolvedEndpoint, Vec<String>)> {
+    pub fn resolve(
+        &self,
+        kind: EndpointKind,
+        registry: &Registry,
+    ) -> anyhow::Result<(ResolvedEndpoint, Vec<String>)> {
         let mut upstream = Upstream::parse(&self.upstream, kind)?;
         if let Some(p) = &self.upstream_protocol {
             if kind != EndpointKind::Http {
@@ -272,12 +282,19 @@ impl EndpointArgs {
             (Some(u), None) | (None, Some(u)) => Some(with_scheme(u, kind)),
             (None, None) => None,
         };
-        let user = match &self.traffic_policy_file {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?,
+        let (user, source) = match (&self.traffic_policy_file, &self.traffic_policy_url) {
+            (Some(path), _) => (
+                Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                ),
+                path.display().to_string(),
             ),
-            None => None,
+            (None, Some(url)) => (
+                Some(super::policy_url::fetch(url, kind, registry)?),
+                url.clone(),
+            ),
+            (None, None) => (None, String::new()),
         };
         let at = self
             .terminate_at
@@ -301,15 +318,7 @@ impl EndpointArgs {
             (Some(g), None) => Some(serde_json::to_string_pretty(&g)?),
             (Some(g), Some(text)) => {
                 let node = sluice_source::parse(&text).map_err(|(loc, m)| {
-                    anyhow::anyhow!(
-                        "{}:{}:{}: {m}",
-                        self.traffic_policy_file
-                            .as_deref()
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_default(),
-                        loc.line,
-                        loc.col
-                    )
+                    anyhow::anyhow!("{source}:{}:{}: {m}", loc.line, loc.col)
                 })?;
                 merge_policies(Some(g), Some(&node.to_json()))
                     .map(|p| serde_json::to_string_pretty(&p))

@@ -4,15 +4,16 @@
 //! upstream, and serves the inspector on 127.0.0.1:4040.
 //!
 //! Files: [`args`] (flags → endpoint and settings), [`legacy`] (deprecated flags → policy),
-//! [`embedded`] (the in-process edge), [`run`] (the session, handed to
-//! `sluice_agent::runner`, whose events it prints), [`print`] (console lines), [`console`]
-//! (the full-screen console on a terminal), [`sources`] (where each setting came from, for
-//! `/status`), [`start`] (config-file endpoints). Logs go through [`crate::log`].
+//! [`embedded`] (the in-process edge), [`policy_url`] (`--traffic-policy-url`), [`run`] (the
+//! session, handed to `sluice_agent::runner`, whose events it prints), [`print`] (console
+//! lines), [`console`] (the full-screen console on a terminal), [`sources`] (where each setting
+//! came from, for `/status`), [`start`] (config-file endpoints). Logs go through [`crate::log`].
 
 mod args;
 pub mod console;
 mod embedded;
 mod legacy;
+mod policy_url;
 mod print;
 mod run;
 mod sources;
@@ -46,7 +47,7 @@ pub fn run_endpoint(
     args: EndpointArgs,
     registry: &Registry,
 ) -> anyhow::Result<u8> {
-    let (endpoint, warnings) = match args.resolve(kind) {
+    let (endpoint, warnings) = match args.resolve(kind, registry) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e:#}");

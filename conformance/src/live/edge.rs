@@ -1,11 +1,14 @@
 //! Starts a real `sluice edge` for one case: writes its config, spawns the binary, and waits
 //! (bounded) until its listener accepts connections. Killed on drop.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::format::IpPolicySpec;
 
 /// How long the edge may take to start listening.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -22,6 +25,8 @@ pub struct EdgeSpec<'a> {
     pub policy_file: Option<&'a Path>,
     /// Folder shared by the edges of one run (the development CA lives there).
     pub state_dir: &'a Path,
+    /// The test file's named IP policies, written as the config's `ip_policies:`.
+    pub ip_policies: &'a BTreeMap<String, IpPolicySpec>,
 }
 
 /// A running edge.
@@ -65,6 +70,19 @@ pub fn config_text(spec: &EdgeSpec<'_>, listen: SocketAddr, events: &Path) -> St
         "events:\n  output: {}",
         quoted(&events.display().to_string())
     );
+    if !spec.ip_policies.is_empty() {
+        s.push_str("ip_policies:\n");
+        for (name, p) in spec.ip_policies {
+            let list = |items: &[String]| serde_json::to_string(items).unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "  - {{name: {}, allow: {}, deny: {}}}",
+                quoted(name),
+                list(&p.allow),
+                list(&p.deny)
+            );
+        }
+    }
     let _ = writeln!(s, "endpoints:\n  - url: {}", quoted(spec.endpoint_url));
     let _ = writeln!(
         s,

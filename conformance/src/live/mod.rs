@@ -387,6 +387,7 @@ impl LiveRunner {
                     upstream: self.echo.addr(),
                     policy_file,
                     state_dir: &self.scratch.join("state"),
+                    ip_policies: &prepared.file.ip_policies,
                 };
                 let edge =
                     match edge::EdgeProcess::start(&self.options.edge_bin, &spec, &self.next_dir())

@@ -1,6 +1,9 @@
 //! `forward-internal`: hands the request to an internal endpoint (`https://api.internal`) of
 //! the same owner. The action only picks and checks the target; the host (the edge) then runs
 //! the target's policy and forwards the request in-process, so `Host` stays the public one.
+//! In `on_tcp_connect` (TCP and TLS endpoints) it hands the whole connection over the same
+//! way: `tcp://` to `tcp://…internal:PORT`, `tls://` to `tls://…internal`; a halting failure
+//! closes the connection (the codes are in the result variables either way).
 //!
 //! Failures, answered with `on_error: halt` (the default) or recorded as
 //! `actions.ngrok.forward_internal.{url,error.code,error.message}` with `continue`:
@@ -14,8 +17,8 @@ use serde::Deserialize;
 use sluice_policy::cel::Template;
 use sluice_policy::cel::value::{map, string};
 use sluice_policy::{
-    Action, ActionError, BuildCx, Code, Flow, HttpCx, MAX_FORWARD_ENDPOINTS, Phase, PhaseCx,
-    Protocol, SyntheticResponse, Termination, TypedAction, internal_url,
+    Action, ActionError, BuildCx, Code, Flow, HttpCx, InternalRouting, MAX_FORWARD_ENDPOINTS,
+    Phase, PhaseCx, Protocol, SyntheticResponse, TcpCx, Termination, TypedAction, internal_url,
 };
 
 /// What to do when the target cannot be reached.
@@ -64,57 +67,88 @@ impl Failure {
 }
 
 /// Whether an endpoint of `protocol` may forward to a target URL of `scheme`: HTTP(S) to
-/// HTTP(S) only (ngrok: same protocol family).
+/// HTTP(S), TCP to TCP, TLS to TLS (ngrok: same protocol).
 fn same_protocol(protocol: Protocol, target: &str) -> bool {
-    let http_target = target.starts_with("http://") || target.starts_with("https://");
     match protocol {
-        Protocol::Http | Protocol::Https => http_target,
-        Protocol::Tcp | Protocol::Tls => !http_target,
+        Protocol::Http | Protocol::Https => {
+            target.starts_with("http://") || target.starts_with("https://")
+        }
+        Protocol::Tcp => target.starts_with("tcp://"),
+        Protocol::Tls => target.starts_with("tls://"),
     }
 }
 
+/// The target's canonical URL for an endpoint of `protocol` that went through `routing`, once
+/// it is known to be online and not yet visited.
+fn target(
+    protocol: Protocol,
+    routing: Option<&InternalRouting>,
+    raw: &str,
+) -> Result<String, Failure> {
+    let url = internal_url(raw)
+        .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, 2300, e.to_string()))?;
+    if !same_protocol(protocol, &url) {
+        return Err(Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            2300,
+            format!(
+                "{url} is not of this endpoint's protocol ({})",
+                protocol.as_str()
+            ),
+        ));
+    }
+    let Some(routing) = routing else {
+        return Err(offline(&url));
+    };
+    if routing.visited.contains(&url) {
+        return Err(Failure::new(
+            StatusCode::LOOP_DETECTED,
+            3603,
+            format!(
+                "forward-internal loop: {url} was already visited ({} -> {url})",
+                routing.visited.join(" -> ")
+            ),
+        ));
+    }
+    if routing.visited.len() >= MAX_FORWARD_ENDPOINTS {
+        return Err(Failure::new(
+            StatusCode::LOOP_DETECTED,
+            3501,
+            format!(
+                "a request may only forward through {MAX_FORWARD_ENDPOINTS} endpoints; \
+                 not forwarding to {url}"
+            ),
+        ));
+    }
+    if !routing.endpoints.is_online(&url) {
+        return Err(offline(&url));
+    }
+    Ok(url)
+}
+
 impl ForwardInternal {
-    /// The target's canonical URL, once it is known to be online and not yet visited.
-    fn target(&self, cx: &HttpCx<'_>, raw: &str) -> Result<String, Failure> {
-        let url = internal_url(raw)
-            .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, 2300, e.to_string()))?;
-        if !same_protocol(cx.endpoint().protocol, &url) {
-            return Err(Failure::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                2300,
-                format!(
-                    "{url} is not of this endpoint's protocol ({})",
-                    cx.endpoint().protocol.as_str()
+    /// The target URL as this evaluation renders it.
+    fn render(&self, cx: &dyn PhaseCx) -> Result<String, ActionError> {
+        self.url
+            .render(cx.scope())
+            .map_err(|e| ActionError::interpolation(Self::TYPE, "url", e))
+    }
+
+    /// Records a failure in `actions.ngrok.forward_internal`.
+    fn record(cx: &mut dyn PhaseCx, raw: String, failure: &Failure) {
+        cx.set_result(
+            "forward_internal",
+            map([
+                ("url", string(raw)),
+                (
+                    "error",
+                    map([
+                        ("code", string(format!("ERR_SLUICE_{}", failure.code))),
+                        ("message", string(failure.message.clone())),
+                    ]),
                 ),
-            ));
-        }
-        let Some(routing) = cx.internal_routing() else {
-            return Err(offline(&url));
-        };
-        if routing.visited.contains(&url) {
-            return Err(Failure::new(
-                StatusCode::LOOP_DETECTED,
-                3603,
-                format!(
-                    "forward-internal loop: {url} was already visited ({} -> {url})",
-                    routing.visited.join(" -> ")
-                ),
-            ));
-        }
-        if routing.visited.len() >= MAX_FORWARD_ENDPOINTS {
-            return Err(Failure::new(
-                StatusCode::LOOP_DETECTED,
-                3501,
-                format!(
-                    "a request may only forward through {MAX_FORWARD_ENDPOINTS} endpoints; \
-                     not forwarding to {url}"
-                ),
-            ));
-        }
-        if !routing.endpoints.is_online(&url) {
-            return Err(offline(&url));
-        }
-        Ok(url)
+            ]),
+        );
     }
 }
 
@@ -128,12 +162,26 @@ fn offline(url: &str) -> Failure {
 
 #[async_trait]
 impl Action for ForwardInternal {
+    async fn on_tcp_connect(&self, cx: &mut TcpCx<'_>) -> Result<Flow, ActionError> {
+        let raw = self.render(cx)?;
+        match target(cx.endpoint().protocol, cx.internal_routing(), &raw) {
+            Ok(url) => {
+                cx.forward_internal(url);
+                Ok(Flow::Handoff)
+            }
+            Err(failure) => {
+                Self::record(cx, raw, &failure);
+                Ok(match self.on_error {
+                    OnError::Halt => Flow::Close,
+                    OnError::Continue => Flow::Continue,
+                })
+            }
+        }
+    }
+
     async fn on_http_request(&self, cx: &mut HttpCx<'_>) -> Result<Flow, ActionError> {
-        let raw = self
-            .url
-            .render(cx.scope())
-            .map_err(|e| ActionError::interpolation(Self::TYPE, "url", e))?;
-        let failure = match self.target(cx, &raw) {
+        let raw = self.render(cx)?;
+        let failure = match target(cx.endpoint().protocol, cx.internal_routing(), &raw) {
             Ok(url) => {
                 cx.forward_internal(url);
                 return Ok(Flow::Handoff);
@@ -147,19 +195,7 @@ impl Action for ForwardInternal {
                 &failure.message,
             ))),
             OnError::Continue => {
-                cx.set_result(
-                    "forward_internal",
-                    map([
-                        ("url", string(raw)),
-                        (
-                            "error",
-                            map([
-                                ("code", string(format!("ERR_SLUICE_{}", failure.code))),
-                                ("message", string(failure.message)),
-                            ]),
-                        ),
-                    ]),
-                );
+                Self::record(cx, raw, &failure);
                 Ok(Flow::Continue)
             }
         }
@@ -177,12 +213,12 @@ impl Action for ForwardInternal {
 impl TypedAction for ForwardInternal {
     type Config = ForwardInternalConfig;
     const TYPE: &'static str = "forward-internal";
-    const PHASES: &'static [Phase] = &[Phase::HttpRequest];
+    const PHASES: &'static [Phase] = &[Phase::TcpConnect, Phase::HttpRequest];
     // It ends the phase on success and on a halting failure; with `on_error: continue` a
     // failure lets the rule go on, so actions after it stay reachable.
     const TERMINATION: Termination = Termination::WhenRejecting;
-    const ABOUT: &'static str =
-        "Hands the request to an internal endpoint (.internal) of the same owner, in-process.";
+    const ABOUT: &'static str = "Hands the request (or, in on_tcp_connect, the connection) to an \
+        internal endpoint (.internal) of the same owner and protocol, in-process.";
 
     fn build(config: ForwardInternalConfig, cx: &mut BuildCx<'_>) -> Option<Self> {
         let url = cx.template("url", &config.url);

@@ -6,9 +6,13 @@
 //! IPv4 CIDRs. Denied: `on_tcp_connect` closes the connection; the HTTP phases answer `403`
 //! with `ERR_SLUICE_3205`; with `enforce: false` traffic continues. Result variables:
 //! `actions.ngrok.restrict_ips.{action,matched_cidr}` and on deny `.error.{code,message}`.
+//!
+//! `ip_policies: [name]` adds the allow and deny CIDRs of the edge config's named IP policies
+//! (see [`sluice_policy::IpPolicyNames`] for where names resolve); a refusal decided by one of
+//! them carries `ERR_SLUICE_3203` (ngrok's "blocked by IP Policy") instead of 3205.
 
 use std::net::IpAddr;
-use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use cel::Value;
@@ -19,12 +23,15 @@ use serde::Deserialize;
 use sluice_policy::cel::Template;
 use sluice_policy::cel::value::{map, string, to_text};
 use sluice_policy::{
-    Action, ActionError, BuildCx, Code, Flow, HttpCx, Phase, PhaseCx, SyntheticResponse, TcpCx,
-    Termination, TypedAction,
+    Action, ActionError, BuildCx, Code, Flow, HttpCx, IpPolicyNames, Phase, PhaseCx,
+    SyntheticResponse, TcpCx, Termination, TypedAction, parse_net,
 };
 
 /// Error code of a denied request (`ERR_SLUICE_3205`, as ngrok's endpoint IP restriction).
 pub const ERROR_CODE: u16 = 3205;
+
+/// Error code of a request denied by a named IP policy (`ERR_SLUICE_3203`, as ngrok's).
+pub const IP_POLICY_ERROR_CODE: u16 = 3203;
 
 /// Config of `restrict-ips`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -40,7 +47,8 @@ pub struct RestrictIpsConfig {
     /// Reject denied traffic. Default true.
     #[serde(default = "default_enforce")]
     pub enforce: bool,
-    /// ngrok account IP policy ids: not supported (rejected at load).
+    /// Names of IP policies defined in the edge's config (`ip_policies:` there), whose CIDRs
+    /// join `allow` and `deny`.
     #[serde(default)]
     pub ip_policies: Vec<String>,
 }
@@ -64,6 +72,8 @@ impl Default for RestrictIpsConfig {
 enum Entry {
     Net(IpNet),
     Dynamic(Template),
+    /// A network of the named IP policy.
+    Named(IpNet, Arc<str>),
 }
 
 /// The built action.
@@ -71,14 +81,15 @@ pub struct RestrictIps {
     allow: Vec<Entry>,
     deny: Vec<Entry>,
     enforce: bool,
+    /// Named IP policies this load could not resolve ([`IpPolicyNames::Deferred`]): the
+    /// action refuses all traffic rather than run without them.
+    unresolved: Vec<String>,
 }
 
-/// Parses a CIDR or a bare address (a single-host network).
-fn parse_net(text: &str) -> Option<IpNet> {
-    let t = text.trim();
-    IpNet::from_str(t)
-        .ok()
-        .or_else(|| IpAddr::from_str(t).ok().map(IpNet::from))
+/// A network an evaluation compares against, with the named IP policy it came from.
+struct Resolved<'a> {
+    net: IpNet,
+    policy: Option<&'a str>,
 }
 
 /// Compiles the entries of `field`, validating static ones.
@@ -109,12 +120,84 @@ fn contains(net: &IpNet, ip: IpAddr, mapped: Option<IpAddr>) -> bool {
     net.contains(&ip) || mapped.is_some_and(|v4| net.contains(&v4))
 }
 
+/// Adds the networks of the named IP policies to `allow` and `deny`, reporting names that do
+/// not resolve. Returns the names left for the edge to resolve (deferred loads only).
+fn add_named(
+    cx: &mut BuildCx<'_>,
+    names: &[String],
+    allow: &mut Vec<Entry>,
+    deny: &mut Vec<Entry>,
+) -> Vec<String> {
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let known = match cx.ip_policies().clone() {
+        IpPolicyNames::Known(known) => known,
+        IpPolicyNames::Deferred => {
+            for (i, name) in names.iter().enumerate() {
+                cx.warn_at(
+                    Code::UnknownReference,
+                    &format!("ip_policies[{i}]"),
+                    format!(
+                        "IP policy {name:?} is looked up in the edge's config when the edge loads \
+                         this policy; it is not checked here"
+                    ),
+                );
+            }
+            return names.to_vec();
+        }
+        IpPolicyNames::Unavailable => {
+            cx.error_at(
+                Code::UnknownReference,
+                "ip_policies",
+                "ip_policies name IP policies of an edge's config, and this policy is loaded \
+                 without one; list CIDRs in allow/deny, or define the policies under \
+                 `ip_policies:` (the edge config, or the test file for `sluice policy test`)",
+            );
+            return Vec::new();
+        }
+    };
+    for (i, name) in names.iter().enumerate() {
+        let Some(policy) = known.get(name) else {
+            let defined: Vec<&str> = known.keys().map(String::as_str).collect();
+            cx.error_at(
+                Code::UnknownReference,
+                &format!("ip_policies[{i}]"),
+                format!(
+                    "no IP policy named {name:?} in the edge's config (defined: {})",
+                    if defined.is_empty() {
+                        "none".to_string()
+                    } else {
+                        defined.join(", ")
+                    }
+                ),
+            );
+            continue;
+        };
+        let tag: Arc<str> = Arc::from(name.as_str());
+        allow.extend(policy.allow.iter().map(|n| Entry::Named(*n, tag.clone())));
+        deny.extend(policy.deny.iter().map(|n| Entry::Named(*n, tag.clone())));
+    }
+    Vec::new()
+}
+
 /// What the entries resolve to for one evaluation.
-fn resolve(entries: &[Entry], field: &str, cx: &dyn PhaseCx) -> Result<Vec<IpNet>, ActionError> {
+fn resolve<'a>(
+    entries: &'a [Entry],
+    field: &str,
+    cx: &dyn PhaseCx,
+) -> Result<Vec<Resolved<'a>>, ActionError> {
     let mut out = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
         match entry {
-            Entry::Net(n) => out.push(*n),
+            Entry::Net(n) => out.push(Resolved {
+                net: *n,
+                policy: None,
+            }),
+            Entry::Named(n, name) => out.push(Resolved {
+                net: *n,
+                policy: Some(name),
+            }),
             Entry::Dynamic(t) => {
                 let rel = format!("{field}[{i}]");
                 let value = t
@@ -132,7 +215,7 @@ fn resolve(entries: &[Entry], field: &str, cx: &dyn PhaseCx) -> Result<Vec<IpNet
                             format!("{text:?} is not an IP address or CIDR"),
                         )
                     })?;
-                    out.push(net);
+                    out.push(Resolved { net, policy: None });
                 }
             }
         }
@@ -140,9 +223,25 @@ fn resolve(entries: &[Entry], field: &str, cx: &dyn PhaseCx) -> Result<Vec<IpNet
     Ok(out)
 }
 
+/// The response text of a refusal with `code`.
+fn message(code: u16) -> &'static str {
+    if code == IP_POLICY_ERROR_CODE {
+        "Request blocked by IP Policy"
+    } else {
+        "Request blocked by IP restriction"
+    }
+}
+
 impl RestrictIps {
     /// Decides for the connection's client; sets the result variables. True when allowed.
-    fn evaluate(&self, cx: &mut dyn PhaseCx) -> Result<bool, ActionError> {
+    fn evaluate(&self, cx: &mut dyn PhaseCx) -> Result<Option<u16>, ActionError> {
+        if !self.unresolved.is_empty() {
+            return Err(ActionError::internal(format!(
+                "restrict-ips: IP policies {:?} were not resolved: this policy was loaded \
+                 without the edge's config",
+                self.unresolved
+            )));
+        }
         let ip = cx.conn().client.ip();
         let mapped = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
@@ -150,21 +249,32 @@ impl RestrictIps {
         };
         let allow = resolve(&self.allow, "allow", cx)?;
         let deny = resolve(&self.deny, "deny", cx)?;
-        let denied_by = deny.iter().find(|n| contains(n, ip, mapped));
-        let allowed_by = allow.iter().find(|n| contains(n, ip, mapped));
-        let (allowed, matched, why) = match (denied_by, allowed_by) {
-            (Some(n), _) => (
+        let denied_by = deny.iter().find(|r| contains(&r.net, ip, mapped));
+        let allowed_by = allow.iter().find(|r| contains(&r.net, ip, mapped));
+        let from = |policy: Option<&str>| match policy {
+            Some(name) => format!(" of IP policy {name:?}"),
+            None => String::new(),
+        };
+        let (allowed, matched, why, by_policy) = match (denied_by, allowed_by) {
+            (Some(r), _) => (
                 false,
-                n.to_string(),
-                format!("{ip} is in the denied range {n}"),
+                r.net.to_string(),
+                format!("{ip} is in the denied range {}{}", r.net, from(r.policy)),
+                r.policy.is_some(),
             ),
-            (None, Some(n)) => (true, n.to_string(), String::new()),
-            (None, None) if allow.is_empty() => (true, String::new(), String::new()),
+            (None, Some(r)) => (true, r.net.to_string(), String::new(), false),
+            (None, None) if allow.is_empty() => (true, String::new(), String::new(), false),
             (None, None) => (
                 false,
                 String::new(),
                 format!("{ip} is not in any allowed range"),
+                allow.iter().all(|r| r.policy.is_some()),
             ),
+        };
+        let code = if by_policy {
+            IP_POLICY_ERROR_CODE
+        } else {
+            ERROR_CODE
         };
         let mut fields = vec![
             ("action", string(if allowed { "allow" } else { "deny" })),
@@ -174,37 +284,33 @@ impl RestrictIps {
             fields.push((
                 "error",
                 map([
-                    ("code", string(format!("ERR_SLUICE_{ERROR_CODE}"))),
-                    (
-                        "message",
-                        string(format!("Request blocked by IP restriction: {why}")),
-                    ),
+                    ("code", string(format!("ERR_SLUICE_{code}"))),
+                    ("message", string(format!("{}: {why}", message(code)))),
                 ]),
             ));
         }
         cx.set_result("restrict_ips", map(fields));
-        Ok(allowed || !self.enforce)
+        Ok((!allowed && self.enforce).then_some(code))
     }
 
     fn http(&self, cx: &mut HttpCx<'_>) -> Result<Flow, ActionError> {
-        if self.evaluate(cx)? {
-            return Ok(Flow::Continue);
-        }
-        Ok(Flow::Respond(SyntheticResponse::error(
-            StatusCode::FORBIDDEN,
-            ERROR_CODE,
-            "Request blocked by IP restriction",
-        )))
+        Ok(match self.evaluate(cx)? {
+            None => Flow::Continue,
+            Some(code) => Flow::Respond(SyntheticResponse::error(
+                StatusCode::FORBIDDEN,
+                code,
+                message(code),
+            )),
+        })
     }
 }
 
 #[async_trait]
 impl Action for RestrictIps {
     async fn on_tcp_connect(&self, cx: &mut TcpCx<'_>) -> Result<Flow, ActionError> {
-        Ok(if self.evaluate(cx)? {
-            Flow::Continue
-        } else {
-            Flow::Close
+        Ok(match self.evaluate(cx)? {
+            None => Flow::Continue,
+            Some(_) => Flow::Close,
         })
     }
     async fn on_http_request(&self, cx: &mut HttpCx<'_>) -> Result<Flow, ActionError> {
@@ -232,26 +338,21 @@ impl TypedAction for RestrictIps {
         denied connections are closed, denied requests answered 403.";
 
     fn build(config: RestrictIpsConfig, cx: &mut BuildCx<'_>) -> Option<Self> {
-        if !config.ip_policies.is_empty() {
-            cx.error_at(
-                Code::InvalidValue,
-                "ip_policies",
-                "ip_policies reference ngrok account IP policies, which sluice does not have; \
-                 list CIDRs in allow/deny",
-            );
-        } else if config.allow.is_empty() && config.deny.is_empty() {
+        if config.allow.is_empty() && config.deny.is_empty() && config.ip_policies.is_empty() {
             cx.error_at(
                 Code::InvalidValue,
                 "",
-                "give at least one CIDR in `allow` or `deny`",
+                "give at least one CIDR in `allow` or `deny`, or an `ip_policies` name",
             );
         }
-        let allow = compile(cx, "allow", &config.allow);
-        let deny = compile(cx, "deny", &config.deny);
+        let mut allow = compile(cx, "allow", &config.allow);
+        let mut deny = compile(cx, "deny", &config.deny);
+        let unresolved = add_named(cx, &config.ip_policies, &mut allow, &mut deny);
         (!cx.failed()).then_some(RestrictIps {
             allow,
             deny,
             enforce: config.enforce,
+            unresolved,
         })
     }
 }

@@ -197,6 +197,7 @@ impl Loader<'_> {
             &mut self.diagnostics,
         );
         cx.set_local_secrets(self.options.local_secrets);
+        cx.set_ip_policies(self.options.ip_policies.clone());
         let built = factory.build(&mut cx);
         let failed = cx.failed();
         let needs = cx.needs();

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_policy::{
-    Code, Diagnostic, EndpointInfo, LoadOptions, Policy, Protocol, Registry, load_node, load_policy,
+    Code, Diagnostic, EndpointInfo, IpPolicyNames, LoadOptions, Policy, Protocol, Registry,
+    load_node, load_policy,
 };
 use sluice_source::{Loc, NodeDeserializer, PathSeg, parse};
 
 use super::check::{
     Checker, key, load_certified_key, parse_duration, split_url, valid_host_pattern,
 };
+use super::ip_policies::ip_policies_section;
 use super::model::{
     Allow, Authtoken, Certificate, ConfigError, EdgeConfig, Endpoint, EventsOutput, Scheme, Target,
     TunnelTls, Upstream,
@@ -171,6 +173,12 @@ pub fn load_str(
             Err(e) => cx.error(&at("cert_file"), e),
         }
     }
+    let ip_policies = ip_policies_section(&mut cx, &raw.ip_policies);
+    let policy_options = LoadOptions {
+        protocol: None,
+        local_secrets: true,
+        ip_policies: IpPolicyNames::Known(ip_policies.clone()),
+    };
     let mut endpoints: Vec<Arc<Endpoint>> = Vec::new();
     for (i, ep) in raw.endpoints.iter().enumerate() {
         let at = |k: &str| vec![key("endpoints"), PathSeg::Index(i), key(k)];
@@ -256,7 +264,7 @@ pub fn load_str(
                     registry,
                     LoadOptions {
                         protocol: Some(ep_protocol),
-                        local_secrets: true,
+                        ..policy_options.clone()
                     },
                 ))
             }
@@ -269,7 +277,7 @@ pub fn load_str(
                         registry,
                         LoadOptions {
                             protocol: Some(ep_protocol),
-                            local_secrets: true,
+                            ..policy_options.clone()
                         },
                     )),
                     Err(e) => {
@@ -446,5 +454,6 @@ pub fn load_str(
         base_domains,
         tcp,
         ngrok_error_code_header: raw.ngrok_error_code_header,
+        ip_policies,
     })
 }

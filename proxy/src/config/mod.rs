@@ -26,6 +26,10 @@
 //!       tls_verify: false     # verify an https upstream's certificate (default: no, as ngrok)
 //!     traffic_policy:         # inline, or `traffic_policy_file: policy.yml`
 //!       on_http_request: [...]
+//! ip_policies:              # named CIDR lists for restrict-ips' `ip_policies: [office]`
+//!   - name: office
+//!     allow: [203.0.113.0/24]
+//!     deny: [203.0.113.7]
 //! tcp:                      # TCP endpoints bound by agents (`sluice tcp`)
 //!   bind: 127.0.0.1         # IP that TCP endpoints listen on (default 0.0.0.0)
 //!   host: localhost         # host written in tcp:// URLs (default: the first base domain,
@@ -42,6 +46,7 @@
 
 mod auth_limits;
 mod check;
+mod ip_policies;
 mod load;
 mod model;
 mod policy_only;

@@ -68,6 +68,8 @@ pub struct EdgeConfig {
     pub tcp: TcpConfig,
     /// Whether error responses also carry `ngrok-error-code` (see [`crate::errors`]).
     pub ngrok_error_code_header: bool,
+    /// Named IP policies for `restrict-ips`' `ip_policies`.
+    pub ip_policies: Arc<sluice_policy::IpPolicies>,
 }
 
 /// Where agent-bound TCP endpoints listen and how their URLs read (`tcp:` in the file).

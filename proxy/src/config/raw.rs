@@ -34,6 +34,10 @@ pub(super) struct RawConfig {
     /// Authtokens agents may present on the tunnel listener, each with what it may bind.
     #[serde(default)]
     pub(super) authtokens: Vec<RawAuthtoken>,
+    /// Named IP policies (allowed and denied CIDRs) that `restrict-ips` names with
+    /// `ip_policies: [name]`, in this file's endpoints and in agents' policies.
+    #[serde(default)]
+    pub(super) ip_policies: Vec<RawIpPolicy>,
     /// Domains random endpoint names are made under (`<6 hex>.<base>`); default `[localhost]`.
     #[serde(default)]
     pub(super) base_domains: Vec<String>,
@@ -48,6 +52,22 @@ pub(super) struct RawConfig {
     /// header; default false.
     #[serde(default)]
     pub(super) ngrok_error_code_header: bool,
+}
+
+/// A named IP policy as written.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "IpPolicy")]
+pub(super) struct RawIpPolicy {
+    /// The name `restrict-ips` gives in `ip_policies` (e.g. `office` or an ngrok-style
+    /// `ipp_…` id, so policies written for ngrok load unchanged).
+    pub(super) name: String,
+    /// CIDRs or addresses allowed; when not empty, a client must be in one of them.
+    #[serde(default)]
+    pub(super) allow: Vec<String>,
+    /// CIDRs or addresses denied.
+    #[serde(default)]
+    pub(super) deny: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

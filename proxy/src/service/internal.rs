@@ -45,7 +45,7 @@ pub(super) struct Level<'a> {
 
 /// The owner whose internal endpoints `ep` reaches: its agent's account, the account an
 /// endpoint of the config names, or `None` (the config's own internal endpoints).
-fn owner(ep: &Endpoint) -> Option<String> {
+pub(crate) fn owner(ep: &Endpoint) -> Option<String> {
     match &ep.upstream.target {
         Target::Tunnel(session) => Some(session.account().to_owned()),
         Target::Address(_) | Target::PolicyOnly => ep.account.clone(),
@@ -53,7 +53,7 @@ fn owner(ep: &Endpoint) -> Option<String> {
 }
 
 /// The internal endpoint `url` (canonical) of `owner`, if one is online.
-fn resolve(shared: &Shared, owner: Option<&str>, url: &str) -> Option<Arc<Endpoint>> {
+pub(crate) fn resolve(shared: &Shared, owner: Option<&str>, url: &str) -> Option<Arc<Endpoint>> {
     match owner {
         Some(account) => shared
             .tunnels
@@ -154,16 +154,25 @@ impl Ctx {
     }
 }
 
+/// What the policy of `ep` may forward to, for traffic that went through `visited`.
+pub(crate) fn routing(
+    shared: &Arc<Shared>,
+    ep: &Endpoint,
+    visited: Vec<String>,
+) -> InternalRouting {
+    InternalRouting {
+        endpoints: Arc::new(Directory {
+            shared: shared.clone(),
+            owner: owner(ep),
+        }),
+        visited,
+    }
+}
+
 impl EdgeService {
     /// What the policy of `ep` may forward to, for a request that went through `visited`.
     pub(super) fn internal_routing(&self, ep: &Endpoint, visited: Vec<String>) -> InternalRouting {
-        InternalRouting {
-            endpoints: Arc::new(Directory {
-                shared: self.shared.clone(),
-                owner: owner(ep),
-            }),
-            visited,
-        }
+        routing(&self.shared, ep, visited)
     }
 
     /// Follows `forward-internal` hand-offs from the request phase that ended with `verdict`:

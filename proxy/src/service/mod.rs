@@ -14,7 +14,7 @@ mod event;
 mod failure;
 mod forwarded;
 mod headers;
-mod internal;
+pub(crate) mod internal;
 mod request;
 mod response;
 mod strict;

@@ -24,6 +24,8 @@ pub struct State {
     pub certs: CertTable,
     /// Whether error responses also carry `ngrok-error-code` (`ngrok_error_code_header`).
     pub ngrok_error_code: bool,
+    /// Named IP policies that agents' policies may name in `restrict-ips`.
+    pub ip_policies: Arc<sluice_policy::IpPolicies>,
 }
 
 impl State {
@@ -49,6 +51,7 @@ impl State {
                 .collect(),
             certs: CertTable::new(&config.certificates),
             ngrok_error_code: config.ngrok_error_code_header,
+            ip_policies: config.ip_policies.clone(),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sluice_policy::{LoadOptions, Policy, Registry, load_policy};
+use sluice_policy::{IpPolicyNames, LoadOptions, Policy, Registry, load_policy};
 use sluice_tunnel::{
     AgentSession, BindHandler, BindRejection, BindRequest, EndpointBinding, Protocol,
 };
@@ -72,6 +72,7 @@ impl Binder {
         let options = LoadOptions {
             protocol: Some(protocol),
             local_secrets: false,
+            ip_policies: IpPolicyNames::Known(self.shared.state.load().ip_policies.clone()),
         };
         load_policy("traffic-policy", text, &self.registry, options)
             .map(Arc::new)

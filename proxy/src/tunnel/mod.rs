@@ -8,6 +8,8 @@
 //! - [`connect`]: the Pingora L4 connector opening a stream on an agent session (HTTP).
 //! - [`splice`]: one TCP or TLS connection copied to and from a stream (after
 //!   `on_tcp_connect`).
+//! - `tcp_chain`: `forward-internal` on TCP and TLS connections (the chain of
+//!   `on_tcp_connect`s a connection goes through).
 //! - [`tcp`]: the listeners of TCP endpoints and the choice of free ports.
 //! - [`sni`] and [`tls_passthrough`]: TLS endpoints routed by the ClientHello's SNI on the
 //!   https listener, without terminating TLS; [`tls_terminate`] terminates them when
@@ -23,6 +25,7 @@ pub mod replay;
 pub mod sni;
 pub mod splice;
 pub mod tcp;
+mod tcp_chain;
 pub mod tls_passthrough;
 pub mod tls_terminate;
 

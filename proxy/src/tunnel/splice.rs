@@ -13,18 +13,21 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::connect::{OPEN_TIMEOUT, header};
 use super::replay::Replay;
+use super::tcp_chain::{ChainEnd, follow};
 use super::tls_terminate::Terminator;
-use crate::config::Endpoint;
-use crate::conn::{ConnRecord, TcpDecision};
+use crate::config::{Endpoint, Target};
+use crate::conn::ConnRecord;
 use crate::state::Shared;
 
-/// Serves one client connection of `ep` (bound by `session`): runs `on_tcp_connect`, and
-/// unless the policy closes it, opens a stream and writes `prefix` (bytes already read from
-/// the client, e.g. a ClientHello) before copying both ways until both sides are done. When
-/// the policy ran `terminate-tls`, `terminator` (TLS endpoints have one) ends the client's
-/// TLS first, replaying `prefix` into the handshake, and the stream carries the plaintext.
+/// Serves one client connection of `ep` (bound by `session`): runs `on_tcp_connect` (and
+/// that of each internal endpoint `forward-internal` hands the connection to, see
+/// [`tcp_chain`](super::tcp_chain)), and unless a policy closes it, opens a stream to the last
+/// endpoint's agent and writes `prefix` (bytes already read from the client, e.g. a
+/// ClientHello) before copying both ways until both sides are done. When a policy ran
+/// `terminate-tls`, `terminator` (TLS endpoints have one) ends the client's TLS first,
+/// replaying `prefix` into the handshake, and the stream carries the plaintext.
 pub async fn splice<C>(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     record: Arc<ConnRecord>,
     ep: &Endpoint,
     session: &AgentSession,
@@ -34,15 +37,26 @@ pub async fn splice<C>(
 ) where
     C: AsyncRead + AsyncWrite + Unpin,
 {
+    let (target, terminate_tls) = match follow(shared, &record, ep, Arc::new(SystemClock)).await {
+        ChainEnd::Closed => (None, None),
+        ChainEnd::Open {
+            endpoint,
+            terminate_tls,
+        } => (Some(endpoint), terminate_tls),
+    };
+    // The last endpoint of the chain: its id goes in the stream header, its agent gets it.
+    let (ep, session) = match &target {
+        Some(Some(inner)) => match &inner.upstream.target {
+            Target::Tunnel(s) => (inner.as_ref(), s),
+            _ => (ep, session),
+        },
+        _ => (ep, session),
+    };
     let head = header(ep, Some(record.client));
-    match record.tcp_connect(ep, Arc::new(SystemClock)).await {
-        TcpDecision::Closed => shared.metrics.policy_closed(&ep.info.id, "on_tcp_connect"),
-        TcpDecision::Open {
-            terminate_tls: None,
-        } => forward(shared, &record, session, &head, &mut client, prefix).await,
-        TcpDecision::Open {
-            terminate_tls: Some(options),
-        } => match terminator {
+    match (&target, terminate_tls) {
+        (None, _) => {}
+        (Some(_), None) => forward(shared, &record, session, &head, &mut client, prefix).await,
+        (Some(_), Some(options)) => match terminator {
             None => {
                 tracing::warn!(
                     "{}: terminate-tls on an endpoint without TLS ({}); closed",

@@ -30,7 +30,7 @@ pub enum Passthrough {
 /// Routes a new https-listener connection to a TLS endpoint when its SNI names one (serving
 /// it to the end), or hands it back. Reads nothing when no TLS endpoint is bound.
 pub async fn passthrough(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     terminator: &Terminator,
     mut tcp: TcpStream,
     peer: SocketAddr,
