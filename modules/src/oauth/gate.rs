@@ -13,7 +13,10 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use sha2::{Digest as _, Sha256};
 use sluice_policy::cel::Template;
 use sluice_policy::cel::value::{map, string};
-use sluice_policy::{ActionError, Flow, HttpCx, PhaseCx, SyntheticResponse};
+use sluice_policy::{
+    ActionError, Code, Flow, HttpCx, LoginDecision, LoginRecord, PhaseCx, PrepareError,
+    SyntheticResponse,
+};
 use subtle::ConstantTimeEq as _;
 
 use super::client::{self, ClientAuth, CodeGrant, Tokens};
@@ -24,7 +27,6 @@ use super::provider::{self, Endpoints, Provider, Shape};
 use super::seal::{self, SealKey};
 use super::session::{self, Identity, PendingLogin, Session};
 use crate::http_call::Caller;
-use crate::jwt::{Algorithm, TokenPolicy, parse_algorithm};
 
 /// Where the identity provider sends the browser back, on the endpoint's own host. Register
 /// `<endpoint URL>/ngrok/oauth2/callback` as the redirect URI of your OAuth app.
@@ -45,6 +47,8 @@ const IDENTITY_HEADERS: [&str; 3] = [
 const MAX_COOKIE: usize = 3800;
 /// The session cookie is rewritten (for the idle timeout) at most this often.
 const TOUCH_EVERY: u64 = 5;
+/// Longest an edge waits for the issuer's discovery document when it takes a policy in.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who the identity provider is.
 pub enum Idp {
@@ -103,11 +107,15 @@ pub struct Gate {
 }
 
 /// The request facts the gate works from.
-struct Here {
-    now: u64,
-    origin: String,
-    scope: CookieScope,
-    client_id: String,
+pub(super) struct Here {
+    /// Now, in Unix seconds.
+    pub now: u64,
+    /// `scheme://host` of the request.
+    pub origin: String,
+    /// Where the cookies apply.
+    pub scope: CookieScope,
+    /// The client id, rendered.
+    pub client_id: String,
 }
 
 /// What a session check found.
@@ -157,7 +165,7 @@ impl Gate {
             .map_err(|e| ActionError::interpolation(self.action, field, e))
     }
 
-    fn secret(&self, cx: &HttpCx<'_>) -> Result<String, ActionError> {
+    pub(super) fn secret(&self, cx: &HttpCx<'_>) -> Result<String, ActionError> {
         match &self.client_secret {
             Secret::Template(t) => self.render(t, cx, "client_secret"),
             Secret::Literal(s) => Ok(s.clone()),
@@ -203,6 +211,30 @@ impl Gate {
         match query_param(query, "auth_id") {
             None => true,
             Some(id) => self.auth_id.as_deref() == Some(id.as_str()),
+        }
+    }
+
+    /// Fetches an OpenID Connect issuer's discovery document before the policy serves, so an
+    /// issuer that does not answer or serves an invalid document is an error where the edge
+    /// takes the policy in (ngrok's ERR_NGROK_2227 at validation); the document stays cached
+    /// and is refreshed hourly afterwards. Plain OAuth providers have nothing to fetch.
+    pub async fn prepare(&self) -> Result<(), PrepareError> {
+        let Idp::Oidc(discovery) = &self.idp else {
+            return Ok(());
+        };
+        let failed = |message: String| PrepareError {
+            code: Code::BadDiscoveryDocument,
+            key: "issuer_url".into(),
+            message,
+        };
+        match tokio::time::timeout(PREPARE_TIMEOUT, discovery.get(&self.caller)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(failed(e.to_string())),
+            Err(_) => Err(failed(format!(
+                "bad OpenID Connect discovery document: `{}` did not answer within {}s",
+                discovery.issuer(),
+                PREPARE_TIMEOUT.as_secs()
+            ))),
         }
     }
 
@@ -274,7 +306,8 @@ impl Gate {
     }
 
     /// Lets a request with a valid session through: identity headers to the upstream, the
-    /// gate's cookies removed, user info refreshed and the idle clock reset when due.
+    /// gate's cookies removed, tokens and user info renewed (see [`Gate::freshen`]) and the
+    /// idle clock reset when due.
     async fn admit(
         &self,
         cx: &mut HttpCx<'_>,
@@ -282,30 +315,18 @@ impl Gate {
         key: &SealKey,
         mut session: Session,
     ) -> Result<Flow, ActionError> {
-        let mut refreshed = false;
-        let mut rewrite = false;
-        if let Some(every) = self.userinfo_refresh
-            && here.now >= session.userinfo_at.saturating_add(every.as_secs())
-            && !session.access_token.is_empty()
-        {
-            match self.userinfo(&here.client_id, &session.access_token).await {
-                Ok(Some(identity))
-                    if identity.provider_user_id == session.identity.provider_user_id =>
-                {
-                    session.identity = identity;
-                    session.userinfo_at = here.now;
-                    refreshed = true;
-                    rewrite = true;
-                }
-                Ok(None) => {}
-                Ok(Some(_)) | Err(_) => {
-                    // The provider no longer vouches for this user: log in again.
-                    self.set_results(cx, None, false, false, false);
-                    let back = safe_path(cx.request().uri.path_and_query().map(|p| p.to_string()));
-                    return self.start_login(cx, here, key, back, false).await;
-                }
+        let fresh = match self.freshen(cx, here, &mut session).await {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                // The provider no longer vouches for this user: log in again.
+                tracing::info!(action = self.action, %e, "session not renewed: logging in again");
+                self.set_results(cx, None, false, false, false);
+                let back = safe_path(cx.request().uri.path_and_query().map(|p| p.to_string()));
+                return self.start_login(cx, here, key, back, false).await;
             }
-        }
+        };
+        let refreshed = fresh.userinfo;
+        let mut rewrite = fresh.tokens || fresh.userinfo;
         if self.idle.is_some() && here.now >= session.last_seen.saturating_add(TOUCH_EVERY) {
             rewrite = true;
         }
@@ -316,6 +337,7 @@ impl Gate {
             }
         }
         self.set_results(cx, Some(&session), false, false, refreshed);
+        Self::record(cx, here, LoginDecision::Allow, Some(&session.identity));
         let identity = session.identity.clone();
         let names = [self.cookies.session.as_str(), self.cookies.nonce.as_str()];
         let headers = &mut cx.request_mut().headers;
@@ -422,6 +444,7 @@ impl Gate {
         {
             response.headers.append(SET_COOKIE, v);
         }
+        Self::record(cx, here, LoginDecision::Redirect, None);
         Ok(Flow::Respond(response))
     }
 
@@ -462,17 +485,7 @@ impl Gate {
         let (session_identity, tokens, sid) = match &self.idp {
             Idp::Oidc(discovery) => {
                 let found = discovery.get(&self.caller).await?;
-                let auth = if found.doc.token_endpoint_auth_methods_supported.is_empty()
-                    || found
-                        .doc
-                        .token_endpoint_auth_methods_supported
-                        .iter()
-                        .any(|m| m == "client_secret_basic")
-                {
-                    ClientAuth::Basic
-                } else {
-                    ClientAuth::Post
-                };
+                let auth = found.client_auth();
                 let tokens = client::redeem(
                     &self.caller,
                     CodeGrant {
@@ -490,21 +503,7 @@ impl Gate {
                     .id_token
                     .clone()
                     .ok_or_else(|| AuthError::IdToken("the token endpoint sent none".into()))?;
-                let mut algs: Vec<_> = found
-                    .doc
-                    .id_token_signing_alg_values_supported
-                    .iter()
-                    .filter_map(|a| parse_algorithm(a))
-                    .filter(|a| {
-                        !matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-                    })
-                    .collect();
-                if algs.is_empty() {
-                    algs.push(Algorithm::RS256);
-                }
-                let policy = TokenPolicy::new(algs, [found.doc.issuer.clone()])
-                    .map_err(|e| AuthError::IdToken(e.to_string()))?
-                    .with_audiences([here.client_id.clone()]);
+                let policy = found.id_token_policy(&here.client_id)?;
                 let verified = found
                     .keys
                     .verify(&id_token, &policy, cx.now())
@@ -579,6 +578,7 @@ impl Gate {
         if let Some(v) = here.scope.clear(&self.cookies.nonce) {
             response.headers.append(SET_COOKIE, v);
         }
+        Self::record(cx, here, LoginDecision::Login, Some(&session.identity));
         tracing::info!(user = %session.identity.provider_user_id, action = self.action, "login");
         Ok(Flow::Respond(response))
     }
@@ -606,7 +606,7 @@ impl Gate {
     }
 
     /// Reads the user from the user-info endpoint (`None` for an OIDC issuer without one).
-    async fn userinfo(
+    pub(super) async fn userinfo(
         &self,
         client_id: &str,
         access_token: &str,
@@ -669,6 +669,7 @@ impl Gate {
                 response.headers.append(SET_COOKIE, v);
             }
         }
+        Self::record(cx, here, LoginDecision::Logout, None);
         Flow::Respond(response)
     }
 
@@ -684,11 +685,30 @@ impl Gate {
                 map([("code", string(code)), ("message", string(message.clone()))]),
             )]),
         );
+        Self::record(cx, here, LoginDecision::Deny, None);
         let mut response = SyntheticResponse::error(err.status(), err.code(), &message);
         if clear && let Some(v) = here.scope.clear(&self.cookies.nonce) {
             response.headers.append(SET_COOKIE, v);
         }
         Flow::Respond(response)
+    }
+
+    /// Records the decision for the request's event: the app's client id and the user, never
+    /// tokens or cookies.
+    fn record(
+        cx: &mut HttpCx<'_>,
+        here: &Here,
+        decision: LoginDecision,
+        identity: Option<&Identity>,
+    ) {
+        cx.record_login(LoginRecord {
+            app_client_id: here.client_id.clone(),
+            decision,
+            user_id: identity
+                .map(|i| i.provider_user_id.clone())
+                .unwrap_or_default(),
+            user_name: identity.map(|i| i.name.clone()).unwrap_or_default(),
+        });
     }
 
     fn set_results(

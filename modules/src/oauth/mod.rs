@@ -1,6 +1,7 @@
 //! The pieces of the `oauth` and `openid-connect` actions: the login [`gate`] both run, the
 //! built-in OAuth [`provider`]s, OpenID Connect [`discovery`], the calls to the identity
-//! provider ([`client`]), and sealed [`session`] cookies ([`seal`], [`cookie`]).
+//! provider ([`client`]), keeping a session's tokens and user info current (`refresh`), and
+//! sealed [`session`] cookies ([`seal`], [`cookie`]).
 //!
 //! The flow is the authorization-code grant with PKCE (and a nonce for OIDC). The provider
 //! sends the browser back to [`gate::CALLBACK_PATH`] on the endpoint's own host (there is no
@@ -13,6 +14,7 @@ pub mod discovery;
 pub mod error;
 pub mod gate;
 pub mod provider;
+mod refresh;
 pub mod seal;
 pub mod session;
 pub mod settings;
