@@ -1,13 +1,15 @@
 // `openid-connect` and `oauth` in front of a static edge endpoint, proven with a real OpenID
 // provider (oidc-provider), a GitHub-shaped OAuth 2.0 provider reached through the `endpoints:`
 // overrides, and headless Chromium: login, session reuse, logout, a short session that logs in
-// again, and an email outside the allowed domain refused by a later rule.
+// again, an email outside the allowed domain refused by a later rule, and a session whose
+// access token is renewed with the refresh token while its user info is read again.
+// The provider runs before the edge starts: the edge fetches its discovery document then.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, launchBrowser, screenshot, scratchDir, startEcho, startEdge, waitFor } from '../lib/harness.js';
-import { startIdp, signIn } from '../lib/idp.js';
+import { startIdp, signIn, USERS } from '../lib/idp.js';
 import { startGitHubShaped } from '../lib/fake_idp.js';
 
 let echo, idp, gh, edge, browser, scratch;
@@ -21,8 +23,13 @@ before(async () => {
   gh = await startGitHubShaped({
     users: { octo: { id: 4242, login: 'octo', name: 'Octo Cat', email: 'octo@example.com' } },
   });
-  const idpPort = await freePort();
-  const issuer = `http://127.0.0.1:${idpPort}`;
+  HTTP = await freePort();
+  // Access tokens live 8 s: the `fresh` endpoint renews them with the refresh token.
+  idp = await startIdp({
+    redirectUris: ['app', 'short', 'fresh'].map((h) => url(h, '/ngrok/oauth2/callback')),
+    accessTokenTtl: 8,
+  });
+  const { issuer } = idp;
   writeFileSync(path.join(scratch.dir, 'gh-secret'), `${gh.clientSecret}\n`);
   const oidc = (extra = '') => `
       on_http_request:
@@ -51,6 +58,25 @@ endpoints:
     upstream:
       url: http://127.0.0.1:${echo.port}
     traffic_policy:${oidc('\n                max_session_duration: 3s')}
+  - url: http://fresh.localhost:{HTTP}
+    upstream:
+      url: http://127.0.0.1:${echo.port}
+    traffic_policy:
+      on_http_request:
+        - actions:
+            - type: openid-connect
+              config:
+                issuer_url: ${issuer}
+                client_id: sluice-test
+                client_secret_env: E2E_OIDC_SECRET
+                scopes: [openid, profile, email, offline_access]
+                authz_url_params: {prompt: consent}
+                userinfo_refresh_interval: 2s
+            - type: add-headers
+              config:
+                headers:
+                  x-token-expires-at: "\${actions.ngrok.oidc.expires_at}"
+                  x-user-info-refreshed: "\${actions.ngrok.oidc.user_info_refreshed}"
   - url: http://gh.localhost:{HTTP}
     upstream:
       url: http://127.0.0.1:${echo.port}
@@ -72,12 +98,7 @@ endpoints:
             - type: custom-response
               config: {status_code: 403, body: "staff only"}
 `;
-  edge = await startEdge(config, { env: { E2E_OIDC_SECRET: 'test-secret-0123456789' } });
-  HTTP = edge.http;
-  idp = await startIdp({
-    port: idpPort,
-    redirectUris: ['app', 'short'].map((h) => url(h, '/ngrok/oauth2/callback')),
-  });
+  edge = await startEdge(config, { env: { E2E_OIDC_SECRET: 'test-secret-0123456789' }, ports: { http: HTTP } });
   browser = await launchBrowser();
 });
 
@@ -203,6 +224,38 @@ test('oauth: a GitHub-shaped provider through endpoint overrides', async () => {
     assert.ok(seen.every((u) => !u.startsWith(gh.base)), 'session reused');
     assert.equal(gh.stats.codesRedeemed, 1);
   } finally {
+    await context.close();
+  }
+});
+
+test('openid-connect: an expired access token is renewed with the refresh token, and the user info is read again', async () => {
+  const { context, page } = await newProfile();
+  try {
+    await page.goto(url('fresh', '/start'));
+    await signIn(page, idp.issuer, 'carol');
+    assert.equal(page.url(), url('fresh', '/start'));
+    const first = await upstreamSaw(page);
+    assert.equal(first.headers['ngrok-auth-user-name'], 'Carol Example');
+    const firstExpiry = first.headers['x-token-expires-at'];
+    assert.ok(firstExpiry && !firstExpiry.startsWith('1970'), `an expiry: ${firstExpiry}`);
+    const grants = idp.stats.refreshGrants;
+    USERS.carol.name = 'Carol Renamed';
+    // The token is renewed 5 s before it expires (so after about 3 s) and the user info is
+    // read every 2 s; the browser stays on the app all along.
+    const renewed = await waitFor('a renewed token and the new name upstream', async () => {
+      await page.goto(url('fresh', '/poll'));
+      assert.equal(new URL(page.url()).hostname, `fresh.localhost`, 'never sent back to the provider');
+      const seen = await upstreamSaw(page);
+      return seen.headers['x-token-expires-at'] !== firstExpiry
+        && seen.headers['ngrok-auth-user-name'] === 'Carol Renamed' && seen;
+    }, 20000);
+    assert.ok(idp.stats.refreshGrants > grants, 'the provider granted a refresh_token grant');
+    assert.ok(new Date(renewed.headers['x-token-expires-at']) > new Date(firstExpiry));
+    // The renewed session lives in the browser's cookie: a later request keeps the new name.
+    await page.goto(url('fresh', '/later'));
+    assert.equal((await upstreamSaw(page)).headers['ngrok-auth-user-name'], 'Carol Renamed');
+  } finally {
+    USERS.carol.name = 'Carol Example';
     await context.close();
   }
 });
