@@ -64,7 +64,7 @@ test('sluice edge refuses to start when an issuer does not answer (2227 at the a
   const { code, log } = await runToExit(['edge', '--config', file], 'edge-dead');
   assert.notEqual(code, 0, log);
   assert.notEqual(code, 'still running', log);
-  assert.match(log, /dead\.yml:12:15: endpoints\[0\]\.traffic_policy\.on_http_request\[0\]\.actions\[0\]\.config\.issuer_url: openid-connect: bad OpenID Connect discovery document/, log);
+  assert.match(log, /dead\.yml:12:15: on_http_request\[0\]\.actions\[0\]\.config\.issuer_url: openid-connect: bad OpenID Connect discovery document/, log);
   assert.match(log, /\[ERR_SLUICE_2227\]/, log);
   assert.match(log, /nothing was started/, log);
 });
