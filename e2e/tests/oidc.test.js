@@ -12,7 +12,9 @@ import { freePort, launchBrowser, screenshot, scratchDir, startEcho, startEdge, 
 import { startIdp, signIn, USERS } from '../lib/idp.js';
 import { startGitHubShaped } from '../lib/fake_idp.js';
 
-let echo, idp, gh, edge, browser, scratch;
+let echo, idp, gh, ghFresh, edge, browser, scratch;
+/** The users of the provider whose tokens expire (renamed by the refresh test). */
+const freshUsers = { octo: { id: 77, login: 'octo', name: 'Octo Fresh', email: 'octo@example.com' } };
 let HTTP;
 
 const url = (host, p = '/') => `http://${host}.localhost:${HTTP}${p}`;
@@ -23,6 +25,8 @@ before(async () => {
   gh = await startGitHubShaped({
     users: { octo: { id: 4242, login: 'octo', name: 'Octo Cat', email: 'octo@example.com' } },
   });
+  // Its access tokens stop working after 8 s and come with refresh tokens.
+  ghFresh = await startGitHubShaped({ users: freshUsers, tokenTtl: 8 });
   HTTP = await freePort();
   // Access tokens live 8 s: the `fresh` endpoint renews them with the refresh token.
   idp = await startIdp({
@@ -77,6 +81,27 @@ endpoints:
                 headers:
                   x-token-expires-at: "\${actions.ngrok.oidc.expires_at}"
                   x-user-info-refreshed: "\${actions.ngrok.oidc.user_info_refreshed}"
+  - url: http://gh-fresh.localhost:{HTTP}
+    upstream:
+      url: http://127.0.0.1:${echo.port}
+    traffic_policy:
+      on_http_request:
+        - actions:
+            - type: oauth
+              config:
+                provider: github
+                client_id: ${ghFresh.clientId}
+                client_secret: ${ghFresh.clientSecret}
+                userinfo_refresh_interval: 2s
+                endpoints:
+                  authorization_url: ${ghFresh.base}/login/oauth/authorize
+                  token_url: ${ghFresh.base}/login/oauth/access_token
+                  userinfo_url: ${ghFresh.base}/user
+                  emails_url: ${ghFresh.base}/user/emails
+            - type: add-headers
+              config:
+                headers:
+                  x-userinfo-refreshed: "\${actions.ngrok.oauth.userinfo_refreshed}"
   - url: http://gh.localhost:{HTTP}
     upstream:
       url: http://127.0.0.1:${echo.port}
@@ -107,6 +132,7 @@ after(async () => {
   await edge?.stop();
   await idp?.stop();
   await gh?.stop();
+  await ghFresh?.stop();
   await echo?.stop();
   scratch?.remove();
 });
@@ -256,6 +282,35 @@ test('openid-connect: an expired access token is renewed with the refresh token,
     assert.equal((await upstreamSaw(page)).headers['ngrok-auth-user-name'], 'Carol Renamed');
   } finally {
     USERS.carol.name = 'Carol Example';
+    await context.close();
+  }
+});
+
+test('oauth: an expiring token is renewed with the refresh token, and the user info is read again', async () => {
+  const { context, page, seen } = await newProfile();
+  try {
+    await page.goto(url('gh-fresh', '/start'));
+    await page.fill('input[name=login]', 'octo');
+    await page.fill('input[name=password]', 'whatever');
+    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    assert.equal(page.url(), url('gh-fresh', '/start'));
+    assert.equal((await upstreamSaw(page)).headers['ngrok-auth-user-name'], 'Octo Fresh');
+    freshUsers.octo.name = 'Octo Renamed';
+    seen.length = 0;
+    // The token stops working after 8 s; without the renewal the user info read every 2 s
+    // would fail and send the browser back to the provider.
+    const renewed = await waitFor('the renewed session to show the new name', async () => {
+      await page.goto(url('gh-fresh', '/poll'));
+      const got = await upstreamSaw(page);
+      return ghFresh.stats.refreshGrants > 0 && got.headers['ngrok-auth-user-name'] === 'Octo Renamed' && got;
+    }, 20000);
+    assert.equal(renewed.headers['ngrok-auth-user-id'], '77');
+    await page.waitForTimeout(9000);
+    await page.goto(url('gh-fresh', '/after-first-token'));
+    assert.equal((await upstreamSaw(page)).headers['ngrok-auth-user-name'], 'Octo Renamed');
+    assert.ok(seen.every((u) => !u.startsWith(ghFresh.base)), `sent back to the provider: ${seen.join(' ')}`);
+    assert.equal(ghFresh.stats.codesRedeemed, 1, 'one login all along');
+  } finally {
     await context.close();
   }
 });

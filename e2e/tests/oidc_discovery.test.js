@@ -1,12 +1,13 @@
 // `openid-connect` discovery where ngrok does it, when a policy is taken in: an issuer that
 // does not answer, or serves a discovery document naming another issuer, stops `sluice edge`
 // from starting (ERR_SLUICE_2227 at the action's line) and makes an agent's bind fail; a good
-// document is fetched then and served from the cache afterwards, even while the issuer is down.
+// document is fetched then and served from the cache afterwards, even while the issuer is down;
+// a reload to a config whose issuer does not answer is refused and the running config serves on.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { freePort, rawRequest, scratchDir, startEcho, startEdge, startSluice } from '../lib/harness.js';
+import { freePort, rawRequest, scratchDir, startEcho, startEdge, startSluice, waitFor } from '../lib/harness.js';
 import { startRogueIssuer } from '../lib/fake_idp.js';
 
 const TOKEN = 'e2e-discovery-token';
@@ -126,5 +127,27 @@ test('the document fetched at start is cached: logins start while the issuer is 
     assert.ok(res.headers.location.startsWith(`${issuer.issuer}/authorize?`), res.headers.location);
   } finally {
     await edge.stop();
+  }
+});
+
+test('a reload to a config whose issuer does not answer is refused; the running one serves on', async () => {
+  const issuer = await startRogueIssuer();
+  const config = (iss) => edgeConfig('{HTTP}', iss).replace(`state_dir: ${scratch.dir}/state`, 'state_dir: {DIR}/state');
+  const edge = await startEdge(config(issuer.issuer));
+  try {
+    const file = path.join(edge.dir, 'edge.yml');
+    const dead = await deadIssuer();
+    writeFileSync(file, readFileSync(file, 'utf8').replace(issuer.issuer, dead));
+    const log = await waitFor('the reload to be refused', () => {
+      const text = readFileSync(edge.proc.log, 'utf8');
+      return text.includes('config reload refused') && text;
+    }, 30000);
+    assert.match(log, /ERR_SLUICE_2227/, log);
+    const res = await rawRequest(edge.http, { host: `app.localhost:${edge.http}`, path: '/' });
+    assert.equal(res.status, 302, res.body);
+    assert.ok(res.headers.location.startsWith(`${issuer.issuer}/authorize?`), res.headers.location);
+  } finally {
+    await edge.stop();
+    await issuer.stop();
   }
 });
