@@ -2,7 +2,7 @@
 //! (`/ngrok/login`, `/ngrok/logout`, and the callback [`CALLBACK_PATH`] on the endpoint's own
 //! host), lets requests with a valid session through with the user's identity, and sends the
 //! others to the identity provider with a fresh `state`, `nonce` and PKCE challenge bound to
-//! the original path.
+//! the original path. The callback's checks are in `callback`, session renewal in `refresh`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,9 +17,8 @@ use sluice_policy::{
     ActionError, Code, Flow, HttpCx, LoginDecision, LoginRecord, PhaseCx, PrepareError,
     SyntheticResponse,
 };
-use subtle::ConstantTimeEq as _;
 
-use super::client::{self, ClientAuth, CodeGrant, Tokens};
+use super::client;
 use super::cookie::{self, CookieNames, CookieScope};
 use super::discovery::Discovery;
 use super::error::AuthError;
@@ -36,7 +35,7 @@ pub const LOGIN_PATH: &str = "/ngrok/login";
 /// Ends the session.
 pub const LOGOUT_PATH: &str = "/ngrok/logout";
 /// How long a started login may take before its callback is refused.
-const LOGIN_TTL: u64 = 10 * 60;
+pub(super) const LOGIN_TTL: u64 = 10 * 60;
 /// The upstream never receives these from the client: the gate sets them.
 const IDENTITY_HEADERS: [&str; 3] = [
     "ngrok-auth-user-email",
@@ -136,7 +135,7 @@ fn timestamp(secs: u64) -> Value {
     Value::Timestamp(at.fixed_offset())
 }
 
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+pub(super) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
@@ -155,7 +154,7 @@ fn pkce_challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-fn internal(e: String) -> AuthError {
+pub(super) fn internal(e: String) -> AuthError {
     AuthError::Internal(e)
 }
 
@@ -174,7 +173,7 @@ impl Gate {
 
     /// A digest naming this configuration: sessions from another provider, client or
     /// `auth_id` do not open here.
-    fn fingerprint(&self, client_id: &str) -> String {
+    pub(super) fn fingerprint(&self, client_id: &str) -> String {
         let provider = match &self.idp {
             Idp::Oidc(d) => d.issuer().to_string(),
             Idp::OAuth { provider, .. } => provider.name.to_string(),
@@ -360,7 +359,12 @@ impl Gate {
         Ok(Flow::Continue)
     }
 
-    fn session_cookie(&self, key: &SealKey, here: &Here, session: &Session) -> Option<HeaderValue> {
+    pub(super) fn session_cookie(
+        &self,
+        key: &SealKey,
+        here: &Here,
+        session: &Session,
+    ) -> Option<HeaderValue> {
         let left = session
             .created
             .saturating_add(self.max_session.as_secs())
@@ -446,163 +450,6 @@ impl Gate {
         }
         Self::record(cx, here, LoginDecision::Redirect, None);
         Ok(Flow::Respond(response))
-    }
-
-    /// Answers the provider's redirect back: checks `state` against this browser's pending
-    /// login, redeems the code with the PKCE verifier, validates the ID token (OIDC), reads
-    /// the user info, and sets the session.
-    async fn callback(
-        &self,
-        cx: &mut HttpCx<'_>,
-        here: &Here,
-        key: &SealKey,
-        query: Option<&str>,
-    ) -> Result<Flow, AuthError> {
-        let text =
-            cookie::get(&cx.request().headers, &self.cookies.nonce).ok_or(AuthError::State)?;
-        let pending = session::open::<PendingLogin>(key, &self.cookies.nonce, &text)
-            .ok_or(AuthError::LoginCookie)?;
-        if here.now >= pending.started.saturating_add(LOGIN_TTL)
-            || pending.config != self.fingerprint(&here.client_id)
-        {
-            return Err(AuthError::LoginCookie);
-        }
-        let state = query_param(query, "state").ok_or(AuthError::State)?;
-        if !bool::from(state.as_bytes().ct_eq(pending.state.as_bytes())) {
-            return Err(AuthError::State);
-        }
-        if let Some(error) = query_param(query, "error") {
-            let detail = query_param(query, "error_description").unwrap_or_default();
-            return Err(AuthError::Denied(
-                format!("{error} {detail}").trim().to_string(),
-            ));
-        }
-        let code = query_param(query, "code").ok_or(AuthError::NoCode)?;
-        let secret = self
-            .secret(cx)
-            .map_err(|e| AuthError::Internal(e.message))?;
-        let redirect_uri = format!("{}{CALLBACK_PATH}", here.origin);
-        let (session_identity, tokens, sid) = match &self.idp {
-            Idp::Oidc(discovery) => {
-                let found = discovery.get(&self.caller).await?;
-                let auth = found.client_auth();
-                let tokens = client::redeem(
-                    &self.caller,
-                    CodeGrant {
-                        token_url: &found.doc.token_endpoint,
-                        code: &code,
-                        redirect_uri: &redirect_uri,
-                        verifier: &pending.verifier,
-                        client_id: &here.client_id,
-                        client_secret: &secret,
-                        auth,
-                    },
-                )
-                .await?;
-                let id_token = tokens
-                    .id_token
-                    .clone()
-                    .ok_or_else(|| AuthError::IdToken("the token endpoint sent none".into()))?;
-                let policy = found.id_token_policy(&here.client_id)?;
-                let verified = found
-                    .keys
-                    .verify(&id_token, &policy, cx.now())
-                    .await
-                    .map_err(|e| AuthError::IdToken(e.to_string()))?;
-                let nonce = verified
-                    .payload()
-                    .get("nonce")
-                    .and_then(|n| n.as_str())
-                    .unwrap_or_default();
-                if !bool::from(nonce.as_bytes().ct_eq(pending.nonce.as_bytes())) {
-                    return Err(AuthError::Nonce);
-                }
-                let mut identity = provider::identity(Shape::Oidc, verified.payload());
-                if identity.provider_user_id.is_empty() {
-                    return Err(AuthError::NoUserId);
-                }
-                if (identity.email.is_empty() || identity.name.is_empty())
-                    && let Some(url) = &found.doc.userinfo_endpoint
-                    && !tokens.access_token.is_empty()
-                {
-                    let doc =
-                        client::get_json(&self.caller, url, &tokens.access_token, None).await?;
-                    let more = provider::identity(Shape::Oidc, &doc);
-                    if more.provider_user_id == identity.provider_user_id {
-                        if identity.email.is_empty() {
-                            identity.email = more.email;
-                        }
-                        if identity.name.is_empty() {
-                            identity.name = more.name;
-                        }
-                    }
-                }
-                let sid = verified
-                    .payload()
-                    .get("sid")
-                    .and_then(|s| s.as_str())
-                    .unwrap_or_default()
-                    .to_string();
-                (identity, tokens, sid)
-            }
-            Idp::OAuth { endpoints, .. } => {
-                let tokens = client::redeem(
-                    &self.caller,
-                    CodeGrant {
-                        token_url: &endpoints.token,
-                        code: &code,
-                        redirect_uri: &redirect_uri,
-                        verifier: &pending.verifier,
-                        client_id: &here.client_id,
-                        client_secret: &secret,
-                        auth: ClientAuth::Post,
-                    },
-                )
-                .await?;
-                let identity = self
-                    .userinfo(&here.client_id, &tokens.access_token)
-                    .await?
-                    .ok_or(AuthError::NoUserId)?;
-                (identity, tokens, String::new())
-            }
-        };
-        let session = self.new_session(here, session_identity, tokens, sid)?;
-        self.set_results(cx, Some(&session), false, false, false);
-        let mut response = SyntheticResponse::empty(StatusCode::FOUND);
-        if let Ok(v) = HeaderValue::from_str(&pending.redirect_path) {
-            response.headers.insert(LOCATION, v);
-        }
-        if let Some(v) = self.session_cookie(key, here, &session) {
-            response.headers.append(SET_COOKIE, v);
-        }
-        if let Some(v) = here.scope.clear(&self.cookies.nonce) {
-            response.headers.append(SET_COOKIE, v);
-        }
-        Self::record(cx, here, LoginDecision::Login, Some(&session.identity));
-        tracing::info!(user = %session.identity.provider_user_id, action = self.action, "login");
-        Ok(Flow::Respond(response))
-    }
-
-    fn new_session(
-        &self,
-        here: &Here,
-        identity: Identity,
-        tokens: Tokens,
-        sid: String,
-    ) -> Result<Session, AuthError> {
-        Ok(Session {
-            id: seal::random_token(16).map_err(internal)?,
-            identity,
-            provider_session_id: sid,
-            id_token: tokens.id_token.unwrap_or_default(),
-            access_token: tokens.access_token,
-            refresh_token: tokens.refresh_token.unwrap_or_default(),
-            expires_at: tokens.expires_in.map_or(0, |s| here.now.saturating_add(s)),
-            created: here.now,
-            last_seen: here.now,
-            userinfo_at: here.now,
-            config: self.fingerprint(&here.client_id),
-        })
     }
 
     /// Reads the user from the user-info endpoint (`None` for an OIDC issuer without one).
@@ -695,7 +542,7 @@ impl Gate {
 
     /// Records the decision for the request's event: the app's client id and the user, never
     /// tokens or cookies.
-    fn record(
+    pub(super) fn record(
         cx: &mut HttpCx<'_>,
         here: &Here,
         decision: LoginDecision,
@@ -711,7 +558,7 @@ impl Gate {
         });
     }
 
-    fn set_results(
+    pub(super) fn set_results(
         &self,
         cx: &mut HttpCx<'_>,
         session: Option<&Session>,

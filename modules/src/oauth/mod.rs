@@ -1,4 +1,5 @@
-//! The pieces of the `oauth` and `openid-connect` actions: the login [`gate`] both run, the
+//! The pieces of the `oauth` and `openid-connect` actions: the login [`gate`] both run (with
+//! its `callback` step), the
 //! built-in OAuth [`provider`]s, OpenID Connect [`discovery`], the calls to the identity
 //! provider ([`client`]), keeping a session's tokens and user info current (`refresh`), and
 //! sealed [`session`] cookies ([`seal`], [`cookie`]).
@@ -8,6 +9,7 @@
 //! `idp.ngrok.com` in front of a self-hosted edge), and the session lives in a cookie sealed
 //! with a key the edge keeps in its state dir ([`seal::load_or_create_key`]).
 
+mod callback;
 pub mod client;
 pub mod cookie;
 pub mod discovery;
