@@ -45,12 +45,27 @@ async function listen(handler) {
 /**
  * A GitHub-shaped OAuth 2.0 provider. `users` maps login names to `{ id, name, email }`; the
  * profile (`/user`) hides the email, which only `/user/emails` gives, as GitHub does for users
- * with a private address. Returns `{ base, clientId, clientSecret, codesRedeemed, stop }`.
+ * with a private address. With `tokenTtl` (seconds), access tokens expire, come with a refresh
+ * token, and stop working after that long, as a GitHub App's expiring user tokens do.
+ * Returns `{ base, clientId, clientSecret, stats: { codesRedeemed, refreshGrants }, stop }`.
  */
-export async function startGitHubShaped({ users, clientId = 'gh-client', clientSecret = 'gh-secret' }) {
+export async function startGitHubShaped({ users, clientId = 'gh-client', clientSecret = 'gh-secret', tokenTtl }) {
   const codes = new Map();
   const tokens = new Map();
-  const state = { codesRedeemed: 0 };
+  const refreshTokens = new Map();
+  const state = { codesRedeemed: 0, refreshGrants: 0 };
+  /** A new access token for `user` (with a refresh token when tokens expire). */
+  const issue = (user) => {
+    const token = `gho_${crypto.randomBytes(16).toString('hex')}`;
+    tokens.set(token, { user, until: tokenTtl ? Date.now() + tokenTtl * 1000 : Infinity });
+    const answer = { access_token: token, token_type: 'bearer', scope: 'read:user,user:email' };
+    if (tokenTtl) {
+      const refresh = `ghr_${crypto.randomBytes(16).toString('hex')}`;
+      refreshTokens.set(refresh, user);
+      Object.assign(answer, { expires_in: tokenTtl, refresh_token: refresh });
+    }
+    return answer;
+  };
   const server = await listen(async (req, res) => {
     const url = new URL(req.url, 'http://x');
     if (url.pathname === '/login/oauth/authorize' && req.method === 'GET') {
@@ -78,6 +93,14 @@ export async function startGitHubShaped({ users, clientId = 'gh-client', clientS
       if (form.get('client_id') !== clientId || form.get('client_secret') !== clientSecret) {
         return send(res, 200, { error: 'incorrect_client_credentials' });
       }
+      if (form.get('grant_type') === 'refresh_token') {
+        // Refresh tokens are single-use: each grant hands out a new one.
+        const user = refreshTokens.get(form.get('refresh_token'));
+        refreshTokens.delete(form.get('refresh_token'));
+        if (!user) return send(res, 200, { error: 'bad_refresh_token', error_description: 'The refresh token passed is incorrect or expired.' });
+        state.refreshGrants += 1;
+        return send(res, 200, issue(user));
+      }
       const grant = codes.get(form.get('code'));
       codes.delete(form.get('code'));
       if (!grant || grant.redirect !== form.get('redirect_uri') || !pkceOk(form.get('code_verifier'), grant.challenge)) {
@@ -85,12 +108,11 @@ export async function startGitHubShaped({ users, clientId = 'gh-client', clientS
         return send(res, 200, { error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.' });
       }
       state.codesRedeemed += 1;
-      const token = `gho_${crypto.randomBytes(16).toString('hex')}`;
-      tokens.set(token, grant.user);
-      return send(res, 200, { access_token: token, token_type: 'bearer', scope: 'read:user,user:email' });
+      return send(res, 200, issue(grant.user));
     }
     const auth = (req.headers.authorization || '').replace(/^Bearer /, '');
-    const user = tokens.get(auth);
+    const held = tokens.get(auth);
+    const user = held && Date.now() < held.until ? held.user : undefined;
     if (url.pathname === '/user') {
       if (!user) return send(res, 401, { message: 'Bad credentials' });
       return send(res, 200, { id: user.id, login: user.login, name: user.name, email: null });

@@ -97,11 +97,17 @@ export function startSluice(args, { dir, name = 'sluice', env = {} } = {}) {
 
 /**
  * Starts `sluice edge` on a config whose `{HTTP}`, `{HTTPS}`, `{ADMIN}` and `{DIR}` are filled
- * in, returning once its HTTP listener accepts connections. `env` adds to its environment.
+ * in, returning once its HTTP listener accepts connections. `env` adds to its environment;
+ * `ports` gives some of `{ http, https, admin }` picked beforehand (e.g. with `freePort`, when
+ * something started earlier must know the edge's URL).
  */
-export async function startEdge(config, { dir, env = {} } = {}) {
+export async function startEdge(config, { dir, env = {}, ports: given = {} } = {}) {
   const scratch = dir ? { dir, remove: () => {} } : scratchDir();
-  const ports = { http: await freePort(), https: await freePort(), admin: await freePort() };
+  const ports = {
+    http: given.http || await freePort(),
+    https: given.https || await freePort(),
+    admin: given.admin || await freePort(),
+  };
   const text = config
     .replaceAll('{HTTP}', ports.http)
     .replaceAll('{HTTPS}', ports.https)

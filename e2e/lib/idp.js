@@ -9,24 +9,32 @@ import { freePort } from './harness.js';
 export const USERS = {
   alice: { email: 'alice@example.com', name: 'Alice Example' },
   mallory: { email: 'mallory@elsewhere.test', name: 'Mallory Outsider' },
+  // Only the refresh test logs in as carol, and renames her to see the user info read again.
+  carol: { email: 'carol@example.com', name: 'Carol Example' },
 };
 
 /**
  * Starts the provider. `redirectUris` are the app's callback URLs
- * (`<endpoint URL>/ngrok/oauth2/callback`); `port` is picked when not given. Returns `{ issuer, clientId, clientSecret, stop }`.
+ * (`<endpoint URL>/ngrok/oauth2/callback`); `port` is picked when not given. The client may
+ * use refresh tokens (issued when the app asks for `offline_access` with `prompt=consent`);
+ * `accessTokenTtl` (seconds) shortens access tokens for the refresh tests. Returns
+ * `{ issuer, clientId, clientSecret, stats, stop }`, where `stats.refreshGrants` counts the
+ * refresh_token grants the provider granted.
  */
-export async function startIdp({ redirectUris, port: givenPort, clientId = 'sluice-test', clientSecret = 'test-secret-0123456789' }) {
+export async function startIdp({ redirectUris, port: givenPort, clientId = 'sluice-test', clientSecret = 'test-secret-0123456789', accessTokenTtl }) {
   const port = givenPort || await freePort();
   const issuer = `http://127.0.0.1:${port}`;
+  const stats = { refreshGrants: 0 };
   const provider = new Provider(issuer, {
     clients: [{
       client_id: clientId,
       client_secret: clientSecret,
       redirect_uris: redirectUris,
-      grant_types: ['authorization_code'],
+      grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
     }],
+    ...(accessTokenTtl ? { ttl: { AccessToken: accessTokenTtl } } : {}),
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     cookies: { keys: ['sluice-e2e-idp-cookie-key'] },
     features: { devInteractions: { enabled: true } },
@@ -43,12 +51,16 @@ export async function startIdp({ redirectUris, port: givenPort, clientId = 'slui
   });
   // The provider only talks to the test: keep its warnings about development defaults quiet.
   provider.on('server_error', (_ctx, err) => console.error('idp server_error', err));
+  provider.on('grant.success', (ctx) => {
+    if (ctx.oidc.params.grant_type === 'refresh_token') stats.refreshGrants += 1;
+  });
   const server = http.createServer(provider.callback());
   await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
     issuer,
     clientId,
     clientSecret,
+    stats,
     stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
 }

@@ -1,16 +1,20 @@
 // `openid-connect` and `oauth` in front of a static edge endpoint, proven with a real OpenID
 // provider (oidc-provider), a GitHub-shaped OAuth 2.0 provider reached through the `endpoints:`
 // overrides, and headless Chromium: login, session reuse, logout, a short session that logs in
-// again, and an email outside the allowed domain refused by a later rule.
+// again, an email outside the allowed domain refused by a later rule, and a session whose
+// access token is renewed with the refresh token while its user info is read again.
+// The provider runs before the edge starts: the edge fetches its discovery document then.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, launchBrowser, screenshot, scratchDir, startEcho, startEdge, waitFor } from '../lib/harness.js';
-import { startIdp, signIn } from '../lib/idp.js';
+import { startIdp, signIn, USERS } from '../lib/idp.js';
 import { startGitHubShaped } from '../lib/fake_idp.js';
 
-let echo, idp, gh, edge, browser, scratch;
+let echo, idp, gh, ghFresh, edge, browser, scratch;
+/** The users of the provider whose tokens expire (renamed by the refresh test). */
+const freshUsers = { octo: { id: 77, login: 'octo', name: 'Octo Fresh', email: 'octo@example.com' } };
 let HTTP;
 
 const url = (host, p = '/') => `http://${host}.localhost:${HTTP}${p}`;
@@ -21,8 +25,15 @@ before(async () => {
   gh = await startGitHubShaped({
     users: { octo: { id: 4242, login: 'octo', name: 'Octo Cat', email: 'octo@example.com' } },
   });
-  const idpPort = await freePort();
-  const issuer = `http://127.0.0.1:${idpPort}`;
+  // Its access tokens stop working after 8 s and come with refresh tokens.
+  ghFresh = await startGitHubShaped({ users: freshUsers, tokenTtl: 8 });
+  HTTP = await freePort();
+  // Access tokens live 8 s: the `fresh` endpoint renews them with the refresh token.
+  idp = await startIdp({
+    redirectUris: ['app', 'short', 'fresh'].map((h) => url(h, '/ngrok/oauth2/callback')),
+    accessTokenTtl: 8,
+  });
+  const { issuer } = idp;
   writeFileSync(path.join(scratch.dir, 'gh-secret'), `${gh.clientSecret}\n`);
   const oidc = (extra = '') => `
       on_http_request:
@@ -51,6 +62,46 @@ endpoints:
     upstream:
       url: http://127.0.0.1:${echo.port}
     traffic_policy:${oidc('\n                max_session_duration: 3s')}
+  - url: http://fresh.localhost:{HTTP}
+    upstream:
+      url: http://127.0.0.1:${echo.port}
+    traffic_policy:
+      on_http_request:
+        - actions:
+            - type: openid-connect
+              config:
+                issuer_url: ${issuer}
+                client_id: sluice-test
+                client_secret_env: E2E_OIDC_SECRET
+                scopes: [openid, profile, email, offline_access]
+                authz_url_params: {prompt: consent}
+                userinfo_refresh_interval: 2s
+            - type: add-headers
+              config:
+                headers:
+                  x-token-expires-at: "\${actions.ngrok.oidc.expires_at}"
+                  x-user-info-refreshed: "\${actions.ngrok.oidc.user_info_refreshed}"
+  - url: http://gh-fresh.localhost:{HTTP}
+    upstream:
+      url: http://127.0.0.1:${echo.port}
+    traffic_policy:
+      on_http_request:
+        - actions:
+            - type: oauth
+              config:
+                provider: github
+                client_id: ${ghFresh.clientId}
+                client_secret: ${ghFresh.clientSecret}
+                userinfo_refresh_interval: 2s
+                endpoints:
+                  authorization_url: ${ghFresh.base}/login/oauth/authorize
+                  token_url: ${ghFresh.base}/login/oauth/access_token
+                  userinfo_url: ${ghFresh.base}/user
+                  emails_url: ${ghFresh.base}/user/emails
+            - type: add-headers
+              config:
+                headers:
+                  x-userinfo-refreshed: "\${actions.ngrok.oauth.userinfo_refreshed}"
   - url: http://gh.localhost:{HTTP}
     upstream:
       url: http://127.0.0.1:${echo.port}
@@ -72,12 +123,7 @@ endpoints:
             - type: custom-response
               config: {status_code: 403, body: "staff only"}
 `;
-  edge = await startEdge(config, { env: { E2E_OIDC_SECRET: 'test-secret-0123456789' } });
-  HTTP = edge.http;
-  idp = await startIdp({
-    port: idpPort,
-    redirectUris: ['app', 'short'].map((h) => url(h, '/ngrok/oauth2/callback')),
-  });
+  edge = await startEdge(config, { env: { E2E_OIDC_SECRET: 'test-secret-0123456789' }, ports: { http: HTTP } });
   browser = await launchBrowser();
 });
 
@@ -86,6 +132,7 @@ after(async () => {
   await edge?.stop();
   await idp?.stop();
   await gh?.stop();
+  await ghFresh?.stop();
   await echo?.stop();
   scratch?.remove();
 });
@@ -202,6 +249,67 @@ test('oauth: a GitHub-shaped provider through endpoint overrides', async () => {
     await page.goto(url('gh', '/again'));
     assert.ok(seen.every((u) => !u.startsWith(gh.base)), 'session reused');
     assert.equal(gh.stats.codesRedeemed, 1);
+  } finally {
+    await context.close();
+  }
+});
+
+test('openid-connect: an expired access token is renewed with the refresh token, and the user info is read again', async () => {
+  const { context, page } = await newProfile();
+  try {
+    await page.goto(url('fresh', '/start'));
+    await signIn(page, idp.issuer, 'carol');
+    assert.equal(page.url(), url('fresh', '/start'));
+    const first = await upstreamSaw(page);
+    assert.equal(first.headers['ngrok-auth-user-name'], 'Carol Example');
+    const firstExpiry = first.headers['x-token-expires-at'];
+    assert.ok(firstExpiry && !firstExpiry.startsWith('1970'), `an expiry: ${firstExpiry}`);
+    const grants = idp.stats.refreshGrants;
+    USERS.carol.name = 'Carol Renamed';
+    // The token is renewed 5 s before it expires (so after about 3 s) and the user info is
+    // read every 2 s; the browser stays on the app all along.
+    const renewed = await waitFor('a renewed token and the new name upstream', async () => {
+      await page.goto(url('fresh', '/poll'));
+      assert.equal(new URL(page.url()).hostname, `fresh.localhost`, 'never sent back to the provider');
+      const seen = await upstreamSaw(page);
+      return seen.headers['x-token-expires-at'] !== firstExpiry
+        && seen.headers['ngrok-auth-user-name'] === 'Carol Renamed' && seen;
+    }, 20000);
+    assert.ok(idp.stats.refreshGrants > grants, 'the provider granted a refresh_token grant');
+    assert.ok(new Date(renewed.headers['x-token-expires-at']) > new Date(firstExpiry));
+    // The renewed session lives in the browser's cookie: a later request keeps the new name.
+    await page.goto(url('fresh', '/later'));
+    assert.equal((await upstreamSaw(page)).headers['ngrok-auth-user-name'], 'Carol Renamed');
+  } finally {
+    USERS.carol.name = 'Carol Example';
+    await context.close();
+  }
+});
+
+test('oauth: an expiring token is renewed with the refresh token, and the user info is read again', async () => {
+  const { context, page, seen } = await newProfile();
+  try {
+    await page.goto(url('gh-fresh', '/start'));
+    await page.fill('input[name=login]', 'octo');
+    await page.fill('input[name=password]', 'whatever');
+    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    assert.equal(page.url(), url('gh-fresh', '/start'));
+    assert.equal((await upstreamSaw(page)).headers['ngrok-auth-user-name'], 'Octo Fresh');
+    freshUsers.octo.name = 'Octo Renamed';
+    seen.length = 0;
+    // The token stops working after 8 s; without the renewal the user info read every 2 s
+    // would fail and send the browser back to the provider.
+    const renewed = await waitFor('the renewed session to show the new name', async () => {
+      await page.goto(url('gh-fresh', '/poll'));
+      const got = await upstreamSaw(page);
+      return ghFresh.stats.refreshGrants > 0 && got.headers['ngrok-auth-user-name'] === 'Octo Renamed' && got;
+    }, 20000);
+    assert.equal(renewed.headers['ngrok-auth-user-id'], '77');
+    await page.waitForTimeout(9000);
+    await page.goto(url('gh-fresh', '/after-first-token'));
+    assert.equal((await upstreamSaw(page)).headers['ngrok-auth-user-name'], 'Octo Renamed');
+    assert.ok(seen.every((u) => !u.startsWith(ghFresh.base)), `sent back to the provider: ${seen.join(' ')}`);
+    assert.equal(ghFresh.stats.codesRedeemed, 1, 'one login all along');
   } finally {
     await context.close();
   }

@@ -13,7 +13,13 @@ const LACKING: &[(&str, &str)] = &[("owasp-crs-request.yml", "owasp-crs-request"
 
 /// Examples that use ngrok's managed OAuth apps: file name → the line after which a client id
 /// and secret are inserted (a self-hosted edge has no managed apps).
-const NEEDS_CLIENT: &[(&str, &str)] = &[("oauth-google.yml", "          provider: google\n")];
+const NEEDS_CLIENT: &[(&str, &str)] = &[
+    ("oauth-google.yml", "          provider: google\n"),
+    (
+        "oauth-github-session-options.yml",
+        "          provider: github\n",
+    ),
+];
 
 fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ngrok_examples")

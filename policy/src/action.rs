@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::build::BuildCx;
 use crate::cx::{HttpCx, TcpCx};
+use crate::diag::Code;
 use crate::exchange::{ActionError, Flow};
 use crate::phase::Phase;
 
@@ -19,6 +20,18 @@ pub enum Termination {
     Always,
     /// Ends the phase only when it rejects traffic (auth, limits) or redirects.
     WhenRejecting,
+}
+
+/// Why a built action cannot serve yet (see [`Action::prepare`]): the code, the config key at
+/// fault (relative to the action's `config`, e.g. `issuer_url`) and what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrepareError {
+    /// The diagnostic code.
+    pub code: Code,
+    /// The config key at fault; empty for the config as a whole.
+    pub key: String,
+    /// What went wrong.
+    pub message: String,
 }
 
 /// A built action, ready to run. One method per phase; the engine only calls the phases the
@@ -44,6 +57,14 @@ pub trait Action: Send + Sync + 'static {
         Err(ActionError::internal(
             "action does not run in on_http_response",
         ))
+    }
+
+    /// Fetches what the action needs from elsewhere before its policy serves traffic (an OpenID
+    /// Connect issuer's discovery document), so a broken dependency is reported where an edge
+    /// takes the policy in (its config load, an agent's bind) rather than only as a 5xx at
+    /// request time. Offline tools (`policy check`, `policy test`) never call it.
+    async fn prepare(&self) -> Result<(), PrepareError> {
+        Ok(())
     }
 
     /// One line about this configured action, for `policy explain`.

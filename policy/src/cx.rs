@@ -10,7 +10,8 @@ use cel::Value;
 
 use crate::cel::{Needs, Scope, ScopeVar};
 use crate::exchange::{
-    BodyError, BodyTransform, ConnInfo, Connection, EndpointInfo, Exchange, LogEntry, UpstreamHook,
+    BodyError, BodyTransform, ConnInfo, Connection, EndpointInfo, Exchange, LogEntry, LoginRecord,
+    UpstreamHook,
 };
 use crate::internal::InternalRouting;
 use crate::phase::Phase;
@@ -129,6 +130,11 @@ impl HttpCx<'_> {
     /// later action); e.g. a `set-cookie` refreshing a session.
     pub fn add_response_header(&mut self, name: http::HeaderName, value: http::HeaderValue) {
         self.ex.response_headers.push((name, value));
+    }
+
+    /// Records what a login action decided, for the request's event (see [`LoginRecord`]).
+    pub fn record_login(&mut self, record: LoginRecord) {
+        self.ex.login = Some(record);
     }
 
     /// Runs `hook` when the upstream answers or fails.

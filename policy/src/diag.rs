@@ -30,6 +30,9 @@ pub enum Code {
     TooManyEntries,
     /// 2224: a `${…}` template does not compile.
     InvalidTemplate,
+    /// 2227: a document an action needs from elsewhere could not be fetched or is invalid
+    /// (an OpenID Connect issuer's discovery document); found when an edge prepares the policy.
+    BadDiscoveryDocument,
     /// 2230: the phase cannot run for the endpoint's protocol.
     PhaseNotForProtocol,
     /// 2232: an expression names a variable or function that does not exist.
@@ -60,6 +63,7 @@ impl Code {
             Code::OutOfRange => 2215,
             Code::TooManyEntries => 2218,
             Code::InvalidTemplate => 2224,
+            Code::BadDiscoveryDocument => 2227,
             Code::PhaseNotForProtocol => 2230,
             Code::UnknownReference => 2232,
             Code::InvalidRegex => 2233,

@@ -234,6 +234,49 @@ impl ActionError {
     }
 }
 
+/// What a login action (`oauth`, `openid-connect`) decided about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginDecision {
+    /// A valid session: the request went on with the user's identity.
+    Allow,
+    /// No valid session (or `/ngrok/login`): the browser was sent to the identity provider.
+    Redirect,
+    /// The provider's callback succeeded: the session was set.
+    Login,
+    /// `/ngrok/logout`: the session was cleared.
+    Logout,
+    /// A step failed (bad state, refused code, invalid ID token…): answered with an error.
+    Deny,
+}
+
+impl LoginDecision {
+    /// The name events use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginDecision::Allow => "allow",
+            LoginDecision::Redirect => "redirect",
+            LoginDecision::Login => "login",
+            LoginDecision::Logout => "logout",
+            LoginDecision::Deny => "deny",
+        }
+    }
+}
+
+/// What a login action recorded for the request's `http_request_complete.v0` event: ngrok's
+/// `oauth.app_client_id`, `oauth.decision`, `oauth.user.id` and `oauth.user.name`. Never
+/// tokens or cookies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRecord {
+    /// The client id of the app at the identity provider.
+    pub app_client_id: String,
+    /// What the action decided.
+    pub decision: LoginDecision,
+    /// The user's id at the provider (empty when no user is known).
+    pub user_id: String,
+    /// The user's name (empty when unknown).
+    pub user_name: String,
+}
+
 /// A callback run when the upstream answers (with its status) or fails (with `None`).
 pub type UpstreamHook = Box<dyn FnOnce(Option<StatusCode>, SystemTime) + Send>;
 
@@ -260,6 +303,8 @@ pub struct Exchange {
     pub response_headers: Vec<(http::HeaderName, HeaderValue)>,
     /// Output of `log` actions.
     pub logs: Vec<LogEntry>,
+    /// What a login action decided, for the event (the last one wins).
+    pub login: Option<LoginRecord>,
     /// Rules that fired, in order.
     pub fired: Vec<FiredRule>,
     /// Runtime problems met while evaluating.
@@ -307,6 +352,7 @@ impl Exchange {
             upstream_hooks: Vec::new(),
             response_headers: Vec::new(),
             logs: Vec::new(),
+            login: None,
             fired: Vec::new(),
             issues: Vec::new(),
             vars_by_phase: BTreeMap::new(),

@@ -35,15 +35,15 @@ pub mod trace;
 pub mod values;
 
 pub use abort::{BUDGET_EXHAUSTED_CODE, PolicyAbort};
-pub use action::{Action, ActionFactory, Termination, Typed, TypedAction};
+pub use action::{Action, ActionFactory, PrepareError, Termination, Typed, TypedAction};
 pub use build::BuildCx;
 pub use cx::{HttpCx, PhaseCx, TcpCx};
 pub use diag::{Code, Diagnostic, PolicyError, Severity};
 pub use engine::{RequestVerdict, ResponseVerdict, TcpVerdict};
 pub use exchange::{
     ActionError, BodyError, BodyTransform, BufferedBody, Clock, ConnInfo, Connection,
-    ERROR_CODE_HEADER, EndpointInfo, Exchange, FiredRule, Flow, LogEntry, RequestBodySource,
-    SyntheticResponse, SystemClock, TlsInfo,
+    ERROR_CODE_HEADER, EndpointInfo, Exchange, FiredRule, Flow, LogEntry, LoginDecision,
+    LoginRecord, RequestBodySource, SyntheticResponse, SystemClock, TlsInfo,
 };
 pub use internal::{InternalEndpoints, InternalRouting, MAX_FORWARD_ENDPOINTS, internal_url};
 pub use ip_policy::{IpPolicies, IpPolicy, IpPolicyNames, parse_net};

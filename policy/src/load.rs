@@ -71,7 +71,12 @@ pub fn load_node(
             diagnostics: loader.diagnostics,
         });
     }
-    Ok(Policy::new(phases, loader.diagnostics, loader.needs))
+    Ok(Policy::new(
+        file.clone(),
+        phases,
+        loader.diagnostics,
+        loader.needs,
+    ))
 }
 
 mod actions;

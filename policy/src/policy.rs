@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use crate::action::{Action, Termination};
 use crate::cel::{Expr, Needs};
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, PolicyError};
 use crate::phase::Phase;
-use crate::source::Loc;
+use crate::source::{Loc, PathSeg};
 
 /// A validated, compiled policy. Cheap to share (`Arc`) between connections.
 pub struct Policy {
+    /// The file it was loaded from, for diagnostics found later (see [`Policy::prepare`]).
+    file: Arc<str>,
     phases: [Vec<Rule>; 3],
     warnings: Vec<Diagnostic>,
     /// What each phase reads, by [`Phase::index`].
@@ -51,15 +53,19 @@ pub struct PolicyAction {
     pub action: Arc<dyn Action>,
     /// Where it is written.
     pub loc: Loc,
+    /// Its JSON path, e.g. `on_http_request[0].actions[1]`.
+    pub path: Vec<PathSeg>,
 }
 
 impl Policy {
     pub(crate) fn new(
+        file: Arc<str>,
         phases: [Vec<Rule>; 3],
         warnings: Vec<Diagnostic>,
         needs: [Needs; 3],
     ) -> Self {
         Policy {
+            file,
             phases,
             warnings,
             needs,
@@ -82,7 +88,40 @@ impl Policy {
 
     /// An empty policy: lets all traffic through.
     pub fn empty() -> Self {
-        Policy::new(Default::default(), Vec::new(), Default::default())
+        Policy::new(
+            Arc::from(""),
+            Default::default(),
+            Vec::new(),
+            Default::default(),
+        )
+    }
+
+    /// Prepares every action (see [`Action::prepare`]), in document order: the errors of
+    /// those that cannot serve, each at its action's line and column. An edge calls this
+    /// before a policy serves traffic.
+    pub async fn prepare(&self) -> Result<(), PolicyError> {
+        let mut diagnostics = Vec::new();
+        for action in self.phases.iter().flatten().flat_map(|r| &r.actions) {
+            if let Err(e) = action.action.prepare().await {
+                let mut path = action.path.clone();
+                path.push(PathSeg::Key("config".into()));
+                if !e.key.is_empty() {
+                    path.push(PathSeg::Key(e.key.clone()));
+                }
+                diagnostics.push(Diagnostic::error(
+                    e.code,
+                    &self.file,
+                    action.loc,
+                    &path,
+                    format!("{}: {}", action.type_name, e.message),
+                ));
+            }
+        }
+        if diagnostics.is_empty() {
+            Ok(())
+        } else {
+            Err(PolicyError { diagnostics })
+        }
     }
 
     /// The rules of a phase, in order.

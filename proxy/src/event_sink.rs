@@ -262,6 +262,7 @@ mod tests {
             },
             error_code: None,
             policy: crate::events::PolicyTrace::default(),
+            oauth: None,
         })
     }
 

@@ -1,8 +1,11 @@
 //! The edge's events, one JSON line each: `http_request_complete.v0` per finished request
 //! (timing, status, bytes, endpoint, client, the `log` action's metadata of the HTTP phases)
 //! and `tcp_connection_closed.v0` per closed connection (bytes in/out, duration, requests, TLS
-//! facts, the `on_tcp_connect` logs). The types here are the whole format: field names and
-//! their order are what consumers read. [`crate::event_sink::EventSink`] writes them out.
+//! facts, the `on_tcp_connect` logs), with [`login`]'s `oauth` part when a login action ran.
+//! The types here are the whole format: field names and their order are what consumers read.
+//! [`crate::event_sink::EventSink`] writes them out.
+
+pub mod login;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -69,6 +72,9 @@ pub struct HttpRequestComplete {
     pub error_code: Option<String>,
     /// The HTTP phases' rules that fired and the `log` action's metadata.
     pub policy: PolicyTrace,
+    /// What a login action (`oauth`, `openid-connect`) decided; absent when none ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<login::OAuthEvent>,
 }
 
 /// An endpoint, as events name it.
@@ -332,6 +338,7 @@ mod tests {
             },
             error_code: None,
             policy,
+            oauth: None,
         });
         let line = serde_json::to_string(&event).expect("serializes");
         let object = line.split_once(r#","object":"#).expect("object").1;

@@ -1,5 +1,6 @@
-//! Reloading the edge's config: a valid new file swaps routes, policies and certificates; an
-//! invalid one is refused with its errors and the running config keeps serving.
+//! Reloading the edge's config: a valid new file whose policies prepare (see
+//! [`crate::config::prepare_policies`]) swaps routes, policies and certificates; an invalid one
+//! is refused with its errors and the running config keeps serving.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::time::SystemTime;
 
 use sluice_policy::Registry;
 
-use crate::config::{EdgeConfig, load_file};
+use crate::config::{EdgeConfig, load_file, prepare_policies};
 use crate::state::{Shared, State};
 
 /// Modification time and size of the config file, to notice changes.
@@ -18,14 +19,18 @@ pub(crate) fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
 
 /// Re-reads the config; a valid one replaces routes, policies and certificates, an invalid
 /// one is refused with its errors and the running config keeps serving.
-pub(crate) fn reload(
+pub(crate) async fn reload(
     path: &Path,
     registry: &Registry,
     running: &EdgeConfig,
     shared: &Shared,
     why: &str,
 ) {
-    match load_file(path, registry) {
+    let loaded = match load_file(path, registry) {
+        Ok(new) => prepare_policies(&new).await.map(|()| new),
+        Err(e) => Err(e),
+    };
+    match loaded {
         Ok(new) => {
             let mut restart = Vec::new();
             if new.http != running.http || new.https != running.https {

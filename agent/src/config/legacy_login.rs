@@ -3,8 +3,13 @@
 //! `custom-response 403` rule for `allow_emails` / `allow_domains`, as ngrok's migration guide
 //! writes them.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sluice_source::{Node, PathSeg};
+
+use super::types::TunnelConfig;
 
 /// Which login, and who may pass.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -83,4 +88,47 @@ impl LegacyLogin {
         }
         rules
     }
+}
+
+/// The deprecation warning of each v2 tunnel's `oauth:` / `oidc:` block in one file, at its
+/// line and column (`file:line:col: tunnels.NAME.oauth: ...`), worded like the deprecated
+/// `--oauth` / `--oidc` flags' warnings: the block still works, as the policy it becomes.
+pub(super) fn deprecation_warnings(
+    tunnels: &BTreeMap<String, TunnelConfig>,
+    root: &Node,
+    name: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (tunnel, t) in tunnels {
+        for (key, set, instead) in [
+            (
+                "oauth",
+                t.oauth.is_some(),
+                "on_http_request: oauth {provider: ..., client_id: ..., client_secret: ...}",
+            ),
+            (
+                "oidc",
+                t.oidc.is_some(),
+                "on_http_request: openid-connect {issuer_url: ..., client_id: ..., \
+                 client_secret: ...}",
+            ),
+        ] {
+            if !set {
+                continue;
+            }
+            let path = [
+                PathSeg::Key("tunnels".into()),
+                PathSeg::Key(tunnel.clone()),
+                PathSeg::Key(key.into()),
+            ];
+            let loc = root.at(&path).map_or((0, 0), |n| (n.loc.line, n.loc.col));
+            out.push(format!(
+                "{name}:{}:{}: {}: is deprecated; applied as a traffic policy: {instead}",
+                loc.0,
+                loc.1,
+                PathSeg::render(&path)
+            ));
+        }
+    }
+    out
 }

@@ -150,6 +150,11 @@ pub fn parse_file(name: &str, text: &str, path: &Path) -> Result<ConfigFile, Con
         }
     }
     file.warnings = unsupported::review(&file, &node, name)?;
+    file.warnings.extend(legacy_login::deprecation_warnings(
+        &file.tunnels,
+        &node,
+        name,
+    ));
     for e in &mut file.endpoints {
         e.source = path.to_path_buf();
     }

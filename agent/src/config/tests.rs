@@ -205,8 +205,19 @@ tunnels:
       client_secret: secret
       scopes: [openid, email]
 "#;
+    let parsed = file(text)?;
+    let joined = parsed.warnings.join("\n");
+    assert_eq!(parsed.warnings.len(), 2, "{joined}");
+    assert!(
+        joined.contains("sluice.yml:7:7: tunnels.gh.oauth: is deprecated; applied as a traffic policy: on_http_request: oauth {"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("sluice.yml:15:7: tunnels.corp.oidc: is deprecated; applied as a traffic policy: on_http_request: openid-connect {"),
+        "{joined}"
+    );
     let mut config = Config::default();
-    config.merge(file(text)?, Path::new("v2.yml"));
+    config.merge(parsed, Path::new("v2.yml"));
     let eps = config.resolve(&[], true)?;
     let policy = |name: &str| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
         let ep = eps.iter().find(|e| e.name == name).ok_or("endpoint")?;

@@ -349,7 +349,15 @@ mod tests {
             ..LegacyArgs::default()
         }
         .translate()?;
-        assert!(legacy.warnings.iter().any(|w| w.contains("--oauth")));
+        assert_eq!(
+            legacy.warnings,
+            vec![
+                "warning: --oauth is deprecated; applied as a traffic policy: on_http_request: \
+                 oauth {provider: ..., client_id: ..., client_secret: ...}"
+                    .to_string()
+            ],
+            "one warning for --oauth and its companion flags"
+        );
         let policy = legacy
             .options
             .to_policy()
@@ -375,6 +383,14 @@ mod tests {
             ..LegacyArgs::default()
         }
         .translate()?;
+        assert_eq!(
+            oidc.warnings,
+            vec![
+                "warning: --oidc is deprecated; applied as a traffic policy: on_http_request: \
+                 openid-connect {issuer_url: ..., client_id: ..., client_secret: ...}"
+                    .to_string()
+            ]
+        );
         let login = oidc.options.login.ok_or("no login")?;
         assert_eq!(login.issuer, "https://id.example.com");
         let mixed = LegacyArgs {

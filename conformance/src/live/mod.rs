@@ -170,10 +170,21 @@ impl LiveRunner {
             }
         };
         // The same load errors as in-process, before anything is started.
-        if let Err(e) = prepared.load(registry) {
-            result.error = Some(e);
-            return result;
-        }
+        let policy = match prepared.load(registry) {
+            Ok(p) => p,
+            Err(e) => {
+                result.error = Some(e);
+                return result;
+            }
+        };
+        // A policy needing a document from elsewhere that cannot be fetched here (an OIDC
+        // issuer's discovery) is refused by a real edge when it loads: its cases run in-process
+        // only.
+        let refused = self
+            .runtime
+            .block_on(policy.prepare())
+            .err()
+            .map(|e| e.to_string());
         let policy_file = match self.policy_file(&prepared) {
             Ok(p) => p,
             Err(e) => {
@@ -189,6 +200,11 @@ impl LiveRunner {
             }
             let r = if let Some(reason) = self.options.known_gaps.reason(path, &case.name) {
                 CaseResult::skip(&case.name, format!("known live gap: {reason}"))
+            } else if let Some(why) = &refused {
+                CaseResult::skip(
+                    &case.name,
+                    format!("a real edge refuses this policy when it loads: {why}"),
+                )
             } else if !prepared.file.internal_endpoints.is_empty() {
                 CaseResult::skip(
                     &case.name,

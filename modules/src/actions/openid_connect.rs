@@ -1,7 +1,9 @@
 //! `openid-connect` (alias `oidc`): puts an OpenID Connect login in front of the endpoint.
 //!
-//! The issuer is discovered from `issuer_url` (`/.well-known/openid-configuration`, cached and
-//! refreshed hourly). A request without a valid session is redirected to the issuer with the
+//! The issuer is discovered from `issuer_url` (`/.well-known/openid-configuration`) when an
+//! edge takes the policy in (its config load, an agent's bind: an issuer that does not answer
+//! or serves an invalid document is an error there, ERR_SLUICE_2227), then cached and
+//! refreshed hourly. A request without a valid session is redirected to the issuer with the
 //! authorization-code flow (PKCE, nonce, `state` bound to the original path); the issuer sends
 //! the browser back to `/ngrok/oauth2/callback` on the endpoint's own host, where the edge
 //! redeems the code, validates the ID token against the issuer's JWKS (`iss`, `aud`, `exp`,
@@ -18,7 +20,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_policy::{
-    Action, ActionError, BuildCx, Code, Flow, HttpCx, Phase, Termination, TypedAction,
+    Action, ActionError, BuildCx, Code, Flow, HttpCx, Phase, PrepareError, Termination, TypedAction,
 };
 
 use crate::oauth::discovery::Discovery;
@@ -81,6 +83,10 @@ pub struct OpenIdConnect {
 impl Action for OpenIdConnect {
     async fn on_http_request(&self, cx: &mut HttpCx<'_>) -> Result<Flow, ActionError> {
         self.gate.run(cx).await
+    }
+
+    async fn prepare(&self) -> Result<(), PrepareError> {
+        self.gate.prepare().await
     }
 
     fn summary(&self) -> String {

@@ -1,5 +1,6 @@
 //! The edge's calls to the identity provider, through the actions' one HTTP client
-//! ([`crate::http_call`]): redeeming the code at the token endpoint and reading user info.
+//! ([`crate::http_call`]): redeeming the code and refreshing tokens at the token endpoint,
+//! and reading user info.
 //! Tokens and secrets are never logged.
 
 use std::time::Duration;
@@ -78,9 +79,51 @@ fn form(pairs: &[(&str, &str)]) -> String {
     out.finish()
 }
 
+/// A refresh of the access token with the refresh token the provider gave at login.
+pub struct RefreshGrant<'a> {
+    /// The token endpoint.
+    pub token_url: &'a str,
+    /// The refresh token.
+    pub refresh_token: &'a str,
+    /// The client id.
+    pub client_id: &'a str,
+    /// The client secret.
+    pub client_secret: &'a str,
+    /// How to send them.
+    pub auth: ClientAuth,
+}
+
 /// Redeems an authorization code. A refusal by the provider (bad, replayed or expired code)
 /// is [`AuthError::CodeRefused`]; an unreachable provider is [`AuthError::Provider`].
 pub async fn redeem(caller: &Caller, grant: CodeGrant<'_>) -> Result<Tokens, AuthError> {
+    let pairs = [
+        ("grant_type", "authorization_code"),
+        ("code", grant.code),
+        ("redirect_uri", grant.redirect_uri),
+        ("code_verifier", grant.verifier),
+    ];
+    let client = (grant.client_id, grant.client_secret, grant.auth);
+    token_request(caller, grant.token_url, &pairs, client).await
+}
+
+/// Exchanges a refresh token for fresh tokens (`grant_type=refresh_token`). A refusal (the
+/// refresh token was revoked or expired) is [`AuthError::CodeRefused`].
+pub async fn refresh(caller: &Caller, grant: RefreshGrant<'_>) -> Result<Tokens, AuthError> {
+    let pairs = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", grant.refresh_token),
+    ];
+    let client = (grant.client_id, grant.client_secret, grant.auth);
+    token_request(caller, grant.token_url, &pairs, client).await
+}
+
+/// One call to the token endpoint with `pairs` and the client's credentials.
+async fn token_request(
+    caller: &Caller,
+    token_url: &str,
+    pairs: &[(&str, &str)],
+    (client_id, client_secret, auth): (&str, &str, ClientAuth),
+) -> Result<Tokens, AuthError> {
     let mut headers = HeaderMap::new();
     headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
     headers.insert(
@@ -88,32 +131,23 @@ pub async fn redeem(caller: &Caller, grant: CodeGrant<'_>) -> Result<Tokens, Aut
         HeaderValue::from_static("application/x-www-form-urlencoded"),
     );
     headers.insert(header::USER_AGENT, HeaderValue::from_static("sluice-oauth"));
-    let mut pairs = vec![
-        ("grant_type", "authorization_code"),
-        ("code", grant.code),
-        ("redirect_uri", grant.redirect_uri),
-        ("code_verifier", grant.verifier),
-    ];
-    match grant.auth {
+    let mut pairs = pairs.to_vec();
+    match auth {
         ClientAuth::Basic => {
             let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            let basic = BASE64.encode(format!(
-                "{}:{}",
-                enc(grant.client_id),
-                enc(grant.client_secret)
-            ));
+            let basic = BASE64.encode(format!("{}:{}", enc(client_id), enc(client_secret)));
             let value = HeaderValue::from_str(&format!("Basic {basic}"))
                 .map_err(|_| AuthError::Internal("client credentials are not ASCII".into()))?;
             headers.insert(header::AUTHORIZATION, value);
         }
         ClientAuth::Post => {
-            pairs.push(("client_id", grant.client_id));
-            pairs.push(("client_secret", grant.client_secret));
+            pairs.push(("client_id", client_id));
+            pairs.push(("client_secret", client_secret));
         }
     }
     let call = Call {
         method: Method::POST,
-        url: uri(grant.token_url)?,
+        url: uri(token_url)?,
         headers,
         body: Bytes::from(form(&pairs)),
     };

@@ -10,9 +10,10 @@ use http::{HeaderMap, HeaderValue, Method, Uri, header};
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use super::client::ClientAuth;
 use super::error::AuthError;
 use crate::http_call::{Call, Caller};
-use crate::jwt::{JwksCache, JwksCacheConfig};
+use crate::jwt::{Algorithm, JwksCache, JwksCacheConfig, TokenPolicy, parse_algorithm};
 
 /// How long a discovery document is used before it is fetched again.
 const REFRESH: Duration = Duration::from_secs(60 * 60);
@@ -48,6 +49,37 @@ pub struct Discovered {
     pub doc: Document,
     /// Its `jwks_uri`, cached.
     pub keys: JwksCache,
+}
+
+impl Discovered {
+    /// How the client authenticates at the token endpoint: HTTP Basic unless the issuer only
+    /// offers the form body.
+    pub fn client_auth(&self) -> ClientAuth {
+        let methods = &self.doc.token_endpoint_auth_methods_supported;
+        if methods.is_empty() || methods.iter().any(|m| m == "client_secret_basic") {
+            ClientAuth::Basic
+        } else {
+            ClientAuth::Post
+        }
+    }
+
+    /// What an ID token of this issuer for `client_id` must satisfy: an asymmetric algorithm
+    /// the issuer announces (RS256 when it names none), its `iss`, and `client_id` as `aud`.
+    pub fn id_token_policy(&self, client_id: &str) -> Result<TokenPolicy, AuthError> {
+        let mut algs: Vec<_> = self
+            .doc
+            .id_token_signing_alg_values_supported
+            .iter()
+            .filter_map(|a| parse_algorithm(a))
+            .filter(|a| !matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+            .collect();
+        if algs.is_empty() {
+            algs.push(Algorithm::RS256);
+        }
+        Ok(TokenPolicy::new(algs, [self.doc.issuer.clone()])
+            .map_err(|e| AuthError::IdToken(e.to_string()))?
+            .with_audiences([client_id.to_string()]))
+    }
 }
 
 /// The cached discovery of one issuer.

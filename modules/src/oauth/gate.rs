@@ -2,7 +2,7 @@
 //! (`/ngrok/login`, `/ngrok/logout`, and the callback [`CALLBACK_PATH`] on the endpoint's own
 //! host), lets requests with a valid session through with the user's identity, and sends the
 //! others to the identity provider with a fresh `state`, `nonce` and PKCE challenge bound to
-//! the original path.
+//! the original path. The callback's checks are in `callback`, session renewal in `refresh`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,10 +13,12 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use sha2::{Digest as _, Sha256};
 use sluice_policy::cel::Template;
 use sluice_policy::cel::value::{map, string};
-use sluice_policy::{ActionError, Flow, HttpCx, PhaseCx, SyntheticResponse};
-use subtle::ConstantTimeEq as _;
+use sluice_policy::{
+    ActionError, Code, Flow, HttpCx, LoginDecision, LoginRecord, PhaseCx, PrepareError,
+    SyntheticResponse,
+};
 
-use super::client::{self, ClientAuth, CodeGrant, Tokens};
+use super::client;
 use super::cookie::{self, CookieNames, CookieScope};
 use super::discovery::Discovery;
 use super::error::AuthError;
@@ -24,7 +26,6 @@ use super::provider::{self, Endpoints, Provider, Shape};
 use super::seal::{self, SealKey};
 use super::session::{self, Identity, PendingLogin, Session};
 use crate::http_call::Caller;
-use crate::jwt::{Algorithm, TokenPolicy, parse_algorithm};
 
 /// Where the identity provider sends the browser back, on the endpoint's own host. Register
 /// `<endpoint URL>/ngrok/oauth2/callback` as the redirect URI of your OAuth app.
@@ -34,7 +35,7 @@ pub const LOGIN_PATH: &str = "/ngrok/login";
 /// Ends the session.
 pub const LOGOUT_PATH: &str = "/ngrok/logout";
 /// How long a started login may take before its callback is refused.
-const LOGIN_TTL: u64 = 10 * 60;
+pub(super) const LOGIN_TTL: u64 = 10 * 60;
 /// The upstream never receives these from the client: the gate sets them.
 const IDENTITY_HEADERS: [&str; 3] = [
     "ngrok-auth-user-email",
@@ -45,6 +46,8 @@ const IDENTITY_HEADERS: [&str; 3] = [
 const MAX_COOKIE: usize = 3800;
 /// The session cookie is rewritten (for the idle timeout) at most this often.
 const TOUCH_EVERY: u64 = 5;
+/// Longest an edge waits for the issuer's discovery document when it takes a policy in.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who the identity provider is.
 pub enum Idp {
@@ -103,11 +106,15 @@ pub struct Gate {
 }
 
 /// The request facts the gate works from.
-struct Here {
-    now: u64,
-    origin: String,
-    scope: CookieScope,
-    client_id: String,
+pub(super) struct Here {
+    /// Now, in Unix seconds.
+    pub now: u64,
+    /// `scheme://host` of the request.
+    pub origin: String,
+    /// Where the cookies apply.
+    pub scope: CookieScope,
+    /// The client id, rendered.
+    pub client_id: String,
 }
 
 /// What a session check found.
@@ -128,7 +135,7 @@ fn timestamp(secs: u64) -> Value {
     Value::Timestamp(at.fixed_offset())
 }
 
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+pub(super) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
@@ -147,7 +154,7 @@ fn pkce_challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-fn internal(e: String) -> AuthError {
+pub(super) fn internal(e: String) -> AuthError {
     AuthError::Internal(e)
 }
 
@@ -157,7 +164,7 @@ impl Gate {
             .map_err(|e| ActionError::interpolation(self.action, field, e))
     }
 
-    fn secret(&self, cx: &HttpCx<'_>) -> Result<String, ActionError> {
+    pub(super) fn secret(&self, cx: &HttpCx<'_>) -> Result<String, ActionError> {
         match &self.client_secret {
             Secret::Template(t) => self.render(t, cx, "client_secret"),
             Secret::Literal(s) => Ok(s.clone()),
@@ -166,7 +173,7 @@ impl Gate {
 
     /// A digest naming this configuration: sessions from another provider, client or
     /// `auth_id` do not open here.
-    fn fingerprint(&self, client_id: &str) -> String {
+    pub(super) fn fingerprint(&self, client_id: &str) -> String {
         let provider = match &self.idp {
             Idp::Oidc(d) => d.issuer().to_string(),
             Idp::OAuth { provider, .. } => provider.name.to_string(),
@@ -203,6 +210,30 @@ impl Gate {
         match query_param(query, "auth_id") {
             None => true,
             Some(id) => self.auth_id.as_deref() == Some(id.as_str()),
+        }
+    }
+
+    /// Fetches an OpenID Connect issuer's discovery document before the policy serves, so an
+    /// issuer that does not answer or serves an invalid document is an error where the edge
+    /// takes the policy in (ngrok's ERR_NGROK_2227 at validation); the document stays cached
+    /// and is refreshed hourly afterwards. Plain OAuth providers have nothing to fetch.
+    pub async fn prepare(&self) -> Result<(), PrepareError> {
+        let Idp::Oidc(discovery) = &self.idp else {
+            return Ok(());
+        };
+        let failed = |message: String| PrepareError {
+            code: Code::BadDiscoveryDocument,
+            key: "issuer_url".into(),
+            message,
+        };
+        match tokio::time::timeout(PREPARE_TIMEOUT, discovery.get(&self.caller)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(failed(e.to_string())),
+            Err(_) => Err(failed(format!(
+                "bad OpenID Connect discovery document: `{}` did not answer within {}s",
+                discovery.issuer(),
+                PREPARE_TIMEOUT.as_secs()
+            ))),
         }
     }
 
@@ -274,7 +305,8 @@ impl Gate {
     }
 
     /// Lets a request with a valid session through: identity headers to the upstream, the
-    /// gate's cookies removed, user info refreshed and the idle clock reset when due.
+    /// gate's cookies removed, tokens and user info renewed (see [`Gate::freshen`]) and the
+    /// idle clock reset when due.
     async fn admit(
         &self,
         cx: &mut HttpCx<'_>,
@@ -282,30 +314,18 @@ impl Gate {
         key: &SealKey,
         mut session: Session,
     ) -> Result<Flow, ActionError> {
-        let mut refreshed = false;
-        let mut rewrite = false;
-        if let Some(every) = self.userinfo_refresh
-            && here.now >= session.userinfo_at.saturating_add(every.as_secs())
-            && !session.access_token.is_empty()
-        {
-            match self.userinfo(&here.client_id, &session.access_token).await {
-                Ok(Some(identity))
-                    if identity.provider_user_id == session.identity.provider_user_id =>
-                {
-                    session.identity = identity;
-                    session.userinfo_at = here.now;
-                    refreshed = true;
-                    rewrite = true;
-                }
-                Ok(None) => {}
-                Ok(Some(_)) | Err(_) => {
-                    // The provider no longer vouches for this user: log in again.
-                    self.set_results(cx, None, false, false, false);
-                    let back = safe_path(cx.request().uri.path_and_query().map(|p| p.to_string()));
-                    return self.start_login(cx, here, key, back, false).await;
-                }
+        let fresh = match self.freshen(cx, here, &mut session).await {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                // The provider no longer vouches for this user: log in again.
+                tracing::info!(action = self.action, %e, "session not renewed: logging in again");
+                self.set_results(cx, None, false, false, false);
+                let back = safe_path(cx.request().uri.path_and_query().map(|p| p.to_string()));
+                return self.start_login(cx, here, key, back, false).await;
             }
-        }
+        };
+        let refreshed = fresh.userinfo;
+        let mut rewrite = fresh.tokens || fresh.userinfo;
         if self.idle.is_some() && here.now >= session.last_seen.saturating_add(TOUCH_EVERY) {
             rewrite = true;
         }
@@ -316,6 +336,7 @@ impl Gate {
             }
         }
         self.set_results(cx, Some(&session), false, false, refreshed);
+        Self::record(cx, here, LoginDecision::Allow, Some(&session.identity));
         let identity = session.identity.clone();
         let names = [self.cookies.session.as_str(), self.cookies.nonce.as_str()];
         let headers = &mut cx.request_mut().headers;
@@ -338,7 +359,12 @@ impl Gate {
         Ok(Flow::Continue)
     }
 
-    fn session_cookie(&self, key: &SealKey, here: &Here, session: &Session) -> Option<HeaderValue> {
+    pub(super) fn session_cookie(
+        &self,
+        key: &SealKey,
+        here: &Here,
+        session: &Session,
+    ) -> Option<HeaderValue> {
         let left = session
             .created
             .saturating_add(self.max_session.as_secs())
@@ -422,191 +448,12 @@ impl Gate {
         {
             response.headers.append(SET_COOKIE, v);
         }
+        Self::record(cx, here, LoginDecision::Redirect, None);
         Ok(Flow::Respond(response))
-    }
-
-    /// Answers the provider's redirect back: checks `state` against this browser's pending
-    /// login, redeems the code with the PKCE verifier, validates the ID token (OIDC), reads
-    /// the user info, and sets the session.
-    async fn callback(
-        &self,
-        cx: &mut HttpCx<'_>,
-        here: &Here,
-        key: &SealKey,
-        query: Option<&str>,
-    ) -> Result<Flow, AuthError> {
-        let text =
-            cookie::get(&cx.request().headers, &self.cookies.nonce).ok_or(AuthError::State)?;
-        let pending = session::open::<PendingLogin>(key, &self.cookies.nonce, &text)
-            .ok_or(AuthError::LoginCookie)?;
-        if here.now >= pending.started.saturating_add(LOGIN_TTL)
-            || pending.config != self.fingerprint(&here.client_id)
-        {
-            return Err(AuthError::LoginCookie);
-        }
-        let state = query_param(query, "state").ok_or(AuthError::State)?;
-        if !bool::from(state.as_bytes().ct_eq(pending.state.as_bytes())) {
-            return Err(AuthError::State);
-        }
-        if let Some(error) = query_param(query, "error") {
-            let detail = query_param(query, "error_description").unwrap_or_default();
-            return Err(AuthError::Denied(
-                format!("{error} {detail}").trim().to_string(),
-            ));
-        }
-        let code = query_param(query, "code").ok_or(AuthError::NoCode)?;
-        let secret = self
-            .secret(cx)
-            .map_err(|e| AuthError::Internal(e.message))?;
-        let redirect_uri = format!("{}{CALLBACK_PATH}", here.origin);
-        let (session_identity, tokens, sid) = match &self.idp {
-            Idp::Oidc(discovery) => {
-                let found = discovery.get(&self.caller).await?;
-                let auth = if found.doc.token_endpoint_auth_methods_supported.is_empty()
-                    || found
-                        .doc
-                        .token_endpoint_auth_methods_supported
-                        .iter()
-                        .any(|m| m == "client_secret_basic")
-                {
-                    ClientAuth::Basic
-                } else {
-                    ClientAuth::Post
-                };
-                let tokens = client::redeem(
-                    &self.caller,
-                    CodeGrant {
-                        token_url: &found.doc.token_endpoint,
-                        code: &code,
-                        redirect_uri: &redirect_uri,
-                        verifier: &pending.verifier,
-                        client_id: &here.client_id,
-                        client_secret: &secret,
-                        auth,
-                    },
-                )
-                .await?;
-                let id_token = tokens
-                    .id_token
-                    .clone()
-                    .ok_or_else(|| AuthError::IdToken("the token endpoint sent none".into()))?;
-                let mut algs: Vec<_> = found
-                    .doc
-                    .id_token_signing_alg_values_supported
-                    .iter()
-                    .filter_map(|a| parse_algorithm(a))
-                    .filter(|a| {
-                        !matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-                    })
-                    .collect();
-                if algs.is_empty() {
-                    algs.push(Algorithm::RS256);
-                }
-                let policy = TokenPolicy::new(algs, [found.doc.issuer.clone()])
-                    .map_err(|e| AuthError::IdToken(e.to_string()))?
-                    .with_audiences([here.client_id.clone()]);
-                let verified = found
-                    .keys
-                    .verify(&id_token, &policy, cx.now())
-                    .await
-                    .map_err(|e| AuthError::IdToken(e.to_string()))?;
-                let nonce = verified
-                    .payload()
-                    .get("nonce")
-                    .and_then(|n| n.as_str())
-                    .unwrap_or_default();
-                if !bool::from(nonce.as_bytes().ct_eq(pending.nonce.as_bytes())) {
-                    return Err(AuthError::Nonce);
-                }
-                let mut identity = provider::identity(Shape::Oidc, verified.payload());
-                if identity.provider_user_id.is_empty() {
-                    return Err(AuthError::NoUserId);
-                }
-                if (identity.email.is_empty() || identity.name.is_empty())
-                    && let Some(url) = &found.doc.userinfo_endpoint
-                    && !tokens.access_token.is_empty()
-                {
-                    let doc =
-                        client::get_json(&self.caller, url, &tokens.access_token, None).await?;
-                    let more = provider::identity(Shape::Oidc, &doc);
-                    if more.provider_user_id == identity.provider_user_id {
-                        if identity.email.is_empty() {
-                            identity.email = more.email;
-                        }
-                        if identity.name.is_empty() {
-                            identity.name = more.name;
-                        }
-                    }
-                }
-                let sid = verified
-                    .payload()
-                    .get("sid")
-                    .and_then(|s| s.as_str())
-                    .unwrap_or_default()
-                    .to_string();
-                (identity, tokens, sid)
-            }
-            Idp::OAuth { endpoints, .. } => {
-                let tokens = client::redeem(
-                    &self.caller,
-                    CodeGrant {
-                        token_url: &endpoints.token,
-                        code: &code,
-                        redirect_uri: &redirect_uri,
-                        verifier: &pending.verifier,
-                        client_id: &here.client_id,
-                        client_secret: &secret,
-                        auth: ClientAuth::Post,
-                    },
-                )
-                .await?;
-                let identity = self
-                    .userinfo(&here.client_id, &tokens.access_token)
-                    .await?
-                    .ok_or(AuthError::NoUserId)?;
-                (identity, tokens, String::new())
-            }
-        };
-        let session = self.new_session(here, session_identity, tokens, sid)?;
-        self.set_results(cx, Some(&session), false, false, false);
-        let mut response = SyntheticResponse::empty(StatusCode::FOUND);
-        if let Ok(v) = HeaderValue::from_str(&pending.redirect_path) {
-            response.headers.insert(LOCATION, v);
-        }
-        if let Some(v) = self.session_cookie(key, here, &session) {
-            response.headers.append(SET_COOKIE, v);
-        }
-        if let Some(v) = here.scope.clear(&self.cookies.nonce) {
-            response.headers.append(SET_COOKIE, v);
-        }
-        tracing::info!(user = %session.identity.provider_user_id, action = self.action, "login");
-        Ok(Flow::Respond(response))
-    }
-
-    fn new_session(
-        &self,
-        here: &Here,
-        identity: Identity,
-        tokens: Tokens,
-        sid: String,
-    ) -> Result<Session, AuthError> {
-        Ok(Session {
-            id: seal::random_token(16).map_err(internal)?,
-            identity,
-            provider_session_id: sid,
-            id_token: tokens.id_token.unwrap_or_default(),
-            access_token: tokens.access_token,
-            refresh_token: tokens.refresh_token.unwrap_or_default(),
-            expires_at: tokens.expires_in.map_or(0, |s| here.now.saturating_add(s)),
-            created: here.now,
-            last_seen: here.now,
-            userinfo_at: here.now,
-            config: self.fingerprint(&here.client_id),
-        })
     }
 
     /// Reads the user from the user-info endpoint (`None` for an OIDC issuer without one).
-    async fn userinfo(
+    pub(super) async fn userinfo(
         &self,
         client_id: &str,
         access_token: &str,
@@ -669,6 +516,7 @@ impl Gate {
                 response.headers.append(SET_COOKIE, v);
             }
         }
+        Self::record(cx, here, LoginDecision::Logout, None);
         Flow::Respond(response)
     }
 
@@ -684,6 +532,7 @@ impl Gate {
                 map([("code", string(code)), ("message", string(message.clone()))]),
             )]),
         );
+        Self::record(cx, here, LoginDecision::Deny, None);
         let mut response = SyntheticResponse::error(err.status(), err.code(), &message);
         if clear && let Some(v) = here.scope.clear(&self.cookies.nonce) {
             response.headers.append(SET_COOKIE, v);
@@ -691,7 +540,25 @@ impl Gate {
         Flow::Respond(response)
     }
 
-    fn set_results(
+    /// Records the decision for the request's event: the app's client id and the user, never
+    /// tokens or cookies.
+    pub(super) fn record(
+        cx: &mut HttpCx<'_>,
+        here: &Here,
+        decision: LoginDecision,
+        identity: Option<&Identity>,
+    ) {
+        cx.record_login(LoginRecord {
+            app_client_id: here.client_id.clone(),
+            decision,
+            user_id: identity
+                .map(|i| i.provider_user_id.clone())
+                .unwrap_or_default(),
+            user_name: identity.map(|i| i.name.clone()).unwrap_or_default(),
+        });
+    }
+
+    pub(super) fn set_results(
         &self,
         cx: &mut HttpCx<'_>,
         session: Option<&Session>,

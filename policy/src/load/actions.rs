@@ -191,7 +191,7 @@ impl Loader<'_> {
         let mut cx = BuildCx::new(
             self.file,
             phase,
-            path,
+            path.clone(),
             node.loc,
             config,
             &mut self.diagnostics,
@@ -216,6 +216,7 @@ impl Loader<'_> {
             termination: factory.termination(),
             action: Arc::from(action),
             loc: node.loc,
+            path: path.clone(),
         })
     }
 }

@@ -50,6 +50,7 @@ mod ip_policies;
 mod load;
 mod model;
 mod policy_only;
+mod prepare;
 mod raw;
 mod tcp;
 #[cfg(test)]
@@ -61,4 +62,5 @@ pub use model::{
     Address, Allow, Authtoken, Certificate, ConfigError, EdgeConfig, Endpoint, EventsOutput,
     Scheme, Target, TcpConfig, TunnelTls, Upstream, UpstreamProtocol,
 };
+pub use prepare::prepare_policies;
 pub use raw::edge_config_schema;

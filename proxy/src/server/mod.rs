@@ -63,6 +63,11 @@ pub fn run(config: EdgeConfig, path: PathBuf, registry: Registry) -> anyhow::Res
 /// Runs the edge on the current tokio runtime until SIGTERM or SIGINT (see [`run`]).
 pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
+    // Policies fetch what they need from elsewhere first (OIDC discovery): an issuer that does
+    // not answer is a config error now, not a 5xx at the first request.
+    crate::config::prepare_policies(&config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\nthe edge config has errors; nothing was started"))?;
     // Handlers first: a signal that arrives once the ports answer is never fatal.
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
@@ -173,13 +178,13 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
         tokio::select! {
             _ = hup.recv() => {
                 stamp = file_stamp(&path);
-                reload(&path, &registry, &config, &shared, "SIGHUP");
+                reload(&path, &registry, &config, &shared, "SIGHUP").await;
             }
             _ = tick.tick() => {
                 let now = file_stamp(&path);
                 if now.is_some() && now != stamp {
                     stamp = now;
-                    reload(&path, &registry, &config, &shared, "file changed");
+                    reload(&path, &registry, &config, &shared, "file changed").await;
                 }
             }
             _ = term.recv() => break,

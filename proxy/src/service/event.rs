@@ -4,6 +4,7 @@ use pingora::proxy::Session;
 
 use super::headers::host_of;
 use super::{Ctx, EdgeService};
+use crate::events::login::OAuthEvent;
 use crate::events::{
     ClientRef, EndpointRef, Event, HttpExchange, HttpRequestComplete, PolicyTrace, RequestLine,
     ResponseSummary,
@@ -44,8 +45,10 @@ impl EdgeService {
         let bytes_out = ctx.bytes_out;
         // `on_tcp_connect` logs go with the connection's own event (tcp_connection_closed.v0).
         let mut policy = PolicyTrace::default();
+        let mut oauth = None;
         if let Some(ex) = ctx.exchange() {
             policy.extend(&ex.fired, &ex.logs, None);
+            oauth = ex.login.as_ref().map(OAuthEvent::from);
         }
         sink.emit(Event::http_request_complete(HttpRequestComplete {
             endpoint,
@@ -68,6 +71,7 @@ impl EdgeService {
             },
             error_code,
             policy,
+            oauth,
         }));
     }
 }

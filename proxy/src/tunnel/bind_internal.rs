@@ -21,7 +21,7 @@ fn default_port(protocol: Protocol) -> Option<u16> {
 impl Binder {
     /// Binds an internal endpoint for `session`; returns its URL
     /// (`https://api.internal`, `tcp://db.internal:5432`).
-    pub(super) fn bind_internal(
+    pub(super) async fn bind_internal(
         &self,
         session: &AgentSession,
         request: &BindRequest,
@@ -52,7 +52,7 @@ impl Binder {
             Protocol::Https | Protocol::Tls => Scheme::Https,
             Protocol::Http | Protocol::Tcp => Scheme::Http,
         };
-        let policy = self.policy(request, protocol)?;
+        let policy = self.policy(request, protocol).await?;
         // The hop to an internal HTTP endpoint is in-process: there is no connection of its
         // own for `on_tcp_connect` to run on (ngrok refuses it likewise, ERR_NGROK_2262).
         if matches!(protocol, Protocol::Http | Protocol::Https)

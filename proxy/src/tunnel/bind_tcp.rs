@@ -23,7 +23,7 @@ impl Binder {
         session: &AgentSession,
         request: &BindRequest,
     ) -> Result<String, BindRejection> {
-        let policy = self.policy(request, sluice_policy::Protocol::Tcp)?;
+        let policy = self.policy(request, sluice_policy::Protocol::Tcp).await?;
         let cfg = &self.settings.tcp;
         let (port, mut listener) = match &request.url {
             Some(url) => {

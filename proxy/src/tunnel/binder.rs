@@ -60,7 +60,9 @@ impl Binder {
         }
     }
 
-    pub(super) fn policy(
+    /// Loads the bind's policy and prepares it (an OIDC issuer's discovery document is
+    /// fetched now), so the agent learns of either problem when it binds.
+    pub(super) async fn policy(
         &self,
         request: &BindRequest,
         protocol: sluice_policy::Protocol,
@@ -74,12 +76,14 @@ impl Binder {
             local_secrets: false,
             ip_policies: IpPolicyNames::Known(self.shared.state.load().ip_policies.clone()),
         };
-        load_policy("traffic-policy", text, &self.registry, options)
-            .map(Arc::new)
-            .map_err(|e| {
-                let text: Vec<String> = e.errors().map(|d| d.to_string()).collect();
-                BindRejection::new("ERR_SLUICE_POLICY_INVALID", text.join("\n"))
-            })
+        let rejection = |e: sluice_policy::PolicyError| {
+            let text: Vec<String> = e.errors().map(|d| d.to_string()).collect();
+            BindRejection::new("ERR_SLUICE_POLICY_INVALID", text.join("\n"))
+        };
+        let policy =
+            load_policy("traffic-policy", text, &self.registry, options).map_err(rejection)?;
+        policy.prepare().await.map_err(rejection)?;
+        Ok(Arc::new(policy))
     }
 
     /// A random name under the first base domain that `taken` does not hold.
@@ -140,7 +144,7 @@ impl Binder {
         let Some(port) = port else {
             return Err(no_listener(request.protocol.as_str()));
         };
-        let policy = self.policy(request, protocol)?;
+        let policy = self.policy(request, protocol).await?;
         let mut tables = self.tables()?;
         let host = self.host(request, |n| {
             tables.http.contains_key(&(scheme, n.to_string())) || tables.tls.contains_key(n)
@@ -183,7 +187,7 @@ impl Binder {
                 "this edge has no https listener, which is where TLS endpoints are served",
             ));
         };
-        let policy = self.policy(request, sluice_policy::Protocol::Tls)?;
+        let policy = self.policy(request, sluice_policy::Protocol::Tls).await?;
         let mut tables = self.tables()?;
         let host = self.host(request, |n| {
             tables.tls.contains_key(n) || tables.http.contains_key(&(Scheme::Https, n.into()))
@@ -238,7 +242,7 @@ impl BindHandler for Binder {
         let binding = sluice_tunnel::binding::resolve(&request.bindings, host.as_deref())
             .map_err(|e| BindRejection::new(e.code, e.message))?;
         if binding == EndpointBinding::Internal {
-            return self.bind_internal(session, request);
+            return self.bind_internal(session, request).await;
         }
         match request.protocol {
             Protocol::Http => self.bind_http(session, request, Scheme::Http).await,
