@@ -6,6 +6,7 @@
 mod support;
 
 use std::io::{Read, Write};
+use std::num::NonZeroU16;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -58,10 +59,15 @@ impl Pty {
         Pty { child, screen }
     }
 
-    /// The bytes drawn so far, with terminal escape sequences removed.
+    /// The screen as a terminal would show it now: every byte drawn so far replayed on a
+    /// 40×120 virtual terminal (the console moves the cursor and writes only changed cells,
+    /// so the byte stream itself does not read as text).
     fn text(&self) -> String {
-        let raw = self.screen.lock().map(|s| s.clone()).unwrap_or_default();
-        strip_escapes(&String::from_utf8_lossy(&raw))
+        const ROWS: NonZeroU16 = NonZeroU16::new(40).expect("rows");
+        const COLS: NonZeroU16 = NonZeroU16::new(120).expect("cols");
+        let mut screen = vt100::Parser::new(ROWS, COLS, 0);
+        screen.process(&self.raw());
+        screen.screen().contents()
     }
 
     fn raw(&self) -> Vec<u8> {
@@ -88,37 +94,11 @@ impl Pty {
     }
 }
 
-/// Removes CSI (`ESC [ … final`) and other two-byte escape sequences; cursor moves become
-/// line breaks.
-fn strip_escapes(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            out.push(c);
-            continue;
-        }
-        if chars.next() == Some('[') {
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) {
-                    // A cursor move starts another stretch of text.
-                    if c == 'H' {
-                        out.push('\n');
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    out
-}
-
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: under script(1) only the embedded edge's first line is drawn (issue 16 follow-up)"]
 async fn the_console_draws_live_requests_on_a_terminal() {
     let (upstream, _task) = text_upstream("hello from the upstream").await;
     let home = scratch_dir();

@@ -10,9 +10,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use sluice_agent::config::legacy::merge_policies;
 use sluice_agent::config::tls_termination::{self, TerminateAt};
-use sluice_agent::config::{
-    AgentSection, Config, ConsoleColor, ConsoleUi, LogTarget, ResolvedEndpoint,
-};
+use sluice_agent::config::{Config, ConsoleColor, ConsoleUi, LogTarget, ResolvedEndpoint};
 use sluice_agent::{
     AgentSetting, AppProtocol, EndpointKind, InspectLimits, ProxyProtocol, Upstream,
 };
