@@ -124,9 +124,12 @@ impl Edge {
         std::fs::read_to_string(self.dir.join("events.jsonl")).unwrap_or_default()
     }
 
-    /// The events in `{DIR}/events.jsonl` so far.
+    /// The events in `{DIR}/events.jsonl` so far: every complete line (the edge may be
+    /// half-way through writing the last one).
     pub fn events(&self) -> Vec<serde_json::Value> {
-        self.events_text()
+        let text = self.events_text();
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete
             .lines()
             .map(|l| serde_json::from_str(l).expect("event is JSON"))
             .collect()
