@@ -6,10 +6,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use cel::Value;
-use http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
-use http::{HeaderName, HeaderValue, Method, StatusCode};
+use http::header::SET_COOKIE;
+use http::{HeaderName, HeaderValue, Method};
 use sha2::{Digest as _, Sha256};
 use sluice_policy::cel::Template;
 use sluice_policy::cel::value::{map, string};
@@ -24,7 +23,7 @@ use super::discovery::Discovery;
 use super::error::AuthError;
 use super::provider::{self, Endpoints, Provider, Shape};
 use super::seal::{self, SealKey};
-use super::session::{self, Identity, PendingLogin, Session};
+use super::session::{self, Identity, Session};
 use crate::http_call::Caller;
 
 /// Where the identity provider sends the browser back, on the endpoint's own host. Register
@@ -142,14 +141,14 @@ pub(super) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 }
 
 /// A path on this host (never `//evil` or a full URL), else `/`.
-fn safe_path(path: Option<String>) -> String {
+pub(super) fn safe_path(path: Option<String>) -> String {
     match path {
         Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
         _ => "/".to_string(),
     }
 }
 
-fn pkce_challenge(verifier: &str) -> String {
+pub(super) fn pkce_challenge(verifier: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
@@ -379,79 +378,6 @@ impl Gate {
         here.scope.set(&self.cookies.session, &sealed, Some(left))
     }
 
-    /// Sends the browser to the provider's authorization endpoint.
-    async fn start_login(
-        &self,
-        cx: &mut HttpCx<'_>,
-        here: &Here,
-        key: &SealKey,
-        back: String,
-        force: bool,
-    ) -> Result<Flow, ActionError> {
-        let authorize = match &self.idp {
-            Idp::Oidc(discovery) => match discovery.get(&self.caller).await {
-                Ok(found) => found.doc.authorization_endpoint.clone(),
-                Err(e) => return Ok(self.refuse(cx, here, e, false)),
-            },
-            Idp::OAuth { endpoints, .. } => endpoints.authorize.clone(),
-        };
-        let pending = (|| -> Result<PendingLogin, String> {
-            Ok(PendingLogin {
-                state: seal::random_token(24)?,
-                nonce: seal::random_token(24)?,
-                verifier: seal::random_token(32)?,
-                redirect_path: back,
-                started: here.now,
-                config: self.fingerprint(&here.client_id),
-            })
-        })();
-        let pending = match pending {
-            Ok(p) => p,
-            Err(e) => return Ok(self.refuse(cx, here, internal(e), false)),
-        };
-        let sealed = match session::seal(key, &self.cookies.nonce, &pending) {
-            Ok(s) => s,
-            Err(e) => return Ok(self.refuse(cx, here, internal(e), false)),
-        };
-        let redirect_uri = format!("{}{CALLBACK_PATH}", here.origin);
-        let scope = self.scopes.join(" ");
-        let challenge = pkce_challenge(&pending.verifier);
-        let mut params = form_urlencoded::Serializer::new(String::new());
-        params
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &here.client_id)
-            .append_pair("redirect_uri", &redirect_uri)
-            .append_pair("state", &pending.state)
-            .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256");
-        if !scope.is_empty() {
-            params.append_pair("scope", &scope);
-        }
-        if matches!(self.idp, Idp::Oidc(_)) {
-            params.append_pair("nonce", &pending.nonce);
-            if force && !self.authz_params.iter().any(|(k, _)| k == "prompt") {
-                params.append_pair("prompt", "login");
-            }
-        }
-        for (k, v) in &self.authz_params {
-            params.append_pair(k, v);
-        }
-        let sep = if authorize.contains('?') { '&' } else { '?' };
-        let location = format!("{authorize}{sep}{}", params.finish());
-        let mut response = SyntheticResponse::empty(StatusCode::FOUND);
-        if let Ok(v) = HeaderValue::from_str(&location) {
-            response.headers.insert(LOCATION, v);
-        }
-        if let Some(v) = here
-            .scope
-            .set(&self.cookies.nonce, &sealed, Some(LOGIN_TTL))
-        {
-            response.headers.append(SET_COOKIE, v);
-        }
-        Self::record(cx, here, LoginDecision::Redirect, None);
-        Ok(Flow::Respond(response))
-    }
-
     /// Reads the user from the user-info endpoint (`None` for an OIDC issuer without one).
     pub(super) async fn userinfo(
         &self,
@@ -489,39 +415,14 @@ impl Gate {
         }
     }
 
-    fn logout(&self, cx: &mut HttpCx<'_>, here: &Here, query: Option<&str>) -> Flow {
-        self.set_results(cx, None, false, false, false);
-        let mut response = match query_param(query, "redirect_path") {
-            Some(p) => {
-                let mut r = SyntheticResponse::empty(StatusCode::FOUND);
-                if let Ok(v) = HeaderValue::from_str(&safe_path(Some(p))) {
-                    r.headers.insert(LOCATION, v);
-                }
-                r
-            }
-            None => {
-                let mut r = SyntheticResponse::empty(StatusCode::OK);
-                r.headers.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                r.body = Bytes::from_static(
-                    b"<!doctype html><title>Logged out</title><h1 id=logged-out>You are logged out.</h1>\n",
-                );
-                r
-            }
-        };
-        for name in [&self.cookies.session, &self.cookies.nonce] {
-            if let Some(v) = here.scope.clear(name) {
-                response.headers.append(SET_COOKIE, v);
-            }
-        }
-        Self::record(cx, here, LoginDecision::Logout, None);
-        Flow::Respond(response)
-    }
-
     /// Answers a failed step with its status and code, clearing the pending login.
-    fn refuse(&self, cx: &mut HttpCx<'_>, here: &Here, err: AuthError, clear: bool) -> Flow {
+    pub(super) fn refuse(
+        &self,
+        cx: &mut HttpCx<'_>,
+        here: &Here,
+        err: AuthError,
+        clear: bool,
+    ) -> Flow {
         tracing::info!(action = self.action, code = err.code(), %err, "login refused");
         let message = err.to_string();
         let code = format!("ERR_SLUICE_{}", err.code());

@@ -15,6 +15,7 @@ pub mod cookie;
 pub mod discovery;
 pub mod error;
 pub mod gate;
+mod login;
 pub mod provider;
 mod refresh;
 pub mod seal;
