@@ -128,6 +128,8 @@ pub struct UpstreamReply {
     pub headers: HeaderMap,
     /// Body.
     pub body: Bytes,
+    /// Trailers after the body (`res.trailers`).
+    pub trailers: HeaderMap,
 }
 
 impl Default for UpstreamReply {
@@ -136,6 +138,7 @@ impl Default for UpstreamReply {
             status: StatusCode::OK,
             headers: HeaderMap::new(),
             body: Bytes::from_static(b"upstream ok"),
+            trailers: HeaderMap::new(),
         }
     }
 }
@@ -223,7 +226,21 @@ pub async fn exchange_routed(
     reply: &UpstreamReply,
     internal: &CannedInternal,
 ) -> Outcome {
+    let sent = (request, body, HeaderMap::new());
+    exchange_with_trailers(policy, conn, sent, reply, internal).await
+}
+
+/// [`exchange_routed`] for a request sent whole with `trailers` after its body (`req.trailers`
+/// in both phases), as `(head, body, trailers)`.
+pub async fn exchange_with_trailers(
+    policy: &Policy,
+    conn: &Connection,
+    (request, body, trailers): (http::request::Parts, Bytes, HeaderMap),
+    reply: &UpstreamReply,
+    internal: &CannedInternal,
+) -> Outcome {
     let mut ex = Exchange::new(request, Box::new(BufferedBody(body.clone())));
+    ex.request_trailers = trailers;
     if !internal.is_empty() {
         ex.internal = Some(InternalRouting {
             endpoints: Arc::new(CannedDirectory(internal.keys().cloned().collect())),
@@ -272,6 +289,7 @@ pub async fn exchange_routed(
                 .body(())
                 .unwrap_or_else(|_| http::Response::new(()))
                 .into_parts();
+            ex.response_trailers = reply.trailers.clone();
             ex.upstream_responded(parts, conn.now());
         }
         RequestVerdict::Responded => {}

@@ -27,6 +27,7 @@
 //! # }
 //! ```
 
+mod bind;
 mod status;
 
 use std::future::Future;
@@ -37,7 +38,7 @@ use std::time::Duration;
 use sluice_tunnel::{Backoff, ConnectionState, SessionBuilder};
 
 use crate::config::ResolvedEndpoint;
-use crate::forward::{ForwardError, Forwarder};
+use crate::forward::ForwardError;
 use crate::inspect::{ApiOptions, InspectApi, InspectLimits, Inspector};
 use crate::sdk::{Agent, SdkError};
 
@@ -274,12 +275,13 @@ impl Plan {
         let inspecting = self.inspect_limits.is_some().then_some(&inspector);
         let mut forwarding = Vec::new();
         for ep in &self.endpoints {
-            let url = bind_and_serve(agent, ep, inspecting, &api).await?;
-            forwarding.push(Forwarding {
-                name: ep.name.clone(),
-                url,
-                upstream: ep.upstream.to_string(),
-            });
+            for url in bind::bind_and_serve(agent, ep, inspecting, &api).await? {
+                forwarding.push(Forwarding {
+                    name: ep.name.clone(),
+                    url,
+                    upstream: ep.upstream.to_string(),
+                });
+            }
         }
         let web = match self.web_addr {
             Some(addr) => match crate::inspect::bind(addr, false).await {
@@ -301,54 +303,6 @@ impl Plan {
         status::watch(agent, api, self.report.clone());
         Ok(urls)
     }
-}
-
-/// Binds one endpoint, registers it on the local API and spawns its forwarding. Returns the URL
-/// the edge assigned.
-async fn bind_and_serve(
-    agent: &Agent,
-    ep: &ResolvedEndpoint,
-    inspector: Option<&Inspector>,
-    api: &InspectApi,
-) -> Result<String, RunError> {
-    let forwarder = ep
-        .forwarder(inspector)
-        .map_err(|source| RunError::Forwarder {
-            endpoint: ep.name.clone(),
-            source,
-        })?;
-    let endpoint = match agent.bind(ep.bind_request()).await {
-        Ok(e) => e,
-        Err(SdkError::Tunnel(e)) if e.as_bind_refusal().is_some() => {
-            let (code, message) = e
-                .as_bind_refusal()
-                .map(|r| (r.code.clone(), r.message.clone()))
-                .unwrap_or_default();
-            return Err(RunError::BindRefused {
-                endpoint: ep.name.clone(),
-                code,
-                message,
-            });
-        }
-        Err(source) => {
-            return Err(RunError::Bind {
-                endpoint: ep.name.clone(),
-                source,
-            });
-        }
-    };
-    let url = endpoint.url().to_owned();
-    tracing::info!(name = %ep.name, %url, upstream = %ep.upstream, "started endpoint");
-    let replayer = match &forwarder {
-        Forwarder::Http(h) => Some(h.clone()),
-        Forwarder::Stream(_) => None,
-    };
-    api.add_endpoint(ep.info(&url), replayer);
-    let name = ep.name.clone();
-    tokio::spawn(endpoint.serve(forwarder, move |client, e| {
-        tracing::warn!(endpoint = %name, %client, err = %e, "connection failed");
-    }));
-    Ok(url)
 }
 
 /// Whether a state means the session is gone for good.

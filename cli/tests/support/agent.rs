@@ -329,6 +329,19 @@ impl AgentProc {
         let _ = self.child.wait();
     }
 
+    /// Waits up to `limit` for the agent to exit by itself; its exit code (`None`: still
+    /// running, or killed by a signal).
+    pub async fn exit_code(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     /// Sends SIGTERM and waits (bounded) for the exit code.
     pub async fn terminate(&mut self) -> Option<i32> {
         // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.

@@ -445,5 +445,6 @@ pub fn load_str(
         base_domains,
         tcp,
         ngrok_error_code_header: raw.ngrok_error_code_header,
+        only_endpoint_at_ip: false,
     })
 }
