@@ -63,6 +63,8 @@ fn endpoint(name: &str, url: &str, upstream: u16) -> ResolvedEndpoint {
         inspect: true,
         host_header: HostHeader::Preserve,
         agent_tls: None,
+        also_http: false,
+        subdomain: None,
     }
 }
 

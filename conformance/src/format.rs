@@ -129,6 +129,10 @@ pub struct RequestSpec {
     pub headers: BTreeMap<String, HeaderValues>,
     /// Body.
     pub body: Option<String>,
+    /// Trailers sent after the body (`req.trailers`); in-process only (the edge's HTTP/1.1
+    /// codec drops trailers, so live runs skip such cases).
+    #[serde(default)]
+    pub trailers: BTreeMap<String, HeaderValues>,
 }
 
 /// What the fake upstream answers.
@@ -142,6 +146,9 @@ pub struct UpstreamSpec {
     pub headers: BTreeMap<String, HeaderValues>,
     /// Body.
     pub body: Option<String>,
+    /// Trailers sent after the body (`res.trailers`); in-process only, as for requests.
+    #[serde(default)]
+    pub trailers: BTreeMap<String, HeaderValues>,
 }
 
 /// Expectations about one send.

@@ -277,10 +277,11 @@ pub(crate) fn header_map(
     Ok(map)
 }
 
+/// The request head, body and trailers a spec describes.
 pub(crate) fn build_request(
     spec: Option<&RequestSpec>,
     endpoint: &str,
-) -> Result<(http::request::Parts, Bytes), String> {
+) -> Result<(http::request::Parts, Bytes, HeaderMap), String> {
     let spec = spec.cloned().unwrap_or_default();
     let url = spec.url.unwrap_or_else(|| "/".into());
     let full = if url.starts_with('/') {
@@ -297,7 +298,8 @@ pub(crate) fn build_request(
             parts.headers.append(name.clone(), value.clone());
         }
     }
-    Ok((parts, Bytes::from(spec.body.unwrap_or_default())))
+    let trailers = header_map(&spec.trailers)?;
+    Ok((parts, Bytes::from(spec.body.unwrap_or_default()), trailers))
 }
 
 /// Normalises the path as the edge does before any policy runs, for the in-process run (`sluice_wire::path`); a path
@@ -329,6 +331,7 @@ pub(crate) fn build_reply(spec: Option<&UpstreamSpec>) -> Result<UpstreamReply, 
         if let Some(b) = &spec.body {
             reply.body = Bytes::from(b.clone());
         }
+        reply.trailers = header_map(&spec.trailers)?;
     }
     Ok(reply)
 }
@@ -391,7 +394,8 @@ pub(crate) async fn run_case(
             let outcome = if tcp_closed {
                 None
             } else {
-                let (mut parts, body) = match build_request(req_spec, &prepared.endpoint) {
+                let (mut parts, body, trailers) = match build_request(req_spec, &prepared.endpoint)
+                {
                     Ok(r) => r,
                     Err(e) => return fail(case, e),
                 };
@@ -399,7 +403,13 @@ pub(crate) async fn run_case(
                 if let Err(e) = normalize_path(&mut parts.uri) {
                     return fail(case, e);
                 }
-                Some(harness::exchange_routed(policy, &conn, parts, body, &reply, &internal).await)
+                let sent = harness::SentRequest {
+                    head: parts,
+                    body,
+                    trailers,
+                    traced: false,
+                };
+                Some(harness::exchange_sent(policy, &conn, sent, &reply, &internal).await)
             };
             if let Some(o) = &outcome {
                 for f in &o.exchange.fired {

@@ -36,6 +36,7 @@ fn reply(body: &str) -> UpstreamReply {
         status: StatusCode::OK,
         headers,
         body: Bytes::from(body.to_string()),
+        trailers: HeaderMap::new(),
     }
 }
 

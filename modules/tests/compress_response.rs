@@ -42,6 +42,7 @@ fn upstream(status: u16, headers: &[(&str, &str)], body: &str) -> UpstreamReply 
         status: StatusCode::from_u16(status).expect("status"),
         headers: map,
         body: Bytes::copy_from_slice(body.as_bytes()),
+        trailers: HeaderMap::new(),
     }
 }
 

@@ -291,14 +291,16 @@ fn http_state(conn: &Connection, ex: &Exchange, phase: Phase, needs: Needs) -> P
         Some(v) if phase == Phase::HttpResponse => st.scope.set_shared(ScopeVar::Req, v.clone()),
         _ => st.scope.set_val(
             ScopeVar::Req,
-            values::request_val(&ex.request, &conn.endpoint, needs.req, conn.now()),
+            values::request_val(ex, &conn.endpoint, needs.req, conn.now()),
         ),
     }
     if phase == Phase::HttpResponse
         && let Some(res) = &ex.response
     {
-        st.scope
-            .set_val(ScopeVar::Res, values::response_val(res, needs.res));
+        st.scope.set_val(
+            ScopeVar::Res,
+            values::response_val(res, &ex.response_trailers, needs.res),
+        );
     }
     init_vars_and_results(&mut st, &ex.results);
     st
@@ -323,14 +325,16 @@ fn refresh_http(st: &mut PhaseState, conn: &Connection, ex: &Exchange) {
     if d.req {
         st.scope.set_val(
             ScopeVar::Req,
-            values::request_val(&ex.request, &conn.endpoint, needs.req, conn.now()),
+            values::request_val(ex, &conn.endpoint, needs.req, conn.now()),
         );
     }
     if d.res
         && let Some(res) = &ex.response
     {
-        st.scope
-            .set_val(ScopeVar::Res, values::response_val(res, needs.res));
+        st.scope.set_val(
+            ScopeVar::Res,
+            values::response_val(res, &ex.response_trailers, needs.res),
+        );
     }
     if d.actions && needs.actions {
         st.scope

@@ -286,6 +286,13 @@ pub struct Exchange {
     pub request: http::request::Parts,
     /// The response head, once there is one.
     pub response: Option<http::response::Parts>,
+    /// The request's trailers (`req.trailers`), when the host has them before a phase runs:
+    /// a request read whole, with its trailers, as the in-process harness has it. Empty
+    /// otherwise.
+    pub request_trailers: HeaderMap,
+    /// The response's trailers (`res.trailers`), when the host has them before the response
+    /// phase runs. Empty otherwise.
+    pub response_trailers: HeaderMap,
     /// A body that replaces the upstream's (set when an action made the response).
     pub response_body: Option<Bytes>,
     /// Whether the response was made by the policy rather than the upstream.
@@ -344,6 +351,8 @@ impl Exchange {
         Exchange {
             request,
             response: None,
+            request_trailers: HeaderMap::new(),
+            response_trailers: HeaderMap::new(),
             response_body: None,
             synthetic: false,
             close: false,

@@ -128,6 +128,8 @@ pub struct UpstreamReply {
     pub headers: HeaderMap,
     /// Body.
     pub body: Bytes,
+    /// Trailers after the body (`res.trailers`).
+    pub trailers: HeaderMap,
 }
 
 impl Default for UpstreamReply {
@@ -136,6 +138,7 @@ impl Default for UpstreamReply {
             status: StatusCode::OK,
             headers: HeaderMap::new(),
             body: Bytes::from_static(b"upstream ok"),
+            trailers: HeaderMap::new(),
         }
     }
 }
@@ -241,6 +244,35 @@ pub async fn exchange_traced(
     run_exchange(policy, conn, ex, body, reply, &BTreeMap::new()).await
 }
 
+/// How the conformance runner sends a request: whole, with `trailers` after its body
+/// (`req.trailers` in both phases), and with the policy trace recorded when `traced`.
+pub struct SentRequest {
+    /// The request head.
+    pub head: http::request::Parts,
+    /// The whole body.
+    pub body: Bytes,
+    /// Trailers after the body.
+    pub trailers: HeaderMap,
+    /// Whether `Outcome::exchange.trace` records the HTTP phases.
+    pub traced: bool,
+}
+
+/// [`exchange_routed`] for a [`SentRequest`].
+pub async fn exchange_sent(
+    policy: &Policy,
+    conn: &Connection,
+    sent: SentRequest,
+    reply: &UpstreamReply,
+    internal: &CannedInternal,
+) -> Outcome {
+    let mut ex = Exchange::new(sent.head, Box::new(BufferedBody(sent.body.clone())));
+    ex.request_trailers = sent.trailers;
+    if sent.traced {
+        ex.trace = Some(Box::default());
+    }
+    run_exchange(policy, conn, ex, sent.body, reply, internal).await
+}
+
 async fn run_exchange(
     policy: &Policy,
     conn: &Connection,
@@ -297,6 +329,7 @@ async fn run_exchange(
                 .body(())
                 .unwrap_or_else(|_| http::Response::new(()))
                 .into_parts();
+            ex.response_trailers = reply.trailers.clone();
             ex.upstream_responded(parts, conn.now());
         }
         RequestVerdict::Responded => {}

@@ -120,6 +120,11 @@ pub struct BindRequest {
     /// frame when false, so older peers read the same bind.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub inspect: bool,
+    /// ngrok's `--subdomain`: with no `url` host, the edge names the endpoint
+    /// `SUBDOMAIN.<its first base domain>`. Left out of the frame when unset, so older peers
+    /// read the same request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdomain: Option<String>,
 }
 
 impl BindRequest {
@@ -133,12 +138,19 @@ impl BindRequest {
             metadata: None,
             bindings: Vec::new(),
             inspect: false,
+            subdomain: None,
         }
     }
 
     /// Sets the requested URL.
     pub fn with_url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
+        self
+    }
+
+    /// Asks for `NAME.<the edge's base domain>` (ngrok's `--subdomain`).
+    pub fn with_subdomain(mut self, name: impl Into<String>) -> Self {
+        self.subdomain = Some(name.into());
         self
     }
 
@@ -237,4 +249,24 @@ pub struct StreamHeader {
     /// older peers read the same header.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls_terminated: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bind with no subdomain is the frame older peers send and read; one with a subdomain
+    /// carries it, and an old frame decodes with none.
+    #[test]
+    fn subdomain_is_optional_on_the_wire() -> Result<(), serde_json::Error> {
+        let plain = serde_json::to_value(BindRequest::new(Protocol::Http))?;
+        assert!(plain.get("subdomain").is_none(), "{plain}");
+        let named = BindRequest::new(Protocol::Https).with_subdomain("app");
+        let text = serde_json::to_string(&named)?;
+        assert!(text.contains(r#""subdomain":"app""#), "{text}");
+        assert_eq!(serde_json::from_str::<BindRequest>(&text)?, named);
+        let old: BindRequest = serde_json::from_str(r#"{"protocol":"http","url":null}"#)?;
+        assert_eq!(old.subdomain, None);
+        Ok(())
+    }
 }

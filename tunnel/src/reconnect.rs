@@ -127,7 +127,9 @@ impl ReconnectingSession {
                 r => r?,
             };
             let mut recorded = request;
+            // Rebinds name the URL the edge gave (a subdomain became a full name).
             recorded.url = Some(ok.url.clone());
+            recorded.subdomain = None;
             binds.push(recorded);
             return Ok(ok);
         }

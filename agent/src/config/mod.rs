@@ -32,7 +32,8 @@ pub use legacy::LegacyOptions;
 pub use legacy_login::LegacyLogin;
 pub use paths::{default_path, ngrok_paths};
 pub use resolve::{
-    ResolvedEndpoint, check_bindings, kind_of_url, resolve_endpoint, resolve_tunnel,
+    ResolvedEndpoint, bind_tls_scheme, check_bindings, check_subdomain, kind_of_url,
+    resolve_endpoint, resolve_tunnel, schemes,
 };
 pub use settings::{
     ConsoleColor, ConsoleUi, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TOLERANCE,

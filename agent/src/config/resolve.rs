@@ -38,6 +38,14 @@ pub struct ResolvedEndpoint {
     pub host_header: HostHeader,
     /// Agent-side TLS termination (`tls://` endpoints).
     pub agent_tls: Option<AgentTlsPem>,
+    /// Serve the name under plain HTTP too, as ngrok does for `--scheme http,https`,
+    /// `--bind-tls both` and v2's `schemes: [http, https]` / `bind_tls: both`: the endpoint binds
+    /// HTTPS, then a second bind takes the same name under `http://` (see
+    /// [`ResolvedEndpoint::http_twin`]).
+    pub also_http: bool,
+    /// ngrok's `--subdomain` / v2 `subdomain`: the edge names the endpoint `NAME.<its base
+    /// domain>` (the URL, if any, is a scheme alone).
+    pub subdomain: Option<String>,
 }
 
 /// The endpoint kind a URL implies.
@@ -123,6 +131,8 @@ pub fn resolve_endpoint(e: &EndpointConfig) -> Result<ResolvedEndpoint, ConfigEr
         inspect: true,
         host_header: HostHeader::Preserve,
         agent_tls,
+        also_http: false,
+        subdomain: None,
     })
 }
 
@@ -196,31 +206,33 @@ pub fn resolve_tunnel(name: &str, t: &TunnelConfig) -> Result<ResolvedEndpoint, 
     if let Some(p) = &t.upstream_protocol {
         upstream.protocol = AppProtocol::parse(p).map_err(|x| err(x.to_string()))?;
     }
-    let scheme = t
-        .schemes
-        .as_ref()
-        .and_then(|s| {
-            if s.iter().any(|x| x == "https") {
-                Some("https")
-            } else {
-                s.first().map(String::as_str)
-            }
-        })
-        .or(bind_tls_scheme(t.bind_tls.as_ref()).map_err(err)?);
-    let url = match kind {
-        EndpointKind::Http => legacy_url(t.domain.as_deref().or(t.hostname.as_deref()), scheme),
-        EndpointKind::Tcp => t.remote_addr.as_ref().map(|a| format!("tcp://{a}")),
-        EndpointKind::Tls => t
-            .domain
-            .as_deref()
-            .or(t.hostname.as_deref())
-            .map(|d| format!("tls://{d}")),
+    let (scheme, both) = match &t.schemes {
+        Some(list) => schemes(list).map_err(err)?,
+        None => bind_tls_scheme(t.bind_tls.as_ref()).map_err(err)?,
     };
-    if t.subdomain.is_some() && url.is_none() {
-        return Err(err(
-            "`subdomain` is not supported; use `domain` with the full name".into(),
-        ));
+    let domain = t.domain.as_deref().or(t.hostname.as_deref());
+    let subdomain = match (&t.subdomain, domain) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "give `subdomain` or `domain`/`hostname`, not both".into()
+            ));
+        }
+        (Some(_), None) if kind == EndpointKind::Tcp => {
+            return Err(err(
+                "`subdomain` is for http and tls tunnels; tcp tunnels take `remote_addr`".into(),
+            ));
+        }
+        (Some(s), None) => Some(check_subdomain(s).map_err(err)?),
+        (None, _) => None,
+    };
+    if both && kind != EndpointKind::Http {
+        return Err(err("both schemes are for http tunnels".into()));
     }
+    let url = match kind {
+        EndpointKind::Http => legacy_url(domain, scheme),
+        EndpointKind::Tcp => t.remote_addr.as_ref().map(|a| format!("tcp://{a}")),
+        EndpointKind::Tls => domain.map(|d| format!("tls://{d}")),
+    };
     let at = t
         .terminate_at
         .as_deref()
@@ -246,25 +258,65 @@ pub fn resolve_tunnel(name: &str, t: &TunnelConfig) -> Result<ResolvedEndpoint, 
         inspect: t.inspect.unwrap_or(true),
         host_header: HostHeader::parse(t.host_header.as_deref().unwrap_or_default()),
         agent_tls: term.agent,
+        also_http: both,
+        subdomain,
     })
 }
 
-/// The scheme v2's `bind_tls` asks for: `false` HTTP, `true` HTTPS only, `both` HTTPS (as
-/// `schemes: [http, https]`).
-fn bind_tls_scheme(bind_tls: Option<&Value>) -> Result<Option<&'static str>, String> {
+/// The scheme a list of ngrok's schemes (`--scheme`, v2 `schemes`) binds, and whether plain
+/// HTTP is wanted beside HTTPS. HTTPS is the primary URL when both are asked for.
+pub fn schemes<S: AsRef<str>>(list: &[S]) -> Result<(Option<&'static str>, bool), String> {
+    let (mut http, mut https) = (false, false);
+    for s in list {
+        match s.as_ref().trim().to_ascii_lowercase().as_str() {
+            "http" => http = true,
+            "https" => https = true,
+            other => return Err(format!("schemes take http and/or https, not `{other}`")),
+        }
+    }
+    Ok(match (http, https) {
+        (_, true) => (Some("https"), http),
+        (true, false) => (Some("http"), false),
+        (false, false) => (None, false),
+    })
+}
+
+/// The scheme v2's `bind_tls` asks for: `false` HTTP, `true` HTTPS only, `both` HTTPS and
+/// HTTP (as `schemes: [http, https]`).
+pub fn bind_tls_scheme(bind_tls: Option<&Value>) -> Result<(Option<&'static str>, bool), String> {
     let text = match bind_tls {
-        None => return Ok(None),
+        None => return Ok((None, false)),
         Some(Value::Bool(b)) => b.to_string(),
         Some(Value::String(s)) => s.to_ascii_lowercase(),
         Some(other) => other.to_string(),
     };
     match text.as_str() {
-        "false" => Ok(Some("http")),
-        "true" | "both" => Ok(Some("https")),
+        "false" => Ok((Some("http"), false)),
+        "true" => Ok((Some("https"), false)),
+        "both" => Ok((Some("https"), true)),
         _ => Err(format!(
             "`bind_tls` must be true, false or both, not {text}"
         )),
     }
+}
+
+/// Checks ngrok's `subdomain` (`--subdomain`): DNS labels of letters, digits and `-`, no
+/// wildcard; returned in lower case.
+pub fn check_subdomain(name: &str) -> Result<String, String> {
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if name.is_empty() || !name.split('.').all(label_ok) {
+        return Err(format!(
+            "subdomain `{name}` must be DNS labels of letters, digits and `-` (e.g. `my-app`)"
+        ));
+    }
+    Ok(name)
 }
 
 impl Config {

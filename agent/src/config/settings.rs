@@ -141,7 +141,29 @@ impl ResolvedEndpoint {
         request.pooling_enabled = self.pooling_enabled;
         request.metadata = self.metadata.clone();
         request.bindings = self.bindings.clone();
+        request.subdomain = self.subdomain.clone();
         request
+    }
+
+    /// The second bind of an endpoint that serves its name under both schemes
+    /// ([`also_http`](Self::also_http)): the name the edge gave `https_url`, under `http://`
+    /// (the edge adds its http listener's port). `None` when the endpoint has no twin.
+    pub fn http_twin(&self, https_url: &str) -> Option<BindRequest> {
+        if !self.also_http || !https_url.starts_with("https://") {
+            return None;
+        }
+        let (host, _) = sluice_tunnel::auth::host_port(https_url)?;
+        let mut request = self.bind_request();
+        request.protocol = sluice_tunnel::Protocol::Http;
+        request.url = Some(format!("http://{host}"));
+        request.subdomain = None;
+        Some(request)
+    }
+
+    /// The name the local API gives the plain-HTTP twin of this endpoint, as ngrok's agent
+    /// names it (`command_line (http)`).
+    pub fn http_twin_name(&self) -> String {
+        format!("{} (http)", self.name)
     }
 
     /// The forwarder serving this endpoint's streams; `inspector` is used only when the

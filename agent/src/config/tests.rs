@@ -357,6 +357,8 @@ fn endpoint(
         inspect: true,
         host_header: crate::HostHeader::Preserve,
         agent_tls: None,
+        also_http: false,
+        subdomain: None,
     })
 }
 
@@ -452,5 +454,60 @@ fn bind_tls_picks_the_scheme() -> TestResult {
         err.contains("`bind_tls` must be true, false or both"),
         "{err}"
     );
+    Ok(())
+}
+
+fn v2_tunnel(body: &str) -> Result<super::ResolvedEndpoint, Box<dyn std::error::Error>> {
+    let f = file(&format!("version: 2\ntunnels:\n  web:\n{body}"))?;
+    let mut c = Config::default();
+    c.merge(f, Path::new("t.yml"));
+    Ok(c.resolve(&["web".to_owned()], false)?.remove(0))
+}
+
+#[test]
+fn both_schemes_bind_https_then_its_http_twin() -> TestResult {
+    use sluice_tunnel::Protocol;
+    for keys in [
+        "    schemes: [http, https]\n",
+        "    schemes: [https, http]\n",
+        "    bind_tls: both\n",
+    ] {
+        let ep = v2_tunnel(&format!("    proto: http\n    addr: 80\n{keys}"))?;
+        assert!(ep.also_http, "{keys}");
+        assert_eq!(ep.bind_request().protocol, Protocol::Https, "{keys}");
+        let twin = ep
+            .http_twin("https://abc.example.com:8443")
+            .ok_or("no twin")?;
+        assert_eq!(
+            (twin.protocol, twin.url.as_deref()),
+            (Protocol::Http, Some("http://abc.example.com"))
+        );
+        assert_eq!(ep.http_twin_name(), "web (http)");
+    }
+    for keys in ["    schemes: [https]\n", "    bind_tls: true\n", ""] {
+        let ep = v2_tunnel(&format!("    proto: http\n    addr: 80\n{keys}"))?;
+        assert!(!ep.also_http, "{keys}");
+        assert!(ep.http_twin("https://abc.example.com").is_none());
+    }
+    let tcp = v2_tunnel("    proto: tcp\n    addr: 22\n    bind_tls: both\n");
+    assert!(tcp.is_err());
+    Ok(())
+}
+
+#[test]
+fn v2_subdomain_asks_the_edge_for_a_name_under_its_domain() -> TestResult {
+    let ep = v2_tunnel("    proto: http\n    addr: 80\n    subdomain: My-App\n")?;
+    assert_eq!(ep.subdomain.as_deref(), Some("my-app"));
+    let r = ep.bind_request();
+    assert_eq!((r.url, r.subdomain.as_deref()), (None, Some("my-app")));
+    let tls = v2_tunnel("    proto: tls\n    addr: 443\n    subdomain: secure\n")?;
+    assert_eq!(tls.bind_request().subdomain.as_deref(), Some("secure"));
+    for bad in [
+        "    proto: http\n    addr: 80\n    subdomain: a\n    domain: a.example.com\n",
+        "    proto: tcp\n    addr: 22\n    subdomain: a\n",
+        "    proto: http\n    addr: 80\n    subdomain: \"a_b\"\n",
+    ] {
+        assert!(v2_tunnel(bad).is_err(), "{bad}");
+    }
     Ok(())
 }

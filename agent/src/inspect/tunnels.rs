@@ -50,11 +50,12 @@ pub enum ControlError {
 
 /// Starts and stops endpoints on a running session.
 pub trait EndpointControl: Send + Sync {
-    /// Binds `endpoint` and serves it.
+    /// Binds `endpoint` and serves it. Returns one entry per URL bound (an http endpoint serving
+    /// both schemes binds two), the one to report first.
     fn start(
         &self,
         endpoint: ResolvedEndpoint,
-    ) -> BoxFuture<'static, Result<StartedEndpoint, ControlError>>;
+    ) -> BoxFuture<'static, Result<Vec<StartedEndpoint>, ControlError>>;
     /// Unbinds the endpoint named `name`.
     fn stop(&self, name: String) -> BoxFuture<'static, Result<(), ControlError>>;
 }
@@ -156,8 +157,13 @@ pub(super) async fn start_tunnel(
     }
     match control.start(endpoint).await {
         Ok(started) => {
-            let json = tunnel_json(&started.info, started.metrics.snapshot());
-            api.register(started);
+            let Some(first) = started.first() else {
+                return api_error(StatusCode::BAD_GATEWAY, "the edge bound no URL");
+            };
+            let json = tunnel_json(&first.info, first.metrics.snapshot());
+            for s in started {
+                api.register(s);
+            }
             (StatusCode::CREATED, Json(json)).into_response()
         }
         Err(e) => api_error(StatusCode::BAD_REQUEST, &e.to_string()),

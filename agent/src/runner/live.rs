@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::future::BoxFuture;
 
+use super::RunError;
+use super::bind::bind_and_serve;
 use super::traces::TraceRoutes;
-use super::{RunError, bind_and_serve};
 use crate::config::ResolvedEndpoint;
 use crate::inspect::Inspector;
 use crate::inspect::tunnels::{ControlError, EndpointControl, StartedEndpoint};
@@ -52,7 +53,7 @@ impl EndpointControl for LiveEndpoints {
     fn start(
         &self,
         endpoint: ResolvedEndpoint,
-    ) -> BoxFuture<'static, Result<StartedEndpoint, ControlError>> {
+    ) -> BoxFuture<'static, Result<Vec<StartedEndpoint>, ControlError>> {
         let agent = self.agent.clone();
         let inspector = self.inspector.clone();
         let bound = self.bound.clone();
@@ -68,7 +69,11 @@ impl EndpointControl for LiveEndpoints {
             }
             match bind_and_serve(&agent, &endpoint, inspector.as_ref(), &routes).await {
                 Ok(started) => {
-                    bound.insert(&name, &started.info.url);
+                    let mut names = bound.lock();
+                    names.remove(&name);
+                    for s in &started {
+                        names.insert(s.info.name.clone(), s.info.url.clone());
+                    }
                     Ok(started)
                 }
                 Err(e) => {

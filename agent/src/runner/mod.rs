@@ -27,6 +27,7 @@
 //! # }
 //! ```
 
+mod bind;
 mod live;
 mod status;
 mod traces;
@@ -39,8 +40,7 @@ use std::time::Duration;
 use sluice_tunnel::{Backoff, ConnectionState, SessionBuilder};
 
 use crate::config::ResolvedEndpoint;
-use crate::forward::{ForwardError, Forwarder};
-use crate::inspect::tunnels::StartedEndpoint;
+use crate::forward::ForwardError;
 use crate::inspect::{ApiOptions, InspectApi, InspectLimits, Inspector};
 use crate::sdk::{Agent, SdkError};
 use live::{Bound, LiveEndpoints};
@@ -310,14 +310,15 @@ impl Plan {
         let bound = Bound::default();
         let mut forwarding = Vec::new();
         for ep in &self.endpoints {
-            let started = bind_and_serve(agent, ep, inspecting.as_ref(), routes).await?;
-            bound.insert(&ep.name, &started.info.url);
-            forwarding.push(Forwarding {
-                name: ep.name.clone(),
-                url: started.info.url.clone(),
-                upstream: ep.upstream.to_string(),
-            });
-            api.register(started);
+            for started in bind::bind_and_serve(agent, ep, inspecting.as_ref(), routes).await? {
+                bound.insert(&started.info.name, &started.info.url);
+                forwarding.push(Forwarding {
+                    name: started.info.name.clone(),
+                    url: started.info.url.clone(),
+                    upstream: ep.upstream.to_string(),
+                });
+                api.register(started);
+            }
         }
         api.set_control(Arc::new(LiveEndpoints {
             agent: agent.clone(),
@@ -345,62 +346,6 @@ impl Plan {
         status::watch(agent, api, self.report.clone());
         Ok(bound)
     }
-}
-
-/// Binds one endpoint and spawns its forwarding. Returns what the local API registers: the
-/// endpoint as the edge bound it, its replayer and its metrics.
-async fn bind_and_serve(
-    agent: &Agent,
-    ep: &ResolvedEndpoint,
-    inspector: Option<&Inspector>,
-    routes: &TraceRoutes,
-) -> Result<StartedEndpoint, RunError> {
-    let forwarder = ep
-        .forwarder(inspector)
-        .map_err(|source| RunError::Forwarder {
-            endpoint: ep.name.clone(),
-            source,
-        })?;
-    let mut request = ep.bind_request();
-    // The edge traces the policy of endpoints whose traffic this agent records.
-    request.inspect = inspector.is_some() && ep.inspect;
-    let endpoint = match agent.bind(request).await {
-        Ok(e) => e,
-        Err(SdkError::Tunnel(e)) if e.as_bind_refusal().is_some() => {
-            let (code, message) = e
-                .as_bind_refusal()
-                .map(|r| (r.code.clone(), r.message.clone()))
-                .unwrap_or_default();
-            return Err(RunError::BindRefused {
-                endpoint: ep.name.clone(),
-                code,
-                message,
-            });
-        }
-        Err(source) => {
-            return Err(RunError::Bind {
-                endpoint: ep.name.clone(),
-                source,
-            });
-        }
-    };
-    let url = endpoint.url().to_owned();
-    routes.add(&url, &ep.name);
-    tracing::info!(name = %ep.name, %url, upstream = %ep.upstream, "started endpoint");
-    let replayer = match &forwarder {
-        Forwarder::Http(h) => Some(h.clone()),
-        Forwarder::Stream(_) => None,
-    };
-    let started = StartedEndpoint {
-        info: ep.info(&url),
-        replayer,
-        metrics: forwarder.metrics().clone(),
-    };
-    let name = ep.name.clone();
-    tokio::spawn(endpoint.serve(forwarder, move |client, e| {
-        tracing::warn!(endpoint = %name, %client, err = %e, "connection failed");
-    }));
-    Ok(started)
 }
 
 /// Whether a state means the session is gone for good.

@@ -280,6 +280,17 @@ impl EndpointArgs {
             (Some(u), None) | (None, Some(u)) => Some(with_scheme(u, kind)),
             (None, None) => None,
         };
+        if legacy.also_http && kind != EndpointKind::Http {
+            bail!("--scheme http,https and --bind-tls both are for http endpoints");
+        }
+        if legacy.subdomain.is_some() {
+            if kind == EndpointKind::Tcp {
+                bail!("--subdomain is for http and tls endpoints; tcp endpoints get a port");
+            }
+            if url.as_deref().is_some_and(|u| !u.ends_with("://")) {
+                bail!("give --subdomain or --url with a name, not both");
+            }
+        }
         let (user, source) = match (&self.traffic_policy_file, &self.traffic_policy_url) {
             (Some(path), _) => (
                 Some(
@@ -339,6 +350,8 @@ impl EndpointArgs {
             inspect: self.inspect,
             host_header: legacy.host_header,
             agent_tls: termination.agent,
+            also_http: legacy.also_http,
+            subdomain: legacy.subdomain,
         };
         Ok((endpoint, legacy.warnings))
     }

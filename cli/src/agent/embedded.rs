@@ -40,6 +40,8 @@ pub struct Embedded {
     pub ca_pem: Vec<u8>,
     /// Where that CA's certificate is (`ca.pem`), for users to trust it.
     pub ca_path: PathBuf,
+    /// Its HTTP listener, where its only HTTP endpoint is also served whatever the `Host`.
+    pub http: SocketAddr,
     dir: PathBuf,
 }
 
@@ -126,6 +128,7 @@ pub async fn start(options: &EmbeddedOptions, registry: &Registry) -> anyhow::Re
         token,
         ca_pem: Vec::new(),
         ca_path: state.join("ca.pem"),
+        http,
         dir,
     };
     let text = config_text(
@@ -136,7 +139,7 @@ pub async fn start(options: &EmbeddedOptions, registry: &Registry) -> anyhow::Re
         (&embedded.dir, &state),
         &embedded.token,
     );
-    let config = match sluice_proxy::config::load_str(
+    let mut config = match sluice_proxy::config::load_str(
         &Arc::from("embedded-edge.yml"),
         &text,
         &embedded.dir,
@@ -148,6 +151,9 @@ pub async fn start(options: &EmbeddedOptions, registry: &Registry) -> anyhow::Re
             bail!("the embedded edge config is invalid:\n{}", msgs.join("\n"));
         }
     };
+    // Its one endpoint is also at `http://127.0.0.1:PORT`, for clients that do not resolve
+    // `*.localhost` (wget, Python…).
+    config.only_endpoint_at_ip = true;
     // Sessions of `oauth` / `openid-connect` survive a restart of the agent and its edge.
     if let Err(e) = sluice_modules::load_or_create_session_key(&config.state_dir) {
         tracing::warn!(error = %e, "no lasting session key: oauth logins end when sluice stops");

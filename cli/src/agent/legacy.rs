@@ -5,7 +5,7 @@
 use clap::Args;
 use sluice_agent::HostHeader;
 use sluice_agent::config::legacy::legacy_url;
-use sluice_agent::config::{LegacyLogin, LegacyOptions};
+use sluice_agent::config::{self, LegacyLogin, LegacyOptions};
 
 /// The deprecated flags.
 #[derive(Debug, Clone, Default, Args)]
@@ -56,6 +56,9 @@ pub struct LegacyArgs {
     /// Deprecated: the domain to bind (use --url).
     #[arg(long, hide = true, alias = "hostname")]
     domain: Option<String>,
+    /// ngrok's subdomain: the endpoint is named NAME under the edge's base domain.
+    #[arg(long, hide = true)]
+    subdomain: Option<String>,
     /// Deprecated: `http`, `https` or both, comma-separated (use --url).
     #[arg(long, hide = true)]
     scheme: Option<String>,
@@ -104,6 +107,10 @@ pub struct Legacy {
     pub options: LegacyOptions,
     /// The URL named by `--domain`/`--scheme`/`--remote-addr`, if any.
     pub url: Option<String>,
+    /// Serve the name under plain HTTP too (`--scheme http,https`, `--bind-tls both`).
+    pub also_http: bool,
+    /// The subdomain `--subdomain` asks for (checked).
+    pub subdomain: Option<String>,
     /// What `--host-header` asks of the forwarder.
     pub host_header: HostHeader,
     /// One warning per deprecated flag used.
@@ -118,46 +125,25 @@ fn warn(out: &mut Vec<String>, used: bool, flag: &str, instead: &str) {
     }
 }
 
-/// The one scheme `--scheme` (a comma-separated list) or `--bind-tls` ask for: HTTPS when
-/// HTTPS is among them. Asking for both binds HTTPS and says so.
+/// The scheme `--scheme` (a comma-separated list) or `--bind-tls` ask for, and whether plain
+/// HTTP is wanted beside HTTPS (then the name is bound under both, HTTPS first).
 fn legacy_scheme(
     scheme: Option<&str>,
     bind_tls: Option<&str>,
-    warnings: &mut Vec<String>,
-) -> Result<Option<&'static str>, String> {
-    let list: Vec<String> = match (scheme, bind_tls) {
-        (Some(_), Some(_)) => return Err("give --scheme or --bind-tls, not both".into()),
-        (Some(s), None) => s
-            .split(',')
-            .map(|x| x.trim().to_ascii_lowercase())
-            .collect(),
-        (None, Some(b)) => match b.to_ascii_lowercase().as_str() {
-            "true" => vec!["https".into()],
-            "false" => vec!["http".into()],
-            "both" => vec!["http".into(), "https".into()],
-            other => {
-                return Err(format!(
-                    "--bind-tls must be true, false or both, not `{other}`"
-                ));
-            }
-        },
-        (None, None) => return Ok(None),
-    };
-    if let Some(bad) = list
-        .iter()
-        .find(|x| !matches!(x.as_str(), "http" | "https"))
-    {
-        return Err(format!("--scheme takes http and/or https, not `{bad}`"));
+) -> Result<(Option<&'static str>, bool), String> {
+    match (scheme, bind_tls) {
+        (Some(_), Some(_)) => Err("give --scheme or --bind-tls, not both".into()),
+        (Some(s), None) => {
+            let list: Vec<&str> = s.split(',').collect();
+            config::schemes(&list).map_err(|e| format!("--scheme: {e}"))
+        }
+        (None, Some(b)) => {
+            let value = serde_json::Value::String(b.to_owned());
+            config::bind_tls_scheme(Some(&value))
+                .map_err(|_| format!("--bind-tls must be true, false or both, not `{b}`"))
+        }
+        (None, None) => Ok((None, false)),
     }
-    let https = list.iter().any(|x| x == "https");
-    if https && list.iter().any(|x| x == "http") {
-        warnings.push(
-            "warning: sluice binds one URL per endpoint: this one is HTTPS; add a second endpoint \
-             with --url http://NAME for plain HTTP"
-                .into(),
-        );
-    }
-    Ok(Some(if https { "https" } else { "http" }))
 }
 
 impl LegacyArgs {
@@ -305,10 +291,17 @@ impl LegacyArgs {
                 w.push(format!("warning: {flag} is deprecated; use --url instead"));
             }
         }
-        let scheme = legacy_scheme(self.scheme.as_deref(), self.bind_tls.as_deref(), &mut w)?;
+        let (scheme, also_http) = legacy_scheme(self.scheme.as_deref(), self.bind_tls.as_deref())?;
         let url = match &self.remote_addr {
             Some(addr) => Some(format!("tcp://{addr}")),
             None => legacy_url(self.domain.as_deref(), scheme),
+        };
+        let subdomain = match (&self.subdomain, &self.domain) {
+            (Some(_), Some(_)) => return Err("give --subdomain or --domain, not both".into()),
+            (Some(s), None) => {
+                Some(config::check_subdomain(s).map_err(|e| format!("--subdomain: {e}"))?)
+            }
+            (None, _) => None,
         };
         Ok(Legacy {
             options: LegacyOptions {
@@ -327,6 +320,8 @@ impl LegacyArgs {
                 login,
             },
             url,
+            also_http,
+            subdomain,
             host_header: HostHeader::parse(self.host_header.as_deref().unwrap_or_default()),
             warnings: w,
         })
@@ -411,16 +406,130 @@ mod tests {
                 ..LegacyArgs::default()
             }
             .translate()
-            .map(|l| (l.url, l.warnings.len()))
+            .map(|l| (l.url, l.also_http, l.warnings.len()))
         };
-        assert_eq!(url(Some("http,https"), None)?, (Some("https://".into()), 2));
-        assert_eq!(url(Some("HTTP"), None)?, (Some("http://".into()), 1));
-        assert_eq!(url(None, Some("true"))?, (Some("https://".into()), 1));
-        assert_eq!(url(None, Some("false"))?, (Some("http://".into()), 1));
-        assert_eq!(url(None, Some("both"))?, (Some("https://".into()), 2));
+        let https = Some("https://".to_owned());
+        let http = Some("http://".to_owned());
+        assert_eq!(url(Some("http,https"), None)?, (https.clone(), true, 1));
+        assert_eq!(url(Some("https, http"), None)?, (https.clone(), true, 1));
+        assert_eq!(url(Some("HTTP"), None)?, (http.clone(), false, 1));
+        assert_eq!(url(None, Some("true"))?, (https.clone(), false, 1));
+        assert_eq!(url(None, Some("false"))?, (http, false, 1));
+        assert_eq!(url(None, Some("both"))?, (https, true, 1));
         assert!(url(Some("ftp"), None).is_err());
         assert!(url(None, Some("maybe")).is_err());
         assert!(url(Some("http"), Some("true")).is_err());
+        Ok(())
+    }
+
+    /// Each deprecated flag's warning names that flag, and no other.
+    #[test]
+    fn each_warning_names_its_own_flag() -> Result<(), String> {
+        let one = |args: LegacyArgs, flag: &str| -> Result<(), String> {
+            let w = args.translate()?.warnings;
+            assert_eq!(w.len(), 1, "{flag}: {w:?}");
+            assert!(
+                w[0].starts_with(&format!("warning: {flag} ")),
+                "{flag}: {w:?}"
+            );
+            Ok(())
+        };
+        let s = |v: &str| vec![v.to_owned()];
+        one(
+            LegacyArgs {
+                basic_auth: s("u:password1"),
+                ..LegacyArgs::default()
+            },
+            "--basic-auth",
+        )?;
+        one(
+            LegacyArgs {
+                auth: s("u:password1"),
+                ..LegacyArgs::default()
+            },
+            "--auth",
+        )?;
+        one(
+            LegacyArgs {
+                compression: true,
+                ..LegacyArgs::default()
+            },
+            "--compression",
+        )?;
+        one(
+            LegacyArgs {
+                cidr_allow: s("10.0.0.0/8"),
+                ..LegacyArgs::default()
+            },
+            "--cidr-allow",
+        )?;
+        one(
+            LegacyArgs {
+                cidr_deny: s("10.0.0.0/8"),
+                ..LegacyArgs::default()
+            },
+            "--cidr-deny",
+        )?;
+        one(
+            LegacyArgs {
+                request_header_add: s("a: b"),
+                ..LegacyArgs::default()
+            },
+            "--request-header-add",
+        )?;
+        one(
+            LegacyArgs {
+                response_header_remove: s("a"),
+                ..LegacyArgs::default()
+            },
+            "--response-header-remove",
+        )?;
+        one(
+            LegacyArgs {
+                circuit_breaker: Some(0.5),
+                ..LegacyArgs::default()
+            },
+            "--circuit-breaker",
+        )?;
+        one(
+            LegacyArgs {
+                host_header: Some("rewrite".into()),
+                ..LegacyArgs::default()
+            },
+            "--host-header",
+        )?;
+        one(
+            LegacyArgs {
+                domain: Some("a.example.com".into()),
+                ..LegacyArgs::default()
+            },
+            "--domain",
+        )?;
+        one(
+            LegacyArgs {
+                bind_tls: Some("both".into()),
+                ..LegacyArgs::default()
+            },
+            "--bind-tls",
+        )?;
+        Ok(())
+    }
+
+    #[test]
+    fn subdomain_is_checked_and_kept() -> Result<(), String> {
+        let sub = |subdomain: &str, domain: Option<&str>| {
+            LegacyArgs {
+                subdomain: Some(subdomain.into()),
+                domain: domain.map(Into::into),
+                ..LegacyArgs::default()
+            }
+            .translate()
+            .map(|l| l.subdomain)
+        };
+        assert_eq!(sub("My-App", None)?, Some("my-app".into()));
+        assert!(sub("a_b", None).is_err());
+        assert!(sub("*.x", None).is_err());
+        assert!(sub("app", Some("app.example.com")).is_err());
         Ok(())
     }
 

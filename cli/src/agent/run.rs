@@ -4,11 +4,12 @@
 //! stop.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use sluice_agent::config::{ConsoleUi, ResolvedEndpoint};
-use sluice_agent::runner::{RunError, RunEvent, Runner};
+use sluice_agent::runner::{Forwarding, RunError, RunEvent, Runner};
 use sluice_agent::{ApiOptions, EndpointKind, InspectApi, Inspector};
 use sluice_policy::Registry;
 use sluice_tunnel::{Protocol, SessionBuilder};
@@ -90,9 +91,31 @@ async fn session_builder(
     }
 }
 
-/// Prints a runner event as the console line (or warning) ngrok shows for it. `dev_ca` is the
-/// embedded edge's CA, named once when an HTTPS or TLS URL is served with it.
-fn print_event(event: RunEvent, dev_ca: Option<&Path>) {
+/// What the console says about the embedded edge, when the agent runs one.
+#[derive(Debug, Clone)]
+struct EmbeddedNotes {
+    /// Its development CA, named once when an HTTPS or TLS URL is served with it.
+    ca: PathBuf,
+    /// Its HTTP listener, which also serves its only `http://` endpoint whatever the `Host`.
+    http: SocketAddr,
+}
+
+/// The `http://IP:PORT` form of the embedded edge's only HTTP endpoint, which works in every
+/// client (wget, Python…, which do not resolve `*.localhost`); `None` unless exactly one of
+/// `forwarding` is an `http://` URL on that listener.
+fn loopback_url(forwarding: &[Forwarding], http: SocketAddr) -> Option<String> {
+    let mut on_http = forwarding.iter().filter(|f| {
+        f.url.starts_with("http://")
+            && sluice_tunnel::auth::host_port(&f.url)
+                .is_some_and(|(_, port)| port.unwrap_or(80) == http.port())
+    });
+    on_http.next()?;
+    on_http.next().is_none().then(|| format!("http://{http}"))
+}
+
+/// Prints a runner event as the console line (or warning) ngrok shows for it, with notes on
+/// the embedded edge when there is one.
+fn print_event(event: RunEvent, embedded: Option<&EmbeddedNotes>) {
     match event {
         RunEvent::Waiting { error } => {
             console("Session Status", &format!("reconnecting ({error})"))
@@ -102,13 +125,19 @@ fn print_event(event: RunEvent, dev_ca: Option<&Path>) {
             for f in &forwarding {
                 console("Forwarding", &format!("{} -> {}", f.url, f.upstream));
             }
+            if let Some(url) = embedded.and_then(|e| loopback_url(&forwarding, e.http)) {
+                console(
+                    "Also at",
+                    &format!("{url} (any Host; for wget, Python… that do not resolve *.localhost)"),
+                );
+            }
             if let Some(addr) = web {
                 console("Web Interface", &format!("http://{addr}"));
             }
             let tls = forwarding
                 .iter()
                 .find(|f| f.url.starts_with("https://") || f.url.starts_with("tls://"));
-            if let (Some(f), Some(ca)) = (tls, dev_ca) {
+            if let (Some(f), Some(ca)) = (tls, embedded.map(|e| e.ca.as_path())) {
                 eprintln!(
                     "note: {} is served with the embedded edge's development CA; trust {} \
                      (e.g. curl --cacert {} {}); it is kept for the next runs",
@@ -146,7 +175,10 @@ pub async fn run(
     registry: Registry,
 ) -> anyhow::Result<u8> {
     let (session, embedded) = session_builder(&settings, &endpoints, &registry).await?;
-    let dev_ca: Option<PathBuf> = embedded.as_ref().map(|e| e.ca_path.clone());
+    let embedded_notes = embedded.as_ref().map(|e| EmbeddedNotes {
+        ca: e.ca_path.clone(),
+        http: e.http,
+    });
     let edge_addr = match (&settings.connect_url, &embedded) {
         (Some(url), _) => url.clone(),
         (None, Some(e)) => format!("{} (embedded)", e.tunnel),
@@ -192,7 +224,7 @@ pub async fn run(
         }
         None => {
             runner
-                .on_event(move |event| print_event(event, dev_ca.as_deref()))
+                .on_event(move |event| print_event(event, embedded_notes.as_ref()))
                 .run(shutdown_signal())
                 .await
         }
@@ -213,4 +245,38 @@ pub async fn run(
     };
     drop(embedded);
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fwd(url: &str) -> Forwarding {
+        Forwarding {
+            name: "e".into(),
+            url: url.into(),
+            upstream: "http://localhost:3000".into(),
+        }
+    }
+
+    #[test]
+    fn the_ip_form_is_shown_for_the_only_http_endpoint() {
+        let http = SocketAddr::from(([127, 0, 0, 1], 8080));
+        let one = [fwd("http://abc.localhost:8080")];
+        assert_eq!(
+            loopback_url(&one, http).as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        let both = [
+            fwd("https://abc.localhost:8443"),
+            fwd("http://abc.localhost:8080"),
+        ];
+        assert!(loopback_url(&both, http).is_some());
+        let two = [
+            fwd("http://a.localhost:8080"),
+            fwd("http://b.localhost:8080"),
+        ];
+        assert_eq!(loopback_url(&two, http), None);
+        assert_eq!(loopback_url(&[fwd("tcp://localhost:20000")], http), None);
+    }
 }

@@ -50,6 +50,8 @@ pub struct EvalContext {
     pub request: Parts,
     /// The request body.
     pub body: Bytes,
+    /// The request's trailers.
+    pub trailers: http::HeaderMap,
     /// The upstream's reply.
     pub reply: UpstreamReply,
 }
@@ -111,7 +113,7 @@ impl EvalContext {
                 "endpoint `{endpoint}` needs a scheme, e.g. https://{endpoint}"
             ));
         }
-        let (mut parts, body) = build_request(Some(&request), &endpoint)?;
+        let (mut parts, body, trailers) = build_request(Some(&request), &endpoint)?;
         normalize_path(&mut parts.uri)?;
         Ok(EvalContext {
             endpoint,
@@ -120,6 +122,7 @@ impl EvalContext {
             conn: test_conn(Some(&conn))?,
             request: parts,
             body,
+            trailers,
             reply: build_reply(Some(&response))?,
         })
     }
@@ -142,13 +145,14 @@ impl EvalContext {
         }
         let closed = harness::tcp_connect(policy, &mut conn).await;
         let outcome = if http && !closed {
-            let (request, body) = (self.request.clone(), self.body.clone());
-            let reply = &self.reply;
-            Some(if traced {
-                harness::exchange_traced(policy, &conn, request, body, reply).await
-            } else {
-                harness::exchange(policy, &conn, request, body, reply).await
-            })
+            let sent = harness::SentRequest {
+                head: self.request.clone(),
+                body: self.body.clone(),
+                trailers: self.trailers.clone(),
+                traced,
+            };
+            let internal = harness::CannedInternal::new();
+            Some(harness::exchange_sent(policy, &conn, sent, &self.reply, &internal).await)
         } else {
             None
         };

@@ -31,7 +31,7 @@ use sluice_policy::{EndpointInfo, Protocol};
 pub use echo::Echo;
 pub use gaps::KnownGaps;
 
-use crate::format::{Case, Expect};
+use crate::format::{Case, Expect, Step};
 use crate::runner::check::{self, Observed};
 use crate::runner::{
     CaseResult, FileResult, Prepared, build_reply, build_request, prepare, steps_of,
@@ -257,6 +257,18 @@ impl LiveRunner {
         if steps.iter().any(|s| s.advance.is_some()) {
             return Some("advance: virtual time cannot pass on a real edge".into());
         }
+        let trailers = |s: &&Step| {
+            let req = s.request.as_ref().or(case.request.as_ref());
+            let up = s.upstream.as_ref().or(case.upstream.as_ref());
+            req.is_some_and(|r| !r.trailers.is_empty())
+                || up.is_some_and(|u| !u.trailers.is_empty())
+        };
+        if steps.iter().any(|s| trailers(&s)) {
+            return Some(
+                "trailers: the edge's HTTP/1.1 codec (Pingora) drops trailers, and its phases run before a body's trailers arrive"
+                    .into(),
+            );
+        }
         if let Some(conn) = &case.conn {
             if let Some(ip) = &conn.client_ip {
                 match ip.parse::<IpAddr>() {
@@ -445,7 +457,8 @@ impl LiveRunner {
                 } else {
                     String::new()
                 };
-                let (mut parts, body) = match build_request(req_spec, &prepared.endpoint) {
+                let (mut parts, body, _trailers) = match build_request(req_spec, &prepared.endpoint)
+                {
                     Ok(r) => r,
                     Err(e) => return CaseResult::ran(&case.name, vec![e], notes),
                 };

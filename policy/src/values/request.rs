@@ -7,7 +7,7 @@ use super::headers::{EntityFields, entity_fields, headers, text};
 use super::url::{RequestUrl, url_decode_pairs};
 use super::user_agent;
 use crate::cel::FieldSet;
-use crate::exchange::EndpointInfo;
+use crate::exchange::{EndpointInfo, Exchange};
 
 // Indexes into `cel::needs::REQ_FIELDS`.
 const METHOD: usize = 0;
@@ -88,13 +88,14 @@ fn user_agent_fields(header: &str) -> BoxVal {
     ])
 }
 
-/// Builds `req.*` with the fields in `need`.
+/// Builds `req.*` of `ex`'s request (and trailers) with the fields in `need`.
 pub(crate) fn request_val(
-    req: &http::request::Parts,
+    ex: &Exchange,
     endpoint: &EndpointInfo,
     need: FieldSet,
     received: std::time::SystemTime,
 ) -> BoxVal {
+    let req = &ex.request;
     let h = &req.headers;
     let mut f: Vec<(&'static str, BoxVal)> = Vec::with_capacity(8);
     if need.has(METHOD) {
@@ -140,7 +141,7 @@ pub(crate) fn request_val(
         f.push(("version", s(format!("{:?}", req.version))));
     }
     if need.has(TRAILERS) {
-        f.push(("trailers", map(Vec::new())));
+        f.push(("trailers", headers(&ex.request_trailers)));
     }
     if need.has(TS) {
         f.push((

@@ -56,8 +56,12 @@ fn cookies(h: &http::HeaderMap) -> BoxVal {
     }))
 }
 
-/// Builds `res.*` with the fields in `need`.
-pub(crate) fn response_val(res: &http::response::Parts, need: FieldSet) -> BoxVal {
+/// Builds `res.*` of a response head and its trailers with the fields in `need`.
+pub(crate) fn response_val(
+    res: &http::response::Parts,
+    trailers: &http::HeaderMap,
+    need: FieldSet,
+) -> BoxVal {
     let h = &res.headers;
     let mut f: Vec<(&'static str, BoxVal)> = Vec::with_capacity(4);
     if need.has(STATUS_CODE) {
@@ -82,7 +86,7 @@ pub(crate) fn response_val(res: &http::response::Parts, need: FieldSet) -> BoxVa
         },
     );
     if need.has(TRAILERS) {
-        f.push(("trailers", map(Vec::new())));
+        f.push(("trailers", headers(trailers)));
     }
     map(f)
 }

@@ -455,5 +455,6 @@ pub fn load_str(
         tcp,
         ngrok_error_code_header: raw.ngrok_error_code_header,
         ip_policies,
+        only_endpoint_at_ip: false,
     })
 }

@@ -70,6 +70,12 @@ pub struct EdgeConfig {
     pub ngrok_error_code_header: bool,
     /// Named IP policies for `restrict-ips`' `ip_policies`.
     pub ip_policies: Arc<sluice_policy::IpPolicies>,
+    /// Set by the agent's embedded edge, never by a file (a multi-tenant edge must not guess
+    /// whose endpoint a request meant): a request whose `Host` is an IP address or `localhost`
+    /// (`http://127.0.0.1:PORT`, what wget and Python send, as they do not resolve
+    /// `*.localhost`) reaches the one agent endpoint bound on that listener, if there is
+    /// exactly one.
+    pub only_endpoint_at_ip: bool,
 }
 
 /// Where agent-bound TCP endpoints listen and how their URLs read (`tcp:` in the file).

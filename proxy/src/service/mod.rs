@@ -77,8 +77,21 @@ impl EdgeService {
             Scheme::Http => state.http.lookup(host),
             Scheme::Https => state.https.lookup(host),
         };
-        configured.or_else(|| self.shared.tunnels.lookup(self.scheme, host))
+        configured
+            .or_else(|| self.shared.tunnels.lookup(self.scheme, host))
+            .or_else(|| {
+                (self.shared.only_endpoint_at_ip && is_ip_or_localhost(host))
+                    .then(|| self.shared.tunnels.only(self.scheme))
+                    .flatten()
+            })
     }
+}
+
+/// Whether a `Host` value (port allowed) is an IP address or `localhost`: how a client names
+/// the embedded edge when it does not resolve `*.localhost`.
+fn is_ip_or_localhost(host: &str) -> bool {
+    let name = crate::routes::normalize(host);
+    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 /// Per-request state.
@@ -272,5 +285,26 @@ impl ProxyHttp for EdgeService {
     fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, _error: &Error) -> bool {
         // Closed by policy, or the client's fault (answered with a 4xx and counted).
         ctx.close || ctx.refusal.is_some() || ctx.body_failure.is_some()
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::is_ip_or_localhost;
+
+    #[test]
+    fn ip_hosts_are_the_ones_the_embedded_edge_falls_back_for() {
+        for host in [
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "localhost:8080",
+            "LOCALHOST",
+        ] {
+            assert!(is_ip_or_localhost(host), "{host}");
+        }
+        for host in ["app.localhost:8080", "example.com", "", "127.0.0.1.nip.io"] {
+            assert!(!is_ip_or_localhost(host), "{host}");
+        }
     }
 }

@@ -96,6 +96,19 @@ impl TunnelRoutes {
             .find_map(|(i, _)| live(format!("*{}", &name[i..])))
     }
 
+    /// The endpoint of the only name agents bound under `scheme`, when there is exactly one
+    /// (for the embedded edge's `http://127.0.0.1:PORT`, see
+    /// [`EdgeConfig::only_endpoint_at_ip`](crate::config::EdgeConfig::only_endpoint_at_ip)).
+    pub fn only(&self, scheme: Scheme) -> Option<Arc<Endpoint>> {
+        let tables = self.tables.read().ok()?;
+        let mut names = tables.http.iter().filter(|((s, _), _)| *s == scheme);
+        let (_, pool) = names.next()?;
+        if names.next().is_some() {
+            return None;
+        }
+        pool.pick().map(|m| m.endpoint.clone())
+    }
+
     /// The next live member serving the TLS name `sni`.
     pub fn lookup_tls(&self, sni: &str) -> Option<Member> {
         let tables = self.tables.read().ok()?;

@@ -37,6 +37,9 @@ pub struct Shared {
     pub tunnels: Arc<TunnelRoutes>,
     /// How fast request bodies must arrive (fixed until a restart).
     pub body_timeouts: BodyTimeouts,
+    /// The embedded edge's fallback for IP hosts (see [`EdgeConfig::only_endpoint_at_ip`];
+    /// fixed until a restart).
+    pub only_endpoint_at_ip: bool,
 }
 
 impl Shared {
@@ -53,6 +56,7 @@ impl Shared {
             events,
             tunnels: Arc::new(TunnelRoutes::default()),
             body_timeouts: config.body_timeouts,
+            only_endpoint_at_ip: config.only_endpoint_at_ip,
         }
     }
 

@@ -86,13 +86,17 @@ impl Binder {
         Ok(Arc::new(policy))
     }
 
-    /// A random name under the first base domain that `taken` does not hold.
-    fn random_name(&self, taken: impl Fn(&str) -> bool) -> String {
-        let base = self
-            .settings
+    /// The first base domain: where random names and subdomains are made.
+    fn base_domain(&self) -> &str {
+        self.settings
             .base_domains
             .first()
-            .map_or("localhost", String::as_str);
+            .map_or("localhost", String::as_str)
+    }
+
+    /// A random name under the first base domain that `taken` does not hold.
+    fn random_name(&self, taken: impl Fn(&str) -> bool) -> String {
+        let base = self.base_domain();
         let mut name = format!("{}.{base}", random_label());
         for _ in 0..16 {
             if !taken(&name) {
@@ -103,24 +107,64 @@ impl Binder {
         name
     }
 
-    /// The host a bind asks for, or a random one.
+    /// The name a bind's `subdomain` asks for (ngrok's `--subdomain`): `NAME.<first base
+    /// domain>`. Checked against the token before it is claimed, as a full name would be.
+    fn subdomain_host(
+        &self,
+        session: &AgentSession,
+        request: &BindRequest,
+        subdomain: &str,
+    ) -> Result<String, BindRejection> {
+        let name = subdomain.trim_end_matches('.').to_ascii_lowercase();
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if !name.split('.').all(label_ok) {
+            return Err(BindRejection::new(
+                "ERR_SLUICE_BIND_INVALID_URL",
+                format!("subdomain `{subdomain}` must be DNS labels of letters, digits and `-`"),
+            ));
+        }
+        let host = format!("{name}.{}", self.base_domain());
+        let url = format!("{}://{host}", request.protocol.as_str());
+        if !session.grant().permits(request.protocol, &url) {
+            return Err(BindRejection::new(
+                "ERR_SLUICE_BIND_FORBIDDEN",
+                format!("this authtoken may not bind {url}"),
+            ));
+        }
+        Ok(host)
+    }
+
+    /// The host a bind asks for (its URL's, or its subdomain under the base domain), or a
+    /// random one.
     fn host(
         &self,
+        session: &AgentSession,
         request: &BindRequest,
         taken: impl Fn(&str) -> bool,
     ) -> Result<String, BindRejection> {
-        let Some(url) = &request.url else {
-            return Ok(self.random_name(taken));
-        };
-        match sluice_tunnel::auth::host_port(url) {
-            Some((host, _)) => Ok(host.trim_end_matches('.').to_ascii_lowercase()),
-            None => Err(BindRejection::new(
+        match (request.url.as_deref(), &request.subdomain) {
+            (Some(_), Some(_)) => Err(BindRejection::new(
                 "ERR_SLUICE_BIND_INVALID_URL",
-                format!(
-                    "`{url}` is not a URL like {}://app.example.com",
-                    request.protocol.as_str()
-                ),
+                "give a URL or a subdomain, not both",
             )),
+            (None, Some(sub)) => self.subdomain_host(session, request, sub),
+            (None, None) => Ok(self.random_name(taken)),
+            (Some(url), None) => match sluice_tunnel::auth::host_port(url) {
+                Some((host, _)) => Ok(host.trim_end_matches('.').to_ascii_lowercase()),
+                None => Err(BindRejection::new(
+                    "ERR_SLUICE_BIND_INVALID_URL",
+                    format!(
+                        "`{url}` is not a URL like {}://app.example.com",
+                        request.protocol.as_str()
+                    ),
+                )),
+            },
         }
     }
 
@@ -146,8 +190,12 @@ impl Binder {
         };
         let policy = self.policy(request, protocol).await?;
         let mut tables = self.tables()?;
-        let host = self.host(request, |n| {
-            tables.http.contains_key(&(scheme, n.to_string())) || tables.tls.contains_key(n)
+        // A random name is free under both schemes, so an agent serving it under both
+        // (ngrok's `--scheme http,https`) can take its plain-HTTP twin too.
+        let host = self.host(session, request, |n| {
+            tables.http.contains_key(&(Scheme::Http, n.to_string()))
+                || tables.http.contains_key(&(Scheme::Https, n.to_string()))
+                || tables.tls.contains_key(n)
         })?;
         let state = self.shared.state.load();
         let static_routes = match scheme {
@@ -189,7 +237,7 @@ impl Binder {
         };
         let policy = self.policy(request, sluice_policy::Protocol::Tls).await?;
         let mut tables = self.tables()?;
-        let host = self.host(request, |n| {
+        let host = self.host(session, request, |n| {
             tables.tls.contains_key(n) || tables.http.contains_key(&(Scheme::Https, n.into()))
         })?;
         if host.starts_with('*') {
@@ -241,6 +289,15 @@ impl BindHandler for Binder {
             .map(|(h, _)| h);
         let binding = sluice_tunnel::binding::resolve(&request.bindings, host.as_deref())
             .map_err(|e| BindRejection::new(e.code, e.message))?;
+        if request.subdomain.is_some()
+            && (request.protocol == Protocol::Tcp || binding == EndpointBinding::Internal)
+        {
+            return Err(BindRejection::new(
+                "ERR_SLUICE_BIND_INVALID_URL",
+                "a subdomain names a public http, https or tls endpoint under the edge's base \
+                 domain; tcp endpoints get a port and internal ones a .internal URL",
+            ));
+        }
         if binding == EndpointBinding::Internal {
             return self.bind_internal(session, request).await;
         }
