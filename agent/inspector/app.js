@@ -143,7 +143,7 @@ function section(title, ...content) {
 function tlsText(tls) {
   if (!tls.terminated_at) return 'none (plain http)';
   const facts = [
-    tls.version && tls.version.replace(/^TLSv(\d)_(\d)$/, 'TLS $1.$2'),
+    tls.version && tls.version.replace(/^TLSv?(\d)[._](\d)$/, 'TLS $1.$2'),
     tls.cipher_suite,
     tls.sni && `SNI ${tls.sni}`,
     tls.alpn && `ALPN ${tls.alpn}`,

@@ -70,10 +70,10 @@ export async function startTcpEcho() {
 
 /**
  * A real edge and `sluice http <upstream>` (or, with `kind: 'tcp'`, `sluice tcp <upstream>` on
- * the edge's one TCP port) connected to it with `policy`; resolves once the agent's API lists
- * the endpoint. Returns the web interface's base URL and the public URL.
+ * the edge's one TCP port) connected to it with `policy` and any `args` more (e.g. `--url`);
+ * resolves once the agent's API lists the endpoint. Returns the web interface's base URL and the public URL.
  */
-export async function startAgent(upstreamPort, { policy = POLICY, kind = 'http' } = {}) {
+export async function startAgent(upstreamPort, { policy = POLICY, kind = 'http', args: extra = [] } = {}) {
   const scratch = scratchDir();
   const tunnel = await freePort();
   let config = EDGE_CONFIG.replaceAll('{TUNNEL}', tunnel);
@@ -86,6 +86,7 @@ export async function startAgent(upstreamPort, { policy = POLICY, kind = 'http' 
     '--connect-ca', path.join(scratch.dir, 'state', 'ca.pem'),
     '--authtoken', TOKEN,
     '--web-addr', `127.0.0.1:${web}`,
+    ...extra,
   ];
   if (kind === 'http') {
     const policyFile = path.join(scratch.dir, 'policy.yml');
@@ -161,7 +162,7 @@ export function sendPublicTls(publicUrl, edge, pathAndQuery, { method = 'GET', h
   return new Promise((resolve, reject) => {
     const req = https.request({
       host: '127.0.0.1',
-      port: edge.https,
+      port: Number(url.port) || edge.https,
       servername: url.hostname,
       ca: readFileSync(path.join(edge.dir, 'state', 'ca.pem')),
       method,
