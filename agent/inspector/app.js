@@ -197,6 +197,25 @@ async function showDetail(id) {
   const trace = section('Policy trace', traceView(ngrok.trace));
   pane.replaceChildren(head, summary, actions, req, res, trace, raw);
   pane.dataset.id = id;
+  if (!ngrok.trace) lateTrace(id, trace);
+}
+
+/**
+ * The edge reports a forwarded request's trace (and TLS) once the response is sent, so it can
+ * come just after the request is listed: while the same request stays shown, asks again a
+ * few times (bounded, about 3 s), then redraws the detail when it came.
+ */
+async function lateTrace(id, shown) {
+  for (let i = 0; i < 10; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    if (state.selected !== id || !shown.isConnected) return;
+    let ngrok;
+    try { ngrok = await api(`/api/requests/http/${id}`); } catch { return; }
+    if (ngrok.trace) {
+      if (state.selected === id && shown.isConnected) showDetail(id);
+      return;
+    }
+  }
 }
 
 // ---- replays ----
