@@ -139,6 +139,19 @@ function section(title, ...content) {
   return el('section', { class: 'card' }, el('h3', { text: title }), ...content);
 }
 
+/** The summary's TLS line: what the edge negotiated with the client, when it reported it. */
+function tlsText(tls) {
+  if (!tls.terminated_at) return 'none (plain http)';
+  const facts = [
+    tls.version && tls.version.replace(/^TLSv?(\d)[._](\d)$/, 'TLS $1.$2'),
+    tls.cipher_suite,
+    tls.sni && `SNI ${tls.sni}`,
+    tls.alpn && `ALPN ${tls.alpn}`,
+  ].filter(Boolean);
+  const where = `ended at the ${tls.terminated_at}`;
+  return facts.length ? `${facts.join(' · ')} (${where})` : `${where} (not reported yet)`;
+}
+
 async function showDetail(id) {
   const pane = $('detail');
   let d;
@@ -157,7 +170,7 @@ async function showDetail(id) {
     el('dt', { text: 'duration' }), el('dd', { text: ms(d.duration_ms) }),
     el('dt', { text: 'client' }), el('dd', { text: d.remote_socket }),
     el('dt', { text: 'endpoint' }), el('dd', { text: d.public_url ? `${d.tunnel_name} (${d.public_url})` : d.tunnel_name }),
-    el('dt', { text: 'TLS' }), el('dd', { text: d.tls.terminated_at ? `ended at the ${d.tls.terminated_at} (https); protocol version and cipher are not sent to the agent` : 'none (plain http)' }),
+    el('dt', { text: 'TLS' }), el('dd', { id: 'd-tls', text: tlsText(d.tls) }),
     d.replay ? [el('dt', { text: 'replay of' }), el('dd', {}, el('a', { href: '#', onclick: (e) => { e.preventDefault(); select(d.replay.of); }, text: d.replay.of }), ` via ${d.replay.via}`)] : null);
   const actions = el('div', { class: 'actions-bar' },
     el('button', { id: 'btn-replay', class: 'primary', title: 'replay to the upstream (r)', onclick: () => replay(id, { target: 'upstream' }), text: 'Replay' }),
@@ -184,6 +197,25 @@ async function showDetail(id) {
   const trace = section('Policy trace', traceView(ngrok.trace));
   pane.replaceChildren(head, summary, actions, req, res, trace, raw);
   pane.dataset.id = id;
+  if (!ngrok.trace) lateTrace(id, trace);
+}
+
+/**
+ * The edge reports a forwarded request's trace (and TLS) once the response is sent, so it can
+ * come just after the request is listed: while the same request stays shown, asks again a
+ * few times (bounded, about 3 s), then redraws the detail when it came.
+ */
+async function lateTrace(id, shown) {
+  for (let i = 0; i < 10; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    if (state.selected !== id || !shown.isConnected) return;
+    let ngrok;
+    try { ngrok = await api(`/api/requests/http/${id}`); } catch { return; }
+    if (ngrok.trace) {
+      if (state.selected === id && shown.isConnected) showDetail(id);
+      return;
+    }
+  }
 }
 
 // ---- replays ----

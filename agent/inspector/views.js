@@ -242,6 +242,33 @@ export function bodyView(view, id) {
   return box;
 }
 
+/** One change an action made, in words (`request header x-foo: 1`). */
+function changeText(c) {
+  switch (c.kind) {
+    case 'header-added': return `added ${c.side} header ${c.name}: ${c.value}`;
+    case 'header-removed': return `removed ${c.side} header ${c.name}`;
+    case 'header-changed': return `${c.side} header ${c.name}: ${c.from} → ${c.to}`;
+    case 'method-changed': return `method ${c.from} → ${c.to}`;
+    case 'url-rewritten': return `url ${c.from} → ${c.to}`;
+    case 'responded': return `responded ${c.status}`;
+    case 'status-changed': return `status ${c.from} → ${c.to}`;
+    case 'var-set': return `vars.${c.name} = ${c.value}`;
+    case 'closed': return 'closed the connection';
+    case 'handed-off': return `forwarded to ${c.to}`;
+    case 'failed': return `failed: ${c.message}`;
+    case 'budget-exhausted': return `stopped: ${c.message}`;
+    default: return c.kind;
+  }
+}
+
+/** An expression's result: `true`/`false`, or the message of the error it gave (counts as false). */
+function exprItem(x) {
+  if (typeof x.result === 'boolean') {
+    return el('li', { class: x.result ? 'ok' : 'no' }, el('code', { text: x.expr }), ' → ', el('b', { text: String(x.result) }));
+  }
+  return el('li', { class: 'no err' }, el('code', { text: x.expr }), ' → ', el('b', { text: 'error' }), ` ${x.result}`);
+}
+
 /** The policy trace of a request (phases, rules, expressions, actions), or a note. */
 export function traceView(trace) {
   if (!trace || !Array.isArray(trace.phases) || trace.phases.length === 0) {
@@ -251,17 +278,21 @@ export function traceView(trace) {
   for (const phase of trace.phases) {
     const list = el('ol', { class: 'rules' });
     for (const rule of phase.rules || []) {
-      const exprs = el('ul', { class: 'exprs' }, (rule.expressions || []).map((x) =>
-        el('li', { class: x.result ? 'ok' : 'no' }, el('code', { text: x.expr }), ' → ', el('b', { text: String(x.result) }))));
+      const exprs = el('ul', { class: 'exprs' }, (rule.expressions || []).map(exprItem));
       const actions = el('ul', { class: 'actions' }, (rule.actions || []).map((a) =>
-        el('li', {}, el('code', { class: 'action-type', text: a.type }), a.effect ? ` ${a.effect}` : '',
-          a.terminated ? el('span', { class: 'badge warn', text: 'ended the phase' }) : null)));
+        el('li', { class: 'action' }, el('code', { class: 'action-type', text: a.type }), a.effect ? ` ${a.effect}` : '',
+          a.terminated ? el('span', { class: 'badge warn', text: 'ended the phase' }) : null,
+          (a.changes || []).length
+            ? el('ul', { class: 'changes' }, a.changes.map((c) => el('li', { class: `change ${c.kind}`, text: changeText(c) })))
+            : null)));
       list.append(el('li', { class: rule.matched ? 'rule matched' : 'rule' },
         el('div', {}, el('b', { text: rule.name || '(unnamed rule)' }), ' ',
           el('span', { class: rule.matched ? 'badge ok' : 'badge', text: rule.matched ? 'matched' : 'not matched' })),
         exprs, rule.matched && (rule.actions || []).length ? actions : null));
     }
+    if (!phase.rules || phase.rules.length === 0) list.append(el('li', { class: 'muted', text: 'no rules' }));
     box.append(el('h4', { text: phase.phase }), list);
   }
+  if (trace.truncated) box.append(el('p', { class: 'warn', text: 'trace truncated: some entries were left out' }));
   return box;
 }

@@ -6,6 +6,8 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use support::agent::{
     AgentProc, TOKEN, TunnelEdge, host_port, poll, text_upstream, try_get, write_file,
 };
@@ -40,6 +42,47 @@ async fn start_serves_every_endpoint_of_a_v3_file() {
         if body == "endpoint one" {
             assert_eq!(r.header("x-endpoint"), Some("one"));
         }
+    }
+    // Both endpoints' requests are in the inspector, and both endpoints on /status.
+    let web = agent.web;
+    let requests: Value = poll(
+        "both requests in the inspector",
+        Duration::from_secs(10),
+        move || async move {
+            let r = try_get(web, "127.0.0.1", "/api/requests/http").await?;
+            let v: Value = serde_json::from_slice(&r.body).ok()?;
+            (v["requests"].as_array()?.len() >= 2).then_some(v)
+        },
+    )
+    .await;
+    let mut names: Vec<&str> = requests["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["tunnel_name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["one", "two"], "{requests}");
+    let tunnels = try_get(web, "127.0.0.1", "/api/tunnels")
+        .await
+        .expect("tunnels");
+    let tunnels: Value = serde_json::from_slice(&tunnels.body).expect("json");
+    let mut listed: Vec<&str> = tunnels["tunnels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    listed.sort_unstable();
+    assert_eq!(listed, ["one", "two"], "{tunnels}");
+    let page = try_get(web, "127.0.0.1", "/status")
+        .await
+        .expect("status page");
+    assert_eq!(page.status, 200);
+    let page = String::from_utf8_lossy(&page.body);
+    for (url, upstream) in &fwd {
+        assert!(page.contains(url.as_str()), "{url} on /status: {page}");
+        assert!(page.contains(upstream.as_str()), "{upstream} on /status");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

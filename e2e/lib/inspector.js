@@ -2,9 +2,10 @@
 // real `sluice edge` with a tunnel listener and an authtoken, a real `sluice http` agent bound
 // to it with a Traffic Policy, and requests sent to the public URL.
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { freePort, scratchDir, startEdge, startSluice, waitFor } from './harness.js';
 
 const TOKEN = 'e2e-inspector-token';
@@ -69,10 +70,10 @@ export async function startTcpEcho() {
 
 /**
  * A real edge and `sluice http <upstream>` (or, with `kind: 'tcp'`, `sluice tcp <upstream>` on
- * the edge's one TCP port) connected to it with `policy`; resolves once the agent's API lists
- * the endpoint. Returns the web interface's base URL and the public URL.
+ * the edge's one TCP port) connected to it with `policy` and any `args` more (e.g. `--url`);
+ * resolves once the agent's API lists the endpoint. Returns the web interface's base URL and the public URL.
  */
-export async function startAgent(upstreamPort, { policy = POLICY, kind = 'http' } = {}) {
+export async function startAgent(upstreamPort, { policy = POLICY, kind = 'http', args: extra = [] } = {}) {
   const scratch = scratchDir();
   const tunnel = await freePort();
   let config = EDGE_CONFIG.replaceAll('{TUNNEL}', tunnel);
@@ -85,6 +86,7 @@ export async function startAgent(upstreamPort, { policy = POLICY, kind = 'http' 
     '--connect-ca', path.join(scratch.dir, 'state', 'ca.pem'),
     '--authtoken', TOKEN,
     '--web-addr', `127.0.0.1:${web}`,
+    ...extra,
   ];
   if (kind === 'http') {
     const policyFile = path.join(scratch.dir, 'policy.yml');
@@ -146,6 +148,32 @@ export function sendPublic(publicUrl, pathAndQuery, { method = 'GET', headers = 
     });
     req.on('error', reject);
     if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/**
+ * Like {@link sendPublic}, over TLS to the edge's https listener: the public URL's host as SNI
+ * and Host, the edge's development CA (`<edge dir>/state/ca.pem`) trusted; resolves to
+ * `{status, headers, body}`.
+ */
+export function sendPublicTls(publicUrl, edge, pathAndQuery, { method = 'GET', headers = {} } = {}) {
+  const url = new URL(publicUrl);
+  return new Promise((resolve, reject) => {
+    const req = https.request({
+      host: '127.0.0.1',
+      port: Number(url.port) || edge.https,
+      servername: url.hostname,
+      ca: readFileSync(path.join(edge.dir, 'state', 'ca.pem')),
+      method,
+      path: pathAndQuery,
+      headers: { host: url.hostname, ...headers },
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
     req.end();
   });
 }

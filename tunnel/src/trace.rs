@@ -19,6 +19,8 @@
 //!    `on_http_response`. A request the edge answered itself (`deny`, `custom-response`, a
 //!    budget stop…) never reaches the agent: its report also carries [`EdgeAnswered`], the
 //!    request and response heads, so the agent records it as an exchange of its own.
+//!    When the client spoke TLS to the edge, the report also carries [`ClientTls`] (version,
+//!    cipher suite, SNI, ALPN), so the inspector can show them; only inspected endpoints pay.
 //!
 //! The agent joins a report to its recorded exchange by the id, whichever arrives first.
 //! Reports are best effort: the control queue drops one rather than wait when it is full.
@@ -51,6 +53,27 @@ pub struct TraceReport {
     pub answered: Option<EdgeAnswered>,
     /// What the policy did.
     pub trace: PolicyTrace,
+    /// The client's TLS, when the request came over TLS the edge ended. Left out of the frame
+    /// when absent, so older agents read the same report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ClientTls>,
+}
+
+/// The TLS the public client spoke to the edge, as the edge's listener negotiated it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientTls {
+    /// The server name the client asked for (SNI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// The protocol version, as the listener names it (e.g. `TLSv1_3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The negotiated cipher suite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cipher_suite: Option<String>,
+    /// The negotiated ALPN protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
 }
 
 /// A request the edge answered without the agent: its heads, for the inspector.
@@ -169,6 +192,12 @@ mod tests {
                 }],
                 truncated: true,
             },
+            tls: Some(ClientTls {
+                sni: Some("app.localhost".into()),
+                version: Some("TLSv1_3".into()),
+                cipher_suite: Some("TLS13_AES_256_GCM_SHA384".into()),
+                alpn: None,
+            }),
         };
         let msg = ControlMessage::Trace(Box::new(report.clone()));
         let bytes = serde_json::to_vec(&msg).expect("encodes");
@@ -176,6 +205,14 @@ mod tests {
         assert!(text.starts_with(r#"{"type":"trace""#), "{text}");
         let back = crate::codec::decode_control(&bytes).expect("decodes");
         assert_eq!(back, ControlMessage::Trace(Box::new(report)));
+    }
+
+    #[test]
+    fn a_report_without_tls_reads_as_before() {
+        let old = r#"{"endpoint_url":"http://a.localhost","trace_id":3,"trace":{"phases":[]}}"#;
+        let report: TraceReport = serde_json::from_str(old).expect("old report reads");
+        assert_eq!(report.tls, None);
+        assert_eq!(serde_json::to_string(&report).expect("encodes"), old);
     }
 
     #[test]

@@ -269,6 +269,7 @@ impl HttpForwarder {
                     truncated: rtrunc,
                 }),
                 trace: None,
+                client_tls: None,
             };
             inspector.record_traced(exchange, trace_id);
         };

@@ -3,6 +3,7 @@
 
 use chrono::SecondsFormat;
 use serde::Serialize;
+use sluice_tunnel::ClientTls;
 
 use super::body::{self, BodyView};
 use super::json::status_line;
@@ -70,14 +71,22 @@ pub struct ResponseView {
     pub body: BodyView,
 }
 
-/// What is known of the client's TLS: it is ended at the edge, which does not send its
-/// parameters to the agent, so only the public scheme is known.
+/// What is known of the client's TLS: it ends at the edge, which reports what it negotiated
+/// with the request's policy trace (so the parameters are known once that report came).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TlsFacts {
     /// `https` or `http`, from `X-Forwarded-Proto` or the endpoint's URL.
     pub public_scheme: String,
     /// Where the client's TLS ended (`edge`), when it used TLS.
     pub terminated_at: Option<String>,
+    /// The server name the client asked for (SNI), as the edge reported it.
+    pub sni: Option<String>,
+    /// The protocol version (`TLSv1_3`…), as the edge reported it.
+    pub version: Option<String>,
+    /// The negotiated cipher suite, as the edge reported it.
+    pub cipher_suite: Option<String>,
+    /// The negotiated ALPN protocol, as the edge reported it.
+    pub alpn: Option<String>,
 }
 
 /// `GET /api/requests/http/:id/detail`.
@@ -139,6 +148,19 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The TLS facts of a request that came with `scheme`, and what the edge reported of it.
+fn tls_facts(scheme: String, reported: Option<&ClientTls>) -> TlsFacts {
+    let tls = reported.cloned().unwrap_or_default();
+    TlsFacts {
+        terminated_at: (scheme == "https" || reported.is_some()).then(|| "edge".to_string()),
+        public_scheme: scheme,
+        sni: tls.sni,
+        version: tls.version,
+        cipher_suite: tls.cipher_suite,
+        alpn: tls.alpn,
+    }
+}
+
 /// The detail of `e`; `public_url` is its endpoint's URL, if known.
 pub fn detail(e: &Exchange, public_url: Option<&str>) -> RequestDetail {
     let r = &e.request;
@@ -150,10 +172,7 @@ pub fn detail(e: &Exchange, public_url: Option<&str>) -> RequestDetail {
         summary: summary(e),
         remote_socket: e.remote_addr.to_string(),
         public_url: public_url.map(str::to_string),
-        tls: TlsFacts {
-            terminated_at: (scheme == "https").then(|| "edge".to_string()),
-            public_scheme: scheme,
-        },
+        tls: tls_facts(scheme, e.client_tls.as_ref()),
         request: RequestView {
             method: r.method.clone(),
             uri: r.uri.clone(),
@@ -252,6 +271,29 @@ pub fn curl(e: &Exchange, public_url: Option<&str>) -> String {
 mod tests {
     use super::*;
     use crate::inspect::store::tests::exchange;
+
+    #[test]
+    fn the_tls_the_edge_reported_is_in_the_detail() {
+        let mut e = exchange("1", "web", 0);
+        let plain = detail(&e, Some("http://a.localhost:8080"));
+        assert_eq!(plain.tls.terminated_at, None);
+        assert_eq!(plain.tls.version, None);
+        e.client_tls = Some(ClientTls {
+            sni: Some("a.localhost".into()),
+            version: Some("TLSv1_3".into()),
+            cipher_suite: Some("TLS13_AES_256_GCM_SHA384".into()),
+            alpn: Some("http/1.1".into()),
+        });
+        let d = detail(&e, Some("http://a.localhost:8080"));
+        assert_eq!(d.tls.terminated_at.as_deref(), Some("edge"));
+        assert_eq!(d.tls.sni.as_deref(), Some("a.localhost"));
+        assert_eq!(d.tls.version.as_deref(), Some("TLSv1_3"));
+        assert_eq!(
+            d.tls.cipher_suite.as_deref(),
+            Some("TLS13_AES_256_GCM_SHA384")
+        );
+        assert_eq!(d.tls.alpn.as_deref(), Some("http/1.1"));
+    }
 
     #[test]
     fn detail_and_curl() {

@@ -195,6 +195,75 @@ mod tests {
     use super::*;
     use crate::inspect::store::tests::exchange;
 
+    fn keys(v: &Value) -> Vec<&str> {
+        let mut k: Vec<&str> = v
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        k.sort_unstable();
+        k
+    }
+
+    /// Every field of ngrok's captured-request object (reference §4.3) is there, with its
+    /// JSON type; sluice's additions are only `trace`, `body_size` and `truncated`.
+    #[test]
+    fn ngrok_request_fields_one_by_one() {
+        let v = exchange_json(&exchange("548fb5c700000002", "command_line", 3));
+        assert_eq!(
+            keys(&v),
+            [
+                "duration",
+                "id",
+                "remote_addr",
+                "request",
+                "response",
+                "start",
+                "trace",
+                "tunnel_name",
+                "uri"
+            ]
+        );
+        for field in ["uri", "id", "tunnel_name", "remote_addr", "start"] {
+            assert!(v[field].is_string(), "{field}: {}", v[field]);
+        }
+        assert!(v["duration"].is_u64(), "{}", v["duration"]);
+        assert!(v["request"].is_object() && v["response"].is_object(), "{v}");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(v["start"].as_str().unwrap_or_default()).is_ok(),
+            "start is RFC 3339: {}",
+            v["start"]
+        );
+        assert_eq!(
+            keys(&v["request"]),
+            [
+                "body_size",
+                "headers",
+                "method",
+                "proto",
+                "raw",
+                "truncated",
+                "uri"
+            ]
+        );
+        assert_eq!(
+            keys(&v["response"]),
+            [
+                "body_size",
+                "headers",
+                "proto",
+                "raw",
+                "status",
+                "status_code",
+                "truncated"
+            ]
+        );
+        assert!(v["request"]["headers"]["Content-Type"].is_array());
+        assert!(v["response"]["status_code"].is_u64());
+        let mut no_response = exchange("548fb5c700000003", "command_line", 3);
+        no_response.response = None;
+        assert!(exchange_json(&no_response)["response"].is_null());
+    }
+
     #[test]
     fn ngrok_request_shape() {
         let v = exchange_json(&exchange("548fb5c700000002", "command_line", 3));

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use sluice_tunnel::ClientTls;
 use sluice_wire::PolicyTrace;
 
 use super::trace_join::TraceJoin;
@@ -98,6 +99,8 @@ pub struct Exchange {
     /// What the edge's traffic policy did to it, once the edge reported it (see
     /// [`super::trace_join`]).
     pub trace: Option<PolicyTrace>,
+    /// The TLS the client spoke to the edge, reported with the trace (when it used TLS).
+    pub client_tls: Option<ClientTls>,
 }
 
 impl Exchange {
@@ -115,6 +118,10 @@ impl Exchange {
         }
         if let Some(t) = &self.trace {
             n += super::trace_join::trace_cost(t);
+        }
+        if let Some(t) = &self.client_tls {
+            let text = |s: &Option<String>| s.as_ref().map_or(0, |s| s.len() + 24);
+            n += text(&t.sni) + text(&t.version) + text(&t.cipher_suite) + text(&t.alpn);
         }
         n
     }
@@ -204,14 +211,16 @@ impl Inspector {
         self.live.send(LiveEvent::Recorded(exchange));
     }
 
-    /// Sets the policy trace of the kept exchange `id`; false when it is no longer kept.
-    pub(super) fn set_trace(&self, id: &str, trace: PolicyTrace) -> bool {
+    /// Sets the policy trace and client TLS of the kept exchange `id`; false when it is no
+    /// longer kept.
+    pub(super) fn set_trace(&self, id: &str, trace: PolicyTrace, tls: Option<ClientTls>) -> bool {
         let mut inner = self.lock();
         let Some(slot) = inner.entries.iter_mut().find(|e| e.id == id) else {
             return false;
         };
         let mut updated = Exchange::clone(slot);
         updated.trace = Some(trace);
+        updated.client_tls = tls;
         let (before, after) = (slot.cost(), updated.cost());
         *slot = Arc::new(updated);
         inner.bytes = inner.bytes.saturating_add(after).saturating_sub(before);
@@ -290,6 +299,7 @@ pub(crate) mod tests {
             }),
             replay: None,
             trace: None,
+            client_tls: None,
         }
     }
 

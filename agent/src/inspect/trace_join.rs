@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use sluice_tunnel::{EdgeAnswered, TRACE_ID_HEADER, TraceReport};
+use sluice_tunnel::{ClientTls, EdgeAnswered, TRACE_ID_HEADER, TraceReport};
 use sluice_wire::PolicyTrace;
 
 use super::store::{CapturedRequest, CapturedResponse, Exchange, Inspector};
@@ -63,8 +63,8 @@ pub struct TraceJoin {
 
 #[derive(Debug, Default)]
 struct JoinState {
-    /// Trace id → a trace whose exchange is not recorded yet.
-    traces: Waiting<PolicyTrace>,
+    /// Trace id → a trace (and client TLS) whose exchange is not recorded yet.
+    traces: Waiting<(PolicyTrace, Option<ClientTls>)>,
     /// Trace id → the id of a recorded exchange whose trace has not come yet.
     exchanges: Waiting<String>,
 }
@@ -114,9 +114,10 @@ impl Inspector {
         let mut join = self.joins.lock();
         let waiting = join.traces.take(tid);
         match waiting {
-            Some(trace) => {
+            Some((trace, tls)) => {
                 drop(join);
                 exchange.trace = Some(trace);
+                exchange.client_tls = tls;
             }
             None => join.exchanges.insert(tid, exchange.id.clone()),
         }
@@ -128,16 +129,20 @@ impl Inspector {
     pub fn trace_reported(&self, endpoint: &str, report: TraceReport) {
         if let Some(answered) = report.answered {
             let id = self.next_id();
-            return self.record(edge_answered(id, endpoint, answered, report.trace));
+            let mut exchange = edge_answered(id, endpoint, answered, report.trace);
+            exchange.client_tls = report.tls;
+            return self.record(exchange);
         }
         let mut join = self.joins.lock();
         let recorded = join.exchanges.take(report.trace_id);
         match recorded {
             Some(exchange_id) => {
                 drop(join);
-                self.set_trace(&exchange_id, report.trace);
+                self.set_trace(&exchange_id, report.trace, report.tls);
             }
-            None => join.traces.insert(report.trace_id, report.trace),
+            None => join
+                .traces
+                .insert(report.trace_id, (report.trace, report.tls)),
         }
     }
 }
@@ -174,6 +179,7 @@ fn edge_answered(id: String, endpoint: &str, a: EdgeAnswered, trace: PolicyTrace
             truncated: a.response_bytes > 0,
         }),
         trace: Some(trace),
+        client_tls: None,
     }
 }
 
@@ -199,6 +205,7 @@ mod tests {
             trace_id: id,
             answered: None,
             trace: t,
+            tls: None,
         }
     }
 
@@ -248,6 +255,32 @@ mod tests {
         assert_eq!(e.request.uri, "/admin");
         assert_eq!(e.response.as_ref().map(|r| r.status), Some(403));
         assert_eq!(e.trace, Some(trace("on_http_request")));
+    }
+
+    #[test]
+    fn the_client_tls_joins_with_its_trace() {
+        let tls = ClientTls {
+            sni: Some("a.localhost".into()),
+            version: Some("TLSv1_3".into()),
+            cipher_suite: Some("TLS13_AES_128_GCM_SHA256".into()),
+            alpn: None,
+        };
+        let store = Inspector::default();
+        let mut r = report(1, trace("on_http_request"));
+        r.tls = Some(tls.clone());
+        store.record_traced(exchange("e1", "web", 1), Some(1));
+        store.trace_reported("web", r.clone());
+        assert_eq!(
+            store.get("e1").and_then(|e| e.client_tls.clone()),
+            Some(tls.clone())
+        );
+        r.trace_id = 2;
+        store.trace_reported("web", r);
+        store.record_traced(exchange("e2", "web", 1), Some(2));
+        assert_eq!(
+            store.get("e2").and_then(|e| e.client_tls.clone()),
+            Some(tls)
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use sluice_policy::{Connection, Exchange, PolicyTrace};
 use sluice_tunnel::trace::MAX_REPORTED_HEADERS;
-use sluice_tunnel::{AgentSession, EdgeAnswered, TRACE_ID_HEADER, TraceReport};
+use sluice_tunnel::{AgentSession, ClientTls, EdgeAnswered, TRACE_ID_HEADER, TraceReport};
 
 use super::Ctx;
 use crate::config::{Endpoint, Target};
@@ -98,7 +98,19 @@ pub(super) fn report(session: &Session, ctx: &mut Ctx) {
         trace_id,
         answered,
         trace,
+        tls: client_tls(ctx),
     });
+}
+
+/// The TLS the client spoke to this edge, when its connection is TLS the edge ended.
+fn client_tls(ctx: &Ctx) -> Option<ClientTls> {
+    let tls = ctx.conn.as_ref()?.info.tls.as_ref()?;
+    Some(ClientTls {
+        sni: tls.sni.clone(),
+        version: tls.version.clone(),
+        cipher_suite: tls.cipher_suite.clone(),
+        alpn: tls.alpn.clone(),
+    })
 }
 
 /// The heads of a request that never reached the agent, for its inspector.
