@@ -1,7 +1,7 @@
 // The web inspector in Firefox (Debian's firefox-esr, driven over WebDriver BiDi by
 // puppeteer-core, since playwright-core only drives its own patched Firefox builds): a request
 // appears live, its detail pretty-prints a JSON body, and a filter narrows the list. Skipped,
-// saying so, on a machine without firefox-esr (`.ci/run` does not install it yet).
+// saying so, on a machine without firefox-esr (`.ci/run` installs it).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
