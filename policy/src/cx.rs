@@ -157,6 +157,11 @@ impl HttpCx<'_> {
     pub fn exchange(&self) -> &Exchange {
         self.ex
     }
+
+    /// The connection's clock, for work the action starts on the request's behalf.
+    pub fn clock(&self) -> Arc<dyn crate::Clock> {
+        self.conn.clock()
+    }
 }
 
 impl PhaseCx for HttpCx<'_> {

@@ -487,4 +487,10 @@ impl Connection {
     pub fn now(&self) -> SystemTime {
         self.clock.now()
     }
+
+    /// The connection's clock, for work the policy starts on its behalf (`http-request` to an
+    /// internal endpoint runs that endpoint's policy on the same clock).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
 }

@@ -13,7 +13,9 @@ use crate::engine::{RequestVerdict, ResponseVerdict, TcpVerdict};
 use crate::exchange::{
     BodyTransform, BufferedBody, Clock, ConnInfo, Connection, EndpointInfo, Exchange, TlsInfo,
 };
-use crate::internal::{InternalEndpoints, InternalRouting};
+use crate::internal::{
+    InternalCall, InternalCallError, InternalCallFuture, InternalEndpoints, InternalRouting,
+};
 use crate::phase::Protocol;
 use crate::policy::Policy;
 
@@ -206,12 +208,30 @@ pub async fn exchange(
 /// it) and its answer.
 pub type CannedInternal = BTreeMap<String, UpstreamReply>;
 
-/// The canned internal endpoints, as `forward-internal` asks about them.
-struct CannedDirectory(Vec<String>);
+/// The canned internal endpoints, as `forward-internal` and `http-request` reach them: a call
+/// gets the endpoint's canned answer (its own policy is not run).
+struct CannedDirectory(CannedInternal);
 
 impl InternalEndpoints for CannedDirectory {
     fn is_online(&self, url: &str) -> bool {
-        self.0.iter().any(|u| u == url)
+        self.0.contains_key(url)
+    }
+
+    fn call(&self, call: InternalCall) -> InternalCallFuture {
+        let reply = self.0.get(&call.url).cloned();
+        Box::pin(async move {
+            if call.visited.contains(&call.url) {
+                return Err(InternalCallError::Loop(call.url));
+            }
+            let reply = reply.ok_or(InternalCallError::Offline(call.url))?;
+            if reply.body.len() > call.max_body {
+                return Err(InternalCallError::TooLarge(call.max_body));
+            }
+            let mut response = http::Response::new(reply.body);
+            *response.status_mut() = reply.status;
+            *response.headers_mut() = reply.headers;
+            Ok(response)
+        })
     }
 }
 
@@ -283,7 +303,7 @@ async fn run_exchange(
 ) -> Outcome {
     if !internal.is_empty() {
         ex.internal = Some(InternalRouting {
-            endpoints: Arc::new(CannedDirectory(internal.keys().cloned().collect())),
+            endpoints: Arc::new(CannedDirectory(internal.clone())),
             visited: vec![conn.endpoint.url.clone()],
         });
     }

@@ -1,12 +1,20 @@
-//! What `forward-internal` needs from its host: the internal endpoints a request may be
-//! handed to ([`InternalEndpoints`]), the hops it has made so far ([`InternalRouting`]), and
-//! the one spelling of an internal endpoint's URL both sides compare ([`internal_url`]).
+//! What `forward-internal` and `http-request` need from their host: the internal endpoints a
+//! request may be handed to or call ([`InternalEndpoints`]), the hops it has made so far
+//! ([`InternalRouting`]), and the one spelling of an internal endpoint's URL both sides
+//! compare ([`internal_url`]).
 //!
-//! The engine never resolves a target itself: the action asks the host whether the target is
-//! online, records the hand-off on the exchange, and the host (the edge) runs the target's
-//! policy and forwards the request in-process.
+//! The engine never resolves a target itself: `forward-internal` asks the host whether the
+//! target is online and records the hand-off on the exchange, and the host (the edge) runs the
+//! target's policy and forwards the request in-process; `http-request` hands the host a whole
+//! request ([`InternalCall`]) and gets the target's whole answer back.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::{Clock, ConnInfo};
 
 /// The top-level domain of internal endpoints.
 const INTERNAL_SUFFIX: &str = ".internal";
@@ -21,6 +29,56 @@ pub const MAX_FORWARD_ENDPOINTS: usize = 8;
 pub trait InternalEndpoints: Send + Sync {
     /// Whether the internal endpoint with this URL (as [`internal_url`] spells it) is online.
     fn is_online(&self, url: &str) -> bool;
+
+    /// Sends `call` to its internal endpoint as a client would: the target's policy runs on
+    /// it, then the target's upstream answers (or the policy does), and the response comes
+    /// back whole. A host that cannot do this answers [`InternalCallError::Unsupported`].
+    fn call(&self, call: InternalCall) -> InternalCallFuture {
+        let _ = call;
+        Box::pin(async { Err(InternalCallError::Unsupported) })
+    }
+}
+
+/// What [`InternalEndpoints::call`] returns.
+pub type InternalCallFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<Bytes>, InternalCallError>> + Send>>;
+
+/// A request `http-request` sends to an internal endpoint.
+pub struct InternalCall {
+    /// The target, as [`internal_url`] spells it.
+    pub url: String,
+    /// The whole request; its URI is in origin form (path and query).
+    pub request: http::Request<Bytes>,
+    /// The connection of the client whose request the calling policy runs for: the target's
+    /// policy sees it as its `conn.*`.
+    pub from: ConnInfo,
+    /// The calling connection's clock.
+    pub clock: Arc<dyn Clock>,
+    /// The endpoints the calling request went through, the caller last; the target must
+    /// not be among them.
+    pub visited: Vec<String>,
+    /// The largest response body accepted, in bytes.
+    pub max_body: usize,
+}
+
+/// Why a call to an internal endpoint failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InternalCallError {
+    /// No internal endpoint of this owner has the URL.
+    #[error("the internal endpoint {0} is offline")]
+    Offline(String),
+    /// The call would go back through an endpoint it came from.
+    #[error("calling {0} would loop back through an endpoint the request came from")]
+    Loop(String),
+    /// The response body was larger than the cap, in bytes.
+    #[error("response body exceeds {0} bytes")]
+    TooLarge(usize),
+    /// The target's policy closed the connection, or its upstream failed.
+    #[error("{0}")]
+    Failed(String),
+    /// The host does not call internal endpoints (only the edge does).
+    #[error("internal endpoints cannot be called here")]
+    Unsupported,
 }
 
 /// Where a request stands among internal endpoints; the host sets it on each exchange it

@@ -45,7 +45,10 @@ pub use exchange::{
     ERROR_CODE_HEADER, EndpointInfo, Exchange, FiredRule, Flow, LogEntry, LoginDecision,
     LoginRecord, RequestBodySource, SyntheticResponse, SystemClock, TlsInfo,
 };
-pub use internal::{InternalEndpoints, InternalRouting, MAX_FORWARD_ENDPOINTS, internal_url};
+pub use internal::{
+    InternalCall, InternalCallError, InternalCallFuture, InternalEndpoints, InternalRouting,
+    MAX_FORWARD_ENDPOINTS, internal_url,
+};
 pub use ip_policy::{IpPolicies, IpPolicy, IpPolicyNames, parse_net};
 pub use load::{LoadOptions, load_node, load_policy};
 pub use phase::{Phase, Protocol};

@@ -9,6 +9,7 @@ pub mod attack;
 mod bulk;
 mod client;
 mod edge;
+pub mod internal;
 mod nginx;
 mod tls_client;
 mod tls_upstream;

@@ -1,6 +1,8 @@
 //! `http-request`: calls an HTTP service from the policy and exposes its answer to later rules
 //! as `actions.ngrok.http_request.*`. ngrok limits targets to its internal endpoints; a
-//! self-hosted edge calls any `http(s)://` URL the policy names (the operator writes policies).
+//! self-hosted edge calls those (`https://auth.internal/check`: the target's policy and
+//! upstream run in-process, as for `forward-internal`) and any other `http(s)://` URL the
+//! policy names (the operator writes policies).
 //!
 //! Errors (on `on_error: halt` they answer 500 with the code; with the default `continue` they
 //! are only recorded): 3601 response body over 256 KiB, 3602 timeout, 3214 too many redirects,
@@ -23,7 +25,7 @@ use sluice_policy::{
     Termination, TypedAction,
 };
 
-use crate::http_call::{Call, CallError, Caller, MAX_RESPONSE_BODY, Reply};
+use crate::http_call::{Call, CallError, Caller, InternalVia, MAX_RESPONSE_BODY, Reply};
 use crate::scalar_text::ScalarText;
 use crate::util::{HeaderTemplates, header_templates, render_headers};
 
@@ -221,6 +223,11 @@ impl Action for HttpRequest {
 impl HttpRequest {
     async fn run(&self, cx: &mut HttpCx<'_>) -> Result<Flow, ActionError> {
         let call = self.prepare(cx)?;
+        let via = cx.internal_routing().cloned().map(|routing| InternalVia {
+            routing,
+            from: cx.conn().clone(),
+            clock: cx.clock(),
+        });
         let started = std::time::Instant::now();
         let mut attempts_list = Vec::new();
         let mut attempts = 0;
@@ -231,7 +238,7 @@ impl HttpRequest {
                 Err(CallError::Timeout(self.timeout))
             } else {
                 self.caller
-                    .send(call.clone(), self.max_redirects, remaining)
+                    .send_via(call.clone(), self.max_redirects, remaining, via.as_ref())
                     .await
                     .map_err(|e| match e {
                         CallError::Timeout(_) => CallError::Timeout(self.timeout),

@@ -1,6 +1,10 @@
 //! The one outbound HTTP(S) client of the policy actions (`http-request`, and `jwt-validation`'s
 //! JWKS downloads): one request with a total deadline, redirects up to a limit, and a cap on the
-//! response body.
+//! response body. `http-request` may also reach internal endpoints ([`internal`]).
+
+mod internal;
+
+pub(crate) use internal::InternalVia;
 
 use std::time::{Duration, Instant};
 
@@ -91,8 +95,20 @@ impl Caller {
         max_redirects: u32,
         deadline: Duration,
     ) -> Result<Reply, CallError> {
+        self.send_via(call, max_redirects, deadline, None).await
+    }
+
+    /// [`Caller::send`] where URLs on `.internal` hosts go to the internal endpoints of `via`
+    /// (with none, such a URL fails with a message saying so).
+    pub(crate) async fn send_via(
+        &self,
+        call: Call,
+        max_redirects: u32,
+        deadline: Duration,
+        via: Option<&InternalVia>,
+    ) -> Result<Reply, CallError> {
         let start = Instant::now();
-        tokio::time::timeout(deadline, self.follow(call, max_redirects, start))
+        tokio::time::timeout(deadline, self.follow(call, max_redirects, start, via))
             .await
             .map_err(|_| CallError::Timeout(deadline))?
     }
@@ -102,9 +118,38 @@ impl Caller {
         mut call: Call,
         max_redirects: u32,
         start: Instant,
+        via: Option<&InternalVia>,
     ) -> Result<Reply, CallError> {
         let mut redirects = 0;
         loop {
+            if let Some(target) = internal::internal_target(&call.url) {
+                let Some(via) = via else {
+                    return Err(CallError::Failed(format!(
+                        "{} is an internal endpoint; only the edge reaches internal endpoints",
+                        call.url
+                    )));
+                };
+                let response = via.send(target?, &call, self.max_body).await?;
+                let (parts, body) = response.into_parts();
+                match redirect_target(&call, parts.status, &parts.headers) {
+                    Some(next) => {
+                        if redirects >= max_redirects {
+                            return Err(CallError::TooManyRedirects(max_redirects));
+                        }
+                        redirects += 1;
+                        call = next?;
+                        continue;
+                    }
+                    None => {
+                        return Ok(Reply {
+                            status: parts.status,
+                            headers: parts.headers,
+                            body,
+                            elapsed: start.elapsed(),
+                        });
+                    }
+                }
+            }
             let mut builder = http::Request::builder()
                 .method(call.method.clone())
                 .uri(call.url.clone());
@@ -121,24 +166,12 @@ impl Caller {
                     error_chain(&e)
                 ))
             })?;
-            let status = response.status();
-            let location = response
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .map(str::to_string);
-            if status.is_redirection()
-                && let Some(location) = location
-            {
+            if let Some(next) = redirect_target(&call, response.status(), response.headers()) {
                 if redirects >= max_redirects {
                     return Err(CallError::TooManyRedirects(max_redirects));
                 }
                 redirects += 1;
-                call.url = resolve(&call.url, &location)?;
-                if status == StatusCode::SEE_OTHER {
-                    call.method = Method::GET;
-                    call.body = Bytes::new();
-                }
+                call = next?;
                 continue;
             }
             let (parts, body) = response.into_parts();
@@ -175,6 +208,28 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The call a redirect answer asks for next, if `status` and `headers` are one.
+fn redirect_target(
+    call: &Call,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Option<Result<Call, CallError>> {
+    if !status.is_redirection() {
+        return None;
+    }
+    let location = headers.get(header::LOCATION)?.to_str().ok()?;
+    let mut next = call.clone();
+    next.url = match resolve(&call.url, location) {
+        Ok(u) => u,
+        Err(e) => return Some(Err(e)),
+    };
+    if status == StatusCode::SEE_OTHER {
+        next.method = Method::GET;
+        next.body = Bytes::new();
+    }
+    Some(Ok(next))
 }
 
 /// Resolves a `Location` against the URL it came from.

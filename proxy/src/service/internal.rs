@@ -14,10 +14,11 @@ use std::time::SystemTime;
 use http::StatusCode;
 use pingora::proxy::Session;
 use sluice_policy::{
-    BodyError, Connection, Exchange, InternalEndpoints, InternalRouting, RequestVerdict,
-    ResponseVerdict, SyntheticResponse, internal_url,
+    BodyError, Connection, Exchange, InternalCall, InternalCallFuture, InternalEndpoints,
+    InternalRouting, RequestVerdict, ResponseVerdict, SyntheticResponse, internal_url,
 };
 
+use super::internal_call::call_internal;
 use super::request::run_request_policy;
 use super::{Ctx, EdgeService, run_transforms};
 use crate::body::{ReadState, SessionBody};
@@ -81,6 +82,10 @@ impl InternalEndpoints for Directory {
             Some(account) => self.shared.tunnels.has_internal(account, url),
             None => resolve(&self.shared, None, url).is_some(),
         }
+    }
+
+    fn call(&self, call: InternalCall) -> InternalCallFuture {
+        Box::pin(call_internal(self.shared.clone(), self.owner.clone(), call))
     }
 }
 

@@ -15,6 +15,7 @@ mod failure;
 mod forwarded;
 mod headers;
 pub(crate) mod internal;
+mod internal_call;
 mod request;
 mod response;
 mod strict;

@@ -18,8 +18,41 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::config::{Target, UpstreamProtocol};
+use crate::config::{Endpoint, Target, UpstreamProtocol};
 use crate::tunnel::TunnelConnect;
+
+/// The peer for `ep`'s upstream, for a request of the client at `client`.
+pub(super) fn peer_for(ep: &Arc<Endpoint>, client: Option<SocketAddr>) -> Result<Box<HttpPeer>> {
+    let up = match &ep.upstream.target {
+        Target::Address(up) => up,
+        // Answered in the request phase; never asked for a peer.
+        Target::PolicyOnly => return Err(internal("the endpoint has no upstream")),
+        Target::Tunnel(session) => {
+            // Any address will do: the connector opens a stream on the session instead.
+            let mut peer =
+                HttpPeer::new(SocketAddr::from(([127, 0, 0, 1], 1)), false, String::new());
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            session.id().hash(&mut hasher);
+            // One pool group per session: idle streams never go to another agent.
+            peer.group_key = hasher.finish();
+            peer.options.custom_l4 = Some(Arc::new(TunnelConnect {
+                session: session.clone(),
+                header: crate::tunnel::header(ep, client),
+            }));
+            return Ok(Box::new(peer));
+        }
+    };
+    let mut peer = HttpPeer::new(up.addr, up.tls, up.host.clone());
+    if up.tls {
+        // As ngrok: upstream certificates are not verified unless `tls_verify` asks.
+        peer.options.verify_cert = up.tls_verify;
+        peer.options.verify_hostname = up.tls_verify;
+    }
+    if up.protocol == UpstreamProtocol::Http2 {
+        peer.options.set_http_version(2, 2);
+    }
+    Ok(Box::new(peer))
+}
 
 impl EdgeService {
     /// The peer for the chosen endpoint's upstream.
@@ -27,35 +60,7 @@ impl EdgeService {
         let ep = ctx
             .upstream_endpoint()
             .ok_or_else(|| internal("no endpoint chosen"))?;
-        let up = match &ep.upstream.target {
-            Target::Address(up) => up,
-            // Answered in the request phase; never asked for a peer.
-            Target::PolicyOnly => return Err(internal("the endpoint has no upstream")),
-            Target::Tunnel(session) => {
-                // Any address will do: the connector opens a stream on the session instead.
-                let mut peer =
-                    HttpPeer::new(SocketAddr::from(([127, 0, 0, 1], 1)), false, String::new());
-                let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                session.id().hash(&mut hasher);
-                // One pool group per session: idle streams never go to another agent.
-                peer.group_key = hasher.finish();
-                peer.options.custom_l4 = Some(Arc::new(TunnelConnect {
-                    session: session.clone(),
-                    header: crate::tunnel::header(&ep, client),
-                }));
-                return Ok(Box::new(peer));
-            }
-        };
-        let mut peer = HttpPeer::new(up.addr, up.tls, up.host.clone());
-        if up.tls {
-            // As ngrok: upstream certificates are not verified unless `tls_verify` asks.
-            peer.options.verify_cert = up.tls_verify;
-            peer.options.verify_hostname = up.tls_verify;
-        }
-        if up.protocol == UpstreamProtocol::Http2 {
-            peer.options.set_http_version(2, 2);
-        }
-        Ok(Box::new(peer))
+        peer_for(&ep, client)
     }
 
     /// Builds the upstream request header from the exchange's request.
