@@ -1,6 +1,6 @@
 //! The pieces of the `oauth` and `openid-connect` actions: the login [`gate`] both run (with
-//! its `callback` step), the
-//! built-in OAuth [`provider`]s, OpenID Connect [`discovery`], the calls to the identity
+//! its `login` and `callback` steps, the user's `userinfo`, and its `outcome` for the policy),
+//! the built-in OAuth [`provider`]s, OpenID Connect [`discovery`], the calls to the identity
 //! provider ([`client`]), keeping a session's tokens and user info current (`refresh`), and
 //! sealed [`session`] cookies ([`seal`], [`cookie`]).
 //!
@@ -16,8 +16,10 @@ pub mod discovery;
 pub mod error;
 pub mod gate;
 mod login;
+mod outcome;
 pub mod provider;
 mod refresh;
 pub mod seal;
 pub mod session;
 pub mod settings;
+mod userinfo;
