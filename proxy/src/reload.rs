@@ -51,6 +51,9 @@ pub(crate) async fn reload(
             if new.auth_limits != running.auth_limits {
                 restart.push("tunnel.auth_limits");
             }
+            if new.acme != running.acme {
+                restart.push("acme");
+            }
             if new.events != running.events {
                 restart.push("events");
             }

@@ -74,6 +74,16 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
     let mut int = signal(SignalKind::interrupt())?;
     let events = Arc::new(EventSink::open(&config.events)?);
     let shared = Arc::new(Shared::new(&config, Some(events)));
+    // Stored ACME certificates are served from the first handshake; orders start once the
+    // listeners that answer the CA's challenges are up (below).
+    let acme = match &config.acme {
+        Some(a) => Some(
+            crate::acme::prepare(a, &config.state_dir, &shared.acme).map_err(|e| {
+                anyhow::anyhow!("{e}\nthe edge config has errors; nothing was started")
+            })?,
+        ),
+        None => None,
+    };
     let conf = Arc::new(ServerConf {
         threads: 2,
         ..ServerConf::default()
@@ -171,6 +181,9 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
         tokio::spawn(admin_loop(listener, shared.clone()));
     }
 
+    if let Some(manager) = acme {
+        manager.spawn();
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stamp = file_stamp(&path);

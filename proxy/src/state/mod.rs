@@ -17,6 +17,7 @@ use arc_swap::ArcSwap;
 pub use agent_routes::TunnelRoutes;
 pub use snapshot::State;
 
+use crate::acme::Acme;
 use crate::body_pace::BodyTimeouts;
 use crate::config::EdgeConfig;
 use crate::conn::ConnRecord;
@@ -37,6 +38,9 @@ pub struct Shared {
     pub tunnels: Arc<TunnelRoutes>,
     /// How fast request bodies must arrive (fixed until a restart).
     pub body_timeouts: BodyTimeouts,
+    /// Certificates from the ACME CA and the answers to its challenges (empty without
+    /// `acme:`).
+    pub acme: Arc<Acme>,
 }
 
 impl Shared {
@@ -53,6 +57,7 @@ impl Shared {
             events,
             tunnels: Arc::new(TunnelRoutes::default()),
             body_timeouts: config.body_timeouts,
+            acme: Arc::new(Acme::default()),
         }
     }
 

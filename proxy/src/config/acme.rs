@@ -1,0 +1,126 @@
+//! `acme:` of the edge config: the CA's directory, the names to cover and the challenges the
+//! edge answers, validated with their locations.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::check::{Checker, key, parse_duration, valid_host_pattern};
+use super::model::{AcmeChallenge, AcmeConfig};
+use super::raw::{RawAcme, RawChallenge};
+
+/// Renewal window when none is given: 30 days, as most ACME clients do for 90-day certificates.
+const DEFAULT_RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Validates `acme:`; `http` and `https` say whether those listeners are configured.
+pub(super) fn acme_section(
+    cx: &mut Checker<'_>,
+    raw: &RawAcme,
+    base: &Path,
+    http: bool,
+    https: bool,
+) -> Option<AcmeConfig> {
+    let before = cx.diagnostics.len();
+    let directory = raw.directory.trim().to_string();
+    if !directory.starts_with("https://") {
+        cx.error(
+            &[key("acme"), key("directory")],
+            format!("`{directory}` is not an https:// URL of an ACME directory"),
+        );
+    }
+    if !https {
+        cx.error(
+            &[key("acme")],
+            "ACME certificates are served on the https listener: configure listeners.https",
+        );
+    }
+    let mut names = |field: &str, list: &[String]| {
+        let mut out = Vec::new();
+        for (i, n) in list.iter().enumerate() {
+            let n = n.trim().trim_end_matches('.').to_ascii_lowercase();
+            let at = [key("acme"), key(field), sluice_source::PathSeg::Index(i)];
+            if n.starts_with('*') {
+                cx.error(
+                    &at,
+                    format!(
+                        "`{n}`: wildcard certificates need the DNS-01 challenge, which the edge does not answer"
+                    ),
+                );
+            } else if !valid_host_pattern(&n) || !n.contains('.') {
+                cx.error(&at, format!("`{n}` is not a domain name"));
+            } else if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        out
+    };
+    let domains = names("domains", &raw.domains);
+    let base_domains = names("base_domains", &raw.base_domains);
+    if domains.is_empty() && base_domains.is_empty() {
+        cx.error(
+            &[key("acme")],
+            "give the names to cover: acme.domains and/or acme.base_domains",
+        );
+    }
+    let mut challenges = Vec::new();
+    for (i, c) in raw.challenges.iter().enumerate() {
+        let at = [
+            key("acme"),
+            key("challenges"),
+            sluice_source::PathSeg::Index(i),
+        ];
+        let (challenge, listener, ok) = match c {
+            RawChallenge::Http01 => (AcmeChallenge::Http01, "listeners.http", http),
+            RawChallenge::TlsAlpn01 => (AcmeChallenge::TlsAlpn01, "listeners.https", https),
+        };
+        if !ok {
+            cx.error(
+                &at,
+                format!("this challenge is answered on {listener}, which is not configured"),
+            );
+        } else if !challenges.contains(&challenge) {
+            challenges.push(challenge);
+        }
+    }
+    if raw.challenges.is_empty() {
+        if http {
+            challenges.push(AcmeChallenge::Http01);
+        }
+        if https {
+            challenges.push(AcmeChallenge::TlsAlpn01);
+        }
+    }
+    let renew_before = match &raw.renew_before {
+        None => DEFAULT_RENEW_BEFORE,
+        Some(text) => match parse_duration(text) {
+            Some(d) if !d.is_zero() => d,
+            _ => {
+                cx.error(
+                    &[key("acme"), key("renew_before")],
+                    format!("`{text}` is not a duration like 720h"),
+                );
+                DEFAULT_RENEW_BEFORE
+            }
+        },
+    };
+    let email = raw.email.as_ref().map(|e| e.trim().to_string());
+    if let Some(e) = &email
+        && (!e.contains('@') || e.contains(char::is_whitespace))
+    {
+        cx.error(
+            &[key("acme"), key("email")],
+            format!("`{e}` is not an email address"),
+        );
+    }
+    if cx.diagnostics.len() > before {
+        return None;
+    }
+    Some(AcmeConfig {
+        directory,
+        email,
+        ca_roots: raw.ca_roots.as_ref().map(|p| base.join(p)),
+        domains,
+        base_domains,
+        challenges,
+        renew_before,
+    })
+}
