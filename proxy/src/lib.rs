@@ -28,6 +28,7 @@ pub mod auth_limit;
 mod body;
 pub mod body_pace;
 mod body_watch;
+mod cert_watch;
 mod coalesce;
 pub mod config;
 pub mod conn;

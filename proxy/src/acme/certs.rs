@@ -40,8 +40,14 @@ impl ManagedCert {
         let signing = rustls::crypto::ring::sign::any_supported_type(&key)
             .map_err(|e| AcmeError::Certificate(format!("private key: {e}")))?;
         let key = CertifiedKey::new(chain, signing);
-        key.keys_match()
-            .map_err(|e| AcmeError::Certificate(format!("key and certificate: {e}")))?;
+        match key.keys_match() {
+            Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+            Err(e) => {
+                return Err(AcmeError::Certificate(format!(
+                    "the private key does not match the certificate: {e}"
+                )));
+            }
+        }
         Ok(ManagedCert {
             key: Arc::new(key),
             not_after,

@@ -155,3 +155,25 @@ impl Acme {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Covers;
+
+    #[test]
+    fn covers_the_domains_and_names_under_the_base_domains() {
+        let c = Covers {
+            domains: vec!["app.example.com".into()],
+            base_domains: vec!["tenants.example.com".into()],
+        };
+        assert!(c.covers("app.example.com"));
+        assert!(c.covers("shop.tenants.example.com"));
+        assert!(c.covers("a.b.tenants.example.com"));
+        assert!(!c.covers("tenants.example.com"));
+        assert!(!c.covers("eviltenants.example.com"));
+        assert!(!c.covers(".tenants.example.com"));
+        assert!(!c.covers("*.tenants.example.com"));
+        assert!(!c.covers("x/../y.tenants.example.com"));
+        assert!(!c.covers("other.example.com"));
+    }
+}

@@ -124,3 +124,99 @@ pub(super) fn acme_section(
         renew_before,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::config::{AcmeChallenge, ConfigError, EdgeConfig, load_str};
+
+    fn load(listeners: &str, acme: &str) -> Result<EdgeConfig, ConfigError> {
+        load_str(
+            &Arc::from("edge.yml"),
+            &format!("version: 1\nlisteners:\n{listeners}acme:\n{acme}"),
+            Path::new("/etc/sluice"),
+            &sluice_modules::builtin_registry(),
+        )
+    }
+
+    const BOTH: &str = "  http: 127.0.0.1:80\n  https: 127.0.0.1:443\n";
+
+    #[test]
+    fn a_full_section_loads_with_its_defaults() {
+        let c = load(
+            BOTH,
+            "  directory: https://ca.example/dir\n  email: ops@example.com\n  ca_roots: roots.pem\n  domains: [App.Example.com, app.example.com.]\n  base_domains: [tenants.example.com]\n",
+        )
+        .unwrap();
+        let a = c.acme.unwrap();
+        assert_eq!(a.domains, ["app.example.com"]);
+        assert_eq!(a.base_domains, ["tenants.example.com"]);
+        assert_eq!(
+            a.challenges,
+            [AcmeChallenge::Http01, AcmeChallenge::TlsAlpn01]
+        );
+        assert_eq!(a.renew_before, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(
+            a.ca_roots.as_deref(),
+            Some(Path::new("/etc/sluice/roots.pem"))
+        );
+    }
+
+    #[test]
+    fn challenges_default_to_the_listeners_configured() {
+        let c = load(
+            "  https: 127.0.0.1:443\n",
+            "  directory: https://ca.example/dir\n  domains: [a.example.com]\n  renew_before: 48h\n",
+        )
+        .unwrap();
+        let a = c.acme.unwrap();
+        assert_eq!(a.challenges, [AcmeChallenge::TlsAlpn01]);
+        assert_eq!(a.renew_before, Duration::from_secs(48 * 3600));
+    }
+
+    #[test]
+    fn mistakes_are_located_errors() {
+        let e = load(
+            "  https: 127.0.0.1:443\n",
+            "  directory: http://ca.example/dir\n  email: nobody\n  domains: [\"*.example.com\", localhost]\n  challenges: [http-01]\n  renew_before: soon\n",
+        )
+        .unwrap_err();
+        let s = e.to_string();
+        for needle in [
+            "is not an https:// URL",
+            "not an email address",
+            "wildcard certificates need the DNS-01 challenge",
+            "`localhost` is not a domain name",
+            "answered on listeners.http, which is not configured",
+            "`soon` is not a duration",
+        ] {
+            assert!(s.contains(needle), "{needle}: {s}");
+        }
+        assert!(s.contains("edge.yml:6:"), "{s}");
+    }
+
+    #[test]
+    fn acme_needs_the_https_listener_and_some_names() {
+        let e = load(
+            "  http: 127.0.0.1:80\n",
+            "  directory: https://ca.example/dir\n",
+        )
+        .unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("configure listeners.https"), "{s}");
+        assert!(s.contains("acme.domains and/or acme.base_domains"), "{s}");
+    }
+
+    #[test]
+    fn an_unknown_challenge_is_refused() {
+        let e = load(
+            BOTH,
+            "  directory: https://ca.example/dir\n  domains: [a.example.com]\n  challenges: [dns-01]\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("dns-01"), "{e}");
+    }
+}
