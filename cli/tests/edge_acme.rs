@@ -10,6 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use support::agent::{TunnelEdge, poll};
 use support::pebble::{
     Pebble, PebblePorts, openssl_issuer, pebble_installed, served_cert, write_directory_pki,
@@ -170,9 +172,7 @@ async fn a_forced_renewal_swaps_the_certificate_and_open_connections_keep_workin
         .join("certs")
         .join("renew.example.com.pem");
     let stored = std::fs::read(stored).expect("stored certificate");
-    let stored = rustls::pki_types::pem::PemObject::from_pem_slice(&stored)
-        .map(|c: rustls::pki_types::CertificateDer<'static>| c)
-        .expect("PEM");
+    let stored = CertificateDer::from_pem_slice(&stored).expect("PEM certificate");
     assert_eq!(stored, second);
 }
 
@@ -195,9 +195,8 @@ async fn a_name_bound_under_a_base_domain_gets_its_own_certificate() {
         ),
     )
     .await;
-    let pebble = Pebble::start(&pebble_dir, ports, edge.http, edge.https).await;
-    let root = pebble.issuing_root().await;
-
+    // Bound while the CA is still down: the first order fails, and until one succeeds the
+    // name gets the development CA's certificate (the documented fallback).
     let mut covered = edge.http_agent(
         &echo.port().to_string(),
         &["--url", "https://shop.tenants.example.com"],
@@ -208,6 +207,15 @@ async fn a_name_bound_under_a_base_domain_gets_its_own_certificate() {
         &["--url", "https://other.localhost"],
     );
     other.url().await;
+    let dev_ca = CertificateDer::from_pem_file(edge.ca_path()).expect("dev CA");
+    assert!(
+        served_cert(edge.https, "shop.tenants.example.com", &dev_ca)
+            .await
+            .is_some(),
+        "the development CA's certificate before the first ACME certificate"
+    );
+    let pebble = Pebble::start(&pebble_dir, ports, edge.http, edge.https).await;
+    let root = pebble.issuing_root().await;
     poll("a certificate for the bound name", ISSUANCE, || {
         served_cert(edge.https, "shop.tenants.example.com", &root)
     })

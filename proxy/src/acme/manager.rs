@@ -36,6 +36,13 @@ const ACCOUNT_GONE: &str = "urn:ietf:params:acme:error:accountDoesNotExist";
 
 /// The ACME manager, ready to run once the listeners that answer challenges are up.
 pub struct Manager {
+    worker: Worker,
+    /// Names bound by agents that need a certificate.
+    wanted: mpsc::Receiver<String>,
+}
+
+/// What the manager's tasks share.
+struct Worker {
     config: AcmeConfig,
     store: Store,
     acme: Arc<Acme>,
@@ -44,7 +51,9 @@ pub struct Manager {
     stored_gone: AtomicBool,
     in_flight: Mutex<HashSet<String>>,
     orders: Semaphore,
-    wanted: mpsc::Receiver<String>,
+    /// Bound names still without a certificate (their orders failed): tried again at each
+    /// renewal check.
+    unserved: Mutex<HashSet<String>>,
     renew: Arc<Notify>,
 }
 
@@ -78,74 +87,85 @@ pub fn prepare(
         ));
     }
     Ok(Manager {
-        config: config.clone(),
-        store,
-        acme: acme.clone(),
-        account: tokio::sync::Mutex::new(None),
-        stored_gone: AtomicBool::new(false),
-        in_flight: Mutex::new(HashSet::new()),
-        orders: Semaphore::new(PARALLEL_ORDERS),
+        worker: Worker {
+            config: config.clone(),
+            store,
+            acme: acme.clone(),
+            account: tokio::sync::Mutex::new(None),
+            stored_gone: AtomicBool::new(false),
+            in_flight: Mutex::new(HashSet::new()),
+            orders: Semaphore::new(PARALLEL_ORDERS),
+            unserved: Mutex::new(HashSet::new()),
+            renew,
+        },
         wanted,
-        renew,
     })
 }
 
 impl Manager {
     /// Starts the background task.
     pub fn spawn(self) {
-        tokio::spawn(self.run());
+        tokio::spawn(Arc::new(self.worker).run(self.wanted));
     }
+}
 
-    async fn run(mut self) {
-        let wanted = std::mem::replace(&mut self.wanted, mpsc::channel(1).1);
-        let this = Arc::new(self);
-        let mut wanted = wanted;
-        for name in &this.config.domains {
-            if this
+impl Worker {
+    async fn run(self: Arc<Self>, mut wanted: mpsc::Receiver<String>) {
+        for name in &self.config.domains {
+            if self
                 .acme
                 .certs
                 .get(name)
-                .is_none_or(|c| c.due(this.config.renew_before))
+                .is_none_or(|c| c.due(self.config.renew_before))
             {
-                this.clone().order(name.clone(), "configured domain");
+                self.clone().order(name.clone(), "configured domain");
             }
         }
         let every =
-            (this.config.renew_before / 4).clamp(Duration::from_secs(10), MAX_CHECK_INTERVAL);
+            (self.config.renew_before / 4).clamp(Duration::from_secs(10), MAX_CHECK_INTERVAL);
         let mut check = tokio::time::interval(every);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         check.tick().await;
         loop {
             tokio::select! {
                 Some(name) = wanted.recv() => {
-                    if this.acme.certs.get(&name).is_none() {
-                        this.clone().order(name, "first bind");
+                    if self.acme.certs.get(&name).is_none() {
+                        if let Ok(mut u) = self.unserved.lock() {
+                            u.insert(name.clone());
+                        }
+                        self.clone().order(name, "first bind");
                     }
                 }
                 _ = check.tick() => {
-                    for name in this.covered_names() {
-                        if this.acme.certs.get(&name).is_none_or(|c| c.due(this.config.renew_before)) {
-                            this.clone().order(name, "renewal");
+                    for name in self.covered_names() {
+                        if self.acme.certs.get(&name).is_none_or(|c| c.due(self.config.renew_before)) {
+                            self.clone().order(name, "renewal");
                         }
                     }
                 }
-                () = this.renew.notified() => {
-                    for name in this.covered_names() {
-                        this.clone().order(name, "renewal asked for");
+                () = self.renew.notified() => {
+                    for name in self.covered_names() {
+                        self.clone().order(name, "renewal asked for");
                     }
                 }
             }
         }
     }
 
-    /// The configured domains and every name held that the config still covers.
+    /// The configured domains, every name held that the config still covers, and the bound
+    /// names still waiting for their first certificate.
     fn covered_names(&self) -> Vec<String> {
         let covers = Covers {
             domains: self.config.domains.clone(),
             base_domains: self.config.base_domains.clone(),
         };
         let mut names = self.config.domains.clone();
-        for n in self.acme.certs.names() {
+        let unserved = self
+            .unserved
+            .lock()
+            .map(|u| u.iter().cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
+        for n in self.acme.certs.names().into_iter().chain(unserved) {
             if covers.covers(&n) && !names.contains(&n) {
                 names.push(n);
             }
@@ -182,6 +202,9 @@ impl Manager {
                 Ok(cert) => {
                     tracing::info!(name, not_after = ?cert.not_after, "ACME: certificate issued and installed");
                     self.acme.certs.insert(name, cert);
+                    if let Ok(mut u) = self.unserved.lock() {
+                        u.remove(name);
+                    }
                     return;
                 }
                 Err(e) => {
