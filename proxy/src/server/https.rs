@@ -1,5 +1,6 @@
 //! The https listener's TLS: certificates chosen by SNI over the live config ([`Resolver`]),
-//! then those obtained over ACME, else issued by the development CA, and the acceptor that offers h2 and http/1.1.
+//! then those obtained over ACME, else issued by the development CA, and the acceptor that
+//! offers h2 and http/1.1.
 
 use std::sync::Arc;
 
@@ -28,7 +29,8 @@ pub(super) fn tls_acceptor(
         .with_cert_resolver(resolver.clone());
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     if shared.acme.tls_alpn01() {
-        // Chosen only by clients offering nothing else: the CA validating TLS-ALPN-01.
+        // Offered by a CA validating TLS-ALPN-01, and by no one else (RFC 8737: that client
+        // offers it alone); the resolver answers it with the challenge certificate.
         config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
     }
     Ok((
@@ -37,7 +39,8 @@ pub(super) fn tls_acceptor(
     ))
 }
 
-/// Chooses the certificate by SNI: a configured one (exact, then wildcard), else one from the
+/// Chooses the certificate by SNI: a TLS-ALPN-01 challenge's for a CA validating, else a
+/// configured one (exact, then wildcard), then one obtained over ACME, else one from the
 /// development CA (`localhost` when the client sent no name).
 pub(super) struct Resolver {
     state: Arc<ArcSwap<State>>,
