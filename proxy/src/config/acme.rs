@@ -111,18 +111,37 @@ pub(super) fn acme_section(
             format!("`{e}` is not an email address"),
         );
     }
+    let ca_roots = raw.ca_roots.as_ref().map(|p| base.join(p));
+    if let Some(path) = &ca_roots
+        && let Err(why) = check_roots(path)
+    {
+        cx.error(&[key("acme"), key("ca_roots")], why);
+    }
     if cx.diagnostics.len() > before {
         return None;
     }
     Some(AcmeConfig {
         directory,
         email,
-        ca_roots: raw.ca_roots.as_ref().map(|p| base.join(p)),
+        ca_roots,
         domains,
         base_domains,
         challenges,
         renew_before,
     })
+}
+
+/// Whether `path` holds at least one PEM certificate.
+fn check_roots(path: &Path) -> Result<(), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read the CA roots {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no PEM certificate in {}", path.display()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -148,7 +167,7 @@ mod tests {
     fn a_full_section_loads_with_its_defaults() {
         let c = load(
             BOTH,
-            "  directory: https://ca.example/dir\n  email: ops@example.com\n  ca_roots: roots.pem\n  domains: [App.Example.com, app.example.com.]\n  base_domains: [tenants.example.com]\n",
+            "  directory: https://ca.example/dir\n  email: ops@example.com\n  domains: [App.Example.com, app.example.com.]\n  base_domains: [tenants.example.com]\n",
         )
         .unwrap();
         let a = c.acme.unwrap();
@@ -159,10 +178,7 @@ mod tests {
             [AcmeChallenge::Http01, AcmeChallenge::TlsAlpn01]
         );
         assert_eq!(a.renew_before, Duration::from_secs(30 * 24 * 3600));
-        assert_eq!(
-            a.ca_roots.as_deref(),
-            Some(Path::new("/etc/sluice/roots.pem"))
-        );
+        assert_eq!(a.ca_roots, None);
     }
 
     #[test]
@@ -208,6 +224,21 @@ mod tests {
         let s = e.to_string();
         assert!(s.contains("configure listeners.https"), "{s}");
         assert!(s.contains("acme.domains and/or acme.base_domains"), "{s}");
+    }
+
+    #[test]
+    fn ca_roots_must_hold_a_certificate() {
+        let e = load(
+            BOTH,
+            "  directory: https://ca.example/dir\n  domains: [a.example.com]\n  ca_roots: missing.pem\n",
+        )
+        .unwrap_err();
+        let s = e.to_string();
+        assert!(
+            s.contains("cannot read the CA roots /etc/sluice/missing.pem"),
+            "{s}"
+        );
+        assert!(s.contains("edge.yml:8:"), "{s}");
     }
 
     #[test]
