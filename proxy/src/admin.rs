@@ -1,4 +1,5 @@
-//! The admin listener: `/healthz` and Prometheus `/metrics`, a minimal HTTP/1.1 responder on
+//! The admin listener: `/healthz`, Prometheus `/metrics` and `POST /acme/renew` (renews every
+//! ACME certificate now), a minimal HTTP/1.1 responder on
 //! its own port so it keeps answering whatever the proxy is doing.
 
 use std::sync::Arc;
@@ -44,6 +45,18 @@ pub(crate) async fn admin_loop(listener: TcpListener, shared: Arc<Shared>) {
                     "text/plain; version=0.0.4; charset=utf-8",
                     shared.metrics.render(),
                 ),
+                ("POST", "/acme/renew") => match shared.acme.renew_all() {
+                    Some(n) => (
+                        "202 Accepted",
+                        "text/plain",
+                        format!("renewing {n} ACME certificates\n"),
+                    ),
+                    None => (
+                        "404 Not Found",
+                        "text/plain",
+                        "ACME is not configured\n".into(),
+                    ),
+                },
                 ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", "not found\n".into()),
                 _ => (
                     "405 Method Not Allowed",

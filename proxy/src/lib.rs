@@ -10,6 +10,7 @@
 //! - [`conn`]: the record of each client connection; [`conn_handle`]: how a request reaches
 //!   it through its session; `metered`: the client stream wrapper (bytes, header guards).
 //! - [`tls`]: certificates by SNI, and the development CA.
+//! - [`acme`]: certificates obtained and renewed from an ACME CA, and the challenges it asks.
 //! - [`service`]: the `ProxyHttp` implementation that drives the policy engine.
 //! - [`errors`]: the responses the edge makes itself, with `sluice-error-code`.
 //! - [`events`]: the two events (one JSON line per finished request and per closed
@@ -21,11 +22,13 @@
 //!
 //! [`run`] starts the edge in the foreground.
 
+pub mod acme;
 mod admin;
 pub mod auth_limit;
 mod body;
 pub mod body_pace;
 mod body_watch;
+mod cert_watch;
 mod coalesce;
 pub mod config;
 pub mod conn;

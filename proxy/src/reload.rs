@@ -1,13 +1,15 @@
-//! Reloading the edge's config: a valid new file whose policies prepare (see
+//! Reloading the edge's config (on SIGHUP, a change to the file, or a change to a certificate
+//! file it names): a valid new file whose policies prepare (see
 //! [`crate::config::prepare_policies`]) swaps routes, policies and certificates; an invalid one
 //! is refused with its errors and the running config keeps serving.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use sluice_policy::Registry;
 
+use crate::cert_watch::cert_files;
 use crate::config::{EdgeConfig, load_file, prepare_policies};
 use crate::state::{Shared, State};
 
@@ -17,15 +19,16 @@ pub(crate) fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((m.modified().ok()?, m.len()))
 }
 
-/// Re-reads the config; a valid one replaces routes, policies and certificates, an invalid
-/// one is refused with its errors and the running config keeps serving.
+/// Re-reads the config; a valid one replaces routes, policies and certificates (and its
+/// certificate files are returned, to be watched), an invalid one is refused with its errors
+/// and the running config keeps serving.
 pub(crate) async fn reload(
     path: &Path,
     registry: &Registry,
     running: &EdgeConfig,
     shared: &Shared,
     why: &str,
-) {
+) -> Option<Vec<PathBuf>> {
     let loaded = match load_file(path, registry) {
         Ok(new) => prepare_policies(&new).await.map(|()| new),
         Err(e) => Err(e),
@@ -51,6 +54,9 @@ pub(crate) async fn reload(
             if new.auth_limits != running.auth_limits {
                 restart.push("tunnel.auth_limits");
             }
+            if new.acme != running.acme {
+                restart.push("acme");
+            }
             if new.events != running.events {
                 restart.push("events");
             }
@@ -69,6 +75,7 @@ pub(crate) async fn reload(
                     "config changes that take effect after a restart"
                 );
             }
+            Some(cert_files(&new))
         }
         Err(e) => {
             shared.metrics.reload("refused");
@@ -80,6 +87,7 @@ pub(crate) async fn reload(
                 why,
                 "config reload refused; the running config keeps serving"
             );
+            None
         }
     }
 }

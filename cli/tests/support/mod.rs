@@ -11,6 +11,7 @@ mod client;
 mod edge;
 pub mod internal;
 mod nginx;
+pub mod pebble;
 mod tls_client;
 mod tls_upstream;
 mod upstream;

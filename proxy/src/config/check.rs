@@ -51,7 +51,25 @@ pub(super) fn load_certified_key(
     };
     let signing = rustls::crypto::ring::sign::any_supported_type(&key_der)
         .map_err(|e| format!("unusable private key {}: {e}", key.display()))?;
-    Ok(rustls::sign::CertifiedKey::new(chain, signing))
+    let pair = rustls::sign::CertifiedKey::new(chain, signing);
+    // A certificate that does not parse, or a pair that does not belong together (say, a
+    // certificate file replaced before its key file is), would fail every handshake.
+    match pair.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(pair)
+        }
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            Err(format!(
+                "the private key {} does not belong to the certificate {}",
+                key.display(),
+                cert.display()
+            ))
+        }
+        Err(e) => Err(format!(
+            "{} does not hold a usable certificate: {e}",
+            cert.display()
+        )),
+    }
 }
 
 /// A path segment naming a map key.

@@ -168,6 +168,7 @@ pub fn load_str(
         match load_certified_key(&base.join(&c.cert_file), &base.join(&c.key_file)) {
             Ok(key) => certificates.push(Certificate {
                 names,
+                files: [base.join(&c.cert_file), base.join(&c.key_file)],
                 key: Arc::new(key),
             }),
             Err(e) => cx.error(&at("cert_file"), e),
@@ -424,6 +425,10 @@ pub fn load_str(
         &mut cx,
         raw.tunnel.as_ref().and_then(|t| t.auth_limits.as_ref()),
     );
+    let acme = raw
+        .acme
+        .as_ref()
+        .and_then(|a| super::acme::acme_section(&mut cx, a, base, http.is_some(), https.is_some()));
     if tunnel.is_some() && authtokens.is_empty() {
         cx.error(
             &[key("listeners"), key("tunnel")],
@@ -456,5 +461,6 @@ pub fn load_str(
         ngrok_error_code_header: raw.ngrok_error_code_header,
         ip_policies,
         only_endpoint_at_ip: false,
+        acme,
     })
 }

@@ -35,6 +35,13 @@
 //!   host: localhost         # host written in tcp:// URLs (default: the first base domain,
 //!                           # else the bind IP)
 //!   ports: 20000-20999      # range for binds that name no port (default 10000-19999)
+//! acme:                     # certificates from an ACME CA (see docs/acme.md)
+//!   directory: https://acme.example/directory
+//!   email: ops@example.com
+//!   domains: [app.example.com]      # held from the start
+//!   base_domains: [example.com]     # names agents bind under it, on first bind
+//!   challenges: [http-01, tls-alpn-01]
+//!   renew_before: 720h
 //! tunnel:
 //!   auth_limits:            # per source address (IPv6: per /64), wrong authtokens only
 //!     free_failures: 5      # failures per window before the address is blocked
@@ -44,6 +51,7 @@
 //!     max_tracked: 10000    # addresses remembered at most
 //! ```
 
+mod acme;
 mod auth_limits;
 mod check;
 mod ip_policies;
@@ -59,8 +67,8 @@ mod tests;
 pub use check::parse_duration;
 pub use load::{load_file, load_str};
 pub use model::{
-    Address, Allow, Authtoken, Certificate, ConfigError, EdgeConfig, Endpoint, EventsOutput,
-    Scheme, Target, TcpConfig, TunnelTls, Upstream, UpstreamProtocol,
+    AcmeChallenge, AcmeConfig, Address, Allow, Authtoken, Certificate, ConfigError, EdgeConfig,
+    Endpoint, EventsOutput, Scheme, Target, TcpConfig, TunnelTls, Upstream, UpstreamProtocol,
 };
 pub use prepare::prepare_policies;
 pub use raw::edge_config_schema;

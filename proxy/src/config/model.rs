@@ -76,6 +76,36 @@ pub struct EdgeConfig {
     /// `*.localhost`) reaches the one agent endpoint bound on that listener, if there is
     /// exactly one.
     pub only_endpoint_at_ip: bool,
+    /// Certificates obtained from an ACME CA (`acme:`), if configured.
+    pub acme: Option<AcmeConfig>,
+}
+
+/// An ACME challenge the edge answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    /// HTTP-01, on the http listener.
+    Http01,
+    /// TLS-ALPN-01, on the https listener.
+    TlsAlpn01,
+}
+
+/// The validated `acme:` section: where certificates come from and which names they cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeConfig {
+    /// The CA's directory URL.
+    pub directory: String,
+    /// Contact email for the account.
+    pub email: Option<String>,
+    /// Roots trusted for the directory's HTTPS (else the web PKI roots).
+    pub ca_roots: Option<PathBuf>,
+    /// Names certificates are held for from the start (lower case).
+    pub domains: Vec<String>,
+    /// Names bound under these get a certificate on first bind (lower case).
+    pub base_domains: Vec<String>,
+    /// Challenges offered to the CA, in order of preference.
+    pub challenges: Vec<AcmeChallenge>,
+    /// How long before expiry a certificate is renewed.
+    pub renew_before: Duration,
 }
 
 /// Where agent-bound TCP endpoints listen and how their URLs read (`tcp:` in the file).
@@ -136,6 +166,8 @@ impl std::fmt::Debug for Authtoken {
 pub struct Certificate {
     /// Exact or wildcard names (lower case).
     pub names: Vec<String>,
+    /// The PEM files it was read from (chain, then key), watched for changes.
+    pub files: [PathBuf; 2],
     /// Chain and signing key, ready for rustls.
     pub key: Arc<rustls::sign::CertifiedKey>,
 }

@@ -52,6 +52,51 @@ pub(super) struct RawConfig {
     /// header; default false.
     #[serde(default)]
     pub(super) ngrok_error_code_header: bool,
+    /// Certificates the edge obtains and renews itself from an ACME CA (Let's Encrypt,
+    /// pebble, …), for its own domains and for names agents bind under given domains.
+    #[serde(default)]
+    pub(super) acme: Option<RawAcme>,
+}
+
+/// `acme:` as written.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Acme")]
+pub(super) struct RawAcme {
+    /// The CA's ACME directory URL (`https://…/directory`).
+    pub(super) directory: String,
+    /// Contact email given to the CA when the account is made.
+    #[serde(default)]
+    pub(super) email: Option<String>,
+    /// PEM file of the roots that sign the directory's own HTTPS certificate (relative to this
+    /// file), for a private or test CA such as pebble; default: the web PKI roots.
+    #[serde(default)]
+    pub(super) ca_roots: Option<String>,
+    /// Names to hold a certificate for from the start (no wildcards: those need DNS-01).
+    #[serde(default)]
+    pub(super) domains: Vec<String>,
+    /// A name an agent binds under one of these domains (`app.example.com` under
+    /// `example.com`) gets its own certificate, ordered when it is first bound.
+    #[serde(default)]
+    pub(super) base_domains: Vec<String>,
+    /// Challenges the edge answers: `http-01` (on the http listener) and/or `tls-alpn-01`
+    /// (on the https listener); default: each one whose listener is configured.
+    #[serde(default)]
+    pub(super) challenges: Vec<RawChallenge>,
+    /// Renew a certificate this long before it expires; default `720h` (30 days).
+    #[serde(default)]
+    pub(super) renew_before: Option<String>,
+}
+
+/// An ACME challenge type as written.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+pub(super) enum RawChallenge {
+    /// A token served at `http://NAME/.well-known/acme-challenge/TOKEN`.
+    #[serde(rename = "http-01")]
+    Http01,
+    /// A self-signed certificate offered to clients asking for ALPN `acme-tls/1`.
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
 }
 
 /// A named IP policy as written.

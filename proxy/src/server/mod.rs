@@ -1,6 +1,7 @@
 //! The running edge: one tokio runtime with its own accept loops (http, https, admin) feeding
-//! client streams into Pingora's `HttpProxy`, and a reload loop (SIGHUP, or the config file
-//! changing on disk) that swaps routes, policies and certificates atomically.
+//! client streams into Pingora's `HttpProxy`, and a reload loop (SIGHUP, or the config file or
+//! a certificate file it names changing on disk) that swaps routes, policies and certificates
+//! atomically.
 //!
 //! Owning the accept loop gives the edge what Pingora's listeners do not: one record per TCP
 //! connection ([`crate::conn::ConnRecord`]: `on_tcp_connect` state, bytes,
@@ -31,6 +32,7 @@ use sluice_policy::Registry;
 use tokio::net::TcpListener;
 
 use crate::admin::admin_loop;
+use crate::cert_watch::{CertWatch, cert_files};
 use crate::config::{EdgeConfig, Scheme};
 use crate::event_sink::EventSink;
 use crate::reload::{file_stamp, reload};
@@ -74,6 +76,16 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
     let mut int = signal(SignalKind::interrupt())?;
     let events = Arc::new(EventSink::open(&config.events)?);
     let shared = Arc::new(Shared::new(&config, Some(events)));
+    // Stored ACME certificates are served from the first handshake; orders start once the
+    // listeners that answer the CA's challenges are up (below).
+    let acme = match &config.acme {
+        Some(a) => Some(
+            crate::acme::prepare(a, &config.state_dir, &shared.acme).map_err(|e| {
+                anyhow::anyhow!("{e}\nthe edge config has errors; nothing was started")
+            })?,
+        ),
+        None => None,
+    };
     let conf = Arc::new(ServerConf {
         threads: 2,
         ..ServerConf::default()
@@ -171,24 +183,43 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
         tokio::spawn(admin_loop(listener, shared.clone()));
     }
 
+    if let Some(manager) = acme {
+        manager.spawn();
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stamp = file_stamp(&path);
+    let (mut cert_watch, mut cert_changes) = match CertWatch::new(&cert_files(&config)) {
+        Ok((w, rx)) => (Some(w), rx),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch certificate files; SIGHUP still reloads them");
+            (None, tokio::sync::mpsc::unbounded_channel().1)
+        }
+    };
     loop {
-        tokio::select! {
+        let reloaded = tokio::select! {
             _ = hup.recv() => {
                 stamp = file_stamp(&path);
-                reload(&path, &registry, &config, &shared, "SIGHUP").await;
+                reload(&path, &registry, &config, &shared, "SIGHUP").await
             }
             _ = tick.tick() => {
                 let now = file_stamp(&path);
                 if now.is_some() && now != stamp {
                     stamp = now;
-                    reload(&path, &registry, &config, &shared, "file changed").await;
+                    reload(&path, &registry, &config, &shared, "file changed").await
+                } else {
+                    None
                 }
+            }
+            Some(file) = cert_changes.recv() => {
+                tracing::info!(file = %file.display(), "certificate file changed; reloading");
+                reload(&path, &registry, &config, &shared, "certificate file changed").await
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
+        };
+        if let (Some(w), Some(files)) = (cert_watch.as_mut(), reloaded) {
+            w.set(&files);
         }
     }
     eprintln!(

@@ -9,6 +9,7 @@
 //! chunk in the body filters (nothing is buffered). Hop-by-hop headers are stripped both ways,
 //! except a websocket upgrade's.
 
+mod acme_challenge;
 mod body_limits;
 mod event;
 mod failure;
@@ -214,6 +215,9 @@ impl ProxyHttp for EdgeService {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        if self.answer_acme_challenge(session, ctx).await? {
+            return Ok(true);
+        }
         self.request_phase(session, ctx).await
     }
 

@@ -17,6 +17,7 @@ use arc_swap::ArcSwap;
 pub use agent_routes::TunnelRoutes;
 pub use snapshot::State;
 
+use crate::acme::Acme;
 use crate::body_pace::BodyTimeouts;
 use crate::config::EdgeConfig;
 use crate::conn::ConnRecord;
@@ -40,6 +41,9 @@ pub struct Shared {
     /// The embedded edge's fallback for IP hosts (see [`EdgeConfig::only_endpoint_at_ip`];
     /// fixed until a restart).
     pub only_endpoint_at_ip: bool,
+    /// Certificates from the ACME CA and the answers to its challenges (empty without
+    /// `acme:`).
+    pub acme: Arc<Acme>,
 }
 
 impl Shared {
@@ -57,6 +61,7 @@ impl Shared {
             tunnels: Arc::new(TunnelRoutes::default()),
             body_timeouts: config.body_timeouts,
             only_endpoint_at_ip: config.only_endpoint_at_ip,
+            acme: Arc::new(Acme::default()),
         }
     }
 

@@ -221,6 +221,10 @@ impl Binder {
             member,
             &host,
         )?;
+        drop(tables);
+        if scheme == Scheme::Https {
+            self.shared.acme.bound(&host);
+        }
         Ok(url)
     }
 
@@ -264,6 +268,9 @@ impl Binder {
         );
         let member = member(session, request, ep, policy);
         claim(&mut tables, |t| &mut t.tls, host.clone(), member, &host)?;
+        drop(tables);
+        // The edge's certificate serves a TLS endpoint that runs terminate-tls.
+        self.shared.acme.bound(&host);
         Ok(url)
     }
 
