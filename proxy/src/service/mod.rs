@@ -10,6 +10,7 @@
 //! except a websocket upgrade's.
 
 mod body_limits;
+mod client_cert;
 mod event;
 mod failure;
 mod forwarded;
@@ -20,6 +21,8 @@ mod response;
 mod strict;
 mod trace;
 mod upstream;
+
+pub(crate) use trace::start_connection as start_connection_trace;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -72,12 +75,7 @@ impl EdgeService {
     }
 
     fn lookup(&self, host: &str) -> Option<Arc<Endpoint>> {
-        let state = self.shared.state.load();
-        let configured = match self.scheme {
-            Scheme::Http => state.http.lookup(host),
-            Scheme::Https => state.https.lookup(host),
-        };
-        configured.or_else(|| self.shared.tunnels.lookup(self.scheme, host))
+        self.shared.http_endpoint(self.scheme, host)
     }
 }
 

@@ -309,9 +309,37 @@ impl EdgeService {
         let mut conn = Connection::new(info, ep.info.clone(), self.clock.clone());
         super::trace::start_connection(ep, &mut conn);
         let verdict = ep.policy.on_tcp_connect(&mut conn).await;
+        let mut closed = verdict == TcpVerdict::Close;
+        if !closed && let Some(why) = unmet_termination(&conn, record) {
+            tracing::debug!("{}: {why}", conn.info.client);
+            if let Some(r) = record {
+                let _ = r.close_reason.set(why);
+            }
+            closed = true;
+        }
         Some(EndpointConn {
             conn: Arc::new(conn),
-            closed: verdict == TcpVerdict::Close,
+            closed,
         })
     }
+}
+
+/// Why `terminate-tls` options an endpoint's `on_tcp_connect` gave after the connection's
+/// handshake cannot hold: its TLS was negotiated for another name (HTTP/2 connection reuse,
+/// or a Host that differs from the SNI), with other options. Refused rather than ignored, so
+/// a client cannot skip an endpoint's mutual TLS by naming another endpoint in its SNI.
+fn unmet_termination(conn: &Connection, record: Option<&ConnRecord>) -> Option<String> {
+    let asked = conn.tls_termination.as_ref()?;
+    if conn.tls_handshaken || asked.is_default() {
+        return None;
+    }
+    let used = record.and_then(|r| r.https_termination.get());
+    if used.is_some_and(|u| **u == **asked) {
+        return None;
+    }
+    Some(format!(
+        "terminate-tls options of {} cannot apply: this connection's TLS was negotiated for \
+         another name; closed",
+        conn.endpoint.url
+    ))
 }

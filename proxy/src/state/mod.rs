@@ -18,7 +18,7 @@ pub use agent_routes::TunnelRoutes;
 pub use snapshot::State;
 
 use crate::body_pace::BodyTimeouts;
-use crate::config::EdgeConfig;
+use crate::config::{EdgeConfig, Endpoint, Scheme};
 use crate::conn::ConnRecord;
 use crate::event_sink::EventSink;
 use crate::events::{Event, TcpConnectionClosed};
@@ -54,6 +54,17 @@ impl Shared {
             tunnels: Arc::new(TunnelRoutes::default()),
             body_timeouts: config.body_timeouts,
         }
+    }
+
+    /// The HTTP or HTTPS endpoint serving `host` on the listener of `scheme`: a configured
+    /// one, else one an agent bound.
+    pub fn http_endpoint(&self, scheme: Scheme, host: &str) -> Option<Arc<Endpoint>> {
+        let state = self.state.load();
+        let configured = match scheme {
+            Scheme::Http => state.http.lookup(host),
+            Scheme::Https => state.https.lookup(host),
+        };
+        configured.or_else(|| self.tunnels.lookup(scheme, host))
     }
 
     /// Writes `tcp_connection_closed.v0` for a finished connection.
