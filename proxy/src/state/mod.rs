@@ -67,6 +67,17 @@ impl Shared {
         configured.or_else(|| self.tunnels.lookup(scheme, host))
     }
 
+    /// How specific the HTTPS endpoint serving `host` is (0: exact; see
+    /// [`crate::routes::candidates`]), if one does: a configured one, else an agent's.
+    pub fn https_rank(&self, host: &str) -> Option<usize> {
+        let configured = self.state.load().https.rank(host);
+        let bound = self.tunnels.http_rank(Scheme::Https, host);
+        match (configured, bound) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Writes `tcp_connection_closed.v0` for a finished connection.
     pub(crate) async fn connection_closed(&self, conn: &ConnRecord) {
         let Some(sink) = &self.events else { return };

@@ -46,9 +46,13 @@ pub async fn passthrough(
     let Some(sni) = server_name(&hello) else {
         return Passthrough::Continue(tcp, hello);
     };
-    let Some(member) = shared.tunnels.lookup_tls(&sni) else {
+    let Some((member, rank)) = shared.tunnels.lookup_tls(&sni) else {
         return Passthrough::Continue(tcp, hello);
     };
+    // A wildcard TLS name yields to an HTTPS endpoint whose name is more specific.
+    if rank > 0 && shared.https_rank(&sni).is_some_and(|r| r < rank) {
+        return Passthrough::Continue(tcp, hello);
+    }
     let tls = TlsInfo {
         sni: Some(sni),
         ..TlsInfo::default()
