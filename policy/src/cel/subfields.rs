@@ -47,7 +47,7 @@ pub(crate) fn rewrite_subfields(e: &mut IdedExpr) {
         return;
     };
     let matches = select_path(&outer.operand.expr)
-        .is_some_and(|path| STRING_WITH_FIELDS.iter().any(|p| *p == path.as_slice()));
+        .is_some_and(|path| STRING_WITH_FIELDS.contains(&path.as_slice()));
     if !matches {
         return;
     }
