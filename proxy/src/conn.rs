@@ -58,6 +58,9 @@ pub struct ConnRecord {
     /// TLS facts of the edge's own handshake when `terminate-tls` ended a TLS endpoint's
     /// TLS (`tls` holds only the SNI read before it).
     pub terminated_tls: OnceLock<TlsInfo>,
+    /// The HTTPS endpoint named by the SNI whose `on_tcp_connect` ran before the handshake;
+    /// requests whose Host is the SNI go to it (the same pool member).
+    pub https_endpoint: Option<Arc<Endpoint>>,
     /// The `terminate-tls` options the https listener's handshake used, when an HTTPS
     /// endpoint's `on_tcp_connect` gave some before it.
     pub https_termination: OnceLock<Arc<TlsTermination>>,
@@ -84,6 +87,7 @@ impl ConnRecord {
             header_gen: AtomicU64::new(0),
             awaiting_header: AtomicBool::new(false),
             terminated_tls: OnceLock::new(),
+            https_endpoint: None,
             https_termination: OnceLock::new(),
             close_reason: OnceLock::new(),
             endpoints: tokio::sync::Mutex::new(HashMap::new()),

@@ -33,13 +33,23 @@ pub(super) async fn handshake_https(
     record: &mut ConnRecord,
 ) -> Option<Stream> {
     let sni = record.tls.as_ref().and_then(|t| t.sni.clone());
+    let has_rules =
+        |ep: &Arc<Endpoint>| !ep.policy.rules(sluice_policy::Phase::TcpConnect).is_empty();
+    // A look first, so pools' round robin moves only for the connections that keep the
+    // endpoint (their requests then use it: `ConnRecord::https_endpoint`).
     let ep = sni
         .as_deref()
+        .filter(|name| {
+            l.shared
+                .peek_http_endpoint(Scheme::Https, name)
+                .is_some_and(|ep| has_rules(&ep))
+        })
         .and_then(|name| l.shared.http_endpoint(Scheme::Https, name))
-        .filter(|ep| !ep.policy.rules(sluice_policy::Phase::TcpConnect).is_empty());
+        .filter(has_rules);
     let Some(ep) = ep else {
         return finish(acceptor, l4, record).await;
     };
+    record.https_endpoint = Some(ep.clone());
     let (conn, stream) = connect_then_handshake(l, &ep, acceptor, terminator, l4, record).await;
     let conn = Arc::new(conn?);
     let stream = stream?;

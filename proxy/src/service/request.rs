@@ -116,7 +116,7 @@ impl EdgeService {
     /// Routes by Host and runs the request phase; `true` when the edge has answered.
     pub(super) async fn request_phase(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let host = host_of(session.req_header());
-        let Some(ep) = self.lookup(&host) else {
+        let Some(ep) = self.sni_endpoint(ctx, &host).or_else(|| self.lookup(&host)) else {
             ctx.error_code = Some(errors::ENDPOINT_NOT_FOUND);
             let name = crate::routes::normalize(&host);
             let page = errors::error_page(
@@ -253,6 +253,15 @@ impl EdgeService {
                 Ok(true)
             }
         }
+    }
+
+    /// The endpoint whose `on_tcp_connect` ran before the connection's handshake, when the
+    /// request's Host is the SNI it was chosen by.
+    fn sni_endpoint(&self, ctx: &Ctx, host: &str) -> Option<Arc<Endpoint>> {
+        let record = ctx.record.as_ref()?;
+        let ep = record.https_endpoint.as_ref()?;
+        let sni = record.tls.as_ref()?.sni.as_deref()?;
+        (crate::routes::normalize(sni) == crate::routes::normalize(host)).then(|| ep.clone())
     }
 
     /// Finds or makes the connection's policy state for `ep`, running `on_tcp_connect` once

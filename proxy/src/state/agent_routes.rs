@@ -80,13 +80,28 @@ impl TunnelRoutes {
     /// `a.b.example.com` tries `*.b.example.com`, then `*.example.com` (as [`crate::routes`]
     /// does for the config's endpoints); a wildcard never matches its bare suffix.
     pub fn lookup(&self, scheme: Scheme, host: &str) -> Option<Arc<Endpoint>> {
+        self.find_http(scheme, host, Pool::pick)
+    }
+
+    /// [`TunnelRoutes::lookup`] without moving pools' round robin: the endpoint the next
+    /// lookup would give.
+    pub fn peek(&self, scheme: Scheme, host: &str) -> Option<Arc<Endpoint>> {
+        self.find_http(scheme, host, Pool::peek)
+    }
+
+    fn find_http(
+        &self,
+        scheme: Scheme,
+        host: &str,
+        choose: impl for<'p> Fn(&'p Pool) -> Option<&'p Member>,
+    ) -> Option<Arc<Endpoint>> {
         let name = crate::routes::normalize(host);
         let tables = self.tables.read().ok()?;
         let live = |key: String| {
             tables
                 .http
                 .get(&(scheme, key))
-                .and_then(|pool| pool.pick().map(|m| m.endpoint.clone()))
+                .and_then(|pool| choose(pool).map(|m| m.endpoint.clone()))
         };
         crate::routes::candidates(&name).find_map(live)
     }

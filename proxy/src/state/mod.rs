@@ -67,6 +67,16 @@ impl Shared {
         configured.or_else(|| self.tunnels.lookup(scheme, host))
     }
 
+    /// [`Shared::http_endpoint`] without moving the round robin of agents' pools.
+    pub fn peek_http_endpoint(&self, scheme: Scheme, host: &str) -> Option<Arc<Endpoint>> {
+        let state = self.state.load();
+        let configured = match scheme {
+            Scheme::Http => state.http.lookup(host),
+            Scheme::Https => state.https.lookup(host),
+        };
+        configured.or_else(|| self.tunnels.peek(scheme, host))
+    }
+
     /// How specific the HTTPS endpoint serving `host` is (0: exact; see
     /// [`crate::routes::candidates`]), if one does: a configured one, else an agent's.
     pub fn https_rank(&self, host: &str) -> Option<usize> {
