@@ -1,6 +1,7 @@
 //! The public listeners' accept loops: each client connection gets its record
-//! ([`ConnRecord`]), TLS when the listener is https (after a look at the ClientHello for TLS
-//! endpoints, which go to their agent untouched), the [`Metered`] wrapper, and its own
+//! ([`ConnRecord`]), TLS when the listener is https (after a look at the ClientHello: TLS
+//! endpoints go to their agent untouched, and an HTTPS endpoint's `on_tcp_connect` runs before
+//! the handshake, see [`super::https_connect`]), the [`Metered`] wrapper, and its own
 //! [`ConnFront`] app; when it ends, its `tcp_connection_closed.v0` event.
 
 use std::net::SocketAddr;
