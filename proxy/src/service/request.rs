@@ -256,12 +256,17 @@ impl EdgeService {
     }
 
     /// The endpoint whose `on_tcp_connect` ran before the connection's handshake, when the
-    /// request's Host is the SNI it was chosen by.
+    /// request's Host is the SNI it was chosen by and the name still routes to that URL (a
+    /// reload or an unbind since then falls back to the normal lookup).
     fn sni_endpoint(&self, ctx: &Ctx, host: &str) -> Option<Arc<Endpoint>> {
         let record = ctx.record.as_ref()?;
         let ep = record.https_endpoint.as_ref()?;
         let sni = record.tls.as_ref()?.sni.as_deref()?;
-        (crate::routes::normalize(sni) == crate::routes::normalize(host)).then(|| ep.clone())
+        if crate::routes::normalize(sni) != crate::routes::normalize(host) {
+            return None;
+        }
+        let current = self.shared.peek_http_endpoint(self.scheme, host)?;
+        (current.info.url == ep.info.url).then(|| ep.clone())
     }
 
     /// Finds or makes the connection's policy state for `ep`, running `on_tcp_connect` once
