@@ -94,6 +94,8 @@ pub struct ConnSpec {
     pub server_port: Option<u16>,
     /// TLS server name.
     pub sni: Option<String>,
+    /// The client's certificate (PEM), as mutual TLS would give it: `conn.tls.client.*`.
+    pub client_certificate: Option<String>,
 }
 
 /// One or several header values.

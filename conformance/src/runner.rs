@@ -257,6 +257,11 @@ pub(crate) fn test_conn(spec: Option<&ConnSpec>) -> Result<TestConn, String> {
             conn.server.set_port(port);
         }
         conn.sni = spec.sni.clone();
+        if let Some(pem) = &spec.client_certificate {
+            let cert = sluice_policy::PeerCertificate::from_pem(pem)
+                .map_err(|e| format!("conn.client_certificate: {e}"))?;
+            conn.client_certificate = Some(std::sync::Arc::new(cert));
+        }
     }
     Ok(conn)
 }

@@ -87,9 +87,10 @@ async fn full_options_reach_the_listener() {
     assert_eq!(options.min_version, TlsVersion::V1_3);
     assert_eq!(options.client_cas, vec![ca]);
     assert_eq!(options.client_auth, ClientAuth::VerifyIfGiven);
-    // Options on an https endpoint cannot be honoured: refused, never ignored.
-    let (closed, _) = connect(&p, "https://app.example.com").await;
-    assert!(closed);
+    // On an https endpoint the options shape the edge's own handshake: the same options.
+    let (closed, https) = connect(&p, "https://app.example.com").await;
+    assert!(!closed);
+    assert_eq!(https.as_deref(), Some(&*options));
 }
 
 #[tokio::test]

@@ -22,6 +22,8 @@ pub(crate) struct Dirty {
     pub req: bool,
     pub res: bool,
     pub actions: bool,
+    /// `conn.*` changed (a handshake filled `conn.tls`).
+    pub conn: bool,
 }
 
 /// Per-phase evaluation state.
@@ -202,10 +204,27 @@ pub struct TcpCx<'a> {
 }
 
 impl TcpCx<'_> {
-    /// Asks the listener to terminate the client's TLS with `options` once `on_tcp_connect`
-    /// is over (the last call wins).
-    pub fn terminate_tls(&mut self, options: Arc<crate::TlsTermination>) {
-        self.conn.tls_termination = Some(options);
+    /// Asks the listener to terminate the client's TLS with `options`. When the host offers
+    /// its handshake ([`Connection::handshake`]) it happens now and its facts fill `conn.tls`
+    /// for the rules that follow (the first call handshakes; later ones change nothing);
+    /// otherwise the options are recorded for after the phase (the last call wins). `Err`:
+    /// the handshake failed.
+    pub async fn terminate_tls(
+        &mut self,
+        options: Arc<crate::TlsTermination>,
+    ) -> Result<Option<&crate::TlsInfo>, String> {
+        if self.conn.tls_handshaken {
+            return Ok(self.conn.info.tls.as_ref());
+        }
+        self.conn.tls_termination = Some(options.clone());
+        let Some(handshake) = self.conn.handshake.take() else {
+            return Ok(None);
+        };
+        let tls = handshake.handshake(options).await?;
+        self.conn.tls_handshaken = true;
+        self.conn.set_tls(tls);
+        self.st.dirty.conn = true;
+        Ok(self.conn.info.tls.as_ref())
     }
 
     /// The internal endpoints this connection may be handed to (none in the harness).

@@ -302,7 +302,15 @@ fn http_state(conn: &Connection, ex: &Exchange, phase: Phase, needs: Needs) -> P
             values::response_val(res, &ex.response_trailers, needs.res),
         );
     }
-    init_vars_and_results(&mut st, &ex.results);
+    if st.needs.vars {
+        st.scope.set(ScopeVar::Vars, values::vars_value(&st.vars));
+    }
+    if st.needs.actions {
+        st.scope.set(
+            ScopeVar::Actions,
+            values::layered_actions_value(&conn.results, &ex.results),
+        );
+    }
     st
 }
 
@@ -337,13 +345,18 @@ fn refresh_http(st: &mut PhaseState, conn: &Connection, ex: &Exchange) {
         );
     }
     if d.actions && needs.actions {
-        st.scope
-            .set(ScopeVar::Actions, values::actions_value(&ex.results));
+        st.scope.set(
+            ScopeVar::Actions,
+            values::layered_actions_value(&conn.results, &ex.results),
+        );
     }
 }
 
 fn refresh_tcp(st: &mut PhaseState, conn: &Connection) {
     let d = std::mem::take(&mut st.dirty);
+    if d.conn {
+        st.scope.set_shared(ScopeVar::Conn, conn.conn_value.clone());
+    }
     if d.actions && st.needs.actions {
         st.scope
             .set(ScopeVar::Actions, values::actions_value(&conn.results));

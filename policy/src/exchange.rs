@@ -28,6 +28,8 @@ pub struct TlsInfo {
     pub cipher_suite: Option<String>,
     /// Negotiated ALPN protocol.
     pub alpn: Option<String>,
+    /// The client's certificate, when it sent one (mutual TLS): `conn.tls.client.*`.
+    pub client: Option<Arc<crate::peer_cert::PeerCertificate>>,
 }
 
 /// Facts about a client connection, as the listener saw them.
@@ -445,6 +447,12 @@ pub struct Connection {
     pub aborted: Option<crate::abort::PolicyAbort>,
     /// Set by `terminate-tls`: the listener terminates the client's TLS with these options.
     pub tls_termination: Option<Arc<crate::TlsTermination>>,
+    /// The listener's handshake, set by the host when `terminate-tls` can end the client's
+    /// TLS while `on_tcp_connect` runs (so later rules see `conn.tls.*`); taken by the first
+    /// `terminate-tls` that runs. `None` in the harness: the options are only recorded.
+    pub handshake: Option<Arc<dyn crate::TlsHandshake>>,
+    /// The listener's handshake ran during `on_tcp_connect` (through [`Connection::handshake`]).
+    pub tls_handshaken: bool,
     /// The trace of `on_tcp_connect`: recorded only when the host sets it to `Some` before
     /// running the phase; `None` costs nothing.
     pub trace: Option<Box<crate::trace::PolicyTrace>>,
@@ -474,6 +482,8 @@ impl Connection {
             issues: Vec::new(),
             aborted: None,
             tls_termination: None,
+            handshake: None,
+            tls_handshaken: false,
             trace: None,
             internal: None,
             forward_to: None,
@@ -492,5 +502,11 @@ impl Connection {
     /// internal endpoint runs that endpoint's policy on the same clock).
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
+    }
+
+    /// Replaces the TLS facts (after the listener's handshake), rebuilding `conn.*`.
+    pub fn set_tls(&mut self, tls: TlsInfo) {
+        self.info.tls = Some(tls);
+        self.conn_value = crate::values::conn_value(&self.info);
     }
 }

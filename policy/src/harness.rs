@@ -64,6 +64,8 @@ pub struct TestConn {
     pub server: SocketAddr,
     /// TLS server name, when the connection is TLS.
     pub sni: Option<String>,
+    /// The client's certificate (mutual TLS), for `conn.tls.client.*`.
+    pub client_certificate: Option<Arc<crate::PeerCertificate>>,
 }
 
 impl Default for TestConn {
@@ -72,6 +74,7 @@ impl Default for TestConn {
             client: SocketAddr::from(([203, 0, 113, 7], 50000)),
             server: SocketAddr::from(([127, 0, 0, 1], 443)),
             sni: None,
+            client_certificate: None,
         }
     }
 }
@@ -107,12 +110,13 @@ pub fn connection(conn: &TestConn, endpoint: EndpointInfo, clock: Arc<dyn Clock>
         ConnInfo {
             client: conn.client,
             server: conn.server,
-            tls: conn.sni.clone().map(|sni| TlsInfo {
-                sni: Some(sni),
+            tls: (conn.sni.is_some() || conn.client_certificate.is_some()).then(|| TlsInfo {
+                sni: conn.sni.clone(),
                 // As the edge's rustls listener names them.
                 version: Some("TLSv1_3".into()),
                 cipher_suite: Some("TLS13_AES_128_GCM_SHA256".into()),
                 alpn: None,
+                client: conn.client_certificate.clone(),
             }),
             started,
         },

@@ -22,6 +22,7 @@ pub mod harness;
 pub mod internal;
 pub mod ip_policy;
 mod load;
+pub mod peer_cert;
 mod phase;
 mod policy;
 mod registry;
@@ -51,8 +52,9 @@ pub use internal::{
 };
 pub use ip_policy::{IpPolicies, IpPolicy, IpPolicyNames, parse_net};
 pub use load::{LoadOptions, load_node, load_policy};
+pub use peer_cert::PeerCertificate;
 pub use phase::{Phase, Protocol};
 pub use policy::{Policy, PolicyAction, Rule};
 pub use registry::Registry;
-pub use tls_termination::{ClientAuth, PemKeyPair, TlsTermination, TlsVersion};
+pub use tls_termination::{ClientAuth, PemKeyPair, TlsHandshake, TlsTermination, TlsVersion};
 pub use trace::PolicyTrace;

@@ -1,6 +1,22 @@
 //! What a `terminate-tls` action asks of the listener: the engine has no TLS of its own, so the
 //! action records these options on the [`Connection`](crate::Connection) in `on_tcp_connect`
-//! and the listener terminates the client's TLS with them once the phase is over.
+//! and the listener terminates the client's TLS with them: during the phase through a
+//! [`TlsHandshake`] the host provides (so later rules see the handshake's facts), else once
+//! the phase is over.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::TlsInfo;
+
+/// The listener's TLS handshake with the client, offered to `terminate-tls` while
+/// `on_tcp_connect` runs: the engine has no TLS and no socket, the host has both.
+#[async_trait]
+pub trait TlsHandshake: Send + Sync {
+    /// Ends the client's TLS per `options`; the handshake's facts, or why it failed.
+    async fn handshake(&self, options: Arc<TlsTermination>) -> Result<TlsInfo, String>;
+}
 
 /// A TLS protocol version a terminating listener may accept (rustls speaks 1.2 and 1.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,6 +57,18 @@ pub struct TlsTermination {
     pub client_cas: Vec<String>,
     /// How client certificates are asked for and checked.
     pub client_auth: ClientAuth,
+}
+
+impl TlsTermination {
+    /// The options of `terminate-tls` written without any: the listener's own certificate,
+    /// TLS 1.2 to 1.3, no client certificate.
+    pub fn is_default(&self) -> bool {
+        self.certificate.is_none()
+            && self.min_version == TlsVersion::V1_2
+            && self.max_version == TlsVersion::V1_3
+            && self.client_cas.is_empty()
+            && self.client_auth == ClientAuth::None
+    }
 }
 
 /// A certificate chain and its private key, both PEM.

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use sluice_policy::{
-    Clock, ConnInfo, Connection, InternalRouting, TcpVerdict, TlsInfo, TlsTermination,
+    Clock, ConnInfo, Connection, InternalRouting, TcpVerdict, TlsHandshake, TlsInfo, TlsTermination,
 };
 
 use crate::config::Endpoint;
@@ -58,6 +58,12 @@ pub struct ConnRecord {
     /// TLS facts of the edge's own handshake when `terminate-tls` ended a TLS endpoint's
     /// TLS (`tls` holds only the SNI read before it).
     pub terminated_tls: OnceLock<TlsInfo>,
+    /// The HTTPS endpoint named by the SNI whose `on_tcp_connect` ran before the handshake;
+    /// requests whose Host is the SNI go to it (the same pool member).
+    pub https_endpoint: Option<Arc<Endpoint>>,
+    /// The `terminate-tls` options the https listener's handshake used, when an HTTPS
+    /// endpoint's `on_tcp_connect` gave some before it.
+    pub https_termination: OnceLock<Arc<TlsTermination>>,
     /// Why the edge closed the connection, when it was not the client or the policy (a
     /// failed terminating handshake, …).
     pub close_reason: OnceLock<String>,
@@ -81,6 +87,8 @@ impl ConnRecord {
             header_gen: AtomicU64::new(0),
             awaiting_header: AtomicBool::new(false),
             terminated_tls: OnceLock::new(),
+            https_endpoint: None,
+            https_termination: OnceLock::new(),
             close_reason: OnceLock::new(),
             endpoints: tokio::sync::Mutex::new(HashMap::new()),
         }
@@ -100,21 +108,24 @@ impl ConnRecord {
     /// Runs `ep`'s `on_tcp_connect` on this connection and records the outcome (it goes into
     /// `tcp_connection_closed.v0`). For TCP and TLS endpoints, whose connections carry one
     /// endpoint (or a chain of them, with `forward-internal`; `internal` says what it may
-    /// reach) and no HTTP.
+    /// reach) and no HTTP. `handshake`: the listener's, for `terminate-tls` to end the
+    /// client's TLS while the phase runs.
     pub async fn tcp_connect(
         &self,
         ep: &Endpoint,
         clock: Arc<dyn Clock>,
         internal: Option<InternalRouting>,
+        handshake: Option<Arc<dyn TlsHandshake>>,
     ) -> TcpDecision {
         let info = ConnInfo {
             client: self.client,
             server: self.server,
-            tls: self.tls.clone(),
+            tls: self.terminated_tls.get().or(self.tls.as_ref()).cloned(),
             started: self.started_at,
         };
         let mut conn = Connection::new(info, ep.info.clone(), clock);
         conn.internal = internal;
+        conn.handshake = handshake;
         let closed = ep.policy.on_tcp_connect(&mut conn).await == TcpVerdict::Close;
         let terminate_tls = conn.tls_termination.clone();
         let forward_to = conn.forward_to.clone();

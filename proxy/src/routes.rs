@@ -44,6 +44,32 @@ impl<T: Clone> Routes<T> {
     }
 }
 
+/// The patterns that can serve the normalized name `name`, most specific first: the name
+/// itself, then `*.` over each parent (`a.b.example.com`: `*.b.example.com`, `*.example.com`,
+/// `*.com`). The first one served wins, for agent-bound HTTP names and TLS names alike.
+pub fn candidates(name: &str) -> impl Iterator<Item = String> + '_ {
+    std::iter::once(name.to_string()).chain(
+        name.match_indices('.')
+            .filter(|(i, _)| *i > 0)
+            .map(|(i, _)| format!("*{}", &name[i..])),
+    )
+}
+
+impl<T: Clone> Routes<T> {
+    /// How specific the pattern serving `host` is: its position in [`candidates`] (0: the
+    /// exact name), or `None` when nothing serves it.
+    pub fn rank(&self, host: &str) -> Option<usize> {
+        let name = normalize(host);
+        candidates(&name).enumerate().find_map(|(i, c)| {
+            let hit = match c.strip_prefix('*') {
+                Some(suffix) => self.wildcards.iter().any(|(s, _)| s == suffix),
+                None => self.exact.contains_key(&c),
+            };
+            hit.then_some(i)
+        })
+    }
+}
+
 /// Lower-cases a host and drops its port and trailing dot.
 pub fn normalize(host: &str) -> String {
     let host = host.trim();
@@ -98,6 +124,26 @@ mod tests {
         assert_eq!(t.lookup("APP.Example.com:8080"), Some("exact"));
         assert_eq!(t.lookup("app.example.com."), Some("exact"));
         assert_eq!(t.lookup("other.org"), None);
+    }
+
+    #[test]
+    fn candidates_go_from_the_name_to_ever_wider_wildcards() {
+        let all: Vec<String> = candidates("a.b.example.com").collect();
+        assert_eq!(
+            all,
+            [
+                "a.b.example.com",
+                "*.b.example.com",
+                "*.example.com",
+                "*.com"
+            ]
+        );
+        let t = table();
+        assert_eq!(t.rank("app.example.com"), Some(0));
+        assert_eq!(t.rank("foo.bar.example.com"), Some(1));
+        assert_eq!(t.rank("foo.example.com"), Some(1));
+        assert_eq!(t.rank("a.foo.example.com"), Some(2));
+        assert_eq!(t.rank("other.org"), None);
     }
 
     #[test]

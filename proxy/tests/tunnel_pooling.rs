@@ -1,5 +1,6 @@
 //! Pooled endpoints: agents of one account binding the same URL with pooling share it, per
-//! request (HTTP) or per connection (TCP); without pooling the second bind is refused.
+//! request (HTTP) or per connection (TCP, and HTTPS endpoints whose on_tcp_connect runs before
+//! the handshake); without pooling the second bind is refused.
 
 mod tunnel_common;
 
@@ -139,5 +140,47 @@ async fn pooled_tcp_endpoint_balances_connections() {
             b"y"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An HTTPS endpoint with `on_tcp_connect` rules runs them before the handshake, on the
+/// member its request then goes to: the pool still alternates (one pick per connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_https_endpoint_with_connect_rules_balances() {
+    let dir = temp_dir("pool-https");
+    let edge = start_edge(&dir).await;
+    let a = Arc::new(agent(&edge, "tok-a", "spool-a").await.expect("a"));
+    let b = Arc::new(agent(&edge, "tok-a", "spool-b").await.expect("b"));
+    let policy = "on_tcp_connect:\n  - actions:\n      - type: terminate-tls\n";
+    for s in [&a, &b] {
+        s.bind(pooled(Protocol::Https, "https://spool.localhost").with_traffic_policy(policy))
+            .await
+            .expect("bind");
+    }
+    serve_echo(a.clone(), "a");
+    serve_echo(b.clone(), "b");
+    let ca = dir.join("state").join("ca.pem");
+    let port = edge.https;
+    let ids = tokio::task::spawn_blocking(move || {
+        let mut ids = HashSet::new();
+        for _ in 0..10 {
+            let out = std::process::Command::new("curl")
+                .args(["-sS", "--max-time", "20", "--cacert"])
+                .arg(&ca)
+                .args(["--resolve", &format!("spool.localhost:{port}:127.0.0.1")])
+                .arg(format!("https://spool.localhost:{port}/"))
+                .output()
+                .expect("curl");
+            ids.insert(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        ids
+    })
+    .await
+    .expect("curl ran");
+    assert_eq!(
+        ids,
+        HashSet::from(["agent=a".to_string(), "agent=b".to_string()]),
+        "{ids:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,5 +1,6 @@
 //! ngrok's limits on TLS endpoints at the https listener: a ClientHello split over several TLS
-//! records still routes by SNI, and a client that sends no ClientHello is closed after 3 s.
+//! records still routes by SNI, a client that sends no ClientHello is closed after 3 s, and a
+//! handshake has 60 s.
 
 mod tunnel_common;
 
@@ -93,6 +94,40 @@ async fn a_silent_client_is_closed_after_three_seconds() {
             waited >= Duration::from_millis(2500) && waited < Duration::from_secs(7),
             "closed after {waited:?}"
         );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A client that sends its ClientHello and then stops mid-handshake keeps its connection for
+/// ngrok's 60 s handshake limit (the edge used to give up after 10 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_handshake_is_kept_past_ten_seconds() {
+    let dir = temp_dir("tls-stalled");
+    let edge = start_edge(&dir).await;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("stall.localhost").expect("name");
+    let mut client = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    let mut first_flight = Vec::new();
+    client.write_tls(&mut first_flight).expect("ClientHello");
+    let mut tcp = TcpStream::connect(("127.0.0.1", edge.https))
+        .await
+        .expect("connect");
+    tcp.write_all(&first_flight).await.expect("write");
+    // The edge answers its part of the handshake, then waits for the client's.
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < Duration::from_secs(11) {
+        match tokio::time::timeout(Duration::from_secs(1), tcp.read(&mut buf)).await {
+            Err(_) => {}
+            Ok(Ok(0)) | Ok(Err(_)) => panic!("closed after {:?}", start.elapsed()),
+            Ok(Ok(_)) => {}
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -182,7 +182,7 @@ pub fn resolve_tunnel(name: &str, t: &TunnelConfig) -> Result<ResolvedEndpoint, 
     }
     for (set, key) in [
         (
-            t.mutual_tls_cas.is_some() && kind != EndpointKind::Tls,
+            t.mutual_tls_cas.is_some() && kind == EndpointKind::Tcp,
             "mutual_tls_cas",
         ),
         (
@@ -240,9 +240,16 @@ pub fn resolve_tunnel(name: &str, t: &TunnelConfig) -> Result<ResolvedEndpoint, 
         .transpose()
         .map_err(err)?;
     let cas = t.mutual_tls_cas.iter().cloned().collect::<Vec<_>>();
-    let term =
-        tls_termination::termination(kind, at, t.crt.as_deref(), t.key.as_deref(), &cas, None)
-            .map_err(err)?;
+    let term = tls_termination::termination(
+        kind,
+        at,
+        t.crt.as_deref(),
+        t.key.as_deref(),
+        &cas,
+        None,
+        url.as_deref(),
+    )
+    .map_err(err)?;
     let generated = merge_policies(term.policy, tunnel_options(t).to_policy()?.as_ref());
     let user = t.traffic_policy.as_ref().or(t.policy.as_ref());
     Ok(ResolvedEndpoint {

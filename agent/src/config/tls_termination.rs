@@ -59,6 +59,10 @@ pub fn pem_or_file(value: &str, base: Option<&Path>) -> Result<String, String> {
 
 /// The termination for `kind` from a certificate, key and client CAs (each PEM or a path)
 /// ending at `at` (default: the agent when a certificate is given, else the upstream).
+///
+/// HTTP endpoints take client CAs only (v2 `mutual_tls_cas`, `--mutual-tls-cas`): they become
+/// a `terminate-tls` rule with those authorities, which shapes the edge's https handshake; an
+/// `http://` URL (`url`) has no TLS for them, an error.
 pub fn termination(
     kind: EndpointKind,
     at: Option<TerminateAt>,
@@ -66,8 +70,20 @@ pub fn termination(
     key: Option<&str>,
     client_cas: &[String],
     base: Option<&Path>,
+    url: Option<&str>,
 ) -> Result<Termination, String> {
     let given = crt.is_some() || key.is_some() || !client_cas.is_empty();
+    if kind == EndpointKind::Http && crt.is_none() && key.is_none() && at.is_none() {
+        if client_cas.is_empty() {
+            return Ok(Termination::default());
+        }
+        if url.is_some_and(|u| u.starts_with("http://")) {
+            return Err(
+                "mutual TLS client CAs need an https:// endpoint (TLS ends at the edge)".into(),
+            );
+        }
+        return edge_policy(None, client_cas, base);
+    }
     if kind != EndpointKind::Tls && (given || at.is_some()) {
         return Err("TLS termination settings are for tls:// endpoints only".into());
     }
@@ -102,32 +118,44 @@ pub fn termination(
             })
         }
         TerminateAt::Edge => {
-            let mut config = serde_json::Map::new();
-            match (crt, key) {
-                (Some(c), Some(k)) => {
-                    config.insert("server_certificate".into(), pem_or_file(c, base)?.into());
-                    config.insert("server_private_key".into(), pem_or_file(k, base)?.into());
-                }
-                (None, None) => {}
+            let pair = match (crt, key) {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
                 _ => return Err("a certificate needs its key (and a key its certificate)".into()),
-            }
-            if !client_cas.is_empty() {
-                config.insert(
-                    "mutual_tls_certificate_authorities".into(),
-                    pems(client_cas)?.into(),
-                );
-            }
-            let action = if config.is_empty() {
-                json!({"type": "terminate-tls"})
-            } else {
-                json!({"type": "terminate-tls", "config": config})
             };
-            Ok(Termination {
-                agent: None,
-                policy: Some(json!({"on_tcp_connect": [{"actions": [action]}]})),
-            })
+            edge_policy(pair, client_cas, base)
         }
     }
+}
+
+/// A `terminate-tls` rule in `on_tcp_connect` with this certificate and these client CAs
+/// (each PEM or a path).
+fn edge_policy(
+    pair: Option<(&str, &str)>,
+    client_cas: &[String],
+    base: Option<&Path>,
+) -> Result<Termination, String> {
+    let mut config = serde_json::Map::new();
+    if let Some((c, k)) = pair {
+        config.insert("server_certificate".into(), pem_or_file(c, base)?.into());
+        config.insert("server_private_key".into(), pem_or_file(k, base)?.into());
+    }
+    if !client_cas.is_empty() {
+        let pems = client_cas
+            .iter()
+            .map(|c| pem_or_file(c, base))
+            .collect::<Result<Vec<_>, _>>()?;
+        config.insert("mutual_tls_certificate_authorities".into(), pems.into());
+    }
+    let action = if config.is_empty() {
+        json!({"type": "terminate-tls"})
+    } else {
+        json!({"type": "terminate-tls", "config": config})
+    };
+    Ok(Termination {
+        agent: None,
+        policy: Some(json!({"on_tcp_connect": [{"actions": [action]}]})),
+    })
 }
 
 /// v3 `agent_tls_termination` (paths relative to the config file's folder).
@@ -147,6 +175,7 @@ pub fn from_v3(
         t.server_private_key.as_deref(),
         &cas,
         source.parent(),
+        None,
     )
     .map_err(|e| format!("agent_tls_termination: {e}"))
 }
@@ -167,11 +196,11 @@ mod tests {
         let tls = EndpointKind::Tls;
         // Nothing given: passthrough.
         assert_eq!(
-            termination(tls, None, None, None, &[], None),
+            termination(tls, None, None, None, &[], None, None),
             Ok(Termination::default())
         );
         // A certificate and key: the agent by default.
-        let t = termination(tls, None, Some(&crt), Some(&key), &[], None).expect("agent");
+        let t = termination(tls, None, Some(&crt), Some(&key), &[], None, None).expect("agent");
         assert!(t.agent.is_some() && t.policy.is_none());
         // The edge: a terminate-tls rule carrying the PEMs.
         let t = termination(
@@ -180,6 +209,7 @@ mod tests {
             Some(&crt),
             Some(&key),
             &[],
+            None,
             None,
         )
         .expect("edge");
@@ -197,6 +227,7 @@ mod tests {
                 None,
                 None,
                 &[],
+                None,
                 None
             ))
             .contains("both a certificate and a key")
@@ -208,6 +239,7 @@ mod tests {
                 Some(&crt),
                 Some(&key),
                 &[],
+                None,
                 None
             ))
             .contains("not upstream")
@@ -219,6 +251,7 @@ mod tests {
                 Some(&crt),
                 Some(&key),
                 &[],
+                None,
                 None
             ))
             .contains("tls:// endpoints only")
@@ -230,6 +263,7 @@ mod tests {
                 Some(&crt),
                 Some("missing.key"),
                 &[],
+                None,
                 None
             ))
             .contains("missing.key")

@@ -107,7 +107,8 @@ pub struct EndpointArgs {
     /// tls endpoints: private key (PEM file) of --crt.
     #[arg(long)]
     pub key: Option<String>,
-    /// tls endpoints: CA certificates (PEM file) client certificates must chain to.
+    /// tls and https endpoints: CA certificates (PEM file) client certificates must chain to
+    /// (on https endpoints, the edge's handshake checks them).
     #[arg(long)]
     pub mutual_tls_cas: Option<String>,
     /// tls endpoints, deprecated (use terminate-tls or agent_tls_termination): where TLS ends,
@@ -319,6 +320,7 @@ impl EndpointArgs {
             self.key.as_deref(),
             &cas,
             None,
+            url.as_deref(),
         )
         .map_err(|e| anyhow::anyhow!("--crt/--key/--mutual-tls-cas/--terminate-at: {e}"))?;
         let generated = merge_policies(termination.policy, legacy.options.to_policy()?.as_ref());

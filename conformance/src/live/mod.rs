@@ -280,6 +280,13 @@ impl LiveRunner {
                     }
                 }
             }
+            if conn.client_certificate.is_some() {
+                return Some(
+                    "conn.client_certificate: the live client presents no certificate (mutual \
+                     TLS is tested end to end in proxy/tests)"
+                        .into(),
+                );
+            }
             if conn.server_port.is_some() {
                 return Some("conn.server_port: the edge listens on a port of its own".into());
             }

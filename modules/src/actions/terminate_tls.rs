@@ -5,9 +5,13 @@
 //! handshake when the phase is over. PEMs are checked at load (or, written with `${…}`, when
 //! they are rendered), so a certificate that cannot be used is an error, never a fallback.
 //!
-//! `https://` endpoints terminate TLS anyway (as ngrok documents): there the action with no
-//! options changes nothing, and options are refused at run time (the connection closes with
-//! the reason recorded) because this edge handshakes before it knows the endpoint.
+//! `https://` endpoints terminate TLS anyway (as ngrok documents): there the options shape the
+//! https listener's own handshake, which runs when the action does (the listener reads the
+//! ClientHello's SNI and runs the endpoint's `on_tcp_connect` before handshaking).
+//!
+//! When the listener offers its handshake, the action handshakes right away, so the rules
+//! after it see `conn.tls.*` (with `conn.tls.client.*`), and it sets
+//! `actions.ngrok.terminate_tls` (`cipher_suite`, `sni`, `version`, `warnings`, `client`).
 
 use std::sync::Arc;
 
@@ -16,6 +20,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_policy::cel::Template;
 use sluice_policy::cel::value::to_text;
+use sluice_policy::values::terminate_tls_result;
 use sluice_policy::{
     Action, ActionError, BuildCx, ClientAuth, Code, Flow, PemKeyPair, Phase, PhaseCx, Protocol,
     TcpCx, Termination, TlsTermination, TlsVersion, TypedAction,
@@ -77,8 +82,6 @@ pub struct TerminateTls {
     min_version: TlsVersion,
     max_version: TlsVersion,
     client_auth: ClientAuth,
-    /// Whether any option was given (on https endpoints, options cannot be honoured).
-    has_options: bool,
 }
 
 fn parse_version(cx: &mut BuildCx<'_>, field: &str, v: &VersionText) -> Option<TlsVersion> {
@@ -198,17 +201,20 @@ impl TerminateTls {
 impl Action for TerminateTls {
     async fn on_tcp_connect(&self, cx: &mut TcpCx<'_>) -> Result<Flow, ActionError> {
         match cx.endpoint().protocol {
-            Protocol::Tls => {
+            Protocol::Tls | Protocol::Https => {
                 let options = self.options(cx)?;
-                cx.terminate_tls(options);
+                let facts = cx
+                    .terminate_tls(options)
+                    .await
+                    .map(|tls| tls.cloned())
+                    .map_err(|e| ActionError::internal(format!("TLS handshake: {e}")))?;
+                // In the harness nothing handshakes: the result repeats the facts the
+                // connection came with.
+                if let Some(tls) = facts.or_else(|| cx.conn().tls.clone()) {
+                    cx.set_result(Self::TYPE_RESULT, terminate_tls_result(&tls));
+                }
                 Ok(Flow::Continue)
             }
-            Protocol::Https if !self.has_options => Ok(Flow::Continue),
-            Protocol::Https => Err(ActionError::internal(
-                "terminate-tls options (certificate, versions, mutual TLS) are not supported on \
-                 https:// endpoints: the edge's TLS is set before the endpoint is known; use a \
-                 tls:// endpoint",
-            )),
             Protocol::Http | Protocol::Tcp => Err(ActionError::internal(format!(
                 "terminate-tls runs on tls:// and https:// endpoints only, not {}",
                 cx.endpoint().url
@@ -217,14 +223,18 @@ impl Action for TerminateTls {
     }
 }
 
+impl TerminateTls {
+    /// The name of its result variable: `actions.ngrok.terminate_tls`.
+    const TYPE_RESULT: &'static str = "terminate_tls";
+}
+
 impl TypedAction for TerminateTls {
     type Config = TerminateTlsConfig;
     const TYPE: &'static str = "terminate-tls";
     const PHASES: &'static [Phase] = &[Phase::TcpConnect];
     const TERMINATION: Termination = Termination::Never;
     const CONFIG_OPTIONAL: bool = true;
-    const ABOUT: &'static str =
-        "Terminates the client's TLS at the edge (tls:// endpoints) and forwards the plaintext.";
+    const ABOUT: &'static str = "Terminates the client's TLS at the edge with these options (tls:// and https:// endpoints).";
 
     fn build(config: TerminateTlsConfig, cx: &mut BuildCx<'_>) -> Option<Self> {
         let min_version = match &config.min_version {
@@ -307,11 +317,6 @@ impl TypedAction for TerminateTls {
         if cx.failed() {
             return None;
         }
-        let has_options = config.server_certificate.is_some()
-            || config.min_version.is_some()
-            || config.max_version.is_some()
-            || has_cas
-            || config.mutual_tls_verification_strategy.is_some();
         let (min_version, max_version, client_auth) = (min_version?, max_version?, client_auth?);
         let is_static = |p: &Pem| matches!(p, Pem::Static(_));
         let all_static = certificate
@@ -341,7 +346,6 @@ impl TypedAction for TerminateTls {
             min_version,
             max_version,
             client_auth,
-            has_options,
         })
     }
 }

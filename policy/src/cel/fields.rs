@@ -109,6 +109,44 @@ const RES: &[(&str, Shape)] = &[
     ("trailers", Open),
 ];
 
+/// The fields of a distinguished name (`conn.tls.client.subject.*`).
+const DISTINGUISHED_NAME: &[(&str, Shape)] = &[
+    ("common_name", Leaf),
+    ("country", Leaf),
+    ("locality", Leaf),
+    ("organization", Leaf),
+    ("organizational_unit", Leaf),
+    ("postal_code", Leaf),
+    ("province", Leaf),
+    ("street_address", Leaf),
+];
+
+/// `conn.tls.client.*`.
+const CERTIFICATE: &[(&str, Shape)] = &[
+    ("extensions", Open),
+    ("issuer", Leaf),
+    ("__issuer", Fields(DISTINGUISHED_NAME)),
+    ("subject", Leaf),
+    ("__subject", Fields(DISTINGUISHED_NAME)),
+    ("pem", Leaf),
+    ("san", Leaf),
+    (
+        "__san",
+        Fields(&[
+            ("dns_names", Leaf),
+            ("email_addresses", Leaf),
+            ("ip_addresses", Leaf),
+            ("uris", Leaf),
+        ]),
+    ),
+    ("serial_number", Leaf),
+    ("signature_algorithm", Leaf),
+    (
+        "validity",
+        Fields(&[("not_after", Leaf), ("not_before", Leaf)]),
+    ),
+];
+
 const CONN: &[(&str, Shape)] = &[
     ("client_ip", Leaf),
     ("__client_ip", Fields(IP)),
@@ -129,6 +167,7 @@ const CONN: &[(&str, Shape)] = &[
             ("negotiated_alpn", Leaf),
             ("session_resumed", Leaf),
             ("ja4_fingerprint", Leaf),
+            ("client", Fields(CERTIFICATE)),
         ]),
     ),
     ("geo", Fields(GEO)),

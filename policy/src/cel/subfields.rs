@@ -10,33 +10,48 @@ use cel::common::ast::Expr as Ast;
 
 use super::ast_mut::for_each_child_mut;
 
-/// The string-with-fields variables, as (root variable, field).
-const STRING_WITH_FIELDS: &[(&str, &str)] = &[
-    ("req", "url"),
-    ("req", "content_type"),
-    ("req", "user_agent"),
-    ("res", "content_type"),
-    ("conn", "client_ip"),
-    ("conn", "server_ip"),
+/// The string-with-fields variables, as their paths.
+const STRING_WITH_FIELDS: &[&[&str]] = &[
+    &["req", "url"],
+    &["req", "content_type"],
+    &["req", "user_agent"],
+    &["res", "content_type"],
+    &["conn", "client_ip"],
+    &["conn", "server_ip"],
+    &["conn", "tls", "client", "subject"],
+    &["conn", "tls", "client", "issuer"],
+    &["conn", "tls", "client", "san"],
+    &["actions", "ngrok", "terminate_tls", "client", "subject"],
+    &["actions", "ngrok", "terminate_tls", "client", "issuer"],
+    &["actions", "ngrok", "terminate_tls", "client", "san"],
 ];
 
-/// Rewrites every `root.field.sub` in `e` whose `root.field` is a string-with-fields variable
-/// into `root.__field.sub`.
+/// The dotted path a chain of field selections reads (`conn.tls.sni`), if `e` is one.
+fn select_path(e: &Ast) -> Option<Vec<&str>> {
+    match e {
+        Ast::Ident(root) => Some(vec![root.as_str()]),
+        Ast::Select(sel) => {
+            let mut path = select_path(&sel.operand.expr)?;
+            path.push(sel.field.as_str());
+            Some(path)
+        }
+        _ => None,
+    }
+}
+
+/// Rewrites every `path.sub` in `e` whose `path` is a string-with-fields variable into
+/// `path` with its last segment prefixed by `__` (`req.url.path` → `req.__url.path`).
 pub(crate) fn rewrite_subfields(e: &mut IdedExpr) {
     for_each_child_mut(e, &mut rewrite_subfields);
     let Ast::Select(outer) = &mut e.expr else {
         return;
     };
-    let Ast::Select(inner) = &mut outer.operand.expr else {
+    let matches = select_path(&outer.operand.expr)
+        .is_some_and(|path| STRING_WITH_FIELDS.contains(&path.as_slice()));
+    if !matches {
         return;
-    };
-    let Ast::Ident(root) = &inner.operand.expr else {
-        return;
-    };
-    if STRING_WITH_FIELDS
-        .iter()
-        .any(|(r, f)| *r == root.as_str() && *f == inner.field)
-    {
+    }
+    if let Ast::Select(inner) = &mut outer.operand.expr {
         inner.field = format!("__{}", inner.field);
     }
 }
@@ -87,6 +102,13 @@ mod tests {
         assert_eq!(names("'req.url.path' == req.url.path"), ["req.__url.path"]);
         assert_eq!(names("x.req.url.path"), ["x.req.url.path"]);
         assert_eq!(names("has(req.url.port)"), ["req.__url.port"]);
+        assert_eq!(
+            names("conn.tls.client.subject.common_name == 'a' && conn.tls.client.subject == ''"),
+            [
+                "conn.tls.client.__subject.common_name",
+                "conn.tls.client.subject"
+            ]
+        );
         assert_eq!(
             names("res.content_type.mime == req.content_type.mime"),
             ["res.__content_type.mime", "req.__content_type.mime"]

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use cel::common::types::{
-    CelBool, CelDuration, CelInt, CelList, CelMap, CelMapKey, CelString, CelTimestamp,
+    CelBool, CelBytes, CelDuration, CelInt, CelList, CelMap, CelMapKey, CelString, CelTimestamp,
 };
 use cel::common::value::Val;
 
@@ -21,6 +21,10 @@ pub(crate) fn int(v: i64) -> BoxVal {
 
 pub(crate) fn boolean(v: bool) -> BoxVal {
     Box::new(CelBool::from(v))
+}
+
+pub(crate) fn bytes(v: Vec<u8>) -> BoxVal {
+    Box::new(CelBytes::from(v))
 }
 
 pub(crate) fn list(items: Vec<BoxVal>) -> BoxVal {

@@ -14,6 +14,7 @@ mod headers;
 mod request;
 mod response;
 mod set_cookie;
+mod tls;
 mod url;
 mod user_agent;
 
@@ -31,6 +32,7 @@ use build::{BoxVal, boolean, int, list, map, s, timestamp};
 
 pub(crate) use request::request_val;
 pub(crate) use response::response_val;
+pub use tls::terminate_tls_result;
 pub use url::RequestUrl;
 
 fn empty_geo() -> BoxVal {
@@ -70,22 +72,6 @@ fn ip_fields() -> BoxVal {
     ])
 }
 
-/// `conn.tls.version` as ngrok writes it (`1.3`), from the listener's name for it
-/// (`TLSv1_3` from rustls, `TLSv1.3` elsewhere).
-fn tls_version(v: Option<&str>) -> String {
-    let v = v.unwrap_or_default();
-    v.strip_prefix("TLSv")
-        .map_or_else(|| v.to_string(), |n| n.replace('_', "."))
-}
-
-/// `conn.tls.cipher_suite` with Go's (IANA) names, as ngrok gives them: rustls calls the TLS 1.3
-/// suites `TLS13_AES_128_GCM_SHA256` where Go says `TLS_AES_128_GCM_SHA256`; TLS 1.2 names agree.
-fn cipher_suite(c: Option<&str>) -> String {
-    let c = c.unwrap_or_default();
-    c.strip_prefix("TLS13_")
-        .map_or_else(|| c.to_string(), |rest| format!("TLS_{rest}"))
-}
-
 /// `conn.*`, built once per connection.
 pub(crate) fn conn_value(info: &ConnInfo) -> Arc<dyn Val> {
     let tls = info.tls.clone().unwrap_or_default();
@@ -98,17 +84,7 @@ pub(crate) fn conn_value(info: &ConnInfo) -> Arc<dyn Val> {
         ("bytes_in", int(0)),
         ("bytes_out", int(0)),
         ("ts", map(vec![("start", timestamp(info.started))])),
-        (
-            "tls",
-            map(vec![
-                ("sni", s(tls.sni.unwrap_or_default())),
-                ("version", s(tls_version(tls.version.as_deref()))),
-                ("cipher_suite", s(cipher_suite(tls.cipher_suite.as_deref()))),
-                ("negotiated_alpn", s(tls.alpn.unwrap_or_default())),
-                ("session_resumed", boolean(false)),
-                ("ja4_fingerprint", s("")),
-            ]),
-        ),
+        ("tls", tls::tls_val(&tls)),
         ("geo", empty_geo()),
         ("__client_ip", ip_fields()),
         ("__server_ip", ip_fields()),
@@ -141,6 +117,20 @@ pub(crate) fn vars_value(vars: &BTreeMap<String, Value>) -> Value {
     value_map_owned(vars.iter().map(|(k, v)| (k.clone(), v.clone())))
 }
 
+/// `actions.ngrok.*` in the HTTP phases: the connection's results (`on_tcp_connect`, e.g.
+/// `terminate_tls`) under the request's own, which win on the same name.
+pub(crate) fn layered_actions_value(
+    conn: &BTreeMap<String, Value>,
+    ex: &BTreeMap<String, Value>,
+) -> Value {
+    if conn.is_empty() {
+        return actions_value(ex);
+    }
+    let mut all = conn.clone();
+    all.extend(ex.iter().map(|(k, v)| (k.clone(), v.clone())));
+    actions_value(&all)
+}
+
 /// `actions.ngrok.*`.
 pub(crate) fn actions_value(results: &BTreeMap<String, Value>) -> Value {
     value_map([(
@@ -151,7 +141,7 @@ pub(crate) fn actions_value(results: &BTreeMap<String, Value>) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::{cipher_suite, tls_version};
+    use super::tls::{cipher_suite, tls_version};
 
     #[test]
     fn tls_facts_use_ngrok_spelling() {

@@ -1,6 +1,7 @@
 //! The public listeners' accept loops: each client connection gets its record
-//! ([`ConnRecord`]), TLS when the listener is https (after a look at the ClientHello for TLS
-//! endpoints, which go to their agent untouched), the [`Metered`] wrapper, and its own
+//! ([`ConnRecord`]), TLS when the listener is https (after a look at the ClientHello: TLS
+//! endpoints go to their agent untouched, and an HTTPS endpoint's `on_tcp_connect` runs before
+//! the handshake, see [`super::https_connect`]), the [`Metered`] wrapper, and its own
 //! [`ConnFront`] app; when it ends, its `tcp_connection_closed.v0` event.
 
 use std::net::SocketAddr;
@@ -11,21 +12,20 @@ use std::time::Duration;
 use pingora::apps::ServerApp;
 use pingora::listeners::tls::Acceptor;
 use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::protocols::{ALPN, GetSocketDigest, SocketDigest, Ssl, Stream};
+use pingora::protocols::{GetSocketDigest, SocketDigest, Stream};
 use pingora::server::ShutdownWatch;
 use sluice_policy::TlsInfo;
+use sluice_wire::sni::server_name;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::front::{ConnFront, Front};
+use super::https_connect::handshake_https;
 use crate::conn::ConnRecord;
 use crate::metered::Metered;
 use crate::metrics::{Metrics, OpenConnection};
 use crate::state::Shared;
 use crate::tunnel::sni::HELLO_TIMEOUT;
 use crate::tunnel::{Passthrough, Terminator, passthrough};
-
-/// Time allowed for a TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One public listener (http or https) and what its connections need.
 pub(super) struct Listening {
@@ -89,51 +89,40 @@ async fn serve_ready(tcp: TcpStream, peer: SocketAddr, l: &Listening, metrics: A
     let local = tcp
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    // On the https listener, a ClientHello naming a TLS endpoint goes to its agent untouched.
-    let (tcp, hello) = match &l.tls {
-        None => (tcp, Vec::new()),
-        Some((_, terminator)) => match passthrough(&l.shared, terminator, tcp, peer, local).await {
-            Passthrough::Done => return,
-            Passthrough::Continue(tcp, hello) => (tcp, hello),
-        },
-    };
-    let fd = tcp.as_raw_fd();
-    let mut l4 = L4Stream::from(tcp);
-    l4.set_socket_digest(SocketDigest::from_raw_fd(fd));
-    if !hello.is_empty() {
-        l4.rewind(&hello);
-    }
-    let (stream, tls): (Stream, Option<TlsInfo>) = match &l.tls {
-        None => (Box::new(l4), None),
-        Some((acceptor, _)) => {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.tls_handshake(l4)).await {
-                Ok(Ok(s)) => {
-                    let info = s.get_ssl().map(|r| TlsInfo {
-                        sni: r.server_name().map(str::to_string),
-                        version: r.version().map(str::to_string),
-                        cipher_suite: r.current_cipher_name().map(str::to_string),
-                        alpn: s.selected_alpn_proto().map(|a| {
-                            match a {
-                                ALPN::H2 | ALPN::H2H1 => "h2",
-                                _ => "http/1.1",
-                            }
-                            .to_string()
-                        }),
-                    });
-                    (Box::new(s), info)
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!("TLS handshake with {peer} failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("TLS handshake with {peer} timed out");
+    let (stream, record): (Stream, ConnRecord) = match &l.tls {
+        None => {
+            let fd = tcp.as_raw_fd();
+            let mut l4 = L4Stream::from(tcp);
+            l4.set_socket_digest(SocketDigest::from_raw_fd(fd));
+            (Box::new(l4), ConnRecord::new(peer, local, None))
+        }
+        Some((acceptor, terminator)) => {
+            // A ClientHello naming a TLS endpoint goes to its agent untouched.
+            let (tcp, hello) = match passthrough(&l.shared, terminator, tcp, peer, local).await {
+                Passthrough::Done => return,
+                Passthrough::Continue(tcp, hello) => (tcp, hello),
+            };
+            let fd = tcp.as_raw_fd();
+            let mut l4 = L4Stream::from(tcp);
+            l4.set_socket_digest(SocketDigest::from_raw_fd(fd));
+            if !hello.is_empty() {
+                l4.rewind(&hello);
+            }
+            let tls = TlsInfo {
+                sni: server_name(&hello),
+                ..TlsInfo::default()
+            };
+            let mut record = ConnRecord::new(peer, local, Some(tls));
+            match handshake_https(l, acceptor, terminator, l4, &mut record).await {
+                Some(stream) => (stream, record),
+                None => {
+                    l.shared.connection_closed(&record).await;
                     return;
                 }
             }
         }
     };
-    let record = Arc::new(ConnRecord::new(peer, local, tls));
+    let record = Arc::new(record);
     let ngrok_code = l.shared.state.load().ngrok_error_code;
     let metered = Metered::new(
         stream,

@@ -11,13 +11,15 @@
 //!
 //! - [`accept`]: the http and https accept loops, TLS, and one connection's life.
 //! - [`front`]: the Pingora HTTP app per listener and per connection.
-//! - [`https`]: the https listener's certificate resolver and TLS acceptor.
+//! - [`https`]: the https listener's certificate resolver and TLS acceptor;
+//!   [`https_connect`] its handshake, after an HTTPS endpoint's `on_tcp_connect`.
 //! - [`drain`]: the graceful stop. [`tunnel_listener`]: the listener agents dial.
 
 mod accept;
 mod drain;
 mod front;
 mod https;
+mod https_connect;
 mod tunnel_listener;
 
 use std::net::SocketAddr;

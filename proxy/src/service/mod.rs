@@ -11,6 +11,7 @@
 
 mod acme_challenge;
 mod body_limits;
+mod client_cert;
 mod event;
 mod failure;
 mod forwarded;
@@ -22,6 +23,8 @@ mod response;
 mod strict;
 mod trace;
 mod upstream;
+
+pub(crate) use trace::start_connection as start_connection_trace;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -74,28 +77,12 @@ impl EdgeService {
     }
 
     fn lookup(&self, host: &str) -> Option<Arc<Endpoint>> {
-        let state = self.shared.state.load();
-        let configured = match self.scheme {
-            Scheme::Http => state.http.lookup(host),
-            Scheme::Https => state.https.lookup(host),
-        };
-        configured
-            .or_else(|| self.shared.tunnels.lookup(self.scheme, host))
-            .or_else(|| {
-                (self.shared.only_endpoint_at_ip && is_ip_or_localhost(host))
-                    .then(|| self.shared.tunnels.only(self.scheme))
-                    .flatten()
-            })
+        self.shared.http_endpoint(self.scheme, host)
     }
 }
 
 /// Whether a `Host` value (port allowed) is an IP address or `localhost`: how a client names
 /// the embedded edge when it does not resolve `*.localhost`.
-fn is_ip_or_localhost(host: &str) -> bool {
-    let name = crate::routes::normalize(host);
-    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok()
-}
-
 /// Per-request state.
 pub struct Ctx {
     /// The record of the connection the request came on.

@@ -116,7 +116,7 @@ impl EdgeService {
     /// Routes by Host and runs the request phase; `true` when the edge has answered.
     pub(super) async fn request_phase(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let host = host_of(session.req_header());
-        let Some(ep) = self.lookup(&host) else {
+        let Some(ep) = self.sni_endpoint(ctx, &host).or_else(|| self.lookup(&host)) else {
             ctx.error_code = Some(errors::ENDPOINT_NOT_FOUND);
             let name = crate::routes::normalize(&host);
             let page = errors::error_page(
@@ -255,6 +255,20 @@ impl EdgeService {
         }
     }
 
+    /// The endpoint whose `on_tcp_connect` ran before the connection's handshake, when the
+    /// request's Host is the SNI it was chosen by and the name still routes to that URL (a
+    /// reload or an unbind since then falls back to the normal lookup).
+    fn sni_endpoint(&self, ctx: &Ctx, host: &str) -> Option<Arc<Endpoint>> {
+        let record = ctx.record.as_ref()?;
+        let ep = record.https_endpoint.as_ref()?;
+        let sni = record.tls.as_ref()?.sni.as_deref()?;
+        if crate::routes::normalize(sni) != crate::routes::normalize(host) {
+            return None;
+        }
+        let current = self.shared.peek_http_endpoint(self.scheme, host)?;
+        (current.info.url == ep.info.url).then(|| ep.clone())
+    }
+
     /// Finds or makes the connection's policy state for `ep`, running `on_tcp_connect` once
     /// per TCP connection.
     async fn connection(
@@ -309,9 +323,37 @@ impl EdgeService {
         let mut conn = Connection::new(info, ep.info.clone(), self.clock.clone());
         super::trace::start_connection(ep, &mut conn);
         let verdict = ep.policy.on_tcp_connect(&mut conn).await;
+        let mut closed = verdict == TcpVerdict::Close;
+        if !closed && let Some(why) = unmet_termination(&conn, record) {
+            tracing::debug!("{}: {why}", conn.info.client);
+            if let Some(r) = record {
+                let _ = r.close_reason.set(why);
+            }
+            closed = true;
+        }
         Some(EndpointConn {
             conn: Arc::new(conn),
-            closed: verdict == TcpVerdict::Close,
+            closed,
         })
     }
+}
+
+/// Why `terminate-tls` options an endpoint's `on_tcp_connect` gave after the connection's
+/// handshake cannot hold: its TLS was negotiated for another name (HTTP/2 connection reuse,
+/// or a Host that differs from the SNI), with other options. Refused rather than ignored, so
+/// a client cannot skip an endpoint's mutual TLS by naming another endpoint in its SNI.
+fn unmet_termination(conn: &Connection, record: Option<&ConnRecord>) -> Option<String> {
+    let asked = conn.tls_termination.as_ref()?;
+    if conn.tls_handshaken || asked.is_default() {
+        return None;
+    }
+    let used = record.and_then(|r| r.https_termination.get());
+    if used.is_some_and(|u| **u == **asked) {
+        return None;
+    }
+    Some(format!(
+        "terminate-tls options of {} cannot apply: this connection's TLS was negotiated for \
+         another name; closed",
+        conn.endpoint.url
+    ))
 }

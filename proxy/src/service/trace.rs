@@ -21,7 +21,7 @@ use crate::config::{Endpoint, Target};
 static NEXT_TRACE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Turns tracing on for a new connection to `ep`, if `ep` is inspected.
-pub(super) fn start_connection(ep: &Endpoint, conn: &mut Connection) {
+pub(crate) fn start_connection(ep: &Endpoint, conn: &mut Connection) {
     if ep.inspect {
         conn.trace = Some(Box::default());
     }

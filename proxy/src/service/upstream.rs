@@ -1,5 +1,5 @@
 //! Forwarding to the upstream: the peer to connect to, the request header it gets (the
-//! policy's changes, hop-by-hop headers stripped, `X-Forwarded-*` added) and the request body
+//! policy's changes, hop-by-hop headers stripped, `X-Forwarded-*` and `Client-Cert` added) and the request body
 //! through the request transforms.
 
 use bytes::Bytes;
@@ -10,6 +10,7 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use pingora::upstreams::peer::HttpPeer;
 
+use super::client_cert::{CLIENT_CERT, ClientCertHeader, client_cert_header};
 use super::forwarded::forwarded_headers;
 use super::headers::{host_of, is_websocket_upgrade, replace_request_headers, strip_hop_by_hop};
 use super::{BodyFailure, Ctx, EdgeService, body_error, internal, run_transforms};
@@ -110,6 +111,13 @@ impl EdgeService {
         );
         for (name, value) in forwarded {
             upstream_request.insert_header(name, value)?;
+        }
+        match client_cert_header(ctx.record.as_deref()) {
+            ClientCertHeader::Untouched => {}
+            ClientCertHeader::Remove => {
+                upstream_request.remove_header(CLIENT_CERT);
+            }
+            ClientCertHeader::Set(value) => upstream_request.insert_header(CLIENT_CERT, value)?,
         }
         super::trace::tag_upstream(ctx, upstream_request)
     }

@@ -80,20 +80,30 @@ impl TunnelRoutes {
     /// `a.b.example.com` tries `*.b.example.com`, then `*.example.com` (as [`crate::routes`]
     /// does for the config's endpoints); a wildcard never matches its bare suffix.
     pub fn lookup(&self, scheme: Scheme, host: &str) -> Option<Arc<Endpoint>> {
+        self.find_http(scheme, host, Pool::pick)
+    }
+
+    /// [`TunnelRoutes::lookup`] without moving pools' round robin: the endpoint the next
+    /// lookup would give.
+    pub fn peek(&self, scheme: Scheme, host: &str) -> Option<Arc<Endpoint>> {
+        self.find_http(scheme, host, Pool::peek)
+    }
+
+    fn find_http(
+        &self,
+        scheme: Scheme,
+        host: &str,
+        choose: impl for<'p> Fn(&'p Pool) -> Option<&'p Member>,
+    ) -> Option<Arc<Endpoint>> {
         let name = crate::routes::normalize(host);
         let tables = self.tables.read().ok()?;
         let live = |key: String| {
             tables
                 .http
                 .get(&(scheme, key))
-                .and_then(|pool| pool.pick().map(|m| m.endpoint.clone()))
+                .and_then(|pool| choose(pool).map(|m| m.endpoint.clone()))
         };
-        if let Some(ep) = live(name.clone()) {
-            return Some(ep);
-        }
-        name.match_indices('.')
-            .filter(|(i, _)| *i > 0)
-            .find_map(|(i, _)| live(format!("*{}", &name[i..])))
+        crate::routes::candidates(&name).find_map(live)
     }
 
     /// The endpoint of the only name agents bound under `scheme`, when there is exactly one
@@ -109,10 +119,24 @@ impl TunnelRoutes {
         pool.pick().map(|m| m.endpoint.clone())
     }
 
-    /// The next live member serving the TLS name `sni`.
-    pub fn lookup_tls(&self, sni: &str) -> Option<Member> {
+    /// How specific the agent-bound HTTP name serving `host` on `scheme`'s listener is (see
+    /// [`crate::routes::candidates`]; 0: exact), if one does.
+    pub fn http_rank(&self, scheme: Scheme, host: &str) -> Option<usize> {
+        let name = crate::routes::normalize(host);
         let tables = self.tables.read().ok()?;
-        tables.tls.get(sni)?.pick().cloned()
+        crate::routes::candidates(&name)
+            .position(|c| tables.http.get(&(scheme, c)).is_some_and(|p| !p.is_empty()))
+    }
+
+    /// The next live member serving the TLS name `sni`, and how specific its name is (0:
+    /// exact). As for HTTP names, an exact name beats a wildcard and the most specific
+    /// wildcard wins (`tls://*.example.com`).
+    pub fn lookup_tls(&self, sni: &str) -> Option<(Member, usize)> {
+        let name = crate::routes::normalize(sni);
+        let tables = self.tables.read().ok()?;
+        crate::routes::candidates(&name)
+            .enumerate()
+            .find_map(|(i, c)| tables.tls.get(&c)?.pick().cloned().map(|m| (m, i)))
     }
 
     /// The next live member serving TCP port `port`.
@@ -141,11 +165,6 @@ impl TunnelRoutes {
                 .iter()
                 .any(|m| m.session.close_reason().is_none())
         })
-    }
-
-    /// Whether any TLS endpoint is bound (else the https listener need not look at SNI).
-    pub fn has_tls(&self) -> bool {
-        self.tables.read().is_ok_and(|t| !t.tls.is_empty())
     }
 
     /// The TCP ports bound now.

@@ -19,7 +19,7 @@ pub use snapshot::State;
 
 use crate::acme::Acme;
 use crate::body_pace::BodyTimeouts;
-use crate::config::EdgeConfig;
+use crate::config::{EdgeConfig, Endpoint, Scheme};
 use crate::conn::ConnRecord;
 use crate::event_sink::EventSink;
 use crate::events::{Event, TcpConnectionClosed};
@@ -65,6 +65,44 @@ impl Shared {
         }
     }
 
+    /// The HTTP or HTTPS endpoint serving `host` on the listener of `scheme`: a configured
+    /// one, else one an agent bound.
+    pub fn http_endpoint(&self, scheme: Scheme, host: &str) -> Option<Arc<Endpoint>> {
+        let state = self.state.load();
+        let configured = match scheme {
+            Scheme::Http => state.http.lookup(host),
+            Scheme::Https => state.https.lookup(host),
+        };
+        configured
+            .or_else(|| self.tunnels.lookup(scheme, host))
+            .or_else(|| {
+                (self.only_endpoint_at_ip && is_ip_or_localhost(host))
+                    .then(|| self.tunnels.only(scheme))
+                    .flatten()
+            })
+    }
+
+    /// [`Shared::http_endpoint`] without moving the round robin of agents' pools.
+    pub fn peek_http_endpoint(&self, scheme: Scheme, host: &str) -> Option<Arc<Endpoint>> {
+        let state = self.state.load();
+        let configured = match scheme {
+            Scheme::Http => state.http.lookup(host),
+            Scheme::Https => state.https.lookup(host),
+        };
+        configured.or_else(|| self.tunnels.peek(scheme, host))
+    }
+
+    /// How specific the HTTPS endpoint serving `host` is (0: exact; see
+    /// [`crate::routes::candidates`]), if one does: a configured one, else an agent's.
+    pub fn https_rank(&self, host: &str) -> Option<usize> {
+        let configured = self.state.load().https.rank(host);
+        let bound = self.tunnels.http_rank(Scheme::Https, host);
+        match (configured, bound) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Writes `tcp_connection_closed.v0` for a finished connection.
     pub(crate) async fn connection_closed(&self, conn: &ConnRecord) {
         let Some(sink) = &self.events else { return };
@@ -72,4 +110,11 @@ impl Shared {
         let event = TcpConnectionClosed::new(conn, &endpoints);
         sink.emit(Event::tcp_connection_closed(event));
     }
+}
+
+/// Whether `host` names no endpoint by itself: an IP address or `localhost` (see
+/// [`EdgeConfig::only_endpoint_at_ip`]).
+fn is_ip_or_localhost(host: &str) -> bool {
+    let name = crate::routes::normalize(host);
+    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok()
 }

@@ -56,6 +56,15 @@ impl Pool {
             .find(|m| m.session.close_reason().is_none())
     }
 
+    /// The member [`Pool::pick`] would give next, without moving the round robin.
+    pub fn peek(&self) -> Option<&Member> {
+        let n = self.members.len();
+        let start = self.next.load(Ordering::Relaxed);
+        (0..n)
+            .map(|i| &self.members[(start + i) % n])
+            .find(|m| m.session.close_reason().is_none())
+    }
+
     /// Decides whether `session` may bind the name (`what`, for messages) with `pooling`:
     /// - its own earlier bind is replaced;
     /// - another account's session holds it: refused (`ERR_SLUICE_334`);

@@ -244,12 +244,6 @@ impl Binder {
         let host = self.host(session, request, |n| {
             tables.tls.contains_key(n) || tables.http.contains_key(&(Scheme::Https, n.into()))
         })?;
-        if host.starts_with('*') {
-            return Err(BindRejection::new(
-                "ERR_SLUICE_BIND_INVALID_URL",
-                "TLS endpoints need an exact name; wildcards are not supported",
-            ));
-        }
         if self.static_https(&host) {
             return Err(taken(&host, "the edge config serves it over https"));
         }

@@ -13,7 +13,8 @@
 //! - [`tcp`]: the listeners of TCP endpoints and the choice of free ports.
 //! - [`sni`] and [`tls_passthrough`]: TLS endpoints routed by the ClientHello's SNI on the
 //!   https listener, without terminating TLS; [`tls_terminate`] terminates them when
-//!   `on_tcp_connect` ran `terminate-tls` (with [`replay`] giving back the ClientHello).
+//!   `on_tcp_connect` ran `terminate-tls` (with [`replay`] giving back the ClientHello), and
+//!   [`handshake`] lets the action handshake while the phase runs.
 
 pub mod auth;
 pub mod bind_internal;
@@ -21,6 +22,7 @@ pub mod bind_tcp;
 pub mod binder;
 pub mod claim;
 pub mod connect;
+pub mod handshake;
 pub mod replay;
 pub mod sni;
 pub mod splice;

@@ -7,37 +7,65 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use sluice_policy::{SystemClock, TlsInfo};
+use sluice_policy::SystemClock;
 use sluice_tunnel::{AgentSession, StreamHeader};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::connect::{OPEN_TIMEOUT, header};
+use super::handshake::{HandshakeRequest, handshake_channel, next_request};
 use super::replay::Replay;
 use super::tcp_chain::{ChainEnd, follow};
-use super::tls_terminate::Terminator;
+use super::tls_terminate::{Terminator, handshake_facts};
 use crate::config::{Endpoint, Target};
 use crate::conn::ConnRecord;
 use crate::state::Shared;
+use tokio_rustls::server::TlsStream;
 
 /// Serves one client connection of `ep` (bound by `session`): runs `on_tcp_connect` (and
 /// that of each internal endpoint `forward-internal` hands the connection to, see
 /// [`tcp_chain`](super::tcp_chain)), and unless a policy closes it, opens a stream to the last
 /// endpoint's agent and writes `prefix` (bytes already read from the client, e.g. a
 /// ClientHello) before copying both ways until both sides are done. When a policy ran
-/// `terminate-tls`, `terminator` (TLS endpoints have one) ends the client's TLS first,
-/// replaying `prefix` into the handshake, and the stream carries the plaintext.
+/// `terminate-tls`, `terminator` (TLS endpoints have one) ends the client's TLS right then
+/// (the rules after it see the handshake's facts), replaying `prefix` into the handshake, and
+/// the stream carries the plaintext.
 pub async fn splice<C>(
     shared: &Arc<Shared>,
     record: Arc<ConnRecord>,
     ep: &Endpoint,
     session: &AgentSession,
-    mut client: C,
+    client: C,
     prefix: &[u8],
     terminator: Option<&Terminator>,
 ) where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    let (target, terminate_tls) = match follow(shared, &record, ep, Arc::new(SystemClock)).await {
+    // With a terminator, `terminate-tls` handshakes while `on_tcp_connect` runs (the rules
+    // after it see `conn.tls.*`): this task owns the client and answers its requests.
+    let (handshake, mut requests) = match terminator {
+        Some(_) => {
+            let (h, r) = handshake_channel();
+            (Some(h), Some(r))
+        }
+        None => (None, None),
+    };
+    let mut plain = Some(client);
+    let mut tls = None;
+    let end = {
+        let chain = follow(shared, &record, ep, Arc::new(SystemClock), handshake);
+        tokio::pin!(chain);
+        loop {
+            tokio::select! {
+                end = &mut chain => break end,
+                Some(req) = next_request(&mut requests) => {
+                    if let Some(t) = terminator {
+                        serve_handshake(t, req, prefix, &record, &mut plain, &mut tls).await;
+                    }
+                }
+            }
+        }
+    };
+    let (target, terminate_tls) = match end {
         ChainEnd::Closed => (None, None),
         ChainEnd::Open {
             endpoint,
@@ -53,11 +81,22 @@ pub async fn splice<C>(
         _ => (ep, session),
     };
     let head = header(ep, Some(record.client));
-    match (&target, terminate_tls) {
-        (None, _) => {}
-        (Some(_), None) => forward(shared, &record, session, &head, &mut client, prefix).await,
-        (Some(_), Some(options)) => match terminator {
-            None => {
+    if let Some(mut tls) = tls {
+        if target.is_some() {
+            let head = StreamHeader {
+                tls_terminated: true,
+                ..head
+            };
+            forward(shared, &record, session, &head, &mut tls, &[]).await;
+        }
+        let _ = tls.shutdown().await;
+    } else if let Some(mut client) = plain {
+        match (&target, terminate_tls) {
+            (None, _) => {}
+            (Some(_), None) => {
+                forward(shared, &record, session, &head, &mut client, prefix).await;
+            }
+            (Some(_), Some(_)) => {
                 tracing::warn!(
                     "{}: terminate-tls on an endpoint without TLS ({}); closed",
                     record.client,
@@ -67,26 +106,49 @@ pub async fn splice<C>(
                     .close_reason
                     .set("terminate-tls on an endpoint without TLS".into());
             }
-            Some(t) => match t.accept(&options, Replay::new(prefix, &mut client)).await {
-                Ok(mut tls) => {
-                    let _ = record.terminated_tls.set(handshake_facts(tls.get_ref().1));
-                    let head = StreamHeader {
-                        tls_terminated: true,
-                        ..head
-                    };
-                    forward(shared, &record, session, &head, &mut tls, &[]).await;
-                    let _ = tls.shutdown().await;
-                }
-                Err(e) => {
-                    tracing::debug!("{}: {}: {e}", record.client, ep.info.url);
-                    let _ = record.close_reason.set(e.to_string());
-                }
-            },
-        },
+        }
+        let _ = client.shutdown().await;
     }
-    let _ = client.shutdown().await;
-    drop(client);
     shared.connection_closed(&record).await;
+}
+
+/// Answers one `terminate-tls` handshake request: the first one handshakes with the client
+/// (taken from `plain`, its stream then in `tls`); a later one (an internal endpoint of the
+/// chain asking again) gets the same facts.
+async fn serve_handshake<'p, C>(
+    terminator: &Terminator,
+    req: HandshakeRequest,
+    prefix: &'p [u8],
+    record: &ConnRecord,
+    plain: &mut Option<C>,
+    tls: &mut Option<TlsStream<Replay<'p, C>>>,
+) where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    if let Some(t) = tls.as_ref() {
+        let _ = req.reply.send(Ok(handshake_facts(t.get_ref().1)));
+        return;
+    }
+    let Some(client) = plain.take() else {
+        let _ = req.reply.send(Err("the handshake already failed".into()));
+        return;
+    };
+    match terminator
+        .accept(&req.options, Replay::new(prefix, client))
+        .await
+    {
+        Ok(stream) => {
+            let facts = handshake_facts(stream.get_ref().1);
+            let _ = record.terminated_tls.set(facts.clone());
+            *tls = Some(stream);
+            let _ = req.reply.send(Ok(facts));
+        }
+        Err(e) => {
+            tracing::debug!("{}: {e}", record.client);
+            let _ = record.close_reason.set(e.to_string());
+            let _ = req.reply.send(Err(e.to_string()));
+        }
+    }
 }
 
 async fn forward<C>(
@@ -138,23 +200,5 @@ async fn forward<C>(
                 .fetch_add(to_client, Ordering::Relaxed);
         }
         Err(e) => tracing::debug!("{peer}: tunnelled connection ended: {e}"),
-    }
-}
-
-/// The TLS facts of the edge's terminating handshake, named as the https listener names them.
-fn handshake_facts(server: &rustls::ServerConnection) -> TlsInfo {
-    TlsInfo {
-        sni: server.server_name().map(str::to_string),
-        version: server
-            .protocol_version()
-            .and_then(|v| v.as_str())
-            .map(str::to_string),
-        cipher_suite: server
-            .negotiated_cipher_suite()
-            .and_then(|c| c.suite().as_str())
-            .map(str::to_string),
-        alpn: server
-            .alpn_protocol()
-            .map(|a| String::from_utf8_lossy(a).into_owned()),
     }
 }

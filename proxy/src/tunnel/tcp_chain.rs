@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use sluice_policy::{Clock, InternalRouting};
+use sluice_policy::{Clock, InternalRouting, TlsHandshake};
 
 use crate::config::{Endpoint, Target};
 use crate::conn::{ConnRecord, TcpDecision};
@@ -29,12 +29,13 @@ pub(super) enum ChainEnd {
 }
 
 /// Runs `on_tcp_connect` of `first` and then of each internal endpoint it hands the connection
-/// to.
+/// to; each may handshake through `handshake` (the first `terminate-tls` does).
 pub(super) async fn follow(
     shared: &Arc<Shared>,
     record: &ConnRecord,
     first: &Endpoint,
     clock: Arc<dyn Clock>,
+    handshake: Option<Arc<dyn TlsHandshake>>,
 ) -> ChainEnd {
     let mut visited = vec![first.info.url.clone()];
     let mut current: Option<Arc<Endpoint>> = None;
@@ -42,7 +43,10 @@ pub(super) async fn follow(
     loop {
         let ep: &Endpoint = current.as_deref().unwrap_or(first);
         let internal = internal_routing(shared, ep, &visited);
-        match record.tcp_connect(ep, clock.clone(), internal).await {
+        match record
+            .tcp_connect(ep, clock.clone(), internal, handshake.clone())
+            .await
+        {
             TcpDecision::Closed => {
                 shared.metrics.policy_closed(&ep.info.id, "on_tcp_connect");
                 return ChainEnd::Closed;

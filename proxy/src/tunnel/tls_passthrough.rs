@@ -28,7 +28,8 @@ pub enum Passthrough {
 }
 
 /// Routes a new https-listener connection to a TLS endpoint when its SNI names one (serving
-/// it to the end), or hands it back. Reads nothing when no TLS endpoint is bound.
+/// it to the end), or hands it back with its ClientHello (whose SNI also picks the HTTPS
+/// endpoint whose `on_tcp_connect` runs before the handshake).
 pub async fn passthrough(
     shared: &Arc<Shared>,
     terminator: &Terminator,
@@ -36,9 +37,6 @@ pub async fn passthrough(
     peer: SocketAddr,
     local: SocketAddr,
 ) -> Passthrough {
-    if !shared.tunnels.has_tls() {
-        return Passthrough::Continue(tcp, Vec::new());
-    }
     let mut hello = Vec::with_capacity(2048);
     if read_client_hello(&mut tcp, &mut hello).await == HelloState::Partial {
         // No whole ClientHello in time (or the client went away): closed, as ngrok does.
@@ -48,9 +46,13 @@ pub async fn passthrough(
     let Some(sni) = server_name(&hello) else {
         return Passthrough::Continue(tcp, hello);
     };
-    let Some(member) = shared.tunnels.lookup_tls(&sni) else {
+    let Some((member, rank)) = shared.tunnels.lookup_tls(&sni) else {
         return Passthrough::Continue(tcp, hello);
     };
+    // A wildcard TLS name yields to an HTTPS endpoint whose name is more specific.
+    if rank > 0 && shared.https_rank(&sni).is_some_and(|r| r < rank) {
+        return Passthrough::Continue(tcp, hello);
+    }
     let tls = TlsInfo {
         sni: Some(sni),
         ..TlsInfo::default()

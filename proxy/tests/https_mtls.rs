@@ -1,0 +1,234 @@
+//! Mutual TLS on HTTPS endpoints, with curl as the client: the endpoint's `on_tcp_connect`
+//! runs before the edge's handshake and its `terminate-tls` options shape it (no certificate
+//! refused under `require-and-verify`, let through under `verify-if-given`; a wrong CA
+//! refused); the rules after it, and `on_http_request`, read `conn.tls.client.*` and
+//! `actions.ngrok.terminate_tls.*`; the upstream gets the certificate in `Client-Cert`.
+
+mod tunnel_common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use sluice_tunnel::{BindRequest, ClientSession, Protocol};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tunnel_common::{agent, start_edge, temp_dir};
+
+/// A CA writing client certificates (PEM files) under it.
+struct TestCa {
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl TestCa {
+    fn new(name: &str) -> TestCa {
+        let key = KeyPair::generate().expect("CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let pem = params.clone().self_signed(&key).expect("CA").pem();
+        TestCa {
+            pem,
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// Writes `<cn>.crt` and `<cn>.key` in `dir`; their paths.
+    fn client(&self, dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
+        let key = KeyPair::generate().expect("client key");
+        let mut params = CertificateParams::new(vec![format!("{cn}.client.test")]).expect("p");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Acme");
+        let cert = params.signed_by(&key, &self.issuer).expect("client cert");
+        let (crt, k) = (dir.join(format!("{cn}.crt")), dir.join(format!("{cn}.key")));
+        std::fs::write(&crt, cert.pem()).expect("write crt");
+        std::fs::write(&k, key.serialize_pem()).expect("write key");
+        (crt, k)
+    }
+}
+
+/// The agent answers every HTTP stream `200` with the request head it received as the body.
+fn serve_heads(client: Arc<ClientSession>) {
+    tokio::spawn(async move {
+        while let Some((_, mut stream)) = client.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
+                    head.len()
+                );
+                let _ = stream.write_all(resp.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+}
+
+/// Runs `cmd` off the runtime's threads; its output.
+async fn output(mut cmd: std::process::Command) -> std::io::Result<std::process::Output> {
+    tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// curl's answer (`status\nbody`), or its failure.
+async fn curl(
+    port: u16,
+    host: &str,
+    ca: &Path,
+    cert: Option<&(PathBuf, PathBuf)>,
+) -> Result<(u16, String), String> {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "--max-time", "20", "-H", "client-cert: :Zm9yZ2Vk:"])
+        .args(["-w", "\n%{http_code}"])
+        .arg("--cacert")
+        .arg(ca)
+        .args(["--resolve", &format!("{host}:{port}:127.0.0.1")]);
+    if let Some((crt, key)) = cert {
+        cmd.arg("--cert").arg(crt).arg("--key").arg(key);
+    }
+    cmd.arg(format!("https://{host}:{port}/"));
+    let out = output(cmd).await.map_err(|e| format!("curl: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').ok_or("no status")?;
+    Ok((
+        code.trim().parse().map_err(|_| "bad status")?,
+        body.to_string(),
+    ))
+}
+
+/// A policy: `terminate-tls` with `options`, then rules reading the client's certificate.
+fn policy(options: serde_json::Value) -> String {
+    serde_json::json!({
+        "on_tcp_connect": [
+            {"actions": [{"type": "terminate-tls", "config": options}]},
+            // Runs after the handshake: it sees the certificate.
+            {"expressions": ["conn.tls.client.subject.common_name == 'mallory'"],
+             "actions": [{"type": "deny"}]}
+        ],
+        "on_http_request": [
+            {"expressions": ["conn.tls.client.subject.common_name == 'bob'"],
+             "actions": [{"type": "custom-response", "config": {"status_code": 403, "body": "not bob"}}]},
+            {"actions": [{"type": "add-headers", "config": {"headers": {
+                "x-version": "${actions.ngrok.terminate_tls.version}"
+            }}}]},
+            {"expressions": ["conn.tls.client.subject != ''"],
+             "actions": [{"type": "add-headers", "config": {"headers": {
+                "x-subject": "${conn.tls.client.subject}",
+                "x-org": "${conn.tls.client.subject.organization[0]}",
+                "x-sans": "${conn.tls.client.san.dns_names[0]}"
+            }}}]}
+        ]
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_on_https_endpoints() {
+    let dir = temp_dir("https-mtls");
+    let edge = start_edge(&dir).await;
+    let ca_file = dir.join("state").join("ca.pem");
+    let a = Arc::new(agent(&edge, "tok-a", "https-mtls").await.expect("agent"));
+    let clients = TestCa::new("clients CA");
+    let stranger = TestCa::new("other CA");
+    a.bind(
+        BindRequest::new(Protocol::Https)
+            .with_url("https://strict.localhost")
+            .with_traffic_policy(policy(serde_json::json!({
+                "mutual_tls_certificate_authorities": [clients.pem],
+                "min_version": "1.3",
+            }))),
+    )
+    .await
+    .expect("bind strict");
+    a.bind(
+        BindRequest::new(Protocol::Https)
+            .with_url("https://lenient.localhost")
+            .with_traffic_policy(policy(serde_json::json!({
+                "mutual_tls_certificate_authorities": [clients.pem],
+                "mutual_tls_verification_strategy": "verify-if-given",
+            }))),
+    )
+    .await
+    .expect("bind lenient");
+    serve_heads(a.clone());
+    let alice = clients.client(&dir, "alice");
+    let bob = clients.client(&dir, "bob");
+    let mallory = clients.client(&dir, "mallory");
+    let eve = stranger.client(&dir, "eve");
+    let port = edge.https;
+
+    // require-and-verify: no certificate and a wrong CA are refused in the handshake.
+    let none = curl(port, "strict.localhost", &ca_file, None).await;
+    assert!(none.is_err(), "{none:?}");
+    let wrong = curl(port, "strict.localhost", &ca_file, Some(&eve)).await;
+    assert!(wrong.is_err(), "{wrong:?}");
+    // The right CA: through, with the certificate's facts for the policy and the upstream.
+    let (status, head) = curl(port, "strict.localhost", &ca_file, Some(&alice))
+        .await
+        .expect("alice");
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("x-subject: cn=alice,o=acme"), "{head}");
+    assert!(head.contains("x-org: acme"), "{head}");
+    assert!(head.contains("x-version: 1.3"), "{head}");
+    assert!(head.contains("x-sans: alice.client.test"), "{head}");
+    assert!(head.contains("client-cert: :miib"), "{head}");
+    assert!(
+        !head.contains("zm9yz2vk"),
+        "the client's own value must go: {head}"
+    );
+    // A policy rule on the subject: bob is refused by on_http_request, mallory by the
+    // on_tcp_connect rule after terminate-tls.
+    let (status, body) = curl(port, "strict.localhost", &ca_file, Some(&bob))
+        .await
+        .expect("bob gets an answer");
+    assert_eq!((status, body.as_str()), (403, "not bob"));
+    let closed = curl(port, "strict.localhost", &ca_file, Some(&mallory)).await;
+    assert!(closed.is_err(), "{closed:?}");
+
+    // verify-if-given: no certificate is fine (no Client-Cert, the forged one removed); a
+    // wrong CA is still refused.
+    let (status, head) = curl(port, "lenient.localhost", &ca_file, None)
+        .await
+        .expect("no certificate");
+    assert_eq!(status, 200, "{head}");
+    assert!(!head.contains("client-cert"), "{head}");
+    assert!(!head.contains("x-subject"), "{head}");
+    assert!(head.contains("x-version: 1."), "{head}");
+    let wrong = curl(port, "lenient.localhost", &ca_file, Some(&eve)).await;
+    assert!(wrong.is_err(), "{wrong:?}");
+
+    // An SNI naming another endpoint does not skip strict's mutual TLS.
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "20",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+    ])
+    .arg("--cacert")
+    .arg(&ca_file)
+    .args(["--resolve", &format!("lenient.localhost:{port}:127.0.0.1")])
+    .args(["-H", "host: strict.localhost"])
+    .arg(format!("https://lenient.localhost:{port}/"));
+    let sneaky = output(cmd).await.expect("curl");
+    let code = String::from_utf8_lossy(&sneaky.stdout).into_owned();
+    assert!(!sneaky.status.success() || code != "200", "{code}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
