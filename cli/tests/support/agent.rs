@@ -215,18 +215,32 @@ impl Drop for AgentProc {
 }
 
 impl AgentProc {
-    /// Spawns `sluice ARGS` with a private config home, no inherited edge settings and the web
-    /// interface on a free port.
+    /// Spawns `sluice ARGS` with a private config home, no inherited edge or proxy settings
+    /// and the web interface on a free port.
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> AgentProc {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with these environment variables set.
+    pub fn spawn_with_env<S: AsRef<std::ffi::OsStr>>(
+        args: &[S],
+        env: &[(&str, &str)],
+    ) -> AgentProc {
         let home = scratch_dir();
         let stderr = home.join("stderr.log");
         let web = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        for var in sluice_tunnel::edge_proxy::PROXY_ENV {
+            command.env_remove(var);
+        }
+        command.env_remove("NO_PROXY").env_remove("no_proxy");
+        let mut child = command
             .args(args)
             .arg("--web-addr")
             .arg(format!("127.0.0.1:{web}"))
             .env_remove("SLUICE_CONNECT_URL")
             .env_remove("SLUICE_AUTHTOKEN")
+            .envs(env.iter().copied())
             .env("XDG_CONFIG_HOME", &home)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

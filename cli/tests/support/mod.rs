@@ -10,6 +10,7 @@ mod bulk;
 mod client;
 mod edge;
 mod nginx;
+pub mod proxies;
 mod tls_client;
 mod tls_upstream;
 mod upstream;
