@@ -112,10 +112,7 @@ async fn socks5_proxy_from_the_environment() {
     let code = agent.exited(Duration::from_secs(20)).await;
     let err = agent.stderr();
     assert_eq!(code, Some(1), "{err}\n{:?}", agent.lines());
-    assert!(
-        err.contains("refused the user name and password"),
-        "{err}"
-    );
+    assert!(err.contains("refused the user name and password"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +126,9 @@ async fn a_dead_proxy_is_named_while_the_agent_retries() {
         .wait_line(0, Duration::from_secs(20), |l| l.contains("reconnecting"))
         .await;
     assert!(
-        line.contains(&format!("proxy http://127.0.0.1:{dead}: cannot reach the proxy")),
+        line.contains(&format!(
+            "proxy http://127.0.0.1:{dead}: cannot reach the proxy"
+        )),
         "{line}"
     );
     let _ = std::fs::remove_dir_all(dir);

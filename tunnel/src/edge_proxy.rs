@@ -203,7 +203,10 @@ impl EdgeProxy {
                 Kind::Socks5 {
                     credentials,
                     remote_dns,
-                } => self.socks5(host, port, credentials.as_ref(), *remote_dns).await,
+                } => {
+                    self.socks5(host, port, credentials.as_ref(), *remote_dns)
+                        .await
+                }
             }
         };
         tokio::time::timeout(timeout, dial)
@@ -313,7 +316,12 @@ async fn connect_handshake(
             return Err(("the proxy's answer to CONNECT is too long".into(), false));
         }
         match tcp.read(&mut byte).await.map_err(io)? {
-            0 => return Err(("the proxy closed the connection during CONNECT".into(), false)),
+            0 => {
+                return Err((
+                    "the proxy closed the connection during CONNECT".into(),
+                    false,
+                ));
+            }
             _ => head.push(byte[0]),
         }
     }
@@ -375,9 +383,14 @@ mod tests {
         assert_eq!(p.addr, "[::1]:1080");
         for bad in ["https://p:443", "ftp://p", "http://", "socks4://p:1"] {
             let e = EdgeProxy::parse(bad).err().map(|e| e.to_string());
-            assert!(e.as_deref().is_some_and(|e| e.contains("proxy URL")), "{bad}: {e:?}");
+            assert!(
+                e.as_deref().is_some_and(|e| e.contains("proxy URL")),
+                "{bad}: {e:?}"
+            );
         }
-        let e = EdgeProxy::parse("https://u:secret@p").err().map(|e| e.to_string());
+        let e = EdgeProxy::parse("https://u:secret@p")
+            .err()
+            .map(|e| e.to_string());
         assert!(e.as_deref().is_some_and(|e| !e.contains("secret")), "{e:?}");
         assert!(!format!("{p:?}").contains("u:p"));
         Ok(())

@@ -432,7 +432,10 @@ fn keys_sluice_cannot_act_on_warn_or_refuse_where_written() -> TestResult {
         Some("socks5://127.0.0.1:1080")
     );
     let v2_bad = "http_proxy: \"https://p:1\"\n";
-    let err = file(v2_bad).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = file(v2_bad)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(err.contains("sluice.yml:1:13: http_proxy:"), "{err}");
     Ok(())
 }

@@ -11,6 +11,7 @@ mod client;
 mod edge;
 mod nginx;
 pub mod proxies;
+pub mod ssh;
 mod tls_client;
 mod tls_upstream;
 mod upstream;

@@ -70,7 +70,16 @@ impl ProxyProc {
         let log = dir.join("microsocks.log");
         let out = std::fs::File::create(&log).expect("microsocks log");
         let child = Command::new("microsocks")
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-u", user, "-P", pass])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-u",
+                user,
+                "-P",
+                pass,
+            ])
             .stdout(out.try_clone().expect("log handle"))
             .stderr(out)
             .spawn()

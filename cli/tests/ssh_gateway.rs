@@ -1,0 +1,177 @@
+//! The SSH gateway with the real OpenSSH client (`ssh -R … edge http|tcp`), keys made by
+//! `ssh-keygen`: the public URL reaches the local server (random https and http names, a named
+//! one, a TCP port), basic auth is enforced, a bad policy comes back on stderr with line:col and
+//! a non-zero exit, a key not authorized is refused, and the endpoint goes when the connection
+//! does. Skipped, saying so, without OpenSSH (`apt-get install openssh-client`).
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support::agent::{TunnelEdge, host_port, text_upstream};
+use support::scratch_dir;
+use support::ssh::{SshProc, keygen, openssh_installed};
+
+/// An edge with an SSH gateway whose first authtoken authorizes `public` (and a TCP range).
+async fn edge_with_key(public: &str) -> TunnelEdge {
+    let extra = format!("    authorized_keys:\n      - \"{public}\"\n");
+    TunnelEdge::start_full(true, true, &extra).await
+}
+
+/// `curl -i` of `url` (its host resolved to loopback, the edge's CA trusted) with `extra` args.
+fn curl(edge: &TunnelEdge, url: &str, extra: &[&str]) -> String {
+    let (host, port) = host_port(url);
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--http1.1", "--max-time", "20", "--cacert"])
+        .arg(edge.ca_path())
+        .arg("--resolve")
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run curl (install the `curl` package)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn skip() -> bool {
+    if openssh_installed() {
+        return false;
+    }
+    eprintln!("SKIPPED: OpenSSH is not installed (apt-get install openssh-client)");
+    true
+}
+
+fn dir_and_key() -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let dir = scratch_dir();
+    let (key, public) = keygen(&dir, "id_test");
+    (dir, key, public)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_forms_reach_the_local_server() {
+    if skip() {
+        return;
+    }
+    let (dir, key, public) = dir_and_key();
+    let edge = edge_with_key(&public).await;
+    let ssh_port = edge.ssh.expect("ssh port");
+    let (up, _task) = text_upstream("via ssh").await;
+
+    // `-R 443:localhost:PORT … http`: a random https name.
+    let mut ssh = SshProc::spawn(ssh_port, &key, &format!("443:localhost:{up}"), "http", &dir);
+    let url = ssh.url().await;
+    assert!(
+        url.starts_with("https://") && url.contains(".localhost"),
+        "{url}"
+    );
+    let text = curl(&edge, &url, &[]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with("via ssh"), "{text}");
+    drop(ssh);
+
+    // A named http endpoint with basic auth.
+    let forward = format!("app.localhost:80:localhost:{up}");
+    let mut ssh = SshProc::spawn(
+        ssh_port,
+        &key,
+        &forward,
+        "http --basic-auth 'u:open-sesame'",
+        &dir,
+    );
+    let url = ssh.url().await;
+    assert_eq!(url, format!("http://app.localhost:{}", edge.http));
+    let text = curl(&edge, &url, &[]);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    let text = curl(&edge, &url, &["-u", "u:open-sesame"]);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.ends_with("via ssh"),
+        "{text}"
+    );
+
+    // The connection drops: the endpoint is gone.
+    ssh.kill();
+    let mut last = String::new();
+    for _ in 0..100 {
+        last = curl(&edge, &url, &["-u", "u:open-sesame"]);
+        if last.contains("ERR_SLUICE_3200") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(last.contains("ERR_SLUICE_3200"), "{last}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_form_gets_a_public_port() {
+    if skip() {
+        return;
+    }
+    let (dir, key, public) = dir_and_key();
+    let edge = edge_with_key(&public).await;
+    let (up, _task) = text_upstream("tcp via ssh").await;
+    let forward = format!("0:localhost:{up}");
+    let mut ssh = SshProc::spawn(edge.ssh.expect("ssh port"), &key, &forward, "tcp", &dir);
+    let url = ssh.url().await;
+    assert!(url.starts_with("tcp://localhost:"), "{url}");
+    let (_, port) = host_port(&url);
+    let text = curl(&edge, &format!("http://127.0.0.1:{port}/"), &[]);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.ends_with("tcp via ssh"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn assert_line_col(err: &str) {
+    let found = err.lines().any(|l| {
+        l.split(':').collect::<Vec<_>>().windows(2).any(|w| {
+            w.iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        })
+    });
+    assert!(found, "no line:col in {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_policies_flags_and_keys_are_refused() {
+    if skip() {
+        return;
+    }
+    let (dir, key, public) = dir_and_key();
+    let edge = edge_with_key(&public).await;
+    let port = edge.ssh.expect("ssh port");
+    let (up, _task) = text_upstream("never").await;
+    let forward = format!("443:localhost:{up}");
+
+    let policy =
+        "http --traffic-policy 'on_http_request:\n  - actions:\n      - type: no-such-action\n'";
+    let mut ssh = SshProc::spawn(port, &key, &forward, policy, &dir);
+    let code = ssh.exited(Duration::from_secs(20)).await;
+    let err = ssh.stderr();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("ERR_SLUICE_POLICY_INVALID"), "{err}");
+    assert!(err.contains("no-such-action"), "{err}");
+    assert_line_col(&err);
+
+    let mut ssh = SshProc::spawn(port, &key, &forward, "http --no-such-flag", &dir);
+    let code = ssh.exited(Duration::from_secs(20)).await;
+    let err = ssh.stderr();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--no-such-flag"), "{err}");
+
+    // A key no authtoken lists: OpenSSH is refused before any command runs.
+    let (other, _) = keygen(&dir, "id_other");
+    let mut ssh = SshProc::spawn(port, &other, &forward, "http", &dir);
+    let code = ssh.exited(Duration::from_secs(20)).await;
+    let err = ssh.stderr();
+    assert_eq!(code, Some(255), "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
