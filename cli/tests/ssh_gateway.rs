@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::agent::{TunnelEdge, host_port, text_upstream};
-use support::scratch_dir;
 use support::ssh::{SshProc, keygen, openssh_installed};
+use support::{scratch_dir, start_tls_upstream};
 
 /// An edge with an SSH gateway whose first authtoken authorizes `public` (and a TCP range).
 async fn edge_with_key(public: &str) -> TunnelEdge {
@@ -129,6 +129,30 @@ async fn tcp_form_gets_a_public_port() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_form_passes_tls_through_by_sni() {
+    if skip() {
+        return;
+    }
+    let (dir, key, public) = dir_and_key();
+    let edge = edge_with_key(&public).await;
+    let (upstream, _cert) = start_tls_upstream().await;
+    let forward = format!("secure.localhost:443:127.0.0.1:{}", upstream.port());
+    let mut ssh = SshProc::spawn(edge.ssh.expect("ssh port"), &key, &forward, "tls", &dir);
+    let url = ssh.url().await;
+    assert_eq!(url, format!("tls://secure.localhost:{}", edge.https));
+    // The local server's own certificate answers (self-signed for localhost: -k), so TLS ends
+    // there, not at the edge.
+    let https = format!("https://secure.localhost:{}/sni", edge.https);
+    let text = curl(&edge, &https, &["-k"]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("tls upstream: /sni host=secure.localhost"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn assert_line_col(err: &str) {
     let found = err.lines().any(|l| {
         l.split(':').collect::<Vec<_>>().windows(2).any(|w| {
@@ -174,4 +198,75 @@ async fn bad_policies_flags_and_keys_are_refused() {
     assert_eq!(code, Some(255), "{err}");
     assert!(err.contains("Permission denied"), "{err}");
     let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_accounts_name_is_refused() {
+    if skip() {
+        return;
+    }
+    let (dir, key, public) = dir_and_key();
+    let (other_key, other_public) = keygen(&dir, "id_other_account");
+    let extra = format!(
+        "    authorized_keys:\n      - \"{public}\"\n  - token: other-token\n    account: other\n    allow: [\"*\"]\n    authorized_keys:\n      - \"{other_public}\"\n"
+    );
+    let edge = TunnelEdge::start_full(false, true, &extra).await;
+    let port = edge.ssh.expect("ssh port");
+    let (up, _task) = text_upstream("first").await;
+    let forward = format!("taken.localhost:80:localhost:{up}");
+    let mut first = SshProc::spawn(port, &key, &forward, "http", &dir);
+    let url = first.url().await;
+    let mut second = SshProc::spawn(port, &other_key, &forward, "http", &dir);
+    let code = second.exited(Duration::from_secs(20)).await;
+    let err = second.stderr();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("ERR_SLUICE_334"), "{err}");
+    let text = curl(&edge, &url, &[]);
+    assert!(text.ends_with("first"), "{text}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Wrong keys count toward the tunnel listener's limits: once blocked, even the right key is
+/// refused from that address, and the refusals show in the auth failure metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_keys_are_limited_like_wrong_tokens() {
+    if skip() {
+        return;
+    }
+    let (dir, key, public) = dir_and_key();
+    let (wrong, _) = keygen(&dir, "id_wrong");
+    let extra = format!(
+        "    authorized_keys:\n      - \"{public}\"\ntunnel:\n  auth_limits:\n    free_failures: 1\n    base_delay: 1m\n    max_delay: 1m\n"
+    );
+    let edge = TunnelEdge::start_full(false, true, &extra).await;
+    let port = edge.ssh.expect("ssh port");
+    let (up, _task) = text_upstream("never").await;
+    let forward = format!("80:localhost:{up}");
+    for _ in 0..2 {
+        let mut ssh = SshProc::spawn(port, &wrong, &forward, "http", &dir);
+        assert_eq!(ssh.exited(Duration::from_secs(20)).await, Some(255));
+    }
+    // The server counts a failure when the refused connection has ended on its side.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = edge.metrics().await;
+        if metrics.contains("sluice_tunnel_auth_failures_total{reason=\"invalid_token\"} 2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        metrics.contains("sluice_tunnel_auth_failures_total{reason=\"invalid_token\"} 2"),
+        "{metrics}"
+    );
+    let mut ssh = SshProc::spawn(port, &key, &forward, "http", &dir);
+    let code = ssh.exited(Duration::from_secs(20)).await;
+    let err = ssh.stderr();
+    assert_eq!(code, Some(255), "the right key got in while blocked: {err}");
+    let metrics = edge.metrics().await;
+    assert!(
+        !metrics.contains("sluice_tunnel_auth_failures_total{reason=\"throttled\"} 0"),
+        "{metrics}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -9,6 +9,8 @@
 //! The edge runs a [`TunnelServer`] with an [`Authenticator`] and a [`BindHandler`] and gets
 //! [`AgentSession`]s; the agent builds a [`ClientSession`] with a [`SessionBuilder`], or keeps one
 //! alive across failures with [`ReconnectingSession`].
+//! An agent behind a corporate proxy dials through it with an [`EdgeProxy`] (HTTP CONNECT or
+//! SOCKS5, from a URL or the standard environment variables).
 //!
 //! ```no_run
 //! # async fn demo(ca_pem: Vec<u8>) -> sluice_tunnel::Result<()> {
