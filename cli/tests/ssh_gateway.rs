@@ -270,3 +270,36 @@ async fn wrong_keys_are_limited_like_wrong_tokens() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// An SSH session and an agent of the same account share a URL with pooling, as two agents do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooling_spans_ssh_and_agents() {
+    if skip() {
+        return;
+    }
+    let (dir, key, public) = dir_and_key();
+    let edge = edge_with_key(&public).await;
+    let (from_agent, _a) = text_upstream("from the agent").await;
+    let (from_ssh, _s) = text_upstream("from ssh").await;
+    let url_flag = "http://pool.localhost";
+    let mut agent = edge.http_agent(
+        &from_agent.to_string(),
+        &["--url", url_flag, "--pooling-enabled"],
+    );
+    let url = agent.url().await;
+    let command = format!("http --url {url_flag} --pooling-enabled");
+    let forward = format!("80:localhost:{from_ssh}");
+    let mut ssh = SshProc::spawn(edge.ssh.expect("ssh port"), &key, &forward, &command, &dir);
+    assert_eq!(ssh.url().await, url);
+    let (mut agent_seen, mut ssh_seen) = (false, false);
+    for _ in 0..60 {
+        let text = curl(&edge, &url, &[]);
+        agent_seen |= text.ends_with("from the agent");
+        ssh_seen |= text.ends_with("from ssh");
+        if agent_seen && ssh_seen {
+            break;
+        }
+    }
+    assert!(agent_seen && ssh_seen, "agent {agent_seen}, ssh {ssh_seen}");
+    let _ = std::fs::remove_dir_all(dir);
+}
