@@ -1,7 +1,7 @@
 //! The command after the host in `ssh -R … edge COMMAND`: `http`, `tcp` or `tls` and the
 //! agent's endpoint flags (those that need no file on the edge: `--url`, `--basic-auth`,
-//! `--traffic-policy` with the policy inline, `--pooling-enabled`), turned with the `-R`
-//! forward into the same [`BindRequest`] an agent sends.
+//! `--traffic-policy` with the policy inline, `--pooling-enabled`, `--schemes`), turned with
+//! the `-R` forward into the same [`BindRequest`] an agent sends.
 
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -55,6 +55,10 @@ struct Flags {
     /// `tls://app.example.com`); else from the forward's address and port.
     #[arg(long)]
     url: Option<String>,
+    /// `http` or `https` (http; as in ngrok's `ssh -R 80:… http --schemes http`); else the
+    /// forward's port decides (80: http).
+    #[arg(long, alias = "scheme")]
+    schemes: Option<String>,
     /// `user:password` credentials (http; policy: basic-auth).
     #[arg(long)]
     basic_auth: Vec<String>,
@@ -98,8 +102,10 @@ pub fn bind_request(command: &str, forward: &RemoteForward) -> Result<BindReques
     }
     let parsed = SshCommand::try_parse_from(&words).map_err(|e| e.render().to_string())?;
     let (protocol, flags) = match parsed.protocol {
-        Kind::Http(f) if forward.port == 80 => (Protocol::Http, f),
-        Kind::Http(f) => (Protocol::Https, f),
+        Kind::Http(f) => (http_scheme(f.schemes.as_deref(), forward.port)?, f),
+        Kind::Tcp(f) | Kind::Tls(f) if f.schemes.is_some() => {
+            return Err("--schemes is for http endpoints".into());
+        }
         Kind::Tcp(f) => (Protocol::Tcp, f),
         Kind::Tls(f) => (Protocol::Tls, f),
     };
@@ -137,6 +143,19 @@ pub fn bind_request(command: &str, forward: &RemoteForward) -> Result<BindReques
     request.pooling_enabled = flags.pooling_enabled;
     request.inspect = false;
     Ok(request)
+}
+
+/// An http endpoint's scheme: `--schemes`, else http for a forward of port 80, else https.
+fn http_scheme(schemes: Option<&str>, port: u32) -> Result<Protocol, String> {
+    match schemes.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        Some("http") => Ok(Protocol::Http),
+        Some("https") => Ok(Protocol::Https),
+        Some(other) => Err(format!(
+            "--schemes `{other}`: give http or https (one endpoint per session)"
+        )),
+        None if port == 80 => Ok(Protocol::Http),
+        None => Ok(Protocol::Https),
+    }
 }
 
 fn basic_auth_policy(credentials: &[String]) -> Result<String, String> {
@@ -198,6 +217,10 @@ mod tests {
         assert_eq!(r.url.as_deref(), Some("https://*.example.com"));
         let r = bind_request("http", &fwd("localhost", 80))?;
         assert_eq!(r.protocol, Protocol::Http);
+        let r = bind_request("http --schemes http", &fwd("localhost", 443))?;
+        assert_eq!(r.protocol, Protocol::Http);
+        let r = bind_request("http --schemes https", &fwd("localhost", 80))?;
+        assert_eq!(r.protocol, Protocol::Https);
         let r = bind_request("tcp", &fwd("localhost", 0))?;
         assert_eq!((r.protocol, r.url), (Protocol::Tcp, None));
         let r = bind_request("tcp", &fwd("localhost", 22022))?;
@@ -224,6 +247,8 @@ mod tests {
             ("udp", "unrecognized subcommand"),
             ("http --nope", "unexpected argument"),
             ("tcp --basic-auth u:p", "for http endpoints"),
+            ("tls --schemes http", "for http endpoints"),
+            ("http --schemes http,https", "give http or https"),
             ("http 'unclosed", "cannot read"),
         ] {
             let e = bind_request(cmd, &fwd("", 443)).err().unwrap_or_default();
