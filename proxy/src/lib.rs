@@ -19,6 +19,7 @@
 //! - [`auth_limit`]: per-source-address back-off after failed authentications.
 //! - [`tunnel`]: agent-backed endpoints: authtokens, binds (HTTP/HTTPS names, TLS names
 //!   routed by SNI, TCP ports), pooling, and the streams to agents.
+//! - [`ssh`]: the SSH gateway (`ssh -R … edge http`), whose sessions bind like agents.
 //!
 //! [`run`] starts the edge in the foreground.
 
@@ -43,6 +44,7 @@ mod reload;
 pub mod routes;
 pub mod server;
 pub mod service;
+pub mod ssh;
 pub mod state;
 pub mod tls;
 pub mod tunnel;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::client::{ClientSession, StartParams};
 use crate::codec::write_stream_type;
 use crate::control::{self, ControlReader, ControlTx};
+use crate::edge_proxy::EdgeProxy;
 use crate::error::{CloseReason, Result, TunnelError};
 use crate::mux::{Mux, MuxConfig, Role};
 use crate::proto::{Auth, AuthOk, ControlMessage, PROTOCOL_VERSION, StreamType};
@@ -23,6 +24,7 @@ pub struct SessionBuilder {
     server_name: Option<String>,
     roots: Roots,
     transport: Option<Arc<dyn Transport>>,
+    proxy: Option<EdgeProxy>,
     heartbeat_interval: Duration,
     heartbeat_tolerance: Duration,
     connect_timeout: Duration,
@@ -52,6 +54,7 @@ impl SessionBuilder {
             server_name: None,
             roots: Roots::System,
             transport: None,
+            proxy: None,
             heartbeat_interval: Duration::from_secs(10),
             heartbeat_tolerance: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(10),
@@ -83,6 +86,13 @@ impl SessionBuilder {
     /// Dial through a custom transport instead of TLS over TCP.
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
+        self
+    }
+
+    /// Dial the edge through this HTTP CONNECT or SOCKS5 proxy (see [`EdgeProxy::parse`] and
+    /// [`EdgeProxy::from_env`]); ignored with a custom [`transport`](Self::transport).
+    pub fn proxy(mut self, proxy: EdgeProxy) -> Self {
+        self.proxy = Some(proxy);
         self
     }
 
@@ -150,7 +160,11 @@ impl SessionBuilder {
                 .ok_or_else(|| TunnelError::Tls(format!("bad connect address {}", self.addr)))?,
         };
         let config = client_tls_config(&self.roots)?;
-        TlsTransport::new(self.addr.clone(), &name, config, self.connect_timeout)
+        let tls = TlsTransport::new(self.addr.clone(), &name, config, self.connect_timeout)?;
+        Ok(match &self.proxy {
+            Some(p) => tls.with_proxy(p.clone()),
+            None => tls,
+        })
     }
 
     /// Dials the edge and authenticates.

@@ -70,6 +70,15 @@ pub enum TunnelError {
     /// The server refused a bind; the message may span several lines.
     #[error("bind refused ({}):\n{}", .0.code, .0.message)]
     BindRefused(BindError),
+    /// The proxy to the edge failed: `fatal` when it refused (credentials, policy, a bad
+    /// proxy URL), which retrying cannot fix; not when it was unreachable.
+    #[error("{message}")]
+    Proxy {
+        /// What happened, naming the proxy (never its credentials).
+        message: String,
+        /// Whether retrying with the same settings cannot help.
+        fatal: bool,
+    },
     /// An operation did not complete in time.
     #[error("timed out: {0}")]
     Timeout(&'static str),
@@ -93,6 +102,7 @@ impl TunnelError {
         match self {
             Self::AuthRejected(e) => e.code != AUTH_THROTTLED,
             Self::UnsupportedVersion(_) | Self::Tls(_) => true,
+            Self::Proxy { fatal, .. } => *fatal,
             _ => false,
         }
     }

@@ -9,6 +9,8 @@
 //! The edge runs a [`TunnelServer`] with an [`Authenticator`] and a [`BindHandler`] and gets
 //! [`AgentSession`]s; the agent builds a [`ClientSession`] with a [`SessionBuilder`], or keeps one
 //! alive across failures with [`ReconnectingSession`].
+//! An agent behind a corporate proxy dials through it with an [`EdgeProxy`] (HTTP CONNECT or
+//! SOCKS5, from a URL or the standard environment variables).
 //!
 //! ```no_run
 //! # async fn demo(ca_pem: Vec<u8>) -> sluice_tunnel::Result<()> {
@@ -37,6 +39,7 @@ pub mod builder;
 pub mod client;
 pub mod codec;
 mod control;
+pub mod edge_proxy;
 pub mod error;
 pub mod handler;
 pub mod mux;
@@ -53,6 +56,7 @@ pub use backoff::Backoff;
 pub use binding::EndpointBinding;
 pub use builder::SessionBuilder;
 pub use client::ClientSession;
+pub use edge_proxy::EdgeProxy;
 pub use error::{CloseReason, Result, TunnelError};
 pub use handler::{BindHandler, BindRejection};
 pub use mux::MuxConfig;

@@ -12,6 +12,7 @@ use sluice_tls::ServerCerts;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::edge_proxy::EdgeProxy;
 use crate::error::{Result, TunnelError};
 use crate::proto::ALPN;
 
@@ -86,6 +87,7 @@ pub struct TlsTransport {
     connector: tokio_rustls::TlsConnector,
     timeout: Duration,
     local_ip: Option<std::net::IpAddr>,
+    proxy: Option<EdgeProxy>,
 }
 
 impl std::fmt::Debug for TlsTransport {
@@ -93,6 +95,7 @@ impl std::fmt::Debug for TlsTransport {
         f.debug_struct("TlsTransport")
             .field("addr", &self.addr)
             .field("server_name", &self.server_name)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +116,7 @@ impl TlsTransport {
             connector: tokio_rustls::TlsConnector::from(config),
             timeout,
             local_ip: None,
+            proxy: None,
         })
     }
 
@@ -125,7 +129,27 @@ impl TlsTransport {
         }
     }
 
-    /// A TCP connection to the edge, from the chosen local address if any.
+    /// The same settings, dialing through `proxy` (HTTP CONNECT or SOCKS5).
+    pub fn with_proxy(&self, proxy: EdgeProxy) -> Self {
+        Self {
+            proxy: Some(proxy),
+            ..self.clone()
+        }
+    }
+
+    /// A TCP connection to the edge: through the proxy if there is one, else directly from
+    /// the chosen local address if any.
+    async fn open(&self) -> Result<TcpStream> {
+        let Some(proxy) = &self.proxy else {
+            return Ok(self.dial().await?);
+        };
+        let (host, port) = crate::auth::host_port(&self.addr)
+            .and_then(|(h, p)| Some((h, p?)))
+            .ok_or_else(|| TunnelError::Tls(format!("bad connect address {}", self.addr)))?;
+        proxy.connect(&host, port, self.timeout).await
+    }
+
+    /// A direct TCP connection to the edge, from the chosen local address if any.
     async fn dial(&self) -> std::io::Result<TcpStream> {
         let Some(ip) = self.local_ip else {
             return TcpStream::connect(&self.addr).await;
@@ -167,7 +191,7 @@ impl TlsTransport {
 impl Transport for TlsTransport {
     async fn connect(&self) -> Result<BoxedIo> {
         let dial = async {
-            let tcp = self.dial().await?;
+            let tcp = self.open().await?;
             tcp.set_nodelay(true)?;
             let tls = self
                 .connector

@@ -408,23 +408,37 @@ fn keys_sluice_cannot_act_on_warn_or_refuse_where_written() -> TestResult {
         "{err}"
     );
 
-    let refused = "version: 3\nagent:\n  authtoken: t\n  proxy_url: socks5://127.0.0.1:1080\n  dns_resolver_ips: [10.0.0.1]\n";
+    let refused = "version: 3\nagent:\n  authtoken: t\n  proxy_url: ftp://127.0.0.1:1080\n  dns_resolver_ips: [10.0.0.1]\n";
     let err = file(refused)
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(
-        err.contains(
-            "sluice.yml:4:14: agent.proxy_url: sluice cannot dial the edge through a proxy"
-        ),
+        err.contains("sluice.yml:4:14: agent.proxy_url: proxy URL `ftp://127.0.0.1:1080`"),
         "{err}"
     );
     assert!(
         err.contains("sluice.yml:5:21: agent.dns_resolver_ips"),
         "{err}"
     );
+    let v3_proxy = "version: 3\nagent:\n  proxy_url: socks5://u:p@127.0.0.1:1080\n";
+    assert_eq!(
+        file(v3_proxy)?.agent_settings().proxy_url.as_deref(),
+        Some("socks5://u:p@127.0.0.1:1080")
+    );
     let v2_proxy = "proxy_url: http://127.0.0.1:3128\n";
-    assert!(file(v2_proxy).is_err());
+    assert!(file(v2_proxy)?.warnings.is_empty());
+    let v2_socks = "socks5_proxy: 127.0.0.1:1080\n";
+    assert_eq!(
+        file(v2_socks)?.agent_settings().proxy_url.as_deref(),
+        Some("socks5://127.0.0.1:1080")
+    );
+    let v2_bad = "http_proxy: \"https://p:1\"\n";
+    let err = file(v2_bad)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("sluice.yml:1:13: http_proxy:"), "{err}");
     Ok(())
 }
 

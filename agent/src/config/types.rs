@@ -55,11 +55,11 @@ pub struct ConfigFile {
     pub heartbeat_interval: Option<GoDuration>,
     /// v2: heartbeat tolerance.
     pub heartbeat_tolerance: Option<GoDuration>,
-    /// v2: proxy for the edge connection.
+    /// v2: proxy for the edge connection (`http://` CONNECT or `socks5://`).
     pub proxy_url: Option<String>,
-    /// v2: HTTP proxy for the edge connection (refused: sluice cannot dial through one yet).
+    /// v2: HTTP proxy for the edge connection (CONNECT; `user:pass@` for basic credentials).
     pub http_proxy: Option<String>,
-    /// v2: SOCKS5 proxy for the edge connection (refused: sluice cannot dial through one yet).
+    /// v2: SOCKS5 proxy for the edge connection (`user:pass@` for its password method).
     pub socks5_proxy: Option<String>,
     /// v2: console colours (no effect: warned).
     pub console_ui_color: Option<String>,
@@ -110,7 +110,8 @@ pub struct AgentSection {
     pub log_format: Option<String>,
     /// Session metadata (at most 4096 characters).
     pub metadata: Option<String>,
-    /// Proxy for the edge connection.
+    /// Proxy for the edge connection: `http://[user:pass@]host:port` (CONNECT) or
+    /// `socks5://[user:pass@]host:port` (`socks5h://`: the proxy resolves the edge's name).
     pub proxy_url: Option<String>,
     /// Remote management.
     pub remote_management: Option<bool>,
@@ -159,6 +160,19 @@ impl AgentSection {
 }
 
 impl ConfigFile {
+    /// v2's proxy: `proxy_url`, else `http_proxy`, else `socks5_proxy` (a scheme added when
+    /// the value has none, so `socks5_proxy: host:1080` means SOCKS5).
+    pub fn v2_proxy_url(&self) -> Option<String> {
+        let with = |scheme: &str, v: &String| match v.contains("://") {
+            true => v.clone(),
+            false => format!("{scheme}://{v}"),
+        };
+        self.proxy_url
+            .clone()
+            .or_else(|| self.http_proxy.as_ref().map(|v| with("http", v)))
+            .or_else(|| self.socks5_proxy.as_ref().map(|v| with("socks5", v)))
+    }
+
     /// The agent settings, with v2's top-level keys folded in (the `agent:` section wins).
     pub fn agent_settings(&self) -> AgentSection {
         let mut a = AgentSection {
@@ -177,7 +191,7 @@ impl ConfigFile {
             inspect_db_size: self.inspect_db_size,
             heartbeat_interval: self.heartbeat_interval,
             heartbeat_tolerance: self.heartbeat_tolerance,
-            proxy_url: self.proxy_url.clone(),
+            proxy_url: self.v2_proxy_url(),
             ..AgentSection::default()
         };
         if let Some(agent) = &self.agent {

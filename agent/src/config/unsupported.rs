@@ -2,7 +2,8 @@
 //! ngrok should load unchanged, but no key may be silently ignored: a key whose absence of
 //! effect changes nothing the user relies on (update checks, regions) loads with a warning naming it, and one that changes how or whether the agent
 //! reaches its edge (a proxy, a network interface, DNS servers, a revocation list) is refused
-//! at load with its line and column.
+//! at load with its line and column. Proxy URLs are checked here too, so a bad one is refused
+//! with its line and column rather than at the first dial.
 
 use sluice_source::{Node, PathSeg};
 
@@ -64,12 +65,18 @@ pub(super) fn review(
     if file.update == Some(true) {
         judge(None, "update", Verdict::Warn(NO_UPDATES.into()));
     }
-    for (key, set) in [
-        ("http_proxy", &file.http_proxy),
-        ("socks5_proxy", &file.socks5_proxy),
+    for (key, scheme, set) in [
+        ("http_proxy", "http", &file.http_proxy),
+        ("socks5_proxy", "socks5", &file.socks5_proxy),
     ] {
-        if set.is_some() {
-            judge(None, key, Verdict::Refuse(NO_PROXY.into()));
+        if let Some(url) = set {
+            let url = match url.contains("://") {
+                true => url.clone(),
+                false => format!("{scheme}://{url}"),
+            };
+            if let Some(verdict) = proxy_verdict(&url) {
+                judge(None, key, verdict);
+            }
         }
     }
     if let Some(agent) = &file.agent {
@@ -85,8 +92,12 @@ pub(super) fn review(
 }
 
 const NO_UPDATES: &str = "has no effect: sluice never checks for or installs updates";
-const NO_PROXY: &str =
-    "sluice cannot dial the edge through a proxy yet; remove it to connect directly";
+/// A refusal of a proxy URL the agent could not dial through.
+fn proxy_verdict(url: &str) -> Option<Verdict> {
+    sluice_tunnel::EdgeProxy::parse(url)
+        .err()
+        .map(|e| Verdict::Refuse(e.to_string()))
+}
 
 fn region_verdict(region: &str) -> Verdict {
     Verdict::Warn(format!(
@@ -149,8 +160,8 @@ fn verdicts(agent: &AgentSection) -> Vec<(&'static str, Verdict)> {
             ),
         ));
     }
-    if agent.proxy_url.is_some() {
-        out.push(("proxy_url", Refuse(NO_PROXY.into())));
+    if let Some(verdict) = agent.proxy_url.as_deref().and_then(proxy_verdict) {
+        out.push(("proxy_url", verdict));
     }
     if agent.connect_interface.is_some() {
         out.push((

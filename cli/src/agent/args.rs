@@ -138,6 +138,9 @@ pub struct Settings {
     pub heartbeat: (Duration, Duration),
     /// Time allowed to dial and authenticate to the edge (`None`: the session's default).
     pub connect_timeout: Option<Duration>,
+    /// The config's proxy for a remote edge (`proxy_url`, v2 `http_proxy`/`socks5_proxy`);
+    /// `None`: the environment's (`HTTPS_PROXY`, `http_proxy`, `ALL_PROXY`, `NO_PROXY`).
+    pub proxy_url: Option<String>,
     /// Extra `Host` values the web interface accepts (`web_allow_hosts`).
     pub web_allow_hosts: Vec<String>,
     /// The embedded edge's listeners.
@@ -214,6 +217,7 @@ impl SessionArgs {
             inspect_limits: agent.inspect_limits(),
             heartbeat: agent.heartbeat(),
             connect_timeout: agent.connect_timeout.map(|d| d.0),
+            proxy_url: agent.proxy_url.clone(),
             web_allow_hosts: agent.web_allow_hosts.clone().unwrap_or_default(),
             embedded: EmbeddedOptions {
                 http: self.edge_http,

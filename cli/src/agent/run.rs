@@ -12,7 +12,7 @@ use sluice_agent::config::{ConsoleUi, ResolvedEndpoint};
 use sluice_agent::runner::{Forwarding, RunError, RunEvent, Runner};
 use sluice_agent::{ApiOptions, EndpointKind, InspectApi, Inspector};
 use sluice_policy::Registry;
-use sluice_tunnel::{Protocol, SessionBuilder};
+use sluice_tunnel::{EdgeProxy, Protocol, SessionBuilder};
 
 use super::args::Settings;
 use super::console::Notes;
@@ -43,6 +43,22 @@ async fn shutdown_signal() {
     }
 }
 
+/// The proxy to reach a remote edge at `addr` through: the config's, else the environment's
+/// (never for the embedded edge, which is in this process).
+fn edge_proxy(settings: &Settings, addr: &str) -> anyhow::Result<Option<EdgeProxy>> {
+    let proxy = match &settings.proxy_url {
+        Some(url) => Some(EdgeProxy::parse(url).context("the config's proxy_url")?),
+        None => {
+            let host = sluice_tunnel::auth::host_port(addr).map_or_else(String::new, |(h, _)| h);
+            EdgeProxy::from_env(&host)?
+        }
+    };
+    if let Some(p) = &proxy {
+        tracing::info!(proxy = %p, "dialing the edge through a proxy");
+    }
+    Ok(proxy)
+}
+
 /// Dials the embedded edge or the remote one.
 async fn session_builder(
     settings: &Settings,
@@ -67,6 +83,9 @@ async fn session_builder(
             }
             if let Some(timeout) = settings.connect_timeout {
                 builder = builder.connect_timeout(timeout);
+            }
+            if let Some(proxy) = edge_proxy(settings, addr)? {
+                builder = builder.proxy(proxy);
             }
             Ok((
                 builder.client_id(client_id).heartbeat(interval, tolerance),

@@ -80,6 +80,15 @@ pub fn report(args: &SessionArgs, cfg: &Config, s: &Settings) -> Vec<AgentSettin
         ),
     );
     push(
+        "proxy_url",
+        match &s.proxy_url {
+            Some(url) => sluice_tunnel::EdgeProxy::parse(url)
+                .map_or_else(|e| e.to_string(), |p| p.to_string()),
+            None => "none (the environment's HTTPS_PROXY, http_proxy or ALL_PROXY if set)".into(),
+        },
+        origin(cfg, "proxy_url", None, ""),
+    );
+    push(
         "connect_timeout",
         s.connect_timeout.map_or_else(|| "10s".into(), duration),
         origin(cfg, "connect_timeout", None, ""),

@@ -29,6 +29,8 @@ pub struct TunnelEdge {
     pub tcp: Option<u16>,
     /// Admin port (`/metrics`).
     pub admin: u16,
+    /// SSH gateway port, when the edge has one.
+    pub ssh: Option<u16>,
     /// More config after [`TOKEN`]'s `authtokens:` entry: more list items, then top-level
     /// sections (`tunnel:` …).
     pub extra_config: String,
@@ -53,6 +55,12 @@ impl TunnelEdge {
     /// `"  - token: t2\n    account: b\n    allow: [\"*.localhost\"]\n"`, then top-level
     /// sections.
     pub async fn start_with_config(tcp: bool, extra_config: &str) -> TunnelEdge {
+        Self::start_full(tcp, false, extra_config).await
+    }
+
+    /// [`start_with_config`](Self::start_with_config), with an SSH gateway when `ssh` (its
+    /// keys go in `extra_config`, under the first authtoken).
+    pub async fn start_full(tcp: bool, ssh: bool, extra_config: &str) -> TunnelEdge {
         let mut edge = TunnelEdge {
             child: None,
             http: free_port(),
@@ -60,6 +68,7 @@ impl TunnelEdge {
             tunnel: free_port(),
             tcp: tcp.then(|| super::free_ports(20)),
             admin: free_port(),
+            ssh: ssh.then(free_port),
             extra_config: extra_config.to_owned(),
             dir: scratch_dir(),
         };
@@ -99,8 +108,11 @@ impl TunnelEdge {
     }
 
     fn config(&self) -> String {
+        let ssh = self
+            .ssh
+            .map_or_else(String::new, |p| format!("  ssh: 127.0.0.1:{p}\n"));
         let mut text = format!(
-            "version: 1\nlisteners:\n  http: 127.0.0.1:{}\n  https: 127.0.0.1:{}\n  tunnel: 127.0.0.1:{}\n  admin: 127.0.0.1:{}\nstate_dir: {}\nevents:\n  output: {}\nbase_domains: [localhost]\nauthtokens:\n  - token: {TOKEN}\n    account: tests\n    allow: [\"*\"]\n{}",
+            "version: 1\nlisteners:\n  http: 127.0.0.1:{}\n  https: 127.0.0.1:{}\n  tunnel: 127.0.0.1:{}\n  admin: 127.0.0.1:{}\n{ssh}state_dir: {}\nevents:\n  output: {}\nbase_domains: [localhost]\nauthtokens:\n  - token: {TOKEN}\n    account: tests\n    allow: [\"*\"]\n{}",
             self.http,
             self.https,
             self.tunnel,
@@ -151,7 +163,10 @@ impl TunnelEdge {
                 panic!("sluice edge exited early: {status}\n{}", self.stderr());
             }
             let mut up = self.ca_path().exists();
-            for port in [self.http, self.https, self.tunnel, self.admin] {
+            for port in [self.http, self.https, self.tunnel, self.admin]
+                .into_iter()
+                .chain(self.ssh)
+            {
                 up = up && TcpStream::connect(("127.0.0.1", port)).await.is_ok();
             }
             if up {
@@ -215,18 +230,32 @@ impl Drop for AgentProc {
 }
 
 impl AgentProc {
-    /// Spawns `sluice ARGS` with a private config home, no inherited edge settings and the web
-    /// interface on a free port.
+    /// Spawns `sluice ARGS` with a private config home, no inherited edge or proxy settings
+    /// and the web interface on a free port.
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> AgentProc {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with these environment variables set.
+    pub fn spawn_with_env<S: AsRef<std::ffi::OsStr>>(
+        args: &[S],
+        env: &[(&str, &str)],
+    ) -> AgentProc {
         let home = scratch_dir();
         let stderr = home.join("stderr.log");
         let web = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        for var in sluice_tunnel::edge_proxy::PROXY_ENV {
+            command.env_remove(var);
+        }
+        command.env_remove("NO_PROXY").env_remove("no_proxy");
+        let mut child = command
             .args(args)
             .arg("--web-addr")
             .arg(format!("127.0.0.1:{web}"))
             .env_remove("SLUICE_CONNECT_URL")
             .env_remove("SLUICE_AUTHTOKEN")
+            .envs(env.iter().copied())
             .env("XDG_CONFIG_HOME", &home)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -12,6 +12,8 @@ mod edge;
 pub mod internal;
 mod nginx;
 pub mod pebble;
+pub mod proxies;
+pub mod ssh;
 mod tls_client;
 mod tls_upstream;
 mod upstream;

@@ -336,6 +336,11 @@ pub fn load_str(
         .tunnel
         .as_ref()
         .and_then(|a| cx.socket_addr(a, &[key("listeners"), key("tunnel")]));
+    let ssh = raw
+        .listeners
+        .ssh
+        .as_ref()
+        .and_then(|a| cx.socket_addr(a, &[key("listeners"), key("ssh")]));
     let mut authtokens = Vec::new();
     for (i, t) in raw.authtokens.iter().enumerate() {
         let at = |k: &str| vec![key("authtokens"), PathSeg::Index(i), key(k)];
@@ -374,10 +379,12 @@ pub fn load_str(
         if authtokens.iter().any(|x: &Authtoken| x.token == t.token) {
             cx.error(&at("token"), "this authtoken is given twice");
         }
+        let authorized_keys = super::ssh_keys::authorized_keys(&mut cx, base, i, t);
         authtokens.push(Authtoken {
             token: t.token.clone(),
             account: t.account.clone().unwrap_or_else(|| format!("account-{i}")),
             allow,
+            authorized_keys,
         });
     }
     let mut base_domains = Vec::new();
@@ -435,6 +442,12 @@ pub fn load_str(
             "the tunnel listener needs at least one entry in authtokens",
         );
     }
+    if ssh.is_some() && authtokens.iter().all(|t| t.authorized_keys.is_empty()) {
+        cx.error(
+            &[key("listeners"), key("ssh")],
+            "the ssh listener needs authorized_keys under at least one authtoken",
+        );
+    }
     if cx.diagnostics.iter().any(Diagnostic::is_error) {
         return Err(ConfigError {
             diagnostics: cx.diagnostics,
@@ -453,6 +466,7 @@ pub fn load_str(
         events,
         endpoints,
         tunnel,
+        ssh,
         tunnel_tls,
         authtokens,
         auth_limits,

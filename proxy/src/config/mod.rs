@@ -60,6 +60,7 @@ mod model;
 mod policy_only;
 mod prepare;
 mod raw;
+mod ssh_keys;
 mod tcp;
 #[cfg(test)]
 mod tests;

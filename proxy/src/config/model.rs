@@ -56,6 +56,8 @@ pub struct EdgeConfig {
     pub endpoints: Vec<Arc<Endpoint>>,
     /// Address of the tunnel listener (agents).
     pub tunnel: Option<SocketAddr>,
+    /// Address of the SSH gateway (`ssh -R`).
+    pub ssh: Option<SocketAddr>,
     /// TLS of the tunnel listener.
     pub tunnel_tls: TunnelTls,
     /// Authtokens agents may present.
@@ -150,6 +152,8 @@ pub struct Authtoken {
     pub account: String,
     /// What it may bind.
     pub allow: Vec<Allow>,
+    /// SSH public keys that log in on the ssh listener as this token.
+    pub authorized_keys: Vec<russh::keys::PublicKey>,
 }
 
 impl std::fmt::Debug for Authtoken {
@@ -157,6 +161,7 @@ impl std::fmt::Debug for Authtoken {
         f.debug_struct("Authtoken")
             .field("account", &self.account)
             .field("allow", &self.allow)
+            .field("authorized_keys", &self.authorized_keys.len())
             .finish_non_exhaustive()
     }
 }

@@ -165,6 +165,13 @@ pub(super) struct RawAuthtoken {
     /// token's position.
     #[serde(default)]
     pub(super) account: Option<String>,
+    /// Public keys (OpenSSH `authorized_keys` lines) that log in on the ssh listener as this
+    /// token: same account, same grants.
+    #[serde(default)]
+    pub(super) authorized_keys: Vec<String>,
+    /// An OpenSSH `authorized_keys` file (relative to this file) with more such keys.
+    #[serde(default)]
+    pub(super) authorized_keys_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -224,6 +231,10 @@ pub(super) struct RawListeners {
     /// Tunnel listener for agents, `host:port` (TLS).
     #[serde(default)]
     pub(super) tunnel: Option<String>,
+    /// SSH gateway, `host:port`: `ssh -R` publishes a local port with the keys listed under
+    /// each authtoken's `authorized_keys` (host key kept in the state folder).
+    #[serde(default)]
+    pub(super) ssh: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -35,10 +35,12 @@ use tokio::net::TcpListener;
 
 use crate::admin::admin_loop;
 use crate::cert_watch::{CertWatch, cert_files};
+use crate::auth_limit::AuthLimiter;
 use crate::config::{EdgeConfig, Scheme};
 use crate::event_sink::EventSink;
 use crate::reload::{file_stamp, reload};
 use crate::service::EdgeService;
+use crate::ssh::SshGateway;
 use crate::state::Shared;
 use crate::tls::DevCa;
 use crate::tunnel::watch_session;
@@ -126,16 +128,42 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
         Some(a) => Some(bind(a, "admin").await?),
         None => None,
     };
-    let tunnel = match config.tunnel {
-        Some(a) => Some(Arc::new(
-            start_tunnel(a, &config, &shared, &registry, ca.as_ref()).await?,
-        )),
-        None => None,
+    // One limiter for every listener that checks a secret (tunnel authtokens, SSH keys).
+    let limiter = Arc::new(AuthLimiter::new(config.auth_limits));
+    let tunnel = match (config.tunnel, config.ssh) {
+        (None, None) => None,
+        (addr, _) => {
+            let (server, local) = start_tunnel(
+                addr,
+                &config,
+                &shared,
+                &registry,
+                ca.as_ref(),
+                limiter.clone(),
+            )
+            .await?;
+            if let Some(a) = local {
+                eprintln!("sluice edge: tunnel listener on {a}");
+            }
+            Some(Arc::new(server))
+        }
+    };
+    let _ssh = match (config.ssh, &tunnel) {
+        (Some(addr), Some(server)) => {
+            let gateway = SshGateway::start(
+                addr,
+                &config,
+                server.clone(),
+                limiter.clone(),
+                shared.metrics.clone(),
+            )
+            .await?;
+            eprintln!("sluice edge: ssh listener on {}", gateway.local_addr());
+            Some(gateway)
+        }
+        _ => None,
     };
     if let Some(server) = &tunnel {
-        if let Some(a) = server.local_addr() {
-            eprintln!("sluice edge: tunnel listener on {a}");
-        }
         let (server, routes) = (server.clone(), shared.tunnels.clone());
         let sessions = drain.sessions.clone();
         tokio::spawn(async move {

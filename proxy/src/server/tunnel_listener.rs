@@ -25,15 +25,35 @@ impl rustls::server::ResolvesServerCert for FixedCert {
     }
 }
 
-/// Starts the tunnel listener: agents authenticate with the configured authtokens and bind
-/// endpoints into the shared routing table.
+/// The tunnel server: agents authenticate with the configured authtokens (failures counted in
+/// `limiter`) and bind endpoints into the shared routing table. It listens on `addr` when the
+/// config has a tunnel listener; without one it serves only in-process sessions (the SSH
+/// gateway's). Returns it with the address it listens on.
 pub(super) async fn start_tunnel(
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
     config: &EdgeConfig,
     shared: &Arc<Shared>,
     registry: &Registry,
     ca: Option<&Arc<DevCa>>,
-) -> anyhow::Result<sluice_tunnel::TunnelServer> {
+    limiter: Arc<AuthLimiter>,
+) -> anyhow::Result<(sluice_tunnel::TunnelServer, Option<SocketAddr>)> {
+    let binder = Binder::new(
+        shared.clone(),
+        registry.clone(),
+        BindSettings::from_config(config),
+    );
+    let server = sluice_tunnel::TunnelServer::new(
+        Arc::new(TokenAuth::new(
+            config.authtokens.clone(),
+            limiter,
+            shared.metrics.clone(),
+        )),
+        Arc::new(binder),
+        sluice_tunnel::ServerSettings::default(),
+    );
+    let Some(addr) = addr else {
+        return Ok((server, None));
+    };
     let key = match (&config.tunnel_tls.key, ca) {
         (Some(k), _) => k.clone(),
         (None, Some(ca)) => ca
@@ -52,22 +72,9 @@ pub(super) async fn start_tunnel(
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(FixedCert(key)));
     tls.alpn_protocols = vec![sluice_tunnel::proto::ALPN.to_vec()];
-    let binder = Binder::new(
-        shared.clone(),
-        registry.clone(),
-        BindSettings::from_config(config),
-    );
-    let server = sluice_tunnel::TunnelServer::bind(
-        addr,
-        Arc::new(tls),
-        Arc::new(TokenAuth::new(
-            config.authtokens.clone(),
-            Arc::new(AuthLimiter::new(config.auth_limits)),
-            shared.metrics.clone(),
-        )),
-        Arc::new(binder),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (tunnel): {e}"))?;
-    Ok(server)
+    let local = server
+        .listen(addr, Arc::new(tls))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (tunnel): {e}"))?;
+    Ok((server, Some(local)))
 }

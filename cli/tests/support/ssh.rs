@@ -1,0 +1,150 @@
+//! The real OpenSSH client against the edge's SSH gateway: keys made by `ssh-keygen`, and
+//! `ssh -R … 127.0.0.1 COMMAND` processes whose output is collected. `None` when OpenSSH is not
+//! installed.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Whether `ssh` and `ssh-keygen` are installed.
+pub fn openssh_installed() -> bool {
+    ["ssh", "ssh-keygen"].iter().all(|bin| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {bin}"))
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// A new Ed25519 key in `dir`: its private key file and its public `authorized_keys` line.
+pub fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .status()
+        .expect("run ssh-keygen");
+    assert!(status.success(), "ssh-keygen failed");
+    let public = std::fs::read_to_string(path.with_extension("pub")).expect("public key");
+    (path, public.trim().to_owned())
+}
+
+/// A running `ssh` client, killed on drop.
+pub struct SshProc {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    stderr: PathBuf,
+}
+
+impl Drop for SshProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl SshProc {
+    /// `ssh -p PORT -i KEY -R FORWARD tests@127.0.0.1 COMMAND` (the command as one word, as a
+    /// shell would pass it after quoting), host key not checked.
+    pub fn spawn(port: u16, key: &Path, forward: &str, command: &str, dir: &Path) -> SshProc {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let stderr = dir.join(format!("ssh-{n}.stderr"));
+        let mut child = Command::new("ssh")
+            .args([
+                "-n",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ExitOnForwardFailure=yes",
+                "-F",
+                "/dev/null",
+                "-p",
+            ])
+            .arg(port.to_string())
+            .arg("-i")
+            .arg(key)
+            .arg("-R")
+            .arg(forward)
+            .arg("tests@127.0.0.1")
+            .arg(command)
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).expect("ssh stderr file"))
+            .spawn()
+            .expect("spawn ssh");
+        let stdout = child.stdout.take().expect("ssh stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(mut l) = sink.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        SshProc {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// Standard error so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// The URL of the `Forwarding URL` line, waiting for it (at most 20 s).
+    pub async fn url(&mut self) -> String {
+        let start = Instant::now();
+        loop {
+            let found = self.lines.lock().ok().and_then(|l| {
+                l.iter()
+                    .find_map(|l| l.strip_prefix("Forwarding ").map(str::to_owned))
+            });
+            if let Some(url) = found {
+                return url.trim().to_owned();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("ssh exited ({status}) before forwarding: {}", self.stderr());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no Forwarding line within 20 s: {}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits (at most `limit`) for ssh to exit; its exit code.
+    pub async fn exited(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    /// Kills the client (its connection drops).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
