@@ -167,6 +167,12 @@ impl Policy {
         if ex.aborted.is_some() {
             return ResponseVerdict::Send;
         }
+        // Decided on the response as it came, before this phase's actions (compress-response
+        // sets a Content-Encoding that applies after the event stream was rewritten).
+        let event_stream = ex
+            .response
+            .as_ref()
+            .is_some_and(|res| is_event_stream(&res.headers));
         if !self.rules(Phase::HttpResponse).is_empty() {
             match self.run_http_phase(Phase::HttpResponse, conn, ex).await {
                 // A response made in this phase replaces the one being sent.
@@ -174,23 +180,20 @@ impl Policy {
                 HttpEnd::Closed => return ResponseVerdict::Close,
             }
         }
-        if ex.aborted.is_none() {
+        if event_stream && ex.aborted.is_none() {
             self.stream_events(conn, ex);
         }
         ResponseVerdict::Send
     }
 
-    /// Attaches `on_event_stream_message` to a `text/event-stream` response that is not
-    /// content-encoded, when the policy has rules for it.
+    /// Attaches `on_event_stream_message` to a `text/event-stream` response that the upstream
+    /// did not content-encode, when the policy has rules for it.
     fn stream_events(&self, conn: &Connection, ex: &mut Exchange) {
         let phase = Phase::EventStreamMessage;
         if self.rules(phase).is_empty() {
             return;
         }
         let Some(res) = &ex.response else { return };
-        if !is_event_stream(&res.headers) {
-            return;
-        }
         let needs = self.needs_in(phase);
         let req_value = if needs.req.is_empty() {
             None
