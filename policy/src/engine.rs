@@ -218,6 +218,7 @@ impl Policy {
             req_value,
             res_value,
             results: ex.results.clone(),
+            fired: ex.event_stream_fired.clone(),
         });
         ex.response_transforms.insert(0, Box::new(stream));
         // Messages may change length: the host sends the body chunked.

@@ -14,5 +14,5 @@ mod tests;
 
 pub use cx::EventCx;
 pub use parse::{Piece, SseLine, SseMessage, SseSplitter};
-pub use run::MAX_MESSAGE_BYTES;
 pub(crate) use run::{EventStream, StreamContext};
+pub use run::{FiredSet, MAX_MESSAGE_BYTES};

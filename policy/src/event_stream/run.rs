@@ -20,6 +20,10 @@ use crate::values;
 use super::cx::EventCx;
 use super::parse::{Piece, SseMessage, SseSplitter};
 
+/// The indexes of the phase's rules that fired for some message of a stream (a set, so a
+/// long stream does not grow it).
+pub type FiredSet = Arc<std::sync::Mutex<std::collections::BTreeSet<usize>>>;
+
 /// The largest message held to run the phase on; a longer one is passed through unchanged.
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
@@ -37,6 +41,8 @@ pub(crate) struct StreamContext {
     pub res_value: Option<Arc<dyn Val>>,
     /// `actions.ngrok.*` as the response phase left them.
     pub results: BTreeMap<String, Value>,
+    /// Where fired rules are recorded.
+    pub fired: FiredSet,
 }
 
 /// The body transform that runs the phase per message.
@@ -88,7 +94,9 @@ impl EventStream {
                     .set(ScopeVar::Actions, values::actions_value(&results));
             }
             match rule_matches(rule, &st, Phase::EventStreamMessage, i, &mut issues, None) {
-                Matched::Yes => {}
+                Matched::Yes => {
+                    cx.fired.lock().unwrap_or_else(|p| p.into_inner()).insert(i);
+                }
                 Matched::No => continue,
                 Matched::Stopped(why) => {
                     tracing::debug!(rule = i, ?why, "on_event_stream_message stopped: budget");
