@@ -47,6 +47,7 @@ pub fn builtin_registry() -> Registry {
         .register(Typed::<
             actions::response_body_find_replace::ResponseBodyFindReplace,
         >::new())
+        .register(Typed::<actions::sse_find_replace::SseFindReplace>::new())
         .register(Typed::<actions::log::Log>::new())
         .register(Typed::<actions::compress_response::CompressResponse>::new());
     r

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::build::BuildCx;
 use crate::cx::{HttpCx, TcpCx};
 use crate::diag::Code;
+use crate::event_stream::EventCx;
 use crate::exchange::{ActionError, Flow};
 use crate::phase::Phase;
 
@@ -56,6 +57,14 @@ pub trait Action: Send + Sync + 'static {
     async fn on_http_response(&self, _cx: &mut HttpCx<'_>) -> Result<Flow, ActionError> {
         Err(ActionError::internal(
             "action does not run in on_http_response",
+        ))
+    }
+
+    /// Runs in `on_event_stream_message`, once per Server-Sent Events message, while the
+    /// response streams: synchronous, since it runs inside the body's stream.
+    fn on_event_stream_message(&self, _cx: &mut EventCx<'_>) -> Result<Flow, ActionError> {
+        Err(ActionError::internal(
+            "action does not run in on_event_stream_message",
         ))
     }
 

@@ -38,7 +38,7 @@ pub(crate) struct PhaseState {
 
 impl PhaseState {
     /// Sets a variable, visible at once (a later entry of the same `set-vars` reads it).
-    fn set_var(&mut self, name: &str, value: Value) {
+    pub(crate) fn set_var(&mut self, name: &str, value: Value) {
         self.vars.insert(name.to_string(), value);
         if self.needs.vars {
             self.scope

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::cel::{Needs, ScopeVar};
 use crate::cx::{HttpCx, PhaseState, TcpCx};
+use crate::event_stream::{EventStream, StreamContext};
 use crate::exchange::{Connection, Exchange, Flow, RuntimeIssue, SyntheticResponse};
 use crate::phase::Phase;
 use crate::policy::Policy;
@@ -157,17 +158,72 @@ impl Policy {
 
     /// Runs `on_http_response` against the upstream's response or the one the request phase
     /// made. Actions may change it in place or replace it.
+    /// A `text/event-stream` response then gets `on_event_stream_message` as a streaming
+    /// transform, run before any other (so before compression).
     pub async fn on_http_response(&self, conn: &Connection, ex: &mut Exchange) -> ResponseVerdict {
         if ex.close {
             return ResponseVerdict::Close;
         }
-        if ex.aborted.is_some() || self.rules(Phase::HttpResponse).is_empty() {
+        if ex.aborted.is_some() {
             return ResponseVerdict::Send;
         }
-        match self.run_http_phase(Phase::HttpResponse, conn, ex).await {
-            // A response made in this phase replaces the one being sent.
-            HttpEnd::Ran | HttpEnd::Responded => ResponseVerdict::Send,
-            HttpEnd::Closed => ResponseVerdict::Close,
+        // Decided on the response as it came, before this phase's actions (compress-response
+        // sets a Content-Encoding that applies after the event stream was rewritten).
+        let event_stream = ex
+            .response
+            .as_ref()
+            .is_some_and(|res| is_event_stream(&res.headers));
+        if !self.rules(Phase::HttpResponse).is_empty() {
+            match self.run_http_phase(Phase::HttpResponse, conn, ex).await {
+                // A response made in this phase replaces the one being sent.
+                HttpEnd::Ran | HttpEnd::Responded => {}
+                HttpEnd::Closed => return ResponseVerdict::Close,
+            }
+        }
+        if event_stream && ex.aborted.is_none() {
+            self.stream_events(conn, ex);
+        }
+        ResponseVerdict::Send
+    }
+
+    /// Attaches `on_event_stream_message` to a `text/event-stream` response that the upstream
+    /// did not content-encode, when the policy has rules for it.
+    fn stream_events(&self, conn: &Connection, ex: &mut Exchange) {
+        let phase = Phase::EventStreamMessage;
+        if self.rules(phase).is_empty() {
+            return;
+        }
+        let Some(res) = &ex.response else { return };
+        let needs = self.needs_in(phase);
+        let req_value = if needs.req.is_empty() {
+            None
+        } else {
+            Some(std::sync::Arc::from(values::request_val(
+                &ex.request,
+                &conn.endpoint,
+                needs.req,
+                conn.now(),
+            )))
+        };
+        let res_value = (!needs.res.is_empty())
+            .then(|| std::sync::Arc::from(values::response_val(res, needs.res)));
+        let stream = EventStream::new(StreamContext {
+            rules: self.shared_rules(phase),
+            needs,
+            clock: conn.clock.clone(),
+            conn_info: conn.info.clone(),
+            endpoint: conn.endpoint.clone(),
+            conn_value: conn.conn_value.clone(),
+            endpoint_value: conn.endpoint_value.clone(),
+            req_value,
+            res_value,
+            results: ex.results.clone(),
+            fired: ex.event_stream_fired.clone(),
+        });
+        ex.response_transforms.insert(0, Box::new(stream));
+        // Messages may change length: the host sends the body chunked.
+        if let Some(res) = ex.response.as_mut() {
+            res.headers.remove(http::header::CONTENT_LENGTH);
         }
     }
 
@@ -270,6 +326,20 @@ impl Policy {
         }
         needs
     }
+}
+
+/// Whether a response is an uncompressed `text/event-stream`.
+fn is_event_stream(headers: &http::HeaderMap) -> bool {
+    let media_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    let encoded = headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
+    media_type.is_some_and(|t| t.eq_ignore_ascii_case("text/event-stream")) && !encoded
 }
 
 fn http_state(conn: &Connection, ex: &Exchange, phase: Phase, needs: Needs) -> PhaseState {

@@ -316,6 +316,9 @@ pub struct Exchange {
     pub login: Option<LoginRecord>,
     /// Rules that fired, in order.
     pub fired: Vec<FiredRule>,
+    /// The `on_event_stream_message` rules that fired for at least one message (by index),
+    /// filled while the response streams; read by the harness for `fired` and coverage.
+    pub event_stream_fired: crate::event_stream::FiredSet,
     /// Runtime problems met while evaluating.
     pub issues: Vec<RuntimeIssue>,
     /// `vars.*` at the end of each phase (for tests and `explain`).
@@ -365,6 +368,7 @@ impl Exchange {
             logs: Vec::new(),
             login: None,
             fired: Vec::new(),
+            event_stream_fired: Default::default(),
             issues: Vec::new(),
             vars_by_phase: BTreeMap::new(),
             results: BTreeMap::new(),

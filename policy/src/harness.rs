@@ -11,12 +11,13 @@ use http::{HeaderMap, Method, StatusCode};
 
 use crate::engine::{RequestVerdict, ResponseVerdict, TcpVerdict};
 use crate::exchange::{
-    BodyTransform, BufferedBody, Clock, ConnInfo, Connection, EndpointInfo, Exchange, TlsInfo,
+    BodyTransform, BufferedBody, Clock, ConnInfo, Connection, EndpointInfo, Exchange, FiredRule,
+    TlsInfo,
 };
 use crate::internal::{
     InternalCall, InternalCallError, InternalCallFuture, InternalEndpoints, InternalRouting,
 };
-use crate::phase::Protocol;
+use crate::phase::{Phase, Protocol};
 use crate::policy::Policy;
 
 /// A clock that stands still until moved: virtual time for rate limits and breakers.
@@ -377,6 +378,22 @@ async fn run_exchange(
         .unwrap_or_else(|| reply.body.clone());
     let body = apply_transforms(&mut ex.response_transforms, raw)
         .unwrap_or_else(|e| Bytes::from(e.to_string()));
+    let streamed: Vec<usize> = ex
+        .event_stream_fired
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .copied()
+        .collect();
+    for index in streamed {
+        if let Some(rule) = policy.rules(Phase::EventStreamMessage).get(index) {
+            ex.fired.push(FiredRule {
+                phase: Phase::EventStreamMessage,
+                index,
+                name: rule.name.clone(),
+            });
+        }
+    }
     let (status, headers) = ex
         .response
         .as_ref()

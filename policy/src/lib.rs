@@ -17,6 +17,7 @@ pub mod cel_fns;
 pub mod cx;
 pub mod diag;
 mod engine;
+pub mod event_stream;
 pub mod exchange;
 pub mod harness;
 pub mod internal;
@@ -41,6 +42,7 @@ pub use build::BuildCx;
 pub use cx::{HttpCx, PhaseCx, TcpCx};
 pub use diag::{Code, Diagnostic, PolicyError, Severity};
 pub use engine::{RequestVerdict, ResponseVerdict, TcpVerdict};
+pub use event_stream::{EventCx, SseMessage};
 pub use exchange::{
     ActionError, BodyError, BodyTransform, BufferedBody, Clock, ConnInfo, Connection,
     ERROR_CODE_HEADER, EndpointInfo, Exchange, FiredRule, Flow, LogEntry, LoginDecision,

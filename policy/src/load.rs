@@ -88,7 +88,7 @@ struct Loader<'a> {
     diagnostics: Vec<Diagnostic>,
     auth_seen: Option<String>,
     /// What each phase's expressions and templates read, by [`Phase::index`].
-    needs: [Needs; 3],
+    needs: [Needs; 4],
 }
 
 impl Loader<'_> {
@@ -97,9 +97,9 @@ impl Loader<'_> {
             .push(Diagnostic::error(code, self.file, loc, path, message));
     }
 
-    fn document(&mut self, root: &Node) -> [Vec<Rule>; 3] {
-        let mut phases: [Vec<Rule>; 3] = Default::default();
-        let mut seen: [Option<String>; 3] = Default::default();
+    fn document(&mut self, root: &Node) -> [Vec<Rule>; 4] {
+        let mut phases: [Vec<Rule>; 4] = Default::default();
+        let mut seen: [Option<String>; 4] = Default::default();
         let entries = match &root.kind {
             NodeKind::Map(entries) => entries,
             NodeKind::Null => return phases,
@@ -109,7 +109,7 @@ impl Loader<'_> {
                     root.loc,
                     &[],
                     format!(
-                        "a policy is a map of phases (on_tcp_connect, on_http_request, on_http_response), found {}",
+                        "a policy is a map of phases (on_tcp_connect, on_http_request, on_http_response, on_event_stream_message), found {}",
                         other.describe()
                     ),
                 );

@@ -13,11 +13,18 @@ pub enum Phase {
     HttpRequest,
     /// Once per HTTP response.
     HttpResponse,
+    /// Once per Server-Sent Events message of a `text/event-stream` response.
+    EventStreamMessage,
 }
 
 impl Phase {
     /// All phases in run order.
-    pub const ALL: [Phase; 3] = [Phase::TcpConnect, Phase::HttpRequest, Phase::HttpResponse];
+    pub const ALL: [Phase; 4] = [
+        Phase::TcpConnect,
+        Phase::HttpRequest,
+        Phase::HttpResponse,
+        Phase::EventStreamMessage,
+    ];
 
     /// The document key.
     pub fn key(self) -> &'static str {
@@ -25,6 +32,7 @@ impl Phase {
             Phase::TcpConnect => "on_tcp_connect",
             Phase::HttpRequest => "on_http_request",
             Phase::HttpResponse => "on_http_response",
+            Phase::EventStreamMessage => "on_event_stream_message",
         }
     }
 
@@ -35,6 +43,7 @@ impl Phase {
             "on_tcp_connect" => (Phase::TcpConnect, false),
             "on_http_request" => (Phase::HttpRequest, false),
             "on_http_response" => (Phase::HttpResponse, false),
+            "on_event_stream_message" => (Phase::EventStreamMessage, false),
             "inbound" => (Phase::HttpRequest, true),
             "outbound" => (Phase::HttpResponse, true),
             _ => return None,

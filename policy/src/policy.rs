@@ -12,10 +12,12 @@ use crate::source::{Loc, PathSeg};
 pub struct Policy {
     /// The file it was loaded from, for diagnostics found later (see [`Policy::prepare`]).
     file: Arc<str>,
-    phases: [Vec<Rule>; 3],
+    /// Shared so that a streaming phase (`on_event_stream_message`) can outlive the call
+    /// that started it.
+    phases: [Arc<Vec<Rule>>; 4],
     warnings: Vec<Diagnostic>,
     /// What each phase reads, by [`Phase::index`].
-    needs: [Needs; 3],
+    needs: [Needs; 4],
 }
 
 impl std::fmt::Debug for Policy {
@@ -23,7 +25,7 @@ impl std::fmt::Debug for Policy {
         f.debug_struct("Policy")
             .field(
                 "rules",
-                &self.phases.iter().map(Vec::len).collect::<Vec<_>>(),
+                &self.phases.iter().map(|p| p.len()).collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -60,13 +62,13 @@ pub struct PolicyAction {
 impl Policy {
     pub(crate) fn new(
         file: Arc<str>,
-        phases: [Vec<Rule>; 3],
+        phases: [Vec<Rule>; 4],
         warnings: Vec<Diagnostic>,
-        needs: [Needs; 3],
+        needs: [Needs; 4],
     ) -> Self {
         Policy {
             file,
-            phases,
+            phases: phases.map(Arc::new),
             warnings,
             needs,
         }
@@ -101,7 +103,12 @@ impl Policy {
     /// before a policy serves traffic.
     pub async fn prepare(&self) -> Result<(), PolicyError> {
         let mut diagnostics = Vec::new();
-        for action in self.phases.iter().flatten().flat_map(|r| &r.actions) {
+        for action in self
+            .phases
+            .iter()
+            .flat_map(|p| p.iter())
+            .flat_map(|r| &r.actions)
+        {
             if let Err(e) = action.action.prepare().await {
                 let mut path = action.path.clone();
                 path.push(PathSeg::Key("config".into()));
@@ -136,6 +143,11 @@ impl Policy {
 
     /// Whether the policy has no rules at all.
     pub fn is_empty(&self) -> bool {
-        self.phases.iter().all(Vec::is_empty)
+        self.phases.iter().all(|p| p.is_empty())
+    }
+
+    /// The rules of a phase, shared (for a phase that runs while a body streams).
+    pub(crate) fn shared_rules(&self, phase: Phase) -> Arc<Vec<Rule>> {
+        self.phases[phase.index()].clone()
     }
 }

@@ -167,7 +167,7 @@ fn stopped_at(
     let rejected = match phase {
         Phase::TcpConnect => report.closed && !report.forwarded && report.status.is_none(),
         Phase::HttpRequest => !report.forwarded,
-        Phase::HttpResponse => false,
+        Phase::HttpResponse | Phase::EventStreamMessage => false,
     };
     (always || (rejecting && rejected)).then_some(last)
 }

@@ -20,6 +20,7 @@ pub mod request_body_find_replace;
 pub mod response_body_find_replace;
 pub mod restrict_ips;
 pub mod set_vars;
+pub mod sse_find_replace;
 pub mod terminate_tls;
 pub mod url_rewrite;
 pub mod verify_webhook;

@@ -7,6 +7,8 @@
 //! A failed verification answers `403` (`401` for Xero) with `ERR_SLUICE_3204`, unless
 //! `enforce: false`. `webhook-validation`, the older name some ngrok integration pages use,
 //! loads with a warning.
+//! Amazon SNS (`provider: sns`) takes no `secret`: its messages are RSA-signed by an AWS
+//! certificate, fetched from the message's `SigningCertURL` and cached.
 //! Result variables: `actions.ngrok.verify_webhook.verified` and, on failure,
 //! `actions.ngrok.verify_webhook.error.{code,message}`; they never contain the secret.
 
@@ -22,7 +24,7 @@ use sluice_policy::{
     Termination, TypedAction,
 };
 
-use crate::webhook::{self, Provider, Verification, WebhookRequest};
+use crate::webhook::{self, Provider, SnsCertificates, Verification, WebhookRequest};
 
 /// The largest body the action buffers to verify (10 MiB).
 pub const BODY_LIMIT: usize = 10 * 1024 * 1024;
@@ -37,7 +39,9 @@ pub struct VerifyWebhookConfig {
     /// Provider id as ngrok spells it (`github`, `stripe`, `slack`, `zoom`, ...). Required.
     #[schemars(schema_with = "provider_schema")]
     pub provider: String,
-    /// The signing secret; `${…}` allowed. Required.
+    /// The signing secret; `${…}` allowed. Required for every provider but `sns`, which
+    /// refuses one.
+    #[serde(default)]
     pub secret: String,
     /// Reject requests that fail verification. Default true.
     #[serde(default = "default_enforce")]
@@ -71,8 +75,11 @@ impl Default for VerifyWebhookConfig {
 /// The built action.
 pub struct VerifyWebhook {
     provider: Provider,
-    secret: Template,
+    /// `None` for `sns`, which takes no secret.
+    secret: Option<Template>,
     enforce: bool,
+    /// Amazon SNS signing certificates, for `sns` only.
+    sns_certs: Option<SnsCertificates>,
 }
 
 impl VerifyWebhook {
@@ -105,15 +112,18 @@ impl VerifyWebhook {
 #[async_trait]
 impl Action for VerifyWebhook {
     async fn on_http_request(&self, cx: &mut HttpCx<'_>) -> Result<Flow, ActionError> {
-        let secret = self
-            .secret
-            .render(cx.scope())
-            .map_err(|e| ActionError::interpolation(Self::TYPE, "secret", e))?;
+        let secret = match &self.secret {
+            Some(template) => template
+                .render(cx.scope())
+                .map_err(|e| ActionError::interpolation(Self::TYPE, "secret", e))?,
+            None => String::new(),
+        };
         let body = match cx.read_request_body(BODY_LIMIT).await {
             Ok(body) => body,
             Err(e) => return Ok(self.fail(cx, format!("the request body cannot be verified: {e}"))),
         };
         let url = RequestUrl::of(cx.request(), cx.endpoint()).full();
+        let now = cx.now();
         let outcome = {
             let head = cx.request();
             let req = WebhookRequest {
@@ -122,7 +132,7 @@ impl Action for VerifyWebhook {
                 headers: &head.headers,
                 body: &body,
             };
-            webhook::verify(self.provider, &secret, &req, cx.now())
+            webhook::verify(self.provider, &secret, &req, now, self.sns_certs.as_ref()).await
         };
         match outcome {
             Ok(verification) => {
@@ -169,13 +179,35 @@ impl TypedAction for VerifyWebhook {
                 None
             }
         };
-        let secret = if config.secret.is_empty() {
+        let provider = provider?;
+        if !provider.takes_secret() {
+            if !config.secret.is_empty() {
+                cx.error_at(
+                    Code::InvalidValue,
+                    "secret",
+                    "sns takes no secret: Amazon SNS messages are signed by AWS's certificate",
+                );
+                return None;
+            }
+            let sns_certs = match SnsCertificates::new() {
+                Ok(certs) => certs,
+                Err(e) => {
+                    cx.error_at(Code::InvalidValue, "provider", e.to_string());
+                    return None;
+                }
+            };
+            return Some(VerifyWebhook {
+                provider,
+                secret: None,
+                enforce: config.enforce,
+                sns_certs: Some(sns_certs),
+            });
+        }
+        if config.secret.is_empty() {
             cx.error_at(Code::InvalidValue, "secret", "must not be empty");
-            None
-        } else {
-            cx.template("secret", &config.secret)
-        };
-        let (provider, secret) = (provider?, secret?);
+            return None;
+        }
+        let secret = cx.template("secret", &config.secret)?;
         if let Some(text) = secret.as_static()
             && let Err(e) = webhook::validate_secret(provider, text)
         {
@@ -184,8 +216,9 @@ impl TypedAction for VerifyWebhook {
         }
         Some(VerifyWebhook {
             provider,
-            secret,
+            secret: Some(secret),
             enforce: config.enforce,
+            sns_certs: None,
         })
     }
 }

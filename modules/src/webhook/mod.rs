@@ -20,8 +20,10 @@
 //! | `hubspot` | `X-HubSpot-Signature-v3`: base64 HMAC-SHA256 of method+URL+body+`X-HubSpot-Request-Timestamp` (ms) | 300 s |
 //! | `intercom` | `X-Hub-Signature: sha1=<hex HMAC-SHA1(body)>` | none signed |
 //! | `linear` | `Linear-Signature: <hex HMAC-SHA256(body)>`; `webhookTimestamp` (ms) in the JSON body | 60 s |
+//! | `plivo` | `X-Plivo-Signature-V3`: base64 HMAC-SHA256 of URL (sorted query), sorted `POST` params or body, and `X-Plivo-Signature-V3-Nonce` | none signed |
 //! | `pagerduty` | `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>...]` | none signed |
 //! | `sendgrid` | ECDSA P-256/SHA-256 over timestamp+body; secret is the base64 DER public key | 300 s (default) |
+//! | `sns` | Amazon SNS: RSA (SHA-1 or SHA-256) over the message's fields, with the certificate fetched from its `SigningCertURL`; no secret | 3600 s |
 //! | `sentry` | `Sentry-Hook-Signature: <hex HMAC-SHA256(body)>` | none signed |
 //! | `shopify` | `X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256(body)>` | none signed |
 //! | `slack` | `X-Slack-Signature: v0=<hex HMAC-SHA256("v0:ts:body")>` | 300 s |
@@ -43,6 +45,7 @@
 //! | id | signature | replay tolerance |
 //! |----|-----------|------------------|
 //! | `aftership` | `aftership-hmac-sha256: <base64 HMAC-SHA256(body)>` | none signed |
+//! | `airship` | `X-UA-Signature: <hex HMAC-SHA256("ts:body")>`, `X-UA-Timestamp` (Unix seconds) | 300 s (default) |
 //! | `alchemy` | `X-Alchemy-Signature: <hex HMAC-SHA256(body)>` | none signed |
 //! | `autodesk` | `x-adsk-signature: sha1hash=<hex HMAC-SHA1(body)>` | none signed |
 //! | `bolt` | `X-Bolt-Hmac-Sha256: <base64 HMAC-SHA256(body)>` | none signed |
@@ -57,6 +60,7 @@
 //! | `dropbox` | `X-Dropbox-Signature: <hex HMAC-SHA256(body)>`; answers the `GET ?challenge=` | none signed |
 //! | `facebook_graph_api`, `facebook_messenger`, `instagram`, `whatsapp` | `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body)>` (app secret) | none signed |
 //! | `frameio` | `X-Frameio-Signature: v0=<hex HMAC-SHA256("v0:ts:body")>`, `X-Frameio-Request-Timestamp` | 300 s (default) |
+//! | `go1` | `go1-signature: t=..,v1=<hex HMAC-SHA256("t.body")>` | 300 s (default) |
 //! | `heroku` | `Heroku-Webhook-Hmac-SHA256: <base64 HMAC-SHA256(body)>` | none signed |
 //! | `jira` | `X-Hub-Signature: sha256=<hex HMAC-SHA256(body)>` | none signed |
 //! | `launch_darkly` | `X-LD-Signature: <hex HMAC-SHA256(body)>` | none signed |
@@ -70,6 +74,7 @@
 //! | `sonatype` | `X-Nexus-Webhook-Signature: <hex HMAC-SHA1(body)>` | none signed |
 //! | `terraform` | `X-TFE-Notification-Signature: <hex HMAC-SHA512(body)>` | none signed |
 //! | `tiktok` | `TikTok-Signature: t=..,s=<hex HMAC-SHA256("t.body")>` | 300 s (default) |
+//! | `trendmicro_conformity` | `X-TrendMicro-Signature: <hex HMAC-SHA256(body)>` (the security token) | none signed |
 //! | `webex` | `X-Spark-Signature: <hex HMAC-SHA1(body)>` | none signed |
 //! | `zendesk` | `X-Zendesk-Webhook-Signature: <base64 HMAC-SHA256(ts + body)>`, `X-Zendesk-Webhook-Signature-Timestamp` (RFC 3339) | 300 s (default) |
 //!
@@ -88,9 +93,13 @@ mod hubspot;
 mod linear;
 mod mailchimp;
 mod mailgun;
+mod plivo;
+mod provider;
 mod sendgrid;
 mod simple;
 mod slack;
+mod sns;
+mod sns_certs;
 mod stripe;
 mod svix;
 mod table;
@@ -103,221 +112,17 @@ mod zoom;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
-use std::str::FromStr;
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 pub use error::{UnknownProvider, WebhookError};
+pub use provider::Provider;
+pub use sns_certs::SnsCertificates;
 
 /// Error code the proxy reports when verification fails (ngrok's `ERR_NGROK_3204`).
 pub const ERROR_CODE: &str = "ERR_SLUICE_3204";
 
 /// Replay tolerance used for providers that sign a timestamp but document no tolerance.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
-
-/// A provider id as ngrok spells it in policies ("github", "stripe", "svix", ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Provider {
-    /// Bitbucket (Cloud and Data Center) webhooks.
-    Bitbucket,
-    /// Brex webhooks (Standard Webhooks headers).
-    Brex,
-    /// Calendly webhook subscriptions.
-    Calendly,
-    /// Clerk webhooks (delivered through Svix).
-    Clerk,
-    /// Contentful webhooks (signed canonical request).
-    Contentful,
-    /// GitHub webhooks.
-    GitHub,
-    /// GitLab webhooks (secret token).
-    GitLab,
-    /// Hygraph (formerly GraphCMS) webhooks.
-    GraphCms,
-    /// HubSpot webhooks and app requests (signature v3).
-    HubSpot,
-    /// Intercom webhooks.
-    Intercom,
-    /// Linear webhooks.
-    Linear,
-    /// Mailchimp Transactional (Mandrill) webhooks.
-    Mailchimp,
-    /// Mailgun webhooks.
-    Mailgun,
-    /// PagerDuty v3 webhooks.
-    PagerDuty,
-    /// SendGrid signed Event Webhook.
-    SendGrid,
-    /// Sentry integration platform webhooks.
-    Sentry,
-    /// Shopify webhooks.
-    Shopify,
-    /// Slack requests (events, commands, interactivity).
-    Slack,
-    /// Square webhooks.
-    Square,
-    /// Stripe webhooks.
-    Stripe,
-    /// Svix and Standard Webhooks senders.
-    Svix,
-    /// Twilio webhooks and status callbacks.
-    Twilio,
-    /// Twitter / X Account Activity API webhooks.
-    Twitter,
-    /// Typeform webhooks.
-    Typeform,
-    /// Worldline (Connect / Direct) webhooks.
-    Worldline,
-    /// Xero webhooks.
-    Xero,
-    /// Zoom webhooks.
-    Zoom,
-    /// A provider whose scheme is one HMAC over parts of the request (a row of `table.rs`).
-    Table(TableProvider),
-}
-
-/// A provider of the HMAC table, by its row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TableProvider(usize);
-
-impl TableProvider {
-    fn scheme(self) -> &'static table::Scheme {
-        &table::SCHEMES[self.0]
-    }
-}
-
-/// Every provider, sorted by id.
-static ALL: LazyLock<Vec<Provider>> = LazyLock::new(|| {
-    let mut all: Vec<Provider> = NAMED.to_vec();
-    all.extend((0..table::SCHEMES.len()).map(|i| Provider::Table(TableProvider(i))));
-    all.sort_by_key(|p| p.id());
-    all
-});
-
-/// The providers with their own file.
-const NAMED: &[Provider] = &[
-    Provider::Bitbucket,
-    Provider::Brex,
-    Provider::Calendly,
-    Provider::Clerk,
-    Provider::Contentful,
-    Provider::GitHub,
-    Provider::GitLab,
-    Provider::GraphCms,
-    Provider::HubSpot,
-    Provider::Intercom,
-    Provider::Linear,
-    Provider::Mailchimp,
-    Provider::Mailgun,
-    Provider::PagerDuty,
-    Provider::SendGrid,
-    Provider::Sentry,
-    Provider::Shopify,
-    Provider::Slack,
-    Provider::Square,
-    Provider::Stripe,
-    Provider::Svix,
-    Provider::Twilio,
-    Provider::Twitter,
-    Provider::Typeform,
-    Provider::Worldline,
-    Provider::Xero,
-    Provider::Zoom,
-];
-
-impl Provider {
-    /// The provider id as written in a traffic policy.
-    pub fn id(&self) -> &'static str {
-        match self {
-            Provider::Bitbucket => "bitbucket",
-            Provider::Brex => "brex",
-            Provider::Calendly => "calendly",
-            Provider::Clerk => "clerk",
-            Provider::Contentful => "contentful",
-            Provider::GitHub => "github",
-            Provider::GitLab => "gitlab",
-            Provider::GraphCms => "graphcms",
-            Provider::HubSpot => "hubspot",
-            Provider::Intercom => "intercom",
-            Provider::Linear => "linear",
-            Provider::Mailchimp => "mailchimp",
-            Provider::Mailgun => "mailgun",
-            Provider::PagerDuty => "pagerduty",
-            Provider::SendGrid => "sendgrid",
-            Provider::Sentry => "sentry",
-            Provider::Shopify => "shopify",
-            Provider::Slack => "slack",
-            Provider::Square => "square",
-            Provider::Stripe => "stripe",
-            Provider::Svix => "svix",
-            Provider::Twilio => "twilio",
-            Provider::Twitter => "twitter",
-            Provider::Typeform => "typeform",
-            Provider::Worldline => "worldline",
-            Provider::Xero => "xero",
-            Provider::Zoom => "zoom",
-            Provider::Table(t) => t.scheme().id,
-        }
-    }
-
-    /// Every supported provider, sorted by id.
-    pub fn all() -> &'static [Provider] {
-        &ALL
-    }
-
-    /// The replay tolerance applied to the provider's signed timestamp, or
-    /// `None` when the provider signs no timestamp.
-    pub fn tolerance(&self) -> Option<Duration> {
-        match self {
-            Provider::Calendly => Some(Duration::from_secs(180)),
-            Provider::Linear => Some(Duration::from_secs(60)),
-            Provider::Contentful => Some(contentful::TOLERANCE),
-            Provider::Brex
-            | Provider::Clerk
-            | Provider::GraphCms
-            | Provider::HubSpot
-            | Provider::SendGrid
-            | Provider::Slack
-            | Provider::Stripe
-            | Provider::Svix
-            | Provider::Zoom => Some(DEFAULT_TOLERANCE),
-            Provider::Table(t) => t.scheme().replay_tolerance(),
-            _ => None,
-        }
-    }
-
-    /// The status the proxy should use to reject an unverified request: `401`
-    /// for Xero, whose intent-to-receive check demands it, else `403`.
-    pub fn failure_status(&self) -> http::StatusCode {
-        match self {
-            Provider::Xero => http::StatusCode::UNAUTHORIZED,
-            _ => http::StatusCode::FORBIDDEN,
-        }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
-    }
-}
-
-impl FromStr for Provider {
-    type Err = UnknownProvider;
-
-    /// Parses an id (ASCII case-insensitive, surrounding spaces ignored).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let wanted = s.trim();
-        ALL.iter()
-            .copied()
-            .find(|p| p.id().eq_ignore_ascii_case(wanted))
-            .ok_or_else(|| UnknownProvider {
-                given: s.to_owned(),
-                supported: ALL.iter().map(Provider::id).collect::<Vec<_>>().join(", "),
-            })
-    }
-}
 
 /// What the proxy knows about an incoming request.
 #[derive(Debug, Clone, Copy)]
@@ -343,9 +148,7 @@ pub enum Verification {
 
 /// Checks at policy load time that `secret` is usable with `provider`.
 pub fn validate_secret(provider: Provider, secret: &str) -> Result<(), WebhookError> {
-    if secret.is_empty() {
-        return Err(WebhookError::invalid_secret("the secret must not be empty"));
-    }
+    check_presence(provider, secret)?;
     match provider {
         Provider::Svix | Provider::Clerk | Provider::Brex => svix::signing_key(secret).map(drop),
         Provider::SendGrid => sendgrid::public_key(secret).map(drop),
@@ -355,16 +158,48 @@ pub fn validate_secret(provider: Provider, secret: &str) -> Result<(), WebhookEr
     }
 }
 
+/// A secret is required for every provider but `sns`, which refuses one (as ngrok does).
+fn check_presence(provider: Provider, secret: &str) -> Result<(), WebhookError> {
+    match (provider.takes_secret(), secret.is_empty()) {
+        (true, true) => Err(WebhookError::invalid_secret("the secret must not be empty")),
+        (false, false) => Err(WebhookError::invalid_secret(
+            "Amazon SNS messages are signed by AWS's certificate; sns takes no secret",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Verifies one webhook request signed by `provider` with `secret`, at time `now`.
-pub fn verify(
+///
+/// `certs` fetches and caches Amazon SNS signing certificates; it is only used (and only
+/// needed) for `sns`, whose requests fail verification without it.
+pub async fn verify(
+    provider: Provider,
+    secret: &str,
+    req: &WebhookRequest<'_>,
+    now: SystemTime,
+    certs: Option<&SnsCertificates>,
+) -> Result<Verification, WebhookError> {
+    check_presence(provider, secret)?;
+    if provider == Provider::Sns {
+        let certs = certs.ok_or_else(|| {
+            WebhookError::malformed("no certificate source for Amazon SNS messages")
+        })?;
+        let message = sns::parse(req, now)?;
+        let cert = certs.get(&message.cert_url).await?;
+        sns::check_signature(&message, &cert)?;
+        return Ok(Verification::Verified);
+    }
+    verify_shared_secret(provider, secret, req, now)
+}
+
+/// [`verify`] for the providers that sign with a shared secret.
+fn verify_shared_secret(
     provider: Provider,
     secret: &str,
     req: &WebhookRequest<'_>,
     now: SystemTime,
 ) -> Result<Verification, WebhookError> {
-    if secret.is_empty() {
-        return Err(WebhookError::invalid_secret("the secret must not be empty"));
-    }
     let key = secret.as_bytes();
     let tolerance = provider.tolerance().unwrap_or(DEFAULT_TOLERANCE);
     match provider {
@@ -383,10 +218,14 @@ pub fn verify(
         Provider::Mailchimp => mailchimp::verify(key, req),
         Provider::Mailgun => mailgun::verify(key, req, now, tolerance),
         Provider::PagerDuty => simple::verify_pagerduty(key, req),
+        Provider::Plivo => plivo::verify(key, req),
         Provider::SendGrid => sendgrid::verify(secret, req, now, tolerance),
         Provider::Sentry => simple::verify_sentry(key, req),
         Provider::Shopify => simple::verify_shopify(key, req),
         Provider::Slack => slack::verify(key, req, now, tolerance),
+        Provider::Sns => Err(WebhookError::malformed(
+            "Amazon SNS messages are verified with their certificate",
+        )),
         Provider::Square => simple::verify_square(key, req),
         Provider::Stripe => stripe::verify_stripe(key, req, now, tolerance),
         Provider::Twilio => twilio::verify(key, req),

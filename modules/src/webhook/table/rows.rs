@@ -89,6 +89,14 @@ pub(crate) static SCHEMES: &[Scheme] = &[
         Alg::Sha256,
         Enc::Base64,
     ),
+    versioned(
+        "airship",
+        "X-UA-Signature",
+        "",
+        &[Part::Timestamp, Part::Text(":"), Part::Body],
+        "X-UA-Timestamp",
+        TsFormat::UnixSecs,
+    ),
     body("alchemy", "X-Alchemy-Signature", "", Alg::Sha256, Enc::Hex),
     body(
         "autodesk",
@@ -213,6 +221,7 @@ pub(crate) static SCHEMES: &[Scheme] = &[
         "X-Frameio-Request-Timestamp",
         TsFormat::UnixSecs,
     ),
+    dotted("go1", "go1-signature", "t", "v1"),
     body(
         "heroku",
         "Heroku-Webhook-Hmac-SHA256",
@@ -284,6 +293,13 @@ pub(crate) static SCHEMES: &[Scheme] = &[
         Enc::Hex,
     ),
     dotted("tiktok", "TikTok-Signature", "t", "s"),
+    body(
+        "trendmicro_conformity",
+        "X-TrendMicro-Signature",
+        "",
+        Alg::Sha256,
+        Enc::Hex,
+    ),
     body("webex", "X-Spark-Signature", "", Alg::Sha1, Enc::Hex),
     body(
         "whatsapp",
