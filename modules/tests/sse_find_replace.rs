@@ -53,6 +53,7 @@ async fn send(upstream_headers: &[(&'static str, &'static str)], body: Bytes) ->
         status: StatusCode::OK,
         headers,
         body,
+        trailers: HeaderMap::new(),
     };
     harness::exchange(&policy(), &conn, req, Bytes::new(), &reply).await
 }

@@ -199,14 +199,14 @@ impl Policy {
             None
         } else {
             Some(std::sync::Arc::from(values::request_val(
-                &ex.request,
+                ex,
                 &conn.endpoint,
                 needs.req,
                 conn.now(),
             )))
         };
         let res_value = (!needs.res.is_empty())
-            .then(|| std::sync::Arc::from(values::response_val(res, needs.res)));
+            .then(|| std::sync::Arc::from(values::response_val(res, &ex.response_trailers, needs.res)));
         let stream = EventStream::new(StreamContext {
             rules: self.shared_rules(phase),
             needs,

@@ -118,3 +118,24 @@ fn is_ip_or_localhost(host: &str) -> bool {
     let name = crate::routes::normalize(host);
     name == "localhost" || name.parse::<std::net::IpAddr>().is_ok()
 }
+
+#[cfg(test)]
+mod host_tests {
+    use super::is_ip_or_localhost;
+
+    #[test]
+    fn ip_hosts_are_the_ones_the_embedded_edge_falls_back_for() {
+        for host in [
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "localhost:8080",
+            "LOCALHOST",
+        ] {
+            assert!(is_ip_or_localhost(host), "{host}");
+        }
+        for host in ["app.localhost:8080", "example.com", "", "127.0.0.1.nip.io"] {
+            assert!(!is_ip_or_localhost(host), "{host}");
+        }
+    }
+}
