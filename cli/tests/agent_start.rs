@@ -149,7 +149,7 @@ async fn agent_keys_take_effect_or_say_why_not() {
     let proxied = write_file(
         &dir,
         "proxied.yml",
-        "version: 3\nagent:\n  authtoken: x\n  proxy_url: http://127.0.0.1:3128\n",
+        "version: 3\nagent:\n  authtoken: x\n  proxy_url: https://127.0.0.1:3128\n",
     );
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["http", "8080", "--config"])
@@ -219,8 +219,9 @@ async fn https_on_the_embedded_edge_uses_a_kept_ca_and_says_how_to_trust_it() {
 #[test]
 fn ngroks_default_config_is_read_when_sluices_is_absent() {
     let dir = scratch_dir();
-    // A refused key makes the run stop at load and name the file it read.
-    let text = "version: 2\nauthtoken: x\nhttp_proxy: http://127.0.0.1:3128\n";
+    // A refused value (a TLS proxy, which the agent cannot dial) makes the run stop at load
+    // and name the file it read.
+    let text = "version: 2\nauthtoken: x\nhttp_proxy: https://127.0.0.1:3128\n";
     let v2 = write_file(&dir.join("home").join(".ngrok2"), "ngrok.yml", text);
     let v3 = write_file(&dir.join("xdg").join("ngrok"), "ngrok.yml", text);
     let run = |xdg: bool| {

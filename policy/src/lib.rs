@@ -14,6 +14,7 @@ pub mod action;
 pub mod build;
 pub mod cel;
 pub mod cel_fns;
+mod connection;
 pub mod cx;
 pub mod diag;
 mod engine;

@@ -9,45 +9,10 @@ mod tunnel_common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use sluice_tunnel::{BindRequest, ClientSession, Protocol};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tunnel_common::test_ca::TestCa;
 use tunnel_common::{agent, start_edge, temp_dir};
-
-/// A CA writing client certificates (PEM files) under it.
-struct TestCa {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl TestCa {
-    fn new(name: &str) -> TestCa {
-        let key = KeyPair::generate().expect("CA key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let pem = params.clone().self_signed(&key).expect("CA").pem();
-        TestCa {
-            pem,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// Writes `<cn>.crt` and `<cn>.key` in `dir`; their paths.
-    fn client(&self, dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
-        let key = KeyPair::generate().expect("client key");
-        let mut params = CertificateParams::new(vec![format!("{cn}.client.test")]).expect("p");
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "Acme");
-        let cert = params.signed_by(&key, &self.issuer).expect("client cert");
-        let (crt, k) = (dir.join(format!("{cn}.crt")), dir.join(format!("{cn}.key")));
-        std::fs::write(&crt, cert.pem()).expect("write crt");
-        std::fs::write(&k, key.serialize_pem()).expect("write key");
-        (crt, k)
-    }
-}
 
 /// The agent answers every HTTP stream `200` with the request head it received as the body.
 fn serve_heads(client: Arc<ClientSession>) {
@@ -165,10 +130,10 @@ async fn mutual_tls_on_https_endpoints() {
     .await
     .expect("bind lenient");
     serve_heads(a.clone());
-    let alice = clients.client(&dir, "alice");
-    let bob = clients.client(&dir, "bob");
-    let mallory = clients.client(&dir, "mallory");
-    let eve = stranger.client(&dir, "eve");
+    let alice = clients.client_files(&dir, "alice");
+    let bob = clients.client_files(&dir, "bob");
+    let mallory = clients.client_files(&dir, "mallory");
+    let eve = stranger.client_files(&dir, "eve");
     let port = edge.https;
 
     // require-and-verify: no certificate and a wrong CA are refused in the handshake.

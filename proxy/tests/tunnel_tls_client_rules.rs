@@ -9,9 +9,9 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use sluice_tunnel::{BindRequest, ClientSession, Protocol};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tunnel_common::test_ca::TestCa;
 use tunnel_common::{agent, start_edge, temp_dir};
 
 /// The agent answers each stream's first line with `agent:<line>`.
@@ -70,26 +70,12 @@ async fn rules_after_terminate_tls_read_the_client_certificate() {
     let dir = temp_dir("tls-client-rules");
     let edge = start_edge(&dir).await;
     let a = Arc::new(agent(&edge, "tok-a", "client-rules").await.expect("agent"));
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "clients CA");
-    let ca_pem = ca.clone().self_signed(&ca_key).expect("CA").pem();
-    let issuer = Issuer::new(ca, ca_key);
-    let client = |cn: &str| {
-        let key = KeyPair::generate().expect("key");
-        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-        p.distinguished_name.push(DnType::CommonName, cn);
-        let cert = p.signed_by(&key, &issuer).expect("cert");
-        let (crt, k) = (dir.join(format!("{cn}.crt")), dir.join(format!("{cn}.key")));
-        std::fs::write(&crt, cert.pem()).expect("crt");
-        std::fs::write(&k, key.serialize_pem()).expect("key");
-        (crt, k)
-    };
+    let ca = TestCa::new("clients CA");
+    let client = |cn: &str| ca.client_files(&dir, cn);
     let policy = serde_json::json!({
         "on_tcp_connect": [
             {"actions": [{"type": "terminate-tls",
-                          "config": {"mutual_tls_certificate_authorities": [ca_pem]}}]},
+                          "config": {"mutual_tls_certificate_authorities": [ca.pem]}}]},
             {"expressions": ["conn.tls.client.subject.common_name == 'mallory'",
                              "actions.ngrok.terminate_tls.version != ''"],
              "actions": [{"type": "deny"}]}

@@ -8,7 +8,6 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -16,6 +15,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme, SupportedProtocolVersion};
 use sluice_tunnel::{BindRequest, ClientSession, Protocol};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tunnel_common::test_ca::TestCa;
 use tunnel_common::{agent, eventually, start_edge, temp_dir};
 
 fn provider() -> Arc<CryptoProvider> {
@@ -166,34 +166,6 @@ fn serve_plain(client: Arc<ClientSession>) -> Arc<Mutex<Vec<String>>> {
         }
     });
     lines
-}
-
-/// A CA, and a function issuing client certificates (chain DER, PKCS#8 key) under it.
-struct TestCa {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl TestCa {
-    fn new(name: &str) -> TestCa {
-        let key = KeyPair::generate().expect("CA key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let pem = params.clone().self_signed(&key).expect("CA").pem();
-        TestCa {
-            pem,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    fn client(&self, cn: &str) -> (Vec<CertificateDer<'static>>, Vec<u8>) {
-        let key = KeyPair::generate().expect("client key");
-        let mut params = CertificateParams::new(vec![format!("{cn}.client.test")]).expect("p");
-        params.distinguished_name.push(DnType::CommonName, cn);
-        let cert = params.signed_by(&key, &self.issuer).expect("client cert");
-        (vec![cert.der().clone()], key.serialize_der())
-    }
 }
 
 fn policy(config: serde_json::Value) -> String {
@@ -360,9 +332,14 @@ async fn mutual_tls_is_checked_at_the_edge() {
     // require-and-verify: none → refused; wrong CA → refused; right CA → through.
     let none = exchange(edge.https, "strict.localhost", Client::default()).await;
     assert!(none.is_err(), "{none:?}");
-    let wrong = exchange(edge.https, "strict.localhost", with(stranger.client("eve"))).await;
+    let wrong = exchange(
+        edge.https,
+        "strict.localhost",
+        with(stranger.client_der("eve")),
+    )
+    .await;
     assert!(wrong.is_err(), "{wrong:?}");
-    let (_, answer) = exchange(edge.https, "strict.localhost", with(ca.client("alice")))
+    let (_, answer) = exchange(edge.https, "strict.localhost", with(ca.client_der("alice")))
         .await
         .expect("signed by the CA");
     assert_eq!(answer, "agent:hi\n");
@@ -375,7 +352,7 @@ async fn mutual_tls_is_checked_at_the_edge() {
     let wrong = exchange(
         edge.https,
         "lenient.localhost",
-        with(stranger.client("eve")),
+        with(stranger.client_der("eve")),
     )
     .await;
     assert!(wrong.is_err(), "{wrong:?}");
@@ -383,9 +360,13 @@ async fn mutual_tls_is_checked_at_the_edge() {
     // require-any: none → refused; any → through.
     let none = exchange(edge.https, "any.localhost", Client::default()).await;
     assert!(none.is_err(), "{none:?}");
-    let (_, answer) = exchange(edge.https, "any.localhost", with(stranger.client("eve")))
-        .await
-        .expect("any certificate");
+    let (_, answer) = exchange(
+        edge.https,
+        "any.localhost",
+        with(stranger.client_der("eve")),
+    )
+    .await
+    .expect("any certificate");
     assert_eq!(answer, "agent:hi\n");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,6 +10,7 @@ pub mod body;
 pub mod detail;
 pub mod edge_replay;
 pub mod filter;
+mod guard;
 pub mod har;
 pub mod json;
 pub mod live;
@@ -29,7 +30,8 @@ mod routes_tests;
 #[cfg(test)]
 mod tests;
 
-pub use api::{ApiOptions, EndpointInfo, InspectApi, bind};
+pub use api::{ApiOptions, EndpointInfo, InspectApi};
+pub use guard::bind;
 pub use status::{AgentSetting, StatusReport};
 pub use store::{
     CapturedRequest, CapturedResponse, DEFAULT_BODY_LIMIT, DEFAULT_MAX_BYTES, Exchange,

@@ -263,16 +263,7 @@ impl AgentProc {
             .spawn()
             .expect("spawn sluice agent");
         let stdout = child.stdout.take().expect("agent stdout");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(mut l) = sink.lock() {
-                    l.push(line);
-                }
-            }
-        });
+        let lines = collect_lines(stdout);
         AgentProc {
             child,
             lines,
@@ -484,4 +475,19 @@ pub async fn text_upstream(body: &'static str) -> (u16, tokio::task::JoinHandle<
         }
     });
     (port, task)
+}
+
+/// The lines a child writes to `out`, collected by a thread as they come.
+pub fn collect_lines(out: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(mut l) = sink.lock() {
+                l.push(line);
+            }
+        }
+    });
+    lines
 }

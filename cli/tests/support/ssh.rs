@@ -2,11 +2,12 @@
 //! `ssh -R … 127.0.0.1 COMMAND` processes whose output is collected. `None` when OpenSSH is not
 //! installed.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::agent::collect_lines;
 
 /// Whether `ssh` and `ssh-keygen` are installed.
 pub fn openssh_installed() -> bool {
@@ -85,16 +86,7 @@ impl SshProc {
             .spawn()
             .expect("spawn ssh");
         let stdout = child.stdout.take().expect("ssh stdout");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(mut l) = sink.lock() {
-                    l.push(line);
-                }
-            }
-        });
+        let lines = collect_lines(stdout);
         SshProc {
             child,
             lines,

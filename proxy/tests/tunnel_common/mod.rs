@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod test_ca;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
