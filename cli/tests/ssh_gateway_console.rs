@@ -1,7 +1,8 @@
 //! The SSH session as the console, with the real OpenSSH client: a line per request (method,
 //! path, status, duration) on the session's standard output, the local target on any host
 //! (`ssh -R 0:127.0.0.2:PORT … http`), a local service that is down (502 `ERR_SLUICE_8012`,
-//! and the line says so), and `--traffic-policy-file` read over the session's standard input.
+//! and the line says so), websockets through it, and `--traffic-policy-file` read over the
+//! session's standard input.
 //! Skipped, saying so, without OpenSSH (`apt-get install openssh-client`).
 
 mod support;
@@ -201,5 +202,53 @@ async fn traffic_policy_file_comes_over_standard_input() {
         err.contains("standard input was empty") && err.contains("< policy.yml"),
         "{err}"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_pass_through_the_relay() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    if skip() {
+        return;
+    }
+    let dir = scratch_dir();
+    let (key, public) = keygen(&dir, "id_ws");
+    let edge = edge_with_key(&public).await;
+    let ws = support::start_ws_echo().await;
+    let forward = format!("ws.localhost:80:127.0.0.1:{}", ws.port());
+    let mut ssh = SshProc::spawn(edge.ssh.expect("ssh port"), &key, &forward, "http", &dir);
+    let url = ssh.url().await;
+    let (host, port) = host_port(&url);
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to the edge");
+    let request = format!("ws://{host}:{port}/socket")
+        .into_client_request()
+        .expect("ws request");
+    let (mut socket, resp) = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio_tungstenite::client_async(request, stream),
+    )
+    .await
+    .expect("handshake in time")
+    .expect("websocket handshake");
+    assert_eq!(resp.status().as_u16(), 101);
+    for i in 0..3 {
+        let msg = format!("hello {i}");
+        socket.send(Message::text(msg.clone())).await.expect("send");
+        let back = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("echo in time")
+            .expect("a message")
+            .expect("no error");
+        assert_eq!(back.into_text().expect("text").as_str(), msg);
+    }
+    ssh.wait_line(Duration::from_secs(10), |l| {
+        l.contains("/socket") && l.contains(" 101 Switching Protocols ")
+    })
+    .await;
+    let _ = socket.close(None).await;
     let _ = std::fs::remove_dir_all(dir);
 }
