@@ -2,6 +2,12 @@
 //! reconnects by itself and rebinds the same URLs), bind [`Endpoint`]s on it, and either accept
 //! each endpoint's public connections as tokio streams ([`Endpoint::accept`]) or forward them to
 //! a local URL ([`Endpoint::forward_to`]).
+//!
+//! Behind a corporate proxy, give the builder one, as ngrok's SDK takes a proxy URL:
+//! `SessionBuilder::proxy(EdgeProxy::parse("http://user:pass@proxy:3128")?)` (HTTP CONNECT;
+//! `socks5://` and `socks5h://` for SOCKS5), or `EdgeProxy::from_env(edge_host)?` for the one
+//! `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY` name, as the `sluice` agent reads them. A proxy that
+//! refuses the credentials or the destination fails [`Agent::connect`] at once, saying so.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -22,6 +22,7 @@ def collect(results: dict, started: float) -> dict:
     samples = [r for s in ("http1", "rate", "h2") for t in results.get(s, {}).values()
                for row in t.values() for r in row.get("runs", [])]
     samples += [r for row in results.get("iperf", {}).values() for r in row.get("runs", [])]
+    samples += [r for row in results.get("tls", {}).values() for r in row.get("runs", [])]
     samples += [r for t in results.get("times", {}).values() for row in t.values()
                 for r in row.get("runs", []) if "loadavg1" in r]
     loads = [r["loadavg1"] for r in samples] or [0.0]

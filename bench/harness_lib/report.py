@@ -13,6 +13,7 @@ from .config import (
 )
 from .report_cells import best_peer, cell, ratio_to
 from .scenario_http import edge_https_support
+from .scenario_tls import report_tls
 
 
 def summary(results: dict) -> list[str]:
@@ -264,6 +265,7 @@ def report(results: dict, meta: dict) -> str:
         for c in ("sluice", "rathole", "bore"):
             L.append(f"| {c} | {cell(rc, c, 'ms', 'ms', False, None)} |")
         L.append("")
+    L.extend(report_tls(results))
     if "profile" in results or "profile_tunnel" in results:
         L.append("## Profiles\n")
     if "profile" in results:

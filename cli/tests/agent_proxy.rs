@@ -2,14 +2,18 @@
 //! `tinyproxy` (HTTP CONNECT with basic credentials, from the config's `proxy_url`) and
 //! `microsocks` (SOCKS5 with user/password, from `ALL_PROXY`). Each proxy's own log shows the
 //! tunnel went through it; wrong credentials end the agent with a clear error, and a proxy that
-//! is down is named in the reconnecting status. Skipped, saying so, when a proxy binary is
-//! missing (`apt-get install tinyproxy microsocks`).
+//! is down is named in the reconnecting status; a proxy that refuses the destination, or needs
+//! credentials the URL lacks, ends the agent saying so. The SDK (`sluice_agent::Agent` with
+//! `SessionBuilder::proxy`) goes through the proxy the same way. Skipped, saying so, when a
+//! proxy binary is missing (`apt-get install tinyproxy microsocks`).
 
 mod support;
 
 use std::time::Duration;
 
-use support::agent::{AgentProc, TunnelEdge, host_port, poll, text_upstream, try_get, write_file};
+use support::agent::{
+    AgentProc, TOKEN, TunnelEdge, host_port, poll, text_upstream, try_get, write_file,
+};
 use support::proxies::ProxyProc;
 use support::{free_port, scratch_dir};
 
@@ -132,4 +136,113 @@ async fn a_dead_proxy_is_named_while_the_agent_retries() {
         "{line}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The agent's stderr once it exited (it must, within 20 s, with status 1).
+async fn fails(agent: &mut AgentProc) -> String {
+    let code = agent.exited(Duration::from_secs(20)).await;
+    let err = agent.stderr();
+    assert_eq!(code, Some(1), "{err}\n{:?}", agent.lines());
+    err
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_proxy_and_missing_credentials_are_clear_errors() {
+    let (Some(refusing), Some(needs_auth), Some(socks)) = (
+        ProxyProc::tinyproxy_with("ConnectPort 9\n").await,
+        ProxyProc::tinyproxy("alice", "s3cret").await,
+        ProxyProc::microsocks("bob", "pw").await,
+    ) else {
+        eprintln!("SKIPPED: tinyproxy or microsocks is not installed");
+        return;
+    };
+    let edge = TunnelEdge::start(false).await;
+    let (up, _task) = text_upstream("never").await;
+
+    // The proxy refuses CONNECT to the edge's port (tinyproxy's ConnectPort): 403, no retry.
+    let (d1, flags) = proxy_config(&format!("http://127.0.0.1:{}", refusing.port));
+    let err = fails(&mut AgentProc::spawn(&agent_args(&edge, up, &flags))).await;
+    assert!(
+        err.contains(&format!("refused to CONNECT to 127.0.0.1:{}", edge.tunnel))
+            && err.contains("403"),
+        "{err}"
+    );
+
+    // A proxy needing credentials, none in the URL.
+    let (d2, flags) = proxy_config(&format!("http://127.0.0.1:{}", needs_auth.port));
+    let err = fails(&mut AgentProc::spawn(&agent_args(&edge, up, &flags))).await;
+    assert!(
+        err.contains("needs credentials") && err.contains("user:pass@"),
+        "{err}"
+    );
+
+    // A SOCKS5 proxy needing a user and password, none in the URL.
+    let url = format!("socks5://127.0.0.1:{}", socks.port);
+    let err = fails(&mut AgentProc::spawn_with_env(
+        &agent_args(&edge, up, &[]),
+        &[("ALL_PROXY", &url)],
+    ))
+    .await;
+    assert!(
+        err.contains("accepts none of the offered authentication methods"),
+        "{err}"
+    );
+    for d in [d1, d2] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// The SDK reaches the edge through a proxy given to its `SessionBuilder`, and a proxy that
+/// refuses the credentials fails `Agent::connect` with the same clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_dials_through_a_proxy() {
+    use sluice_agent::Agent;
+    use sluice_tunnel::{BindRequest, EdgeProxy, Protocol, SessionBuilder};
+    let Some(proxy) = ProxyProc::tinyproxy("carol", "pw").await else {
+        eprintln!("SKIPPED: tinyproxy is not installed (apt-get install tinyproxy)");
+        return;
+    };
+    let edge = TunnelEdge::start(false).await;
+    let (up, _task) = text_upstream("sdk via tinyproxy").await;
+    let ca = std::fs::read(edge.ca_path()).expect("edge CA");
+    let builder = |url: String| {
+        let proxy = EdgeProxy::parse(&url).expect("proxy URL");
+        SessionBuilder::new(TOKEN)
+            .connect_addr(format!("127.0.0.1:{}", edge.tunnel))
+            .ca_pem(ca.clone())
+            .proxy(proxy)
+    };
+    let good = builder(format!("http://carol:pw@127.0.0.1:{}", proxy.port));
+    let agent = Agent::connect(good)
+        .await
+        .expect("connect through the proxy");
+    let endpoint = agent
+        .bind(BindRequest::new(Protocol::Http))
+        .await
+        .expect("bind");
+    let url = endpoint.url().to_owned();
+    let upstream = format!("http://127.0.0.1:{up}");
+    tokio::spawn(async move { endpoint.forward_to(&upstream).await });
+    let (host, port) = host_port(&url);
+    let reply = poll("a 200 through the tunnel", Duration::from_secs(10), || {
+        try_get(port, &host, "/")
+    })
+    .await;
+    assert_eq!(&reply.body[..], b"sdk via tinyproxy");
+    let log = proxy.log();
+    assert!(
+        log.contains(&format!("CONNECT 127.0.0.1:{} HTTP/1.1", edge.tunnel)),
+        "tinyproxy saw no CONNECT to the tunnel port:\n{log}"
+    );
+    agent.close();
+
+    let bad = builder(format!("http://carol:nope@127.0.0.1:{}", proxy.port));
+    let err = tokio::time::timeout(Duration::from_secs(20), Agent::connect(bad))
+        .await
+        .expect("Agent::connect gives up on a proxy refusing the credentials")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("needs credentials it did not accept"), "{err}");
+    assert!(!err.contains("nope"), "the password leaked: {err}");
 }

@@ -126,6 +126,15 @@ async fn tcp_form_gets_a_public_port() {
         text.starts_with("HTTP/1.1 200") && text.ends_with("tcp via ssh"),
         "{text}"
     );
+    drop(ssh);
+
+    // `-R PORT:…`: that public port.
+    let wanted = edge.tcp.expect("tcp ports") + 7;
+    let forward = format!("{wanted}:localhost:{up}");
+    let mut ssh = SshProc::spawn(edge.ssh.expect("ssh port"), &key, &forward, "tcp", &dir);
+    assert_eq!(ssh.url().await, format!("tcp://localhost:{wanted}"));
+    let text = curl(&edge, &format!("http://127.0.0.1:{wanted}/"), &[]);
+    assert!(text.ends_with("tcp via ssh"), "{text}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

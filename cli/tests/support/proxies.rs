@@ -37,6 +37,11 @@ fn installed(bin: &str) -> bool {
 impl ProxyProc {
     /// `tinyproxy` requiring `user:pass` (basic), logging each CONNECT.
     pub async fn tinyproxy(user: &str, pass: &str) -> Option<ProxyProc> {
+        Self::tinyproxy_with(&format!("BasicAuth {user} {pass}\n")).await
+    }
+
+    /// `tinyproxy` with `extra` lines in its config (`BasicAuth …`, `ConnectPort …`).
+    pub async fn tinyproxy_with(extra: &str) -> Option<ProxyProc> {
         if !installed("tinyproxy") {
             return None;
         }
@@ -45,7 +50,7 @@ impl ProxyProc {
         let conf = dir.join("tinyproxy.conf");
         let text = format!(
             "Port {port}\nListen 127.0.0.1\nTimeout 60\nLogFile \"{}\"\nLogLevel Connect\n\
-             MaxClients 50\nAllow 127.0.0.1\nBasicAuth {user} {pass}\nPidFile \"{}\"\n",
+             MaxClients 50\nAllow 127.0.0.1\n{extra}PidFile \"{}\"\n",
             log.display(),
             dir.join("tinyproxy.pid").display()
         );

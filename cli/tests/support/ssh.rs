@@ -52,12 +52,29 @@ impl SshProc {
     /// `ssh -p PORT -i KEY -R FORWARD tests@127.0.0.1 COMMAND` (the command as one word, as a
     /// shell would pass it after quoting), host key not checked.
     pub fn spawn(port: u16, key: &Path, forward: &str, command: &str, dir: &Path) -> SshProc {
+        Self::spawn_with_input(port, key, forward, command, dir, None)
+    }
+
+    /// [`spawn`](Self::spawn) with `input` (then EOF) as the session's standard input, as
+    /// `ssh … < FILE` sends it; `None`: no input (`ssh -n`).
+    pub fn spawn_with_input(
+        port: u16,
+        key: &Path,
+        forward: &str,
+        command: &str,
+        dir: &Path,
+        input: Option<Vec<u8>>,
+    ) -> SshProc {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let stderr = dir.join(format!("ssh-{n}.stderr"));
         let mut child = Command::new("ssh")
+            .args(if input.is_none() {
+                &["-n"][..]
+            } else {
+                &[][..]
+            })
             .args([
-                "-n",
                 "-o",
                 "StrictHostKeyChecking=no",
                 "-o",
@@ -80,11 +97,20 @@ impl SshProc {
             .arg("tests@127.0.0.1")
             .arg(command)
             .env_remove("SSH_AUTH_SOCK")
-            .stdin(Stdio::null())
+            .stdin(match input {
+                Some(_) => Stdio::piped(),
+                None => Stdio::null(),
+            })
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).expect("ssh stderr file"))
             .spawn()
             .expect("spawn ssh");
+        if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = stdin.write_all(&bytes);
+            });
+        }
         let stdout = child.stdout.take().expect("ssh stdout");
         let lines = collect_lines(stdout);
         SshProc {
@@ -116,6 +142,28 @@ impl SshProc {
             assert!(
                 start.elapsed() < Duration::from_secs(20),
                 "no Forwarding line within 20 s: {}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Standard output's lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Waits (at most `limit`) for a line of standard output that `pred` accepts.
+    pub async fn wait_line(&self, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(line) = self.lines().into_iter().find(|l| pred(l)) {
+                return line;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "no such line within {limit:?}: {:?}\n{}",
+                self.lines(),
                 self.stderr()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;

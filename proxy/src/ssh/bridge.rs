@@ -2,23 +2,36 @@
 //! [`TunnelServer`] over an in-process pipe, authenticated with the key's authtoken, so the
 //! bind goes through the same authenticator, grants and binder as any agent's (names,
 //! ownership, takeover, pooling, policies). Each proxy stream the edge opens for the endpoint
-//! becomes a `forwarded-tcpip` channel to the SSH client; the session's stdout gets the
-//! Forwarding line and its stderr any refusal, with the exit status.
+//! becomes a `forwarded-tcpip` channel to the SSH client (an http endpoint's through
+//! [`http_relay`](super::http_relay), which prints a line per request); the session's stdout
+//! gets the Forwarding line and its stderr any refusal, with the exit status.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use russh::ChannelId;
-use russh::server::Handle;
-use sluice_tunnel::{ClientSession, SessionBuilder, StreamHeader, TunnelServer, TunnelStream};
+use russh::server::{Handle, Msg};
+use russh::{ChannelId, ChannelStream};
+use sluice_tunnel::{
+    ClientSession, Protocol, SessionBuilder, StreamHeader, TunnelServer, TunnelStream,
+};
+use tokio::sync::mpsc;
 
-use super::command::bind_request;
+use super::command::parse;
 use super::handler::{Forward, Login};
+use super::http_relay;
 
 /// Bytes of the in-process pipe between the SSH session and the tunnel server.
 const PIPE_BYTES: usize = 256 * 1024;
 
+/// Largest policy read from the session's standard input (`--traffic-policy-file`).
+const MAX_STDIN_POLICY: usize = 1024 * 1024;
+
+/// Time allowed for the policy to arrive over standard input.
+const STDIN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The session channel's standard output, standard error and exit status.
+#[derive(Clone)]
 pub(super) struct Output {
     handle: Handle,
     channel: ChannelId,
@@ -30,7 +43,8 @@ impl Output {
         Output { handle, channel }
     }
 
-    async fn stdout(&self, text: &str) {
+    /// Writes `text` on the session's standard output.
+    pub(super) async fn stdout(&self, text: &str) {
         let _ = self
             .handle
             .data(self.channel, text.as_bytes().to_vec())
@@ -67,7 +81,46 @@ impl Drop for CloseOnDrop {
     }
 }
 
-/// Serves `command` for the forwards of one logged-in SSH connection until either side ends.
+/// Reads the session's standard input to its end: the policy of `--traffic-policy-file`.
+async fn read_stdin_policy(stdin: &mut mpsc::Receiver<Vec<u8>>) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    let read = async {
+        while let Some(chunk) = stdin.recv().await {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > MAX_STDIN_POLICY {
+                return Err(format!(
+                    "--traffic-policy-file: the policy on standard input is over {} KiB",
+                    MAX_STDIN_POLICY / 1024
+                ));
+            }
+        }
+        Ok(())
+    };
+    let example = "ssh -R … EDGE http --traffic-policy-file policy.yml < policy.yml";
+    match tokio::time::timeout(STDIN_TIMEOUT, read).await {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => return Err(why),
+        Err(_) => {
+            return Err(format!(
+                "--traffic-policy-file: standard input did not end within {} s; the policy is \
+                 read from it ({example})",
+                STDIN_TIMEOUT.as_secs()
+            ));
+        }
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| "--traffic-policy-file: the policy on standard input is not UTF-8")?;
+    match text.trim().is_empty() {
+        true => Err(format!(
+            "--traffic-policy-file: standard input was empty; the policy is read from it \
+             ({example})"
+        )),
+        false => Ok(text),
+    }
+}
+
+/// Serves `command` for the forwards of one logged-in SSH connection until either side ends;
+/// `stdin` is the session's standard input.
 pub(super) async fn run(
     out: Output,
     tunnel: Arc<TunnelServer>,
@@ -75,15 +128,25 @@ pub(super) async fn run(
     forwards: Vec<Forward>,
     command: String,
     peer: SocketAddr,
+    mut stdin: mpsc::Receiver<Vec<u8>>,
 ) {
     let Some(forward) = forwards.into_iter().next() else {
         let why = "no remote forward: give one with -R, e.g. ssh -R 0:localhost:3000 EDGE http";
         return out.exit(2, why).await;
     };
-    let request = match bind_request(&command, &forward.asked) {
-        Ok(r) => r,
+    let parsed = match parse(&command, &forward.asked) {
+        Ok(p) => p,
         Err(why) => return out.exit(2, &why).await,
     };
+    let mut request = parsed.request;
+    if parsed.policy_from_stdin {
+        match read_stdin_policy(&mut stdin).await {
+            Ok(policy) => request = request.with_traffic_policy(policy),
+            Err(why) => return out.exit(2, &why).await,
+        }
+    }
+    // Nothing more is read from standard input; later data is dropped.
+    drop(stdin);
     let (near, far) = tokio::io::duplex(PIPE_BYTES);
     tunnel.serve_connection(far, peer);
     let builder = SessionBuilder::new(login.token.clone())
@@ -104,8 +167,7 @@ pub(super) async fn run(
         tokio::select! {
             accepted = session.accept() => match accepted {
                 Some((header, stream)) => {
-                    let handle = out.handle.clone();
-                    tokio::spawn(forward_one(handle, forward.clone(), header, stream));
+                    tokio::spawn(forward_one(out.clone(), forward.clone(), header, stream));
                 }
                 None => break,
             },
@@ -119,30 +181,53 @@ pub(super) async fn run(
         .await;
 }
 
-/// Copies one public connection to and from a new `forwarded-tcpip` channel.
-async fn forward_one(
+/// Opens `forwarded-tcpip` channels to the SSH client for one public connection.
+pub(super) struct Local {
     handle: Handle,
+    forward: Forward,
+    client: SocketAddr,
+}
+
+impl Local {
+    /// A new channel, which the SSH client connects to the forward's local target.
+    pub(super) async fn open(&self) -> Result<ChannelStream<Msg>, russh::Error> {
+        let channel = self
+            .handle
+            .channel_open_forwarded_tcpip(
+                self.forward.asked.address.clone(),
+                self.forward.channel_port,
+                self.client.ip().to_string(),
+                u32::from(self.client.port()),
+            )
+            .await?;
+        Ok(channel.into_stream())
+    }
+}
+
+/// Serves one public connection: HTTP through the relay that prints a line per request, other
+/// protocols copied to and from a new `forwarded-tcpip` channel.
+async fn forward_one(
+    out: Output,
     forward: Forward,
     header: StreamHeader,
     mut stream: TunnelStream,
 ) {
     let client = header.client_addr;
-    let opened = handle
-        .channel_open_forwarded_tcpip(
-            forward.asked.address.clone(),
-            forward.channel_port,
-            client.ip().to_string(),
-            u32::from(client.port()),
-        )
-        .await;
-    let channel = match opened {
+    let local = Local {
+        handle: out.handle.clone(),
+        forward,
+        client,
+    };
+    if matches!(header.protocol, Protocol::Http | Protocol::Https) {
+        return http_relay::serve(out, local, stream).await;
+    }
+    let mut channel = match local.open().await {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(%client, error = %e, "the ssh client refused a forwarded channel");
             return;
         }
     };
-    let mut channel = channel.into_stream();
     if let Err(e) = tokio::io::copy_bidirectional(&mut stream, &mut channel).await {
         tracing::debug!(%client, error = %e, "forwarded connection ended with an error");
     }

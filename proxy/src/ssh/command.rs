@@ -1,7 +1,8 @@
 //! The command after the host in `ssh -R … edge COMMAND`: `http`, `tcp` or `tls` and the
-//! agent's endpoint flags (those that need no file on the edge: `--url`, `--basic-auth`,
-//! `--traffic-policy` with the policy inline, `--pooling-enabled`, `--schemes`), turned with
-//! the `-R` forward into the same [`BindRequest`] an agent sends.
+//! agent's endpoint flags (`--url`, `--basic-auth`, `--traffic-policy` with the policy inline,
+//! `--traffic-policy-file` with the policy sent over the session's standard input,
+//! `--pooling-enabled`, `--schemes`), turned with the `-R` forward into the same
+//! [`BindRequest`] an agent sends.
 
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -65,6 +66,10 @@ struct Flags {
     /// A Traffic Policy, YAML or JSON, inline.
     #[arg(long)]
     traffic_policy: Option<String>,
+    /// A Traffic Policy file, read from the session's standard input (the file is on the
+    /// client: `ssh … http --traffic-policy-file policy.yml < policy.yml`).
+    #[arg(long)]
+    traffic_policy_file: Option<String>,
     /// Share the URL with other agents binding it with pooling enabled.
     #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     pooling_enabled: bool,
@@ -93,9 +98,19 @@ struct Credentials<'a> {
     credentials: &'a [String],
 }
 
+/// What a command asks for.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The bind, without its policy when [`policy_from_stdin`](Self::policy_from_stdin).
+    pub request: BindRequest,
+    /// The policy is the session's standard input (`--traffic-policy-file`), which the caller
+    /// reads and puts in [`request`](Self::request) before binding.
+    pub policy_from_stdin: bool,
+}
+
 /// The bind the command asks for with `forward`, or what is wrong with it (clap's usage text
-/// for bad flags).
-pub fn bind_request(command: &str, forward: &RemoteForward) -> Result<BindRequest, String> {
+/// for bad flags). A policy from `--traffic-policy-file` is left for the caller to read.
+pub fn parse(command: &str, forward: &RemoteForward) -> Result<Parsed, String> {
     let words = shell_words::split(command).map_err(|e| format!("cannot read the command: {e}"))?;
     if words.is_empty() {
         return Err(usage());
@@ -122,7 +137,16 @@ pub fn bind_request(command: &str, forward: &RemoteForward) -> Result<BindReques
     if !flags.basic_auth.is_empty() && !matches!(protocol, Protocol::Http | Protocol::Https) {
         return Err("--basic-auth is for http endpoints".into());
     }
-    let policy = match (flags.basic_auth.is_empty(), flags.traffic_policy) {
+    let policy_from_stdin = flags.traffic_policy_file.is_some();
+    let inline = match (flags.traffic_policy, policy_from_stdin) {
+        (Some(_), true) => {
+            return Err("give --traffic-policy or --traffic-policy-file, not both".into());
+        }
+        (inline, false) => inline,
+        // Stands for the policy in the checks below; the caller puts the real one in.
+        (None, true) => Some(String::new()),
+    };
+    let policy = match (flags.basic_auth.is_empty(), inline) {
         (true, policy) => policy,
         (false, None) => Some(basic_auth_policy(&flags.basic_auth)?),
         (false, Some(_)) => {
@@ -137,12 +161,20 @@ pub fn bind_request(command: &str, forward: &RemoteForward) -> Result<BindReques
     if let Some(u) = url {
         request = request.with_url(u);
     }
-    if let Some(p) = policy {
+    if let Some(p) = policy.filter(|_| !policy_from_stdin) {
         request = request.with_traffic_policy(p);
     }
     request.pooling_enabled = flags.pooling_enabled;
     request.inspect = false;
-    Ok(request)
+    Ok(Parsed {
+        request,
+        policy_from_stdin,
+    })
+}
+
+/// [`parse`] for commands whose policy, if any, is inline.
+pub fn bind_request(command: &str, forward: &RemoteForward) -> Result<BindRequest, String> {
+    parse(command, forward).map(|p| p.request)
 }
 
 /// An http endpoint's scheme: `--schemes`, else http for a forward of port 80, else https.
@@ -192,7 +224,8 @@ fn forward_url(protocol: Protocol, forward: &RemoteForward) -> Option<String> {
 /// What to type, for a command that names no protocol.
 pub fn usage() -> String {
     "usage: ssh -R [NAME:]PORT:localhost:LOCAL_PORT EDGE http|tcp|tls [--url URL] \
-     [--basic-auth USER:PASS] [--traffic-policy POLICY] [--pooling-enabled]\n"
+     [--basic-auth USER:PASS] [--traffic-policy POLICY] [--traffic-policy-file FILE < FILE] \
+     [--pooling-enabled]\n"
         .into()
 }
 
@@ -237,6 +270,9 @@ mod tests {
         assert!(r.traffic_policy.is_some_and(|p| p.contains("\"u:p w\"")));
         let r = bind_request("http --traffic-policy 'on_http_request: []'", &fwd("", 443))?;
         assert_eq!(r.traffic_policy.as_deref(), Some("on_http_request: []"));
+        let p = parse("http --traffic-policy-file policy.yml", &fwd("", 443))?;
+        assert!(p.policy_from_stdin && p.request.traffic_policy.is_none());
+        assert!(!parse("http", &fwd("", 443))?.policy_from_stdin);
         Ok(())
     }
 
@@ -249,6 +285,14 @@ mod tests {
             ("tcp --basic-auth u:p", "for http endpoints"),
             ("tls --schemes http", "for http endpoints"),
             ("http --schemes http,https", "give http or https"),
+            (
+                "http --traffic-policy-file p.yml --traffic-policy 'on_http_request: []'",
+                "not both",
+            ),
+            (
+                "http --traffic-policy-file p.yml --basic-auth u:p",
+                "not both",
+            ),
             ("http 'unclosed", "cannot read"),
         ] {
             let e = bind_request(cmd, &fwd("", 443)).err().unwrap_or_default();

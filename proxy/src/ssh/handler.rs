@@ -12,6 +12,7 @@ use russh::server::{
     Auth, ChannelOpenHandle, Handler, Msg, PublicKeyOffer, Session, VerifiedPublicKey,
 };
 use russh::{Channel, ChannelId};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::Gateway;
@@ -47,6 +48,8 @@ pub(super) struct Connection {
     blocked: bool,
     forwards: Vec<Forward>,
     session_channel: Option<ChannelId>,
+    /// The session channel's standard input, to the bridge (dropped at EOF).
+    stdin: Option<mpsc::Sender<Vec<u8>>>,
     bridge: Option<JoinHandle<()>>,
 }
 
@@ -60,6 +63,7 @@ impl Connection {
             blocked: false,
             forwards: Vec::new(),
             session_channel: None,
+            stdin: None,
             bridge: None,
         }
     }
@@ -94,6 +98,8 @@ impl Connection {
             return;
         };
         let out = Output::new(session.handle(), channel);
+        let (stdin, stdin_rx) = mpsc::channel(16);
+        self.stdin = Some(stdin);
         let run = bridge::run(
             out,
             self.gateway.tunnel.clone(),
@@ -101,6 +107,7 @@ impl Connection {
             self.forwards.clone(),
             command,
             self.peer,
+            stdin_rx,
         );
         if let Some(old) = self.bridge.replace(tokio::spawn(run)) {
             old.abort();
@@ -223,6 +230,34 @@ impl Handler for Connection {
         session.channel_success(channel)?;
         let command = String::from_utf8_lossy(data).into_owned();
         self.start_bridge(command, session);
+        Ok(())
+    }
+
+    async fn data(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // Standard input, for the bridge while it reads a policy; once it stopped reading
+        // (the receiver is gone) the bytes are dropped.
+        if Some(channel) == self.session_channel
+            && let Some(stdin) = &self.stdin
+            && stdin.send(data.to_vec()).await.is_err()
+        {
+            self.stdin = None;
+        }
+        Ok(())
+    }
+
+    async fn channel_eof(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if Some(channel) == self.session_channel {
+            self.stdin = None;
+        }
         Ok(())
     }
 

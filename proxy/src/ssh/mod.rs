@@ -7,11 +7,14 @@
 //! - [`command`]: the command after the host (`http|tcp|tls` and flags) into a bind request.
 //! - `bridge`: the bind and the forwarded connections, through a tunnel session to this
 //!   edge's own tunnel server, so SSH endpoints are agent endpoints in every respect.
+//! - `http_relay`: an http endpoint's requests to the local target, a console line each on
+//!   the session's standard output.
 
 mod bridge;
 pub mod command;
 mod handler;
 pub mod host_key;
+mod http_relay;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

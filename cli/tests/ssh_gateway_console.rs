@@ -1,0 +1,254 @@
+//! The SSH session as the console, with the real OpenSSH client: a line per request (method,
+//! path, status, duration) on the session's standard output, the local target on any host
+//! (`ssh -R 0:127.0.0.2:PORT … http`), a local service that is down (502 `ERR_SLUICE_8012`,
+//! and the line says so), websockets through it, and `--traffic-policy-file` read over the
+//! session's standard input.
+//! Skipped, saying so, without OpenSSH (`apt-get install openssh-client`).
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::agent::{TunnelEdge, host_port};
+use support::ssh::{SshProc, keygen, openssh_installed};
+use support::{free_port, scratch_dir};
+
+/// An edge with an SSH gateway whose first authtoken authorizes `public`.
+async fn edge_with_key(public: &str) -> TunnelEdge {
+    let extra = format!("    authorized_keys:\n      - \"{public}\"\n");
+    TunnelEdge::start_full(false, true, &extra).await
+}
+
+/// `curl -i` of `url` (its host resolved to loopback, the edge's CA trusted) with `extra` args.
+fn curl(edge: &TunnelEdge, url: &str, extra: &[&str]) -> String {
+    let (host, port) = host_port(url);
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--http1.1", "--max-time", "20", "--cacert"])
+        .arg(edge.ca_path())
+        .arg("--resolve")
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run curl (install the `curl` package)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// An HTTP server on 127.0.0.2 (not localhost) answering `METHOD PATH BODY-LENGTH`, keeping
+/// connections open.
+async fn echo_on_127_0_0_2() -> (u16, tokio::task::JoinHandle<()>) {
+    use http_body_util::{BodyExt, Full};
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0")
+        .await
+        .expect("bind 127.0.0.2");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let (head, body) = req.into_parts();
+                        let len = body
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes().len())
+                            .unwrap_or(0);
+                        let text = format!("{} {} {len}", head.method, head.uri);
+                        let status = match head.uri.path() {
+                            "/missing" => 404,
+                            _ => 200,
+                        };
+                        let resp = hyper::Response::builder()
+                            .status(status)
+                            .body(Full::new(bytes::Bytes::from(text)));
+                        Ok::<_, std::convert::Infallible>(resp.unwrap_or_default())
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (port, task)
+}
+
+fn skip() -> bool {
+    if openssh_installed() {
+        return false;
+    }
+    eprintln!("SKIPPED: OpenSSH is not installed (apt-get install openssh-client)");
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_per_request_on_the_session_and_any_local_host() {
+    if skip() {
+        return;
+    }
+    let dir = scratch_dir();
+    let (key, public) = keygen(&dir, "id_console");
+    let edge = edge_with_key(&public).await;
+    let ssh_port = edge.ssh.expect("ssh port");
+    let (up, _task) = echo_on_127_0_0_2().await;
+
+    // `-R 0:127.0.0.2:PORT … http`: the client connects to a host other than localhost.
+    let mut ssh = SshProc::spawn(ssh_port, &key, &format!("0:127.0.0.2:{up}"), "http", &dir);
+    let url = ssh.url().await;
+    assert!(url.starts_with("https://"), "{url}");
+    let text = curl(&edge, &format!("{url}/hello?x=1"), &[]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with("GET /hello?x=1 0"), "{text}");
+    let line = ssh
+        .wait_line(Duration::from_secs(10), |l| l.contains("/hello?x=1"))
+        .await;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words.get(1), Some(&"UTC"), "{line}");
+    assert_eq!(
+        words.get(2..6),
+        Some(&["GET", "/hello?x=1", "200", "OK"][..]),
+        "{line}"
+    );
+    assert!(words.get(6).is_some_and(|d| d.ends_with("ms")), "{line}");
+
+    // A body goes through; another status is shown as it is.
+    let text = curl(&edge, &format!("{url}/form"), &["-d", "a=1&b=2"]);
+    assert!(text.ends_with("POST /form 7"), "{text}");
+    let text = curl(&edge, &format!("{url}/missing"), &[]);
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+    ssh.wait_line(Duration::from_secs(10), |l| {
+        l.contains("POST    /form") && l.contains(" 200 OK ")
+    })
+    .await;
+    ssh.wait_line(Duration::from_secs(10), |l| {
+        l.contains("/missing") && l.contains(" 404 Not Found ")
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_service_that_is_down_is_8012_and_said_on_the_session() {
+    if skip() {
+        return;
+    }
+    let dir = scratch_dir();
+    let (key, public) = keygen(&dir, "id_down");
+    let edge = edge_with_key(&public).await;
+    let dead = free_port();
+    let forward = format!("0:127.0.0.1:{dead}");
+    let mut ssh = SshProc::spawn(edge.ssh.expect("ssh port"), &key, &forward, "http", &dir);
+    let url = ssh.url().await;
+    let text = curl(&edge, &format!("{url}/down"), &[]);
+    assert!(text.starts_with("HTTP/1.1 502"), "{text}");
+    assert!(text.contains("ERR_SLUICE_8012"), "{text}");
+    let line = ssh
+        .wait_line(Duration::from_secs(10), |l| l.contains("/down"))
+        .await;
+    assert!(
+        line.contains("502 Bad Gateway (the local service is unreachable)"),
+        "{line}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_policy_file_comes_over_standard_input() {
+    if skip() {
+        return;
+    }
+    let dir = scratch_dir();
+    let (key, public) = keygen(&dir, "id_policy");
+    let edge = edge_with_key(&public).await;
+    let port = edge.ssh.expect("ssh port");
+    let (up, _task) = echo_on_127_0_0_2().await;
+    let forward = format!("80:127.0.0.2:{up}");
+    let policy = "on_http_request:\n  - expressions: [\"req.url.path == '/blocked'\"]\n    \
+                  actions:\n      - type: custom-response\n        config:\n          \
+                  status_code: 403\n          body: from the policy file\n";
+    let command = "http --traffic-policy-file policy.yml";
+    let mut ssh =
+        SshProc::spawn_with_input(port, &key, &forward, command, &dir, Some(policy.into()));
+    let url = ssh.url().await;
+    let text = curl(&edge, &format!("{url}/blocked"), &[]);
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert!(text.ends_with("from the policy file"), "{text}");
+    let text = curl(&edge, &format!("{url}/open"), &[]);
+    assert!(text.ends_with("GET /open 0"), "{text}");
+    drop(ssh);
+
+    // A bad policy file: the edge's line:col error on stderr, exit 1.
+    let bad = "on_http_request:\n  - actions:\n      - type: no-such-action\n";
+    let mut ssh = SshProc::spawn_with_input(port, &key, &forward, command, &dir, Some(bad.into()));
+    let code = ssh.exited(Duration::from_secs(20)).await;
+    let err = ssh.stderr();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("no-such-action") && err.contains("3:"),
+        "{err}"
+    );
+
+    // Nothing on standard input: said how to send it, exit 2.
+    let mut ssh = SshProc::spawn(port, &key, &forward, command, &dir);
+    let code = ssh.exited(Duration::from_secs(20)).await;
+    let err = ssh.stderr();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("standard input was empty") && err.contains("< policy.yml"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_pass_through_the_relay() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    if skip() {
+        return;
+    }
+    let dir = scratch_dir();
+    let (key, public) = keygen(&dir, "id_ws");
+    let edge = edge_with_key(&public).await;
+    let ws = support::start_ws_echo().await;
+    let forward = format!("ws.localhost:80:127.0.0.1:{}", ws.port());
+    let mut ssh = SshProc::spawn(edge.ssh.expect("ssh port"), &key, &forward, "http", &dir);
+    let url = ssh.url().await;
+    let (host, port) = host_port(&url);
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to the edge");
+    let request = format!("ws://{host}:{port}/socket")
+        .into_client_request()
+        .expect("ws request");
+    let (mut socket, resp) = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio_tungstenite::client_async(request, stream),
+    )
+    .await
+    .expect("handshake in time")
+    .expect("websocket handshake");
+    assert_eq!(resp.status().as_u16(), 101);
+    for i in 0..3 {
+        let msg = format!("hello {i}");
+        socket.send(Message::text(msg.clone())).await.expect("send");
+        let back = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("echo in time")
+            .expect("a message")
+            .expect("no error");
+        assert_eq!(back.into_text().expect("text").as_str(), msg);
+    }
+    ssh.wait_line(Duration::from_secs(10), |l| {
+        l.contains("/socket") && l.contains(" 101 Switching Protocols ")
+    })
+    .await;
+    let _ = socket.close(None).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
