@@ -205,8 +205,9 @@ impl Policy {
                 conn.now(),
             )))
         };
-        let res_value = (!needs.res.is_empty())
-            .then(|| std::sync::Arc::from(values::response_val(res, &ex.response_trailers, needs.res)));
+        let res_value = (!needs.res.is_empty()).then(|| {
+            std::sync::Arc::from(values::response_val(res, &ex.response_trailers, needs.res))
+        });
         let stream = EventStream::new(StreamContext {
             rules: self.shared_rules(phase),
             needs,

@@ -34,8 +34,8 @@ use sluice_policy::Registry;
 use tokio::net::TcpListener;
 
 use crate::admin::admin_loop;
-use crate::cert_watch::{CertWatch, cert_files};
 use crate::auth_limit::AuthLimiter;
+use crate::cert_watch::{CertWatch, cert_files};
 use crate::config::{EdgeConfig, Scheme};
 use crate::event_sink::EventSink;
 use crate::reload::{file_stamp, reload};
