@@ -48,9 +48,11 @@ pub struct VerifyWebhookConfig {
     pub enforce: bool,
 }
 
-/// `provider` in the JSON Schema: one of the supported ids.
+/// `provider` in the JSON Schema: one of the supported ids or their aliases.
 fn provider_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let ids: Vec<&str> = Provider::all().iter().map(Provider::id).collect();
+    let mut ids: Vec<&str> = Provider::all().iter().map(Provider::id).collect();
+    ids.extend(Provider::aliases().iter().map(|(alias, _)| *alias));
+    ids.sort_unstable();
     schemars::json_schema!({
         "type": "string",
         "enum": ids,

@@ -39,6 +39,8 @@
 //!
 //! | `mailchimp` | Mandrill: `X-Mandrill-Signature`: base64 HMAC-SHA1 of URL + sorted form params | none signed |
 //! | `mailgun` | in the body: hex HMAC-SHA256 of `timestamp` + `token` (JSON `signature` object or form fields) | 300 s (default) |
+//! | `orbit` | `X-Orbit-Signature` equals the secret | none signed |
+//! | `vmware` (alias `vmware_workspace`) | Workspace ONE UEM: `Authorization: Basic`, secret `username::password` | none signed |
 //!
 //! One HMAC over parts of the request, one row each in `table.rs`:
 //!
@@ -61,6 +63,7 @@
 //! | `facebook_graph_api`, `facebook_messenger`, `instagram`, `whatsapp` | `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body)>` (app secret) | none signed |
 //! | `frameio` | `X-Frameio-Signature: v0=<hex HMAC-SHA256("v0:ts:body")>`, `X-Frameio-Request-Timestamp` | 300 s (default) |
 //! | `go1` | `go1-signature: t=..,v1=<hex HMAC-SHA256("t.body")>` | 300 s (default) |
+//! | `hostedhooks` | `HostedHooks-Signature: t=..,s=<hex HMAC-SHA256("t.body")>` | 300 s (default) |
 //! | `heroku` | `Heroku-Webhook-Hmac-SHA256: <base64 HMAC-SHA256(body)>` | none signed |
 //! | `jira` | `X-Hub-Signature: sha256=<hex HMAC-SHA256(body)>` | none signed |
 //! | `launch_darkly` | `X-LD-Signature: <hex HMAC-SHA256(body)>` | none signed |
@@ -71,7 +74,8 @@
 //! | `orb` | `X-Orb-Signature: v1=<hex HMAC-SHA256("v1:ts:body")>`, `X-Orb-Timestamp` (ISO 8601) | 300 s (default) |
 //! | `pinwheel` | `X-Pinwheel-Signature: v2=<hex HMAC-SHA256("v2:ts:body")>`, `X-Timestamp` | 300 s (default) |
 //! | `pusher` | `X-Pusher-Signature: <hex HMAC-SHA256(body)>` | none signed |
-//! | `sonatype` | `X-Nexus-Webhook-Signature: <hex HMAC-SHA1(body)>` | none signed |
+//! | `signal_sciences` (alias `signalsciences`) | Fastly's generic webhook: `X-SigSci-Signature: <hex HMAC-SHA256(body)>` | none signed |
+//! | `sonatype` (alias `sonatype_nexus`) | `X-Nexus-Webhook-Signature: <hex HMAC-SHA1(body)>` | none signed |
 //! | `terraform` | `X-TFE-Notification-Signature: <hex HMAC-SHA512(body)>` | none signed |
 //! | `tiktok` | `TikTok-Signature: t=..,s=<hex HMAC-SHA256("t.body")>` | 300 s (default) |
 //! | `trendmicro_conformity` | `X-TrendMicro-Signature: <hex HMAC-SHA256(body)>` (the security token) | none signed |
@@ -87,7 +91,6 @@ mod util;
 
 mod contentful;
 mod github;
-mod gitlab;
 mod graphcms;
 mod hubspot;
 mod linear;
@@ -103,8 +106,10 @@ mod sns_certs;
 mod stripe;
 mod svix;
 mod table;
+mod token;
 mod twilio;
 mod twitter;
+mod vmware;
 mod worldline;
 mod xero;
 mod zoom;
@@ -153,6 +158,7 @@ pub fn validate_secret(provider: Provider, secret: &str) -> Result<(), WebhookEr
         Provider::Svix | Provider::Clerk | Provider::Brex => svix::signing_key(secret).map(drop),
         Provider::SendGrid => sendgrid::public_key(secret).map(drop),
         Provider::Contentful => contentful::validate_secret(secret),
+        Provider::VMware => vmware::credentials(secret).map(drop),
         Provider::Table(t) => table::key(t.scheme(), secret).map(drop),
         _ => Ok(()),
     }
@@ -210,13 +216,14 @@ fn verify_shared_secret(
         }
         Provider::Contentful => contentful::verify(key, req, now),
         Provider::GitHub => github::verify_github(key, req),
-        Provider::GitLab => gitlab::verify(key, req),
+        Provider::GitLab => token::verify(token::GITLAB, key, req),
         Provider::GraphCms => graphcms::verify(key, req, now, tolerance),
         Provider::HubSpot => hubspot::verify(key, req, now, tolerance),
         Provider::Intercom => github::verify_intercom(key, req),
         Provider::Linear => linear::verify(key, req, now, tolerance),
         Provider::Mailchimp => mailchimp::verify(key, req),
         Provider::Mailgun => mailgun::verify(key, req, now, tolerance),
+        Provider::Orbit => token::verify(token::ORBIT, key, req),
         Provider::PagerDuty => simple::verify_pagerduty(key, req),
         Provider::Plivo => plivo::verify(key, req),
         Provider::SendGrid => sendgrid::verify(secret, req, now, tolerance),
@@ -231,6 +238,7 @@ fn verify_shared_secret(
         Provider::Twilio => twilio::verify(key, req),
         Provider::Twitter => twitter::verify(key, req),
         Provider::Typeform => simple::verify_typeform(key, req),
+        Provider::VMware => vmware::verify(secret, req),
         Provider::Worldline => worldline::verify(key, req),
         Provider::Xero => xero::verify(key, req),
         Provider::Zoom => zoom::verify(key, req, now, tolerance),

@@ -37,6 +37,8 @@ pub enum Provider {
     Mailchimp,
     /// Mailgun webhooks.
     Mailgun,
+    /// Orbit (orbit.love) webhooks (secret in a header).
+    Orbit,
     /// PagerDuty v3 webhooks.
     PagerDuty,
     /// Plivo callbacks (signature V3).
@@ -63,6 +65,8 @@ pub enum Provider {
     Twitter,
     /// Typeform webhooks.
     Typeform,
+    /// VMware Workspace ONE UEM event notifications (HTTP Basic credentials).
+    VMware,
     /// Worldline (Connect / Direct) webhooks.
     Worldline,
     /// Xero webhooks.
@@ -91,6 +95,14 @@ static ALL: LazyLock<Vec<Provider>> = LazyLock::new(|| {
     all
 });
 
+/// Other spellings of provider ids found in ngrok's integration guides (the policy examples
+/// there write these), each with the id it means.
+const ALIASES: &[(&str, &str)] = &[
+    ("signalsciences", "signal_sciences"),
+    ("sonatype_nexus", "sonatype"),
+    ("vmware_workspace", "vmware"),
+];
+
 /// The providers with their own file.
 const NAMED: &[Provider] = &[
     Provider::Bitbucket,
@@ -106,6 +118,7 @@ const NAMED: &[Provider] = &[
     Provider::Linear,
     Provider::Mailchimp,
     Provider::Mailgun,
+    Provider::Orbit,
     Provider::PagerDuty,
     Provider::Plivo,
     Provider::SendGrid,
@@ -119,6 +132,7 @@ const NAMED: &[Provider] = &[
     Provider::Twilio,
     Provider::Twitter,
     Provider::Typeform,
+    Provider::VMware,
     Provider::Worldline,
     Provider::Xero,
     Provider::Zoom,
@@ -141,6 +155,7 @@ impl Provider {
             Provider::Linear => "linear",
             Provider::Mailchimp => "mailchimp",
             Provider::Mailgun => "mailgun",
+            Provider::Orbit => "orbit",
             Provider::PagerDuty => "pagerduty",
             Provider::Plivo => "plivo",
             Provider::SendGrid => "sendgrid",
@@ -154,6 +169,7 @@ impl Provider {
             Provider::Twilio => "twilio",
             Provider::Twitter => "twitter",
             Provider::Typeform => "typeform",
+            Provider::VMware => "vmware",
             Provider::Worldline => "worldline",
             Provider::Xero => "xero",
             Provider::Zoom => "zoom",
@@ -164,6 +180,12 @@ impl Provider {
     /// Every supported provider, sorted by id.
     pub fn all() -> &'static [Provider] {
         &ALL
+    }
+
+    /// The other spellings accepted for an id (`signalsciences`, `sonatype_nexus`,
+    /// `vmware_workspace`, as ngrok's integration guides write them), with the id each means.
+    pub fn aliases() -> &'static [(&'static str, &'static str)] {
+        ALIASES
     }
 
     /// The replay tolerance applied to the provider's signed timestamp, or
@@ -213,9 +235,14 @@ impl fmt::Display for Provider {
 impl FromStr for Provider {
     type Err = UnknownProvider;
 
-    /// Parses an id (ASCII case-insensitive, surrounding spaces ignored).
+    /// Parses an id or one of its [aliases](Provider::aliases) (ASCII case-insensitive,
+    /// surrounding spaces ignored).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let wanted = s.trim();
+        let given = s.trim();
+        let wanted = ALIASES
+            .iter()
+            .find(|(alias, _)| alias.eq_ignore_ascii_case(given))
+            .map_or(given, |(_, id)| id);
         ALL.iter()
             .copied()
             .find(|p| p.id().eq_ignore_ascii_case(wanted))

@@ -229,6 +229,7 @@ pub(crate) static SCHEMES: &[Scheme] = &[
         Alg::Sha256,
         Enc::Base64,
     ),
+    dotted("hostedhooks", "HostedHooks-Signature", "t", "s"),
     body(
         "instagram",
         "X-Hub-Signature-256",
@@ -278,6 +279,13 @@ pub(crate) static SCHEMES: &[Scheme] = &[
         TsFormat::UnixSecs,
     ),
     body("pusher", "X-Pusher-Signature", "", Alg::Sha256, Enc::Hex),
+    body(
+        "signal_sciences",
+        "X-SigSci-Signature",
+        "",
+        Alg::Sha256,
+        Enc::Hex,
+    ),
     body(
         "sonatype",
         "X-Nexus-Webhook-Signature",

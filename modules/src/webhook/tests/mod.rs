@@ -20,6 +20,7 @@ mod linear;
 mod own_schemes;
 mod plivo;
 mod provider;
+mod rest;
 mod sendgrid;
 mod simple;
 mod slack;

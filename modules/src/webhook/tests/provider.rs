@@ -5,7 +5,7 @@ use crate::webhook::{DEFAULT_TOLERANCE, validate_secret};
 
 #[test]
 fn ids_round_trip() {
-    assert_eq!(Provider::all().len(), 65);
+    assert_eq!(Provider::all().len(), 69);
     let ids: Vec<&str> = Provider::all().iter().map(Provider::id).collect();
     let mut sorted = ids.clone();
     sorted.sort_unstable();
