@@ -26,6 +26,7 @@ pub mod ip_policy;
 mod load;
 pub mod peer_cert;
 mod phase;
+mod phase_scope;
 mod policy;
 mod registry;
 mod rule_eval;
