@@ -34,6 +34,9 @@ use handler::{Connection, Login};
 /// `-R` forwards one SSH connection may have (one endpoint per session, as ngrok's).
 const MAX_FORWARDS: usize = 1;
 
+/// Keepalives in a row a client may leave unanswered; at the next interval it is dropped.
+const KEEPALIVE_MAX: usize = 3;
+
 /// A key that logs in, and as whom.
 struct AuthorizedKey {
     key: PublicKey,
@@ -96,8 +99,8 @@ impl SshGateway {
             max_auth_attempts: 6,
             // A tunnel may be idle for hours; keepalives find dead clients instead.
             inactivity_timeout: None,
-            keepalive_interval: Some(Duration::from_secs(15)),
-            keepalive_max: 3,
+            keepalive_interval: Some(config.ssh_keepalive_interval),
+            keepalive_max: KEEPALIVE_MAX,
             nodelay: true,
             ..russh::server::Config::default()
         });

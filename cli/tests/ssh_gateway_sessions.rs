@@ -1,0 +1,96 @@
+//! SSH sessions over time and names, with the real OpenSSH client: a client that stops
+//! answering without closing its connection (frozen with `SIGSTOP`) is dropped by the edge's
+//! keepalives (`ssh.keepalive_interval`) and its endpoint unbound (`ERR_SLUICE_3200`), while a
+//! live one stays.
+//! Skipped, saying so, without OpenSSH (`apt-get install openssh-client`).
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::agent::{TunnelEdge, host_port, text_upstream};
+use support::scratch_dir;
+use support::ssh::{SshProc, keygen, openssh_installed};
+
+/// `curl -i` of `url` (its host resolved to loopback, the edge's CA trusted).
+fn curl(edge: &TunnelEdge, url: &str) -> String {
+    let (host, port) = host_port(url);
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--http1.1", "--max-time", "20", "--cacert"])
+        .arg(edge.ca_path())
+        .arg("--resolve")
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .arg(url)
+        .output()
+        .expect("run curl (install the `curl` package)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn skip() -> bool {
+    if openssh_installed() {
+        return false;
+    }
+    eprintln!("SKIPPED: OpenSSH is not installed (apt-get install openssh-client)");
+    true
+}
+
+/// A client that stops answering is dropped after 3 unanswered keepalives (1 s apart here;
+/// with the default 15 s it would take a minute, over this test's bound), its endpoint unbound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_client_is_dropped_by_keepalives() {
+    if skip() {
+        return;
+    }
+    let dir = scratch_dir();
+    let (key, public) = keygen(&dir, "id_frozen");
+    let extra =
+        format!("    authorized_keys:\n      - \"{public}\"\nssh:\n  keepalive_interval: 1s\n");
+    let edge = TunnelEdge::start_full(false, true, &extra).await;
+    let (up, _task) = text_upstream("alive").await;
+    let forward = format!("frozen.localhost:80:localhost:{up}");
+    let mut ssh = SshProc::spawn(edge.ssh.expect("ssh port"), &key, &forward, "http", &dir);
+    let url = ssh.url().await;
+    assert!(curl(&edge, &url).ends_with("alive"));
+
+    // A live client answers the keepalives: after more intervals than it takes to drop a
+    // silent one, it is still there.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        ssh.exited(Duration::ZERO).await.is_none(),
+        "{}",
+        ssh.stderr()
+    );
+    let text = curl(&edge, &url);
+    assert!(text.ends_with("alive"), "a live client was dropped: {text}");
+
+    ssh.freeze(true);
+    let frozen = Instant::now();
+    let mut last = String::new();
+    while frozen.elapsed() < Duration::from_secs(30) {
+        last = curl(&edge, &url);
+        if last.contains("ERR_SLUICE_3200") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took = frozen.elapsed();
+    ssh.freeze(false);
+    assert!(
+        last.contains("ERR_SLUICE_3200"),
+        "still bound after {took:?}: {last}"
+    );
+    // Three keepalives go unanswered first (1 s apart, from the last answer).
+    assert!(
+        took >= Duration::from_secs(2),
+        "dropped after only {took:?}"
+    );
+    // Thawed, the client finds its connection closed by the edge.
+    let code = ssh.exited(Duration::from_secs(20)).await;
+    assert!(code.is_some_and(|c| c != 0), "{code:?}: {}", ssh.stderr());
+    let _ = std::fs::remove_dir_all(dir);
+}
