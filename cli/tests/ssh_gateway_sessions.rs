@@ -1,7 +1,8 @@
 //! SSH sessions over time and names, with the real OpenSSH client: a client that stops
 //! answering without closing its connection (frozen with `SIGSTOP`) is dropped by the edge's
 //! keepalives (`ssh.keepalive_interval`) and its endpoint unbound (`ERR_SLUICE_3200`), while a
-//! live one stays.
+//! live one stays; and a wildcard name (`ssh -R '*.wild.localhost:443:…' … http`) serves every
+//! name under it, with an exact name bound by an agent or another session winning over it.
 //! Skipped, saying so, without OpenSSH (`apt-get install openssh-client`).
 
 mod support;
@@ -92,5 +93,54 @@ async fn a_frozen_client_is_dropped_by_keepalives() {
     // Thawed, the client finds its connection closed by the edge.
     let code = ssh.exited(Duration::from_secs(20)).await;
     assert!(code.is_some_and(|c| c != 0), "{code:?}: {}", ssh.stderr());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `-R '*.wild.localhost:443:…'` binds the wildcard: two names under it reach the local server;
+/// an exact name bound by an agent, or by another SSH session, takes its own traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wildcard_serves_names_under_it_and_exact_names_win() {
+    if skip() {
+        return;
+    }
+    let dir = scratch_dir();
+    let (key, public) = keygen(&dir, "id_wild");
+    let extra = format!("    authorized_keys:\n      - \"{public}\"\n");
+    let edge = TunnelEdge::start_full(false, true, &extra).await;
+    let port = edge.ssh.expect("ssh port");
+    let (wild_up, _w) = text_upstream("from the wildcard").await;
+    let forward = format!("*.wild.localhost:443:localhost:{wild_up}");
+    let mut wild = SshProc::spawn(port, &key, &forward, "http", &dir);
+    let url = wild.url().await;
+    assert_eq!(url, format!("https://*.wild.localhost:{}", edge.https));
+    for name in ["a", "b.c"] {
+        let text = curl(
+            &edge,
+            &format!("https://{name}.wild.localhost:{}/", edge.https),
+        );
+        assert!(text.starts_with("HTTP/1.1 200"), "{name}: {text}");
+        assert!(text.ends_with("from the wildcard"), "{name}: {text}");
+    }
+
+    let (agent_up, _a) = text_upstream("from the agent").await;
+    let agent_url = "https://exact.wild.localhost";
+    let mut agent = edge.http_agent(&agent_up.to_string(), &["--url", agent_url]);
+    let exact = agent.url().await;
+    let (exact2_up, _e) = text_upstream("from the exact session").await;
+    let forward = format!("exact2.wild.localhost:443:localhost:{exact2_up}");
+    let mut exact2 = SshProc::spawn(port, &key, &forward, "http", &dir);
+    let exact2_url = exact2.url().await;
+    assert_eq!(
+        exact2_url,
+        format!("https://exact2.wild.localhost:{}", edge.https)
+    );
+    assert!(curl(&edge, &exact).ends_with("from the agent"));
+    assert!(curl(&edge, &exact2_url).ends_with("from the exact session"));
+    let other = format!("https://other.wild.localhost:{}/", edge.https);
+    assert!(curl(&edge, &other).ends_with("from the wildcard"));
+    // The wildcard's session printed a line per request it served.
+    wild.wait_line(Duration::from_secs(10), |l| l.contains(" 200 OK "))
+        .await;
+    drop(exact2);
     let _ = std::fs::remove_dir_all(dir);
 }
