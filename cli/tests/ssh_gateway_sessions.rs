@@ -1,8 +1,9 @@
 //! SSH sessions over time and names, with the real OpenSSH client: a client that stops
 //! answering without closing its connection (frozen with `SIGSTOP`) is dropped by the edge's
-//! keepalives (`ssh.keepalive_interval`) and its endpoint unbound (`ERR_SLUICE_3200`), while a
-//! live one stays; and a wildcard name (`ssh -R '*.wild.localhost:443:…' … http`) serves every
-//! name under it, with an exact name bound by an agent or another session winning over it.
+//! keepalives (`ssh.keepalive_interval`) and its endpoint unbound (`ERR_SLUICE_3200`), also when
+//! the edge's writes to it wait on full buffers, while a live one stays; and a wildcard name
+//! (`ssh -R '*.wild.localhost:443:…' … http`) serves every name under it, with an exact name
+//! bound by an agent or another session winning over it.
 //! Skipped, saying so, without OpenSSH (`apt-get install openssh-client`).
 
 mod support;
@@ -142,5 +143,89 @@ async fn a_wildcard_serves_names_under_it_and_exact_names_win() {
     wild.wait_line(Duration::from_secs(10), |l| l.contains(" 200 OK "))
         .await;
     drop(exact2);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A frozen client the edge is still sending to (its connection's buffers full, so the edge's
+/// writes wait) is dropped all the same, and its TCP port closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_client_with_writes_pending_is_dropped() {
+    use tokio::io::AsyncWriteExt;
+    if skip() {
+        return;
+    }
+    let dir = scratch_dir();
+    let (key, public) = keygen(&dir, "id_stuck");
+    let extra =
+        format!("    authorized_keys:\n      - \"{public}\"\nssh:\n  keepalive_interval: 1s\n");
+    let edge = TunnelEdge::start_full(true, true, &extra).await;
+    // A local service that takes connections and never reads them.
+    let sink = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let sink_port = sink.local_addr().expect("addr").port();
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::unbounded_channel();
+    let _sink = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = sink.accept().await {
+            held.push(s);
+            let _ = accepted_tx.send(());
+        }
+    });
+    let forward = format!("0:localhost:{sink_port}");
+    let mut ssh = SshProc::spawn(edge.ssh.expect("ssh port"), &key, &forward, "tcp", &dir);
+    let url = ssh.url().await;
+    let (_, port) = host_port(&url);
+    const CONNECTIONS: usize = 24;
+    let mut public = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect to the public port");
+        public.push(s);
+    }
+    for _ in 0..CONNECTIONS {
+        tokio::time::timeout(Duration::from_secs(20), accepted.recv())
+            .await
+            .expect("the local service gets every connection");
+    }
+    ssh.freeze(true);
+    let frozen = Instant::now();
+    // Each channel's window (2 MiB in OpenSSH) lets the edge write far more than the
+    // connection's socket buffers hold.
+    let writers: Vec<_> = public
+        .into_iter()
+        .map(|mut s| {
+            tokio::spawn(async move {
+                let chunk = vec![7u8; 64 * 1024];
+                for _ in 0..64 {
+                    if s.write_all(&chunk).await.is_err() {
+                        break;
+                    }
+                }
+                s
+            })
+        })
+        .collect();
+    let mut closed = false;
+    while frozen.elapsed() < Duration::from_secs(40) {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took = frozen.elapsed();
+    ssh.freeze(false);
+    for w in writers {
+        w.abort();
+    }
+    assert!(
+        closed,
+        "the public port still takes connections after {took:?}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -201,8 +201,9 @@ pub(super) struct RawTunnel {
 #[schemars(rename = "Ssh")]
 pub(super) struct RawSsh {
     /// How often the edge asks a quiet SSH client whether it is still there (as OpenSSH's
-    /// `ClientAliveInterval`); a client that leaves 3 in a row unanswered is dropped and its
-    /// endpoint unbound. Between `1s` and `1h`; default `15s`.
+    /// `ClientAliveInterval`); a client that leaves 3 in a row unanswered, or reads nothing for
+    /// 5 intervals while the edge has data for it, is dropped and its endpoint unbound.
+    /// Between `1s` and `1h`; default `15s`.
     #[serde(default)]
     pub(super) keepalive_interval: Option<String>,
 }
