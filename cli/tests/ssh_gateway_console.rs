@@ -1,8 +1,8 @@
 //! The SSH session as the console, with the real OpenSSH client: a line per request (method,
 //! path, status, duration) on the session's standard output, the local target on any host
 //! (`ssh -R 0:127.0.0.2:PORT … http`), a local service that is down (502 `ERR_SLUICE_8012`,
-//! and the line says so), websockets through it, and `--traffic-policy-file` read over the
-//! session's standard input.
+//! and the line says so), websockets and other `101` upgrades (raw bytes) through it, as through
+//! an agent, and `--traffic-policy-file` read over the session's standard input.
 //! Skipped, saying so, without OpenSSH (`apt-get install openssh-client`).
 
 mod support;
@@ -250,5 +250,138 @@ async fn websockets_pass_through_the_relay() {
     })
     .await;
     let _ = socket.close(None).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A local server that answers any `Upgrade:` request with `101` (and `400` without one), then
+/// echoes raw bytes (no WebSocket framing), as a custom upgraded protocol would.
+async fn raw_upgrade_echo() -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+                    match stream.read(&mut byte).await {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let asked = text
+                    .split("\r\n")
+                    .find_map(|l| l.strip_prefix("upgrade: "))
+                    .map(str::to_owned);
+                let Some(protocol) = asked else {
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                        .await;
+                    return;
+                };
+                let answer = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\n\
+                     upgrade: {protocol}\r\n\r\n"
+                );
+                if stream.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+                let (mut r, mut w) = stream.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+/// Sends an `Upgrade: PROTOCOL` request for `host` to the edge's `port`, then raw bytes after
+/// the `101`; the head of the answer and the bytes echoed back.
+async fn upgrade_and_echo(host: &str, port: u16, protocol: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to the edge");
+    let request = format!(
+        "GET /echo HTTP/1.1\r\nhost: {host}:{port}\r\nconnection: upgrade\r\nupgrade: {protocol}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    let read_head = async {
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+            match stream.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                _ => break,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read_head)
+        .await
+        .expect("an answer in time");
+    let head = String::from_utf8_lossy(&head).into_owned();
+    if !head.starts_with("HTTP/1.1 101") {
+        return (head, Vec::new());
+    }
+    let sent = b"hello \x00\xff raw bytes";
+    let mut back = Vec::new();
+    for chunk in [&sent[..6], &sent[6..]] {
+        stream.write_all(chunk).await.expect("write after 101");
+        let mut buf = vec![0u8; chunk.len()];
+        tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut buf))
+            .await
+            .expect("echo in time")
+            .expect("echo");
+        back.extend_from_slice(&buf);
+    }
+    (head, back)
+}
+
+/// Any `101` upgrade, not only WebSocket, is joined end to end through the relay, as through
+/// an agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_upgrades_pass_through_the_relay_as_through_an_agent() {
+    if skip() {
+        return;
+    }
+    let dir = scratch_dir();
+    let (key, public) = keygen(&dir, "id_upgrade");
+    let edge = edge_with_key(&public).await;
+    let (up, _task) = raw_upgrade_echo().await;
+    let mut agent = edge.http_agent(&up.to_string(), &["--url", "http://agent-up.localhost"]);
+    let url = agent.url().await;
+    let (host, port) = host_port(&url);
+    let (head, back) = upgrade_and_echo(&host, port, "echo").await;
+    assert!(
+        head.starts_with("HTTP/1.1 101"),
+        "through the agent: {head}"
+    );
+    assert_eq!(back, b"hello \x00\xff raw bytes", "through the agent");
+    // `h2c` is not passed on (the upstream would take later requests past the edge's policy):
+    // the local server sees a plain request.
+    let (head, _) = upgrade_and_echo(&host, port, "h2c").await;
+    assert!(
+        head.starts_with("HTTP/1.1 400"),
+        "h2c through the agent: {head}"
+    );
+
+    let forward = format!("ssh-up.localhost:80:127.0.0.1:{up}");
+    let mut ssh = SshProc::spawn(edge.ssh.expect("ssh port"), &key, &forward, "http", &dir);
+    let url = ssh.url().await;
+    let (host, port) = host_port(&url);
+    let (head, back) = upgrade_and_echo(&host, port, "echo").await;
+    assert!(head.starts_with("HTTP/1.1 101"), "through ssh: {head}");
+    assert!(
+        head.to_ascii_lowercase().contains("upgrade: echo"),
+        "{head}"
+    );
+    assert_eq!(back, b"hello \x00\xff raw bytes", "through ssh");
+    ssh.wait_line(Duration::from_secs(10), |l| {
+        l.contains("/echo") && l.contains(" 101 Switching Protocols ")
+    })
+    .await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -182,8 +182,18 @@ impl SshProc {
         None
     }
 
+    /// Stops (`SIGSTOP`) or resumes (`SIGCONT`) the client: stopped, it answers nothing but
+    /// its TCP connection stays open (the kernel still acknowledges).
+    pub fn freeze(&self, frozen: bool) {
+        let pid = i32::try_from(self.child.id()).expect("pid");
+        let sig = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        unsafe { libc::kill(pid, sig) };
+    }
+
     /// Kills the client (its connection drops).
     pub fn kill(&mut self) {
+        self.freeze(false);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -341,6 +341,8 @@ pub fn load_str(
         .ssh
         .as_ref()
         .and_then(|a| cx.socket_addr(a, &[key("listeners"), key("ssh")]));
+    let ssh_keepalive_interval =
+        super::ssh_section::ssh_section(&mut cx, raw.ssh.as_ref(), ssh.is_some());
     let mut authtokens = Vec::new();
     for (i, t) in raw.authtokens.iter().enumerate() {
         let at = |k: &str| vec![key("authtokens"), PathSeg::Index(i), key(k)];
@@ -467,6 +469,7 @@ pub fn load_str(
         endpoints,
         tunnel,
         ssh,
+        ssh_keepalive_interval,
         tunnel_tls,
         authtokens,
         auth_limits,

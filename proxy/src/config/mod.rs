@@ -61,6 +61,7 @@ mod policy_only;
 mod prepare;
 mod raw;
 mod ssh_keys;
+mod ssh_section;
 mod tcp;
 #[cfg(test)]
 mod tests;

@@ -58,6 +58,8 @@ pub struct EdgeConfig {
     pub tunnel: Option<SocketAddr>,
     /// Address of the SSH gateway (`ssh -R`).
     pub ssh: Option<SocketAddr>,
+    /// How often the SSH gateway sends keepalives to a quiet client (3 unanswered: dropped).
+    pub ssh_keepalive_interval: Duration,
     /// TLS of the tunnel listener.
     pub tunnel_tls: TunnelTls,
     /// Authtokens agents may present.

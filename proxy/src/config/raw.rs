@@ -47,6 +47,9 @@ pub(super) struct RawConfig {
     /// TCP endpoints bound by agents: where their ports listen and how their URLs read.
     #[serde(default)]
     pub(super) tcp: Option<RawTcp>,
+    /// Settings of the SSH gateway (`listeners.ssh`).
+    #[serde(default)]
+    pub(super) ssh: Option<RawSsh>,
     /// Also send ngrok's `ngrok-error-code: ERR_NGROK_NNNN` beside `sluice-error-code` on
     /// every error the edge or an agent answers, for apps and monitors that read ngrok's
     /// header; default false.
@@ -190,6 +193,19 @@ pub(super) struct RawTunnel {
     /// Blocking of source addresses that present wrong authtokens.
     #[serde(default)]
     pub(super) auth_limits: Option<RawAuthLimits>,
+}
+
+/// `ssh:` as written.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Ssh")]
+pub(super) struct RawSsh {
+    /// How often the edge asks a quiet SSH client whether it is still there (as OpenSSH's
+    /// `ClientAliveInterval`); a client that leaves 3 in a row unanswered, or reads nothing for
+    /// 5 intervals while the edge has data for it, is dropped and its endpoint unbound.
+    /// Between `1s` and `1h`; default `15s`.
+    #[serde(default)]
+    pub(super) keepalive_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -107,4 +107,28 @@ mod tests {
         assert!(e.contains("needs authorized_keys"), "{e}");
         Ok(())
     }
+
+    #[test]
+    fn keepalive_interval_is_read_and_bounded() -> Result<(), ConfigError> {
+        let base = format!(
+            "version: 1\nlisteners:\n  http: 127.0.0.1:8080\n  ssh: 127.0.0.1:2222\nauthtokens:\n  - token: t\n    allow: [\"*\"]\n    authorized_keys: ['{KEY}']\n"
+        );
+        assert_eq!(load(&base)?.ssh_keepalive_interval.as_secs(), 15);
+        let two = format!("{base}ssh:\n  keepalive_interval: 2s\n");
+        assert_eq!(load(&two)?.ssh_keepalive_interval.as_secs(), 2);
+        for bad in ["0s", "500ms", "2h", "soon"] {
+            let text = format!("{base}ssh:\n  keepalive_interval: {bad}\n");
+            let e = load(&text).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("edge.yml:10:23"), "{bad}: {e}");
+            assert!(e.contains("between 1s and 1h"), "{bad}: {e}");
+        }
+        let no_listener =
+            "version: 1\nlisteners:\n  http: 127.0.0.1:8080\nssh:\n  keepalive_interval: 2s\n";
+        let e = load(no_listener)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("need the ssh listener"), "{e}");
+        Ok(())
+    }
 }

@@ -18,7 +18,7 @@ const HOP_BY_HOP: [&str; 6] = [
     "upgrade",
 ];
 
-/// Removes hop-by-hop headers; `upgrade` keeps the websocket upgrade (and its `Connection`).
+/// Removes hop-by-hop headers; `upgrade` keeps a protocol upgrade (and its `Connection`).
 pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     let named: Vec<String> = headers
         .get_all(http::header::CONNECTION)
@@ -51,12 +51,40 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
-/// Whether the request asks to become a websocket.
-pub(super) fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
-    headers
+/// Whether the request asks to switch protocols (RFC 9110 §7.8): a websocket, or any other
+/// protocol named in `Upgrade` with the `upgrade` connection option, which the upstream may
+/// accept with `101` and then speak as raw bytes both ways. `h2c` is never passed on: an
+/// upstream that accepted it would take further requests on that connection without the edge
+/// (and its policy) seeing them ("h2c smuggling").
+pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
+    let Some(protocols) = headers
         .get(http::header::UPGRADE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+    else {
+        return false;
+    };
+    let named: Vec<&str> = protocols
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if named.is_empty() || named.iter().any(|p| is_h2c(p)) {
+        return false;
+    }
+    let websocket = named.iter().any(|p| p.eq_ignore_ascii_case("websocket"));
+    let asked = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    websocket || asked
+}
+
+/// `h2c`, in any case and with any version suffix.
+fn is_h2c(protocol: &str) -> bool {
+    let name = protocol.split('/').next().unwrap_or_default();
+    name.eq_ignore_ascii_case("h2c")
 }
 
 /// Defines a function replacing every header of a Pingora header type with those of a map.
@@ -105,4 +133,33 @@ pub(super) fn accept_of(session: &Session) -> Option<String> {
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, http::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn upgrades_are_any_protocol_asked_for_but_h2c() {
+        assert!(is_upgrade(&headers(&[("upgrade", "websocket")])));
+        assert!(is_upgrade(&headers(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "echo"),
+        ])));
+        // Without the connection option, only a websocket counts (as before).
+        assert!(!is_upgrade(&headers(&[("upgrade", "echo")])));
+        assert!(!is_upgrade(&headers(&[("connection", "upgrade")])));
+        for h2c in ["h2c", "H2C", "foo, h2c", "h2c/1"] {
+            let h = headers(&[("connection", "upgrade, http2-settings"), ("upgrade", h2c)]);
+            assert!(!is_upgrade(&h), "{h2c}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use pingora::upstreams::peer::HttpPeer;
 
 use super::client_cert::{CLIENT_CERT, ClientCertHeader, client_cert_header};
 use super::forwarded::forwarded_headers;
-use super::headers::{host_of, is_websocket_upgrade, replace_request_headers, strip_hop_by_hop};
+use super::headers::{host_of, is_upgrade, replace_request_headers, strip_hop_by_hop};
 use super::{BodyFailure, Ctx, EdgeService, body_error, internal, run_transforms};
 use sluice_policy::BodyError;
 use std::hash::{Hash, Hasher};
@@ -87,7 +87,7 @@ impl EdgeService {
             upstream_request.set_method(ex.request.method.clone());
             upstream_request.set_uri(ex.request.uri.clone());
             let mut headers = ex.request.headers.clone();
-            let upgrade = is_websocket_upgrade(&headers);
+            let upgrade = is_upgrade(&headers);
             // Pingora frames the request body from this header; it is per hop but kept.
             let te = headers.get(TRANSFER_ENCODING).cloned();
             strip_hop_by_hop(&mut headers, upgrade);

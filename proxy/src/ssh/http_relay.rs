@@ -3,9 +3,10 @@
 //! it with hyper, sends each request over a `forwarded-tcpip` channel to the SSH client's local
 //! target (one channel kept while it stays open, a new one when it closed), and writes
 //! `TIME METHOD PATH STATUS DURATION` on the session's standard output, so the terminal that
-//! ran `ssh -R` shows the traffic as the agent's console does. Upgrades (WebSocket) are joined
-//! end to end after the `101`. When the local target cannot be reached, the stream closes
-//! without an answer and the edge answers 502 `ERR_SLUICE_8012`, as for an agent.
+//! ran `ssh -R` shows the traffic as the agent's console does. Upgrades (WebSocket, or any
+//! protocol the edge passes on) are joined end to end as bytes after the `101`. When the local
+//! target cannot be reached, the stream closes without an answer and the edge answers 502
+//! `ERR_SLUICE_8012`, as for an agent.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

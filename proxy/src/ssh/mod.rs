@@ -34,6 +34,9 @@ use handler::{Connection, Login};
 /// `-R` forwards one SSH connection may have (one endpoint per session, as ngrok's).
 const MAX_FORWARDS: usize = 1;
 
+/// Keepalives in a row a client may leave unanswered; at the next interval it is dropped.
+const KEEPALIVE_MAX: u32 = 3;
+
 /// A key that logs in, and as whom.
 struct AuthorizedKey {
     key: PublicKey,
@@ -88,16 +91,20 @@ impl SshGateway {
                 })
             })
             .collect();
+        let interval = config.ssh_keepalive_interval;
         let ssh = Arc::new(russh::server::Config {
             methods: MethodSet::from(&[MethodKind::PublicKey][..]),
             keys: vec![host_key],
             auth_rejection_time: Duration::from_millis(300),
             auth_rejection_time_initial: Some(Duration::ZERO),
             max_auth_attempts: 6,
-            // A tunnel may be idle for hours; keepalives find dead clients instead.
-            inactivity_timeout: None,
-            keepalive_interval: Some(Duration::from_secs(15)),
-            keepalive_max: 3,
+            // A tunnel may be idle for hours; keepalives find dead clients instead. A live
+            // client answers each keepalive, which restarts this timer; it only ends a
+            // connection whose writes have waited this long on a client that reads nothing
+            // (russh sends no keepalive while a write waits).
+            inactivity_timeout: Some(interval * (KEEPALIVE_MAX + 2)),
+            keepalive_interval: Some(interval),
+            keepalive_max: KEEPALIVE_MAX as usize,
             nodelay: true,
             ..russh::server::Config::default()
         });
