@@ -296,6 +296,17 @@ fn expensive_expressions_are_refused_at_load() {
         "on_http_request:\n  - actions: [{type: add-headers, config: {headers: {x-c: \"${req.headers.exists(k, req.headers.exists(j, j == k))}\"}}}]\n",
     );
     assert!(e.contains("ERR_SLUICE_2270"), "{e}");
+    // One loop over a header's values loads (ngrok's documentation example, issue 22); the
+    // same loop nested in itself is refused, located at its expression.
+    assert!(
+        load("on_http_request:\n  - expressions: [\"getReqHeader('tier').exists(v, v.matches('(?i)bronze'))\"]\n    actions: [{type: deny}]\n").is_ok()
+    );
+    let e = err(
+        "on_http_request:\n  - expressions:\n      - \"getReqHeader('tier').exists(v, getReqHeader('tier').exists(w, v.matches(w)))\"\n    actions: [{type: deny}]\n",
+    );
+    assert!(e.contains("p.yml:3:9"), "{e}");
+    assert!(e.contains("ERR_SLUICE_2270"), "{e}");
+    assert!(e.contains("estimated worst-case cost"), "{e}");
 }
 
 #[test]

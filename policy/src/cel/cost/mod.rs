@@ -2,6 +2,8 @@
 //! ([`estimate`]), and a budget per phase enforced while running ([`meter`]). The numbers live
 //! in [`limits`].
 
+mod calls;
 pub(crate) mod estimate;
 pub mod limits;
 pub mod meter;
+mod size;
