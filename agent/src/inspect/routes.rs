@@ -12,7 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -109,7 +109,11 @@ async fn stream(State(api): State<InspectApi>, Query(filter): Query<Filter>) -> 
         Err(e) => return filter_error(e),
     };
     let rx = api.inspector().live().subscribe();
-    Sse::new(live_events(rx, m))
+    // A comment first, so the response head and a first chunk go out at once: browsers (Firefox
+    // among them) only report the stream open when bytes arrive, which would otherwise wait for
+    // the first request or keep-alive.
+    let hello = futures::stream::once(async { Ok(Event::default().comment("live")) });
+    Sse::new(hello.chain(live_events(rx, m)))
         .keep_alive(KeepAlive::default())
         .into_response()
 }

@@ -143,8 +143,11 @@ async fn the_stream_sends_matching_requests_live() -> TestResult {
         b"GET /api/requests/http/stream?path=%2Fwanted HTTP/1.1\r\nhost: localhost\r\n\r\n",
     )
     .await?;
-    let head = read_until(&mut s, "\r\n\r\n").await?;
+    // The head and a first comment arrive before any event, so a browser sees the stream
+    // open at once.
+    let head = read_until(&mut s, "live").await?;
     assert!(head.contains("text/event-stream"), "{head}");
+    assert!(head.contains(":live") || head.contains(": live"), "{head}");
     let mut other = exchange("0000000000000001", "web", 0);
     other.request.uri = "/other".into();
     store.record(other);
