@@ -7,37 +7,11 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
-use support::agent::{TunnelEdge, host_port};
-use support::ssh::{SshProc, keygen, openssh_installed};
+use support::agent::host_port;
+use support::ssh::{SshProc, curl, edge_with_key, keygen, skip_without_openssh as skip};
 use support::{free_port, scratch_dir};
-
-/// An edge with an SSH gateway whose first authtoken authorizes `public`.
-async fn edge_with_key(public: &str) -> TunnelEdge {
-    let extra = format!("    authorized_keys:\n      - \"{public}\"\n");
-    TunnelEdge::start_full(false, true, &extra).await
-}
-
-/// `curl -i` of `url` (its host resolved to loopback, the edge's CA trusted) with `extra` args.
-fn curl(edge: &TunnelEdge, url: &str, extra: &[&str]) -> String {
-    let (host, port) = host_port(url);
-    let out = Command::new("curl")
-        .args(["-sS", "-i", "--http1.1", "--max-time", "20", "--cacert"])
-        .arg(edge.ca_path())
-        .arg("--resolve")
-        .arg(format!("{host}:{port}:127.0.0.1"))
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("run curl (install the `curl` package)");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// An HTTP server on 127.0.0.2 (not localhost) answering `METHOD PATH BODY-LENGTH`, keeping
 /// connections open.
@@ -76,14 +50,6 @@ async fn echo_on_127_0_0_2() -> (u16, tokio::task::JoinHandle<()>) {
         }
     });
     (port, task)
-}
-
-fn skip() -> bool {
-    if openssh_installed() {
-        return false;
-    }
-    eprintln!("SKIPPED: OpenSSH is not installed (apt-get install openssh-client)");
-    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

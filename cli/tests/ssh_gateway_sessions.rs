@@ -8,38 +8,11 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::agent::{TunnelEdge, host_port, text_upstream};
 use support::scratch_dir;
-use support::ssh::{SshProc, keygen, openssh_installed};
-
-/// `curl -i` of `url` (its host resolved to loopback, the edge's CA trusted).
-fn curl(edge: &TunnelEdge, url: &str) -> String {
-    let (host, port) = host_port(url);
-    let out = Command::new("curl")
-        .args(["-sS", "-i", "--http1.1", "--max-time", "20", "--cacert"])
-        .arg(edge.ca_path())
-        .arg("--resolve")
-        .arg(format!("{host}:{port}:127.0.0.1"))
-        .arg(url)
-        .output()
-        .expect("run curl (install the `curl` package)");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn skip() -> bool {
-    if openssh_installed() {
-        return false;
-    }
-    eprintln!("SKIPPED: OpenSSH is not installed (apt-get install openssh-client)");
-    true
-}
+use support::ssh::{SshProc, curl, keygen, skip_without_openssh as skip};
 
 /// A client that stops answering is dropped after 3 unanswered keepalives (1 s apart here;
 /// with the default 15 s it would take a minute, over this test's bound), its endpoint unbound.
@@ -57,7 +30,7 @@ async fn a_frozen_client_is_dropped_by_keepalives() {
     let forward = format!("frozen.localhost:80:localhost:{up}");
     let mut ssh = SshProc::spawn(edge.ssh.expect("ssh port"), &key, &forward, "http", &dir);
     let url = ssh.url().await;
-    assert!(curl(&edge, &url).ends_with("alive"));
+    assert!(curl(&edge, &url, &[]).ends_with("alive"));
 
     // A live client answers the keepalives: after more intervals than it takes to drop a
     // silent one, it is still there.
@@ -67,14 +40,14 @@ async fn a_frozen_client_is_dropped_by_keepalives() {
         "{}",
         ssh.stderr()
     );
-    let text = curl(&edge, &url);
+    let text = curl(&edge, &url, &[]);
     assert!(text.ends_with("alive"), "a live client was dropped: {text}");
 
     ssh.freeze(true);
     let frozen = Instant::now();
     let mut last = String::new();
     while frozen.elapsed() < Duration::from_secs(30) {
-        last = curl(&edge, &url);
+        last = curl(&edge, &url, &[]);
         if last.contains("ERR_SLUICE_3200") {
             break;
         }
@@ -118,6 +91,7 @@ async fn a_wildcard_serves_names_under_it_and_exact_names_win() {
         let text = curl(
             &edge,
             &format!("https://{name}.wild.localhost:{}/", edge.https),
+            &[],
         );
         assert!(text.starts_with("HTTP/1.1 200"), "{name}: {text}");
         assert!(text.ends_with("from the wildcard"), "{name}: {text}");
@@ -135,10 +109,10 @@ async fn a_wildcard_serves_names_under_it_and_exact_names_win() {
         exact2_url,
         format!("https://exact2.wild.localhost:{}", edge.https)
     );
-    assert!(curl(&edge, &exact).ends_with("from the agent"));
-    assert!(curl(&edge, &exact2_url).ends_with("from the exact session"));
+    assert!(curl(&edge, &exact, &[]).ends_with("from the agent"));
+    assert!(curl(&edge, &exact2_url, &[]).ends_with("from the exact session"));
     let other = format!("https://other.wild.localhost:{}/", edge.https);
-    assert!(curl(&edge, &other).ends_with("from the wildcard"));
+    assert!(curl(&edge, &other, &[]).ends_with("from the wildcard"));
     // The wildcard's session printed a line per request it served.
     wild.wait_line(Duration::from_secs(10), |l| l.contains(" 200 OK "))
         .await;

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::agent::collect_lines;
+use super::agent::{TunnelEdge, collect_lines, host_port};
 
 /// Whether `ssh` and `ssh-keygen` are installed.
 pub fn openssh_installed() -> bool {
@@ -19,6 +19,41 @@ pub fn openssh_installed() -> bool {
             .status()
             .is_ok_and(|s| s.success())
     })
+}
+
+/// Whether to skip an OpenSSH test (saying so): OpenSSH is not installed.
+pub fn skip_without_openssh() -> bool {
+    if openssh_installed() {
+        return false;
+    }
+    eprintln!("SKIPPED: OpenSSH is not installed (apt-get install openssh-client)");
+    true
+}
+
+/// An edge with an SSH gateway (and a TCP range) whose first authtoken authorizes `public`.
+pub async fn edge_with_key(public: &str) -> TunnelEdge {
+    let extra = format!("    authorized_keys:\n      - \"{public}\"\n");
+    TunnelEdge::start_full(true, true, &extra).await
+}
+
+/// `curl -i` of `url` (its host resolved to loopback, the edge's CA trusted) with `extra`
+/// args: the response head and body, then curl's own errors.
+pub fn curl(edge: &TunnelEdge, url: &str, extra: &[&str]) -> String {
+    let (host, port) = host_port(url);
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--http1.1", "--max-time", "20", "--cacert"])
+        .arg(edge.ca_path())
+        .arg("--resolve")
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run curl (install the `curl` package)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// A new Ed25519 key in `dir`: its private key file and its public `authorized_keys` line.
