@@ -20,6 +20,8 @@ pub mod values;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_v2;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
