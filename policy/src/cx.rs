@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use cel::Value;
 
-use crate::cel::{Needs, Scope, ScopeVar};
+use crate::cel::{FieldSet, Needs, Scope, ScopeVar};
 use crate::exchange::{
     BodyError, BodyTransform, ConnInfo, Connection, EndpointInfo, Exchange, LogEntry, LoginRecord,
     UpstreamHook,
@@ -34,6 +34,13 @@ pub(crate) struct PhaseState {
     pub dirty: Dirty,
     /// What the policy reads: scope variables nobody reads are not built.
     pub needs: Needs,
+    /// The `req`/`res` fields bound for the first interpreted reader of an HTTP phase (what
+    /// its expressions and actions read, less what the fast path reads itself).
+    pub lazy: Needs,
+    /// The fields `req` is bound with (`None`: not bound yet, or stale after a change).
+    pub req_bound: Option<FieldSet>,
+    /// The same for `res`.
+    pub res_bound: Option<FieldSet>,
 }
 
 impl PhaseState {

@@ -7,9 +7,9 @@ use crate::cx::{HttpCx, PhaseState, TcpCx};
 use crate::event_stream::{EventStream, StreamContext};
 use crate::exchange::{Connection, Exchange, Flow, RuntimeIssue, SyntheticResponse};
 use crate::phase::Phase;
-use crate::phase_scope::{http_state, init_vars_and_results, refresh_http, refresh_tcp};
+use crate::phase_scope::{bind_http, http_state, init_vars_and_results, refresh_http, refresh_tcp};
 use crate::policy::Policy;
-use crate::rule_eval::{Matched, fired, rule_matches, stop_connection, stop_exchange};
+use crate::rule_eval::{Matched, Reads, fired, rule_matches, stop_connection, stop_exchange};
 use crate::trace::{PhaseRecorder, Snapshot, flow_change};
 use crate::values;
 
@@ -80,7 +80,8 @@ impl Policy {
         'rules: for (i, rule) in rules.iter().enumerate() {
             match rule_matches(
                 rule,
-                &st,
+                &mut st,
+                Reads::Scope,
                 Phase::TcpConnect,
                 i,
                 &mut conn.issues,
@@ -231,13 +232,17 @@ impl Policy {
     /// [`Phase::HttpResponse`]) on `ex`: the one loop both HTTP phases share.
     async fn run_http_phase(&self, phase: Phase, conn: &Connection, ex: &mut Exchange) -> HttpEnd {
         let needs = self.http_needs(phase);
-        let mut st = http_state(conn, ex, phase, needs);
+        let mut st = http_state(conn, ex, phase, needs, self.http_lazy_needs(phase));
         let mut trace = ex.trace.take();
         let mut rec = trace.as_deref_mut().map(|t| PhaseRecorder::start(t, phase));
         let mut end = HttpEnd::Ran;
         'rules: for (i, rule) in self.rules(phase).iter().enumerate() {
             refresh_http(&mut st, conn, ex);
-            match rule_matches(rule, &st, phase, i, &mut ex.issues, rec.as_mut()) {
+            let mut issues = Vec::new();
+            let reads = Reads::Http(conn, ex);
+            let matched = rule_matches(rule, &mut st, reads, phase, i, &mut issues, rec.as_mut());
+            ex.issues.append(&mut issues);
+            match matched {
                 Matched::Yes => {}
                 Matched::No => continue,
                 Matched::Stopped(why) => {
@@ -249,6 +254,7 @@ impl Policy {
             ex.fired.push(fired(rule, phase, i));
             for action in &rule.actions {
                 refresh_http(&mut st, conn, ex);
+                bind_http(&mut st, conn, ex, action.needs);
                 let before = rec.is_some().then(|| Snapshot::http(ex, &st.vars));
                 let flow = {
                     let mut cx = HttpCx {
@@ -306,7 +312,7 @@ impl Policy {
             ex.req_value = if st.dirty.req {
                 None
             } else {
-                st.scope.shared(ScopeVar::Req)
+                st.scope.shared(ScopeVar::Req).zip(st.req_bound)
             };
         }
         ex.trace = trace;
@@ -318,14 +324,25 @@ impl Policy {
     /// either HTTP phase reads, so the request phase's value serves the response phase too.
     /// The response phase binds `req` only if its own rules read it.
     fn http_needs(&self, phase: Phase) -> Needs {
-        let mut both = self.needs_in(Phase::HttpRequest);
-        both.merge(self.needs_in(Phase::HttpResponse));
-        let mut needs = self.needs_in(phase);
-        if phase == Phase::HttpRequest || !needs.req.is_empty() {
-            needs.req = both.req;
-        }
-        needs
+        http_phase_needs(phase, |p| self.needs_in(p))
     }
+
+    /// The same for the fields bound for an HTTP phase's first interpreted reader.
+    fn http_lazy_needs(&self, phase: Phase) -> Needs {
+        http_phase_needs(phase, |p| self.interpreted_in(p))
+    }
+}
+
+/// `needs_in(phase)`, except that `req` has the fields either HTTP phase reads (when the phase
+/// reads `req` at all, or is the request phase, whose `req` serves the response phase too).
+fn http_phase_needs(phase: Phase, needs_in: impl Fn(Phase) -> Needs) -> Needs {
+    let mut both = needs_in(Phase::HttpRequest);
+    both.merge(needs_in(Phase::HttpResponse));
+    let mut needs = needs_in(phase);
+    if phase == Phase::HttpRequest || !needs.req.is_empty() {
+        needs.req = both.req;
+    }
+    needs
 }
 
 /// Whether a response is an uncompressed `text/event-stream`.

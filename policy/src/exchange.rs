@@ -271,7 +271,7 @@ pub struct Exchange {
     /// `ERR_SLUICE_2254` and no further rule runs for it.
     pub aborted: Option<crate::abort::PolicyAbort>,
     /// `req.*` as the request phase left it (reused by the response phase).
-    pub(crate) req_value: Option<Arc<dyn cel::common::value::Val>>,
+    pub(crate) req_value: Option<(Arc<dyn cel::common::value::Val>, crate::cel::FieldSet)>,
     /// The internal endpoints this request may be forwarded to, set by the host; `None`
     /// when there are none (the in-process harness), so `forward-internal` finds no target.
     pub internal: Option<InternalRouting>,

@@ -64,6 +64,7 @@ pub fn load_node(
         diagnostics: Vec::new(),
         auth_seen: None,
         needs: Default::default(),
+        interpreted: Default::default(),
     };
     let phases = loader.document(root);
     if loader.diagnostics.iter().any(Diagnostic::is_error) {
@@ -76,6 +77,7 @@ pub fn load_node(
         phases,
         loader.diagnostics,
         loader.needs,
+        loader.interpreted,
     ))
 }
 
@@ -89,6 +91,9 @@ struct Loader<'a> {
     auth_seen: Option<String>,
     /// What each phase's expressions and templates read, by [`Phase::index`].
     needs: [Needs; 4],
+    /// What the interpreter reads of them when every fast expression answers (see
+    /// [`crate::cel::Expr::interpreted_needs`]).
+    interpreted: [Needs; 4],
 }
 
 impl Loader<'_> {
@@ -311,6 +316,7 @@ impl Loader<'_> {
                         continue;
                     }
                     self.needs[phase.index()].merge(e.needs());
+                    self.interpreted[phase.index()].merge(e.interpreted_needs());
                     out.push(e);
                 }
                 Err(e) => {

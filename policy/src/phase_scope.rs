@@ -9,16 +9,20 @@ use crate::exchange::{Connection, Exchange};
 use crate::phase::Phase;
 use crate::values;
 
-/// The scope an HTTP phase starts with: `conn`, `endpoint` and `time`, `req` (reused from the
-/// request phase when nothing changed it), `res`, `vars` and `actions`, as the policy reads them.
+/// The scope an HTTP phase starts with: `conn`, `endpoint` and `time`, `vars` and `actions`,
+/// as the policy reads them. `req` and `res` are bound later, by [`bind_http`], for the first
+/// reader the fast path does not serve (the response phase reuses the request phase's `req`
+/// when nothing changed it since).
 pub(crate) fn http_state(
     conn: &Connection,
     ex: &Exchange,
     phase: Phase,
     needs: Needs,
+    lazy: Needs,
 ) -> PhaseState {
     let mut st = PhaseState {
         needs,
+        lazy,
         ..PhaseState::default()
     };
     st.scope.set_shared(ScopeVar::Conn, conn.conn_value.clone());
@@ -28,23 +32,12 @@ pub(crate) fn http_state(
         st.scope
             .set_val(ScopeVar::Time, values::time_value(conn.now()));
     }
-    // The response phase reuses the request phase's `req` when nothing changed it since, and
-    // binds none when its rules do not read it.
-    match &ex.req_value {
-        _ if phase == Phase::HttpResponse && needs.req.is_empty() => {}
-        Some(v) if phase == Phase::HttpResponse => st.scope.set_shared(ScopeVar::Req, v.clone()),
-        _ => st.scope.set_val(
-            ScopeVar::Req,
-            values::request_val(ex, &conn.endpoint, needs.req, conn.now()),
-        ),
-    }
     if phase == Phase::HttpResponse
-        && let Some(res) = &ex.response
+        && !needs.req.is_empty()
+        && let Some((v, fields)) = &ex.req_value
     {
-        st.scope.set_val(
-            ScopeVar::Res,
-            values::response_val(res, &ex.response_trailers, needs.res),
-        );
+        st.scope.set_shared(ScopeVar::Req, v.clone());
+        st.req_bound = Some(*fields);
     }
     if st.needs.vars {
         st.scope.set(ScopeVar::Vars, values::vars_value(&st.vars));
@@ -58,6 +51,36 @@ pub(crate) fn http_state(
     st
 }
 
+/// Binds `req` and `res` with at least the fields in `want` (and the phase's `lazy` ones, so
+/// later readers find theirs), unless they are bound with them already.
+pub(crate) fn bind_http(st: &mut PhaseState, conn: &Connection, ex: &Exchange, want: Needs) {
+    if !want.req.is_empty() && !st.req_bound.is_some_and(|b| b.covers(want.req)) {
+        let mut fields = st.lazy.req.union(want.req);
+        if let Some(bound) = st.req_bound {
+            fields = fields.union(bound);
+        }
+        st.scope.set_val(
+            ScopeVar::Req,
+            values::request_val(ex, &conn.endpoint, fields, conn.now()),
+        );
+        st.req_bound = Some(fields);
+    }
+    if !want.res.is_empty()
+        && !st.res_bound.is_some_and(|b| b.covers(want.res))
+        && let Some(res) = &ex.response
+    {
+        let mut fields = st.lazy.res.union(want.res);
+        if let Some(bound) = st.res_bound {
+            fields = fields.union(bound);
+        }
+        st.scope.set_val(
+            ScopeVar::Res,
+            values::response_val(res, &ex.response_trailers, fields),
+        );
+        st.res_bound = Some(fields);
+    }
+}
+
 /// Binds `vars` (empty at a phase's start) and `actions`, if the policy reads them.
 pub(crate) fn init_vars_and_results(st: &mut PhaseState, results: &BTreeMap<String, cel::Value>) {
     if st.needs.vars {
@@ -69,24 +92,19 @@ pub(crate) fn init_vars_and_results(st: &mut PhaseState, results: &BTreeMap<Stri
     }
 }
 
-/// Rebuilds what actions changed since the last expression or action ran. Called lazily, just
-/// before the next reader, so a change by a phase's last action costs nothing.
+/// Forgets what actions changed since the last expression or action ran (the next reader
+/// binds it again, see [`bind_http`]) and rebuilds `actions`. Called just before the next
+/// reader, so a change by a phase's last action costs nothing.
 pub(crate) fn refresh_http(st: &mut PhaseState, conn: &Connection, ex: &Exchange) {
     let needs = st.needs;
     let d = std::mem::take(&mut st.dirty);
     if d.req {
-        st.scope.set_val(
-            ScopeVar::Req,
-            values::request_val(ex, &conn.endpoint, needs.req, conn.now()),
-        );
+        st.scope.clear(ScopeVar::Req);
+        st.req_bound = None;
     }
-    if d.res
-        && let Some(res) = &ex.response
-    {
-        st.scope.set_val(
-            ScopeVar::Res,
-            values::response_val(res, &ex.response_trailers, needs.res),
-        );
+    if d.res {
+        st.scope.clear(ScopeVar::Res);
+        st.res_bound = None;
     }
     if d.actions && needs.actions {
         st.scope.set(

@@ -18,6 +18,8 @@ pub struct Policy {
     warnings: Vec<Diagnostic>,
     /// What each phase reads, by [`Phase::index`].
     needs: [Needs; 4],
+    /// What the interpreter reads in each phase when the fast expressions answer.
+    interpreted: [Needs; 4],
 }
 
 impl std::fmt::Debug for Policy {
@@ -57,6 +59,9 @@ pub struct PolicyAction {
     pub loc: Loc,
     /// Its JSON path, e.g. `on_http_request[0].actions[1]`.
     pub path: Vec<PathSeg>,
+    /// What its templates and expressions read: `req`/`res` are bound before it runs only
+    /// when it reads them.
+    pub needs: Needs,
 }
 
 impl Policy {
@@ -65,12 +70,14 @@ impl Policy {
         phases: [Vec<Rule>; 4],
         warnings: Vec<Diagnostic>,
         needs: [Needs; 4],
+        interpreted: [Needs; 4],
     ) -> Self {
         Policy {
             file,
             phases: phases.map(Arc::new),
             warnings,
             needs,
+            interpreted,
         }
     }
 
@@ -88,12 +95,19 @@ impl Policy {
         self.needs[phase.index()]
     }
 
+    /// What the interpreter reads in one phase when every fast expression answers: what an
+    /// HTTP phase binds for its first interpreted reader.
+    pub(crate) fn interpreted_in(&self, phase: Phase) -> Needs {
+        self.interpreted[phase.index()]
+    }
+
     /// An empty policy: lets all traffic through.
     pub fn empty() -> Self {
         Policy::new(
             Arc::from(""),
             Default::default(),
             Vec::new(),
+            Default::default(),
             Default::default(),
         )
     }

@@ -2,10 +2,12 @@
 //! when tracing), which rule fired, and how a phase stopped by the evaluation budget ends.
 
 use crate::abort::PolicyAbort;
-use crate::cel::Exhausted;
+use crate::cel::fast::View;
+use crate::cel::{EvalError, Exhausted, Expr};
 use crate::cx::PhaseState;
 use crate::exchange::{Connection, Exchange, FiredRule, RuntimeIssue};
 use crate::phase::Phase;
+use crate::phase_scope::bind_http;
 use crate::policy::Rule;
 use crate::trace::PhaseRecorder;
 
@@ -17,11 +19,40 @@ pub(crate) enum Matched {
     Stopped(Exhausted),
 }
 
+/// Where a rule's expressions read from.
+#[derive(Clone, Copy)]
+pub(crate) enum Reads<'a> {
+    /// The scope has every variable bound already (`on_tcp_connect`, event-stream messages).
+    Scope,
+    /// An HTTP phase: expressions with a fast form read the heads directly; `req`/`res` are
+    /// bound for the first one that the interpreter runs.
+    Http(&'a Connection, &'a Exchange),
+}
+
+impl Reads<'_> {
+    /// Evaluates one expression: the fast path when it answers, else the interpreter.
+    fn eval(self, expr: &Expr, st: &mut PhaseState) -> Result<bool, EvalError> {
+        if let Reads::Http(conn, ex) = self {
+            let view = View {
+                req: &ex.request,
+                res: ex.response.as_ref(),
+                conn: &conn.info,
+            };
+            if let Some(answer) = expr.eval_fast(&view) {
+                return Ok(answer);
+            }
+            bind_http(st, conn, ex, expr.needs());
+        }
+        expr.eval_bool(&st.scope)
+    }
+}
+
 /// Whether a rule's expressions all hold; failures count as "no" and are recorded, except
 /// running out of budget, which stops the phase. Each result goes to `rec` when tracing.
 pub(crate) fn rule_matches(
     rule: &Rule,
-    st: &PhaseState,
+    st: &mut PhaseState,
+    reads: Reads<'_>,
     phase: Phase,
     index: usize,
     issues: &mut Vec<RuntimeIssue>,
@@ -31,7 +62,7 @@ pub(crate) fn rule_matches(
         r.rule(index, rule);
     }
     for expr in &rule.exprs {
-        let result = expr.eval_bool(&st.scope);
+        let result = reads.eval(expr, st);
         if let Some(r) = rec.as_deref_mut() {
             r.expr(
                 expr.source(),

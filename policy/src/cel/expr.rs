@@ -25,6 +25,8 @@ pub struct Expr {
     /// Worst-case cost estimate.
     cost: u64,
     needs: Needs,
+    /// Its fast form, for the shapes `cel::fast` knows.
+    fast: Option<Arc<super::fast::Cond>>,
 }
 
 impl fmt::Debug for Expr {
@@ -103,6 +105,7 @@ impl Expr {
                 ),
             });
         }
+        let fast = super::fast::compile(&ast).map(Arc::new);
         let metered = meter::instrument(&mut ast);
         Ok(Expr {
             source: Arc::from(src),
@@ -110,12 +113,38 @@ impl Expr {
             metered,
             cost,
             needs,
+            fast,
         })
     }
 
     /// The request/response fields it reads.
     pub fn needs(&self) -> Needs {
         self.needs
+    }
+
+    /// What the interpreter reads when the fast path answers: nothing for an expression with
+    /// a fast form (it reads the heads directly), else [`Expr::needs`].
+    pub fn interpreted_needs(&self) -> Needs {
+        if self.fast.is_some() && super::fast::enabled() {
+            Needs::default()
+        } else {
+            self.needs
+        }
+    }
+
+    /// The value of a boolean expression from the fast path, or `None` when the interpreter
+    /// must answer (no fast form, the fast path is off, or it cannot be sure).
+    pub(crate) fn eval_fast(&self, view: &super::fast::View<'_>) -> Option<bool> {
+        if !super::fast::enabled() {
+            return None;
+        }
+        self.fast.as_ref()?.eval(view)
+    }
+
+    /// Its fast form, if it has one (whether or not the fast path is on).
+    #[cfg(test)]
+    pub(crate) fn fast_form(&self) -> Option<&super::fast::Cond> {
+        self.fast.as_deref()
     }
 
     /// Its worst-case cost estimate (see README, CEL section).

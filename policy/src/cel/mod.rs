@@ -8,6 +8,7 @@ mod ast_mut;
 pub mod cost;
 mod env;
 mod expr;
+pub(crate) mod fast;
 mod fields;
 mod lexer;
 pub mod needs;

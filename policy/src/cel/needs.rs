@@ -79,6 +79,16 @@ impl FieldSet {
         self.0 == 0
     }
 
+    /// Whether every field of `other` is in this set.
+    pub fn covers(self, other: FieldSet) -> bool {
+        self.0 & ALL != 0 || (other.0 & ALL == 0 && other.0 & !self.0 == 0)
+    }
+
+    /// The fields of both sets.
+    pub fn union(self, other: FieldSet) -> FieldSet {
+        FieldSet(self.0 | other.0)
+    }
+
     pub(crate) fn add(&mut self, index: usize) {
         self.0 |= 1 << index;
     }

@@ -29,6 +29,7 @@ pub(crate) mod util;
 use cel::{DeclarationError, Env, extensions};
 
 pub use names::{function_names, is_known_function};
+pub(crate) use regex_cache::compile_regex;
 pub use regex_cache::{REGEX_CACHE_CAPACITY, regex_compilations};
 pub use unknown::unknown_functions;
 

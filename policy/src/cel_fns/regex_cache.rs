@@ -36,6 +36,14 @@ pub fn regex_compilations() -> u64 {
     COMPILATIONS.load(Ordering::Relaxed)
 }
 
+/// Compiles a pattern as `matches` does (RE2 syntax, size-limited): shared with the fast
+/// path (`cel::fast`), which compiles literal patterns at load.
+pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+}
+
 /// Runs `f` with the compiled `pattern`, compiling and caching it first if
 /// it isn't cached. A hit takes only a shared read lock.
 pub(crate) fn with_regex<T>(pattern: &str, f: impl FnOnce(&Regex) -> T) -> Result<T, regex::Error> {
@@ -45,11 +53,7 @@ pub(crate) fn with_regex<T>(pattern: &str, f: impl FnOnce(&Regex) -> T) -> Resul
             return Ok(f(re));
         }
     }
-    let re = Arc::new(
-        RegexBuilder::new(pattern)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()?,
-    );
+    let re = Arc::new(compile_regex(pattern)?);
     COMPILATIONS.fetch_add(1, Ordering::Relaxed);
     {
         let mut cache = CACHE.write().unwrap_or_else(PoisonError::into_inner);

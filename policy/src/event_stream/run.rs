@@ -14,7 +14,7 @@ use crate::cx::PhaseState;
 use crate::exchange::{BodyError, BodyTransform, Clock, ConnInfo, EndpointInfo, Flow};
 use crate::phase::Phase;
 use crate::policy::Rule;
-use crate::rule_eval::{Matched, rule_matches};
+use crate::rule_eval::{Matched, Reads, rule_matches};
 use crate::values;
 
 use super::cx::EventCx;
@@ -93,7 +93,15 @@ impl EventStream {
                 st.scope
                     .set(ScopeVar::Actions, values::actions_value(&results));
             }
-            match rule_matches(rule, &st, Phase::EventStreamMessage, i, &mut issues, None) {
+            match rule_matches(
+                rule,
+                &mut st,
+                Reads::Scope,
+                Phase::EventStreamMessage,
+                i,
+                &mut issues,
+                None,
+            ) {
                 Matched::Yes => {
                     cx.fired.lock().unwrap_or_else(|p| p.into_inner()).insert(i);
                 }

@@ -202,6 +202,7 @@ impl Loader<'_> {
         let failed = cx.failed();
         let needs = cx.needs();
         self.needs[phase.index()].merge(needs);
+        self.interpreted[phase.index()].merge(needs);
         if let Some(problem) = unavailable(phase, needs) {
             let mut config_path = type_path.clone();
             config_path.pop();
@@ -217,6 +218,7 @@ impl Loader<'_> {
             action: Arc::from(action),
             loc: node.loc,
             path: path.clone(),
+            needs,
         })
     }
 }

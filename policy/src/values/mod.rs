@@ -16,7 +16,7 @@ mod response;
 mod set_cookie;
 mod tls;
 mod url;
-mod user_agent;
+pub(crate) mod user_agent;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
