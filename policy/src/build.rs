@@ -21,6 +21,10 @@ pub struct BuildCx<'a> {
     diagnostics: &'a mut Vec<Diagnostic>,
     failed: bool,
     needs: Needs,
+    /// What the interpreter reads of `needs` when `fast` answer.
+    interpreted: Needs,
+    /// Its expressions with a fast form, worked out before the action runs.
+    fast: Vec<Expr>,
     local_secrets: bool,
     ip_policies: IpPolicyNames,
 }
@@ -43,6 +47,8 @@ impl<'a> BuildCx<'a> {
             diagnostics,
             failed: false,
             needs: Needs::default(),
+            interpreted: Needs::default(),
+            fast: Vec::new(),
             local_secrets: false,
             ip_policies: IpPolicyNames::Unavailable,
         }
@@ -75,6 +81,16 @@ impl<'a> BuildCx<'a> {
     /// What the templates and expressions compiled so far read.
     pub(crate) fn needs(&self) -> Needs {
         self.needs
+    }
+
+    /// What the interpreter reads when the fast expressions answer.
+    pub(crate) fn interpreted_needs(&self) -> Needs {
+        self.interpreted
+    }
+
+    /// The expressions with a fast form, for the engine to work out before the action runs.
+    pub(crate) fn take_fast_exprs(&mut self) -> Vec<Expr> {
+        std::mem::take(&mut self.fast)
     }
 
     /// Whether any error was reported.
@@ -128,11 +144,23 @@ impl<'a> BuildCx<'a> {
             .push(Diagnostic::warning(code, self.file, loc, &path, message));
     }
 
+    /// Counts what a compiled expression reads, and keeps it for the fast path if it can.
+    fn register(&mut self, e: &Expr) {
+        self.needs.merge(e.needs());
+        if e.has_fast_form() {
+            self.fast.push(e.clone());
+        } else {
+            self.interpreted.merge(e.needs());
+        }
+    }
+
     /// Compiles a `${…}` template written at `rel`.
     pub fn template(&mut self, rel: &str, text: &str) -> Option<Template> {
         match Template::compile(text) {
             Ok(t) => {
-                self.needs.merge(t.needs());
+                for e in t.exprs() {
+                    self.register(e);
+                }
                 Some(t)
             }
             Err(e) => {
@@ -155,7 +183,7 @@ impl<'a> BuildCx<'a> {
     pub fn expr_with(&mut self, rel: &str, text: &str, extra: &[&str]) -> Option<Expr> {
         match Expr::compile_with(text, extra) {
             Ok(e) => {
-                self.needs.merge(e.needs());
+                self.register(&e);
                 Some(e)
             }
             Err(e) => {

@@ -7,7 +7,9 @@ use crate::cx::{HttpCx, PhaseState, TcpCx};
 use crate::event_stream::{EventStream, StreamContext};
 use crate::exchange::{Connection, Exchange, Flow, RuntimeIssue, SyntheticResponse};
 use crate::phase::Phase;
-use crate::phase_scope::{bind_http, http_state, init_vars_and_results, refresh_http, refresh_tcp};
+use crate::phase_scope::{
+    bind_for_action, http_state, init_vars_and_results, refresh_http, refresh_tcp,
+};
 use crate::policy::Policy;
 use crate::rule_eval::{Matched, Reads, fired, rule_matches, stop_connection, stop_exchange};
 use crate::trace::{PhaseRecorder, Snapshot, flow_change};
@@ -254,7 +256,7 @@ impl Policy {
             ex.fired.push(fired(rule, phase, i));
             for action in &rule.actions {
                 refresh_http(&mut st, conn, ex);
-                bind_http(&mut st, conn, ex, action.needs);
+                bind_for_action(&mut st, conn, ex, action);
                 let before = rec.is_some().then(|| Snapshot::http(ex, &st.vars));
                 let flow = {
                     let mut cx = HttpCx {

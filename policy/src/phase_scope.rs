@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::cel::fast::View;
 use crate::cel::{Needs, ScopeVar};
 use crate::cx::PhaseState;
 use crate::exchange::{Connection, Exchange};
 use crate::phase::Phase;
+use crate::policy::PolicyAction;
 use crate::values;
 
 /// The scope an HTTP phase starts with: `conn`, `endpoint` and `time`, `vars` and `actions`,
@@ -79,6 +81,35 @@ pub(crate) fn bind_http(st: &mut PhaseState, conn: &Connection, ex: &Exchange, w
         );
         st.res_bound = Some(fields);
     }
+}
+
+/// Readies the scope for `action`: the values of its expressions with a fast form worked out
+/// from the heads, and `req`/`res` bound only for what the interpreter still reads (all that
+/// the action reads when one of them needs the interpreter after all).
+pub(crate) fn bind_for_action(
+    st: &mut PhaseState,
+    conn: &Connection,
+    ex: &Exchange,
+    action: &PolicyAction,
+) {
+    st.scope.clear_precomputed();
+    let view = View {
+        req: &ex.request,
+        res: ex.response.as_ref(),
+        conn: &conn.info,
+    };
+    let mut want = action.interpreted_needs;
+    for e in &action.fast_exprs {
+        match e.eval_fast_value(&view) {
+            Some(v) => st.scope.precompute(e.id(), v),
+            None => {
+                st.scope.clear_precomputed();
+                want = action.needs;
+                break;
+            }
+        }
+    }
+    bind_http(st, conn, ex, want);
 }
 
 /// Binds `vars` (empty at a phase's start) and `actions`, if the policy reads them.

@@ -62,6 +62,11 @@ pub struct PolicyAction {
     /// What its templates and expressions read: `req`/`res` are bound before it runs only
     /// when it reads them.
     pub needs: Needs,
+    /// What the interpreter reads of them when `fast_exprs` all answer.
+    pub interpreted_needs: Needs,
+    /// Its expressions with a fast form, worked out before it runs (see
+    /// `phase_scope::bind_for_action`).
+    pub fast_exprs: Vec<Expr>,
 }
 
 impl Policy {

@@ -26,7 +26,7 @@ pub struct Expr {
     cost: u64,
     needs: Needs,
     /// Its fast form, for the shapes `cel::fast` knows.
-    fast: Option<Arc<super::fast::Cond>>,
+    fast: Option<Arc<super::fast::Form>>,
 }
 
 impl fmt::Debug for Expr {
@@ -138,12 +138,34 @@ impl Expr {
         if !super::fast::enabled() {
             return None;
         }
+        match self.fast.as_deref()? {
+            super::fast::Form::Bool(c) => c.eval(view),
+            super::fast::Form::Text(_) => None,
+        }
+    }
+
+    /// Whether it has a fast form the engine can evaluate ahead of an action (see
+    /// [`Scope::precompute`]).
+    pub(crate) fn has_fast_form(&self) -> bool {
+        self.fast.is_some() && super::fast::enabled()
+    }
+
+    /// Its value from the fast path, or `None` when the interpreter must answer.
+    pub(crate) fn eval_fast_value(&self, view: &super::fast::View<'_>) -> Option<Value> {
+        if !super::fast::enabled() {
+            return None;
+        }
         self.fast.as_ref()?.eval(view)
+    }
+
+    /// Identifies this compiled expression (and its clones) in a scope's precomputed values.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.ast) as usize
     }
 
     /// Its fast form, if it has one (whether or not the fast path is on).
     #[cfg(test)]
-    pub(crate) fn fast_form(&self) -> Option<&super::fast::Cond> {
+    pub(crate) fn fast_form(&self) -> Option<&super::fast::Form> {
         self.fast.as_deref()
     }
 
@@ -159,6 +181,9 @@ impl Expr {
 
     /// Runs the expression.
     pub fn eval(&self, scope: &Scope) -> Result<Value, EvalError> {
+        if let Some(v) = scope.precomputed(self.id()) {
+            return Ok(v.clone());
+        }
         let mut ctx = Context::with_env(policy_env());
         ctx.set_variable_resolver(scope);
         let result = if self.metered {

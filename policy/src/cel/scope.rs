@@ -55,6 +55,9 @@ pub struct Scope {
     extra: Vec<(String, Arc<dyn Val>)>,
     /// What is left of this phase's evaluation budget.
     budget: Budget,
+    /// Values of an action's expressions that the fast path worked out before it ran, by
+    /// [`crate::cel::Expr`] id: the action then needs no `req` built for them.
+    pre: Vec<(usize, Value)>,
 }
 
 impl std::fmt::Debug for Scope {
@@ -97,7 +100,23 @@ impl Scope {
             slots: self.slots.clone(),
             extra,
             budget: self.budget.clone(),
+            pre: self.pre.clone(),
         }
+    }
+
+    /// Records the value of expression `id` worked out ahead (see [`Scope::precomputed`]).
+    pub(crate) fn precompute(&mut self, id: usize, value: Value) {
+        self.pre.push((id, value));
+    }
+
+    /// Forgets the values worked out ahead for the previous action.
+    pub(crate) fn clear_precomputed(&mut self) {
+        self.pre.clear();
+    }
+
+    /// The value of expression `id`, if it was worked out ahead.
+    pub(crate) fn precomputed(&self, id: usize) -> Option<&Value> {
+        self.pre.iter().find(|(i, _)| *i == id).map(|(_, v)| v)
     }
 
     /// The shared value of a variable, to lend to a later scope.

@@ -201,8 +201,10 @@ impl Loader<'_> {
         let built = factory.build(&mut cx);
         let failed = cx.failed();
         let needs = cx.needs();
+        let interpreted_needs = cx.interpreted_needs();
+        let fast_exprs = cx.take_fast_exprs();
         self.needs[phase.index()].merge(needs);
-        self.interpreted[phase.index()].merge(needs);
+        self.interpreted[phase.index()].merge(interpreted_needs);
         if let Some(problem) = unavailable(phase, needs) {
             let mut config_path = type_path.clone();
             config_path.pop();
@@ -219,6 +221,8 @@ impl Loader<'_> {
             loc: node.loc,
             path: path.clone(),
             needs,
+            interpreted_needs,
+            fast_exprs,
         })
     }
 }

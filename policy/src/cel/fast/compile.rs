@@ -9,13 +9,19 @@ use cel::common::ast::{CallExpr, Expr as Ast, LiteralValue};
 use http::HeaderName;
 use ipnet::IpNet;
 
-use super::{Cond, IntOp, Side, StrOp, Text};
+use super::{Cond, Form, IntOp, Side, StrOp, Text};
 use crate::values::user_agent::UserAgent;
 
-/// The fast form of a boolean expression, if it has one. `ast` is the expression after
+/// The fast form of an expression, if it has one. `ast` is the expression after
 /// `rewrite_subfields` (`req.url.path` reads `req.__url.path`).
-pub(crate) fn compile(ast: &IdedExpr) -> Option<Cond> {
-    cond(ast)
+pub(crate) fn compile(ast: &IdedExpr) -> Option<Form> {
+    if let Some(c) = cond(ast) {
+        return Some(Form::Bool(c));
+    }
+    match text(ast)? {
+        Text::Lit(_) => None,
+        t => Some(Form::Text(t)),
+    }
 }
 
 fn cond(e: &IdedExpr) -> Option<Cond> {
@@ -121,6 +127,9 @@ fn text(e: &IdedExpr) -> Option<Text> {
     if let Some(s) = string_literal(e) {
         return Some(Text::Lit(Box::from(s)));
     }
+    if let Ast::Call(call) = &e.expr {
+        return first_header_value(call);
+    }
     let Ast::Select(sel) = &e.expr else {
         return None;
     };
@@ -135,6 +144,33 @@ fn text(e: &IdedExpr) -> Option<Text> {
         ("req.__url", "query") => Some(Text::Query),
         _ => None,
     }
+}
+
+/// `getReqHeader('name')[0]`.
+fn first_header_value(call: &CallExpr) -> Option<Text> {
+    let (operators::INDEX, None, [list, index]) =
+        (call.func_name.as_str(), &call.target, call.args.as_slice())
+    else {
+        return None;
+    };
+    if int_literal(index)? != 0 {
+        return None;
+    }
+    let Ast::Call(get) = &list.expr else {
+        return None;
+    };
+    let ("getReqHeader", None, [root, name]) =
+        (get.func_name.as_str(), &get.target, get.args.as_slice())
+    else {
+        return None;
+    };
+    if !is_ident(root, ".req") {
+        return None;
+    }
+    let name = string_literal(name)?.to_ascii_lowercase();
+    HeaderName::from_bytes(name.as_bytes())
+        .ok()
+        .map(Text::ReqHeader)
 }
 
 /// `req.user_agent.is_bot` and its siblings (`req.__user_agent.*` after the rewrite).

@@ -3,9 +3,13 @@
 //! with a literal pattern, `inCidrRange` of the client's address, `has…Header`, the
 //! User-Agent's flags and `res.status_code`, joined by `!`, `&&` and `||`.
 //!
-//! Such an expression is compiled at load into a small tree ([`Cond`]) that reads the request
-//! head directly, so a phase whose rules are all of this kind builds no `req`/`res` value for
-//! the interpreter at all (see `phase_scope`). Everything else, and every case where the fast
+//! In `${…}` templates it also takes the string fields (`req.method`, `req.url.path`,
+//! `conn.client_ip`, `getReqHeader('name')[0]`…): the engine works those out before the action
+//! runs and the action's interpreter finds them ready (`Scope::precomputed`).
+//!
+//! Such an expression is compiled at load into a small tree ([`Form`]) that reads the request
+//! head directly, so a phase whose rules and templates are all of this kind builds no
+//! `req`/`res` value for the interpreter at all (see `phase_scope`). Everything else, and every case where the fast
 //! tree cannot be sure to give the interpreter's answer (a header that is not text, a response
 //! that is not there yet), goes to the interpreter: [`Cond::eval`] returns `None` and the
 //! caller evaluates the expression the ordinary way. `SLUICE_CEL_FAST=0` turns the fast path
@@ -62,6 +66,8 @@ pub(crate) enum Text {
     UserAgent,
     /// `conn.client_ip`
     ClientIp,
+    /// `getReqHeader('name')[0]`: the header's first value (absent: the interpreter's error).
+    ReqHeader(HeaderName),
 }
 
 /// The string comparisons.
@@ -90,6 +96,23 @@ pub(crate) enum IntOp {
 pub(crate) enum Side {
     Req,
     Res,
+}
+
+/// An expression with a fast form: a condition, or (in `${…}` templates) a string.
+#[derive(Debug)]
+pub(crate) enum Form {
+    Bool(Cond),
+    Text(Text),
+}
+
+impl Form {
+    /// The expression's value, or `None` when the interpreter must answer.
+    pub(crate) fn eval(&self, v: &View<'_>) -> Option<cel::Value> {
+        Some(match self {
+            Form::Bool(c) => cel::Value::Bool(c.eval(v)?),
+            Form::Text(t) => crate::cel::value::string(t.read(v)?.into_owned()),
+        })
+    }
 }
 
 /// A boolean expression the fast path evaluates.
@@ -121,6 +144,9 @@ impl Text {
             Text::Query => Cow::Borrowed(v.req.uri.query().unwrap_or_default()),
             Text::UserAgent => user_agent_text(v)?,
             Text::ClientIp => Cow::Owned(v.conn.client.ip().to_string()),
+            Text::ReqHeader(name) => {
+                Cow::Borrowed(std::str::from_utf8(v.req.headers.get(name)?.as_bytes()).ok()?)
+            }
         })
     }
 }

@@ -43,6 +43,15 @@ const FAST: &[&str] = &[
     "404 > res.status_code",
     "res.status_code != 304 && hasResHeader('content-type')",
     "req.url.path.startsWith('/static/') || req.method == 'DELETE'",
+    "getReqHeader('X-Tenant')[0] == 'acme'",
+    // String-valued, as `${…}` templates use them.
+    "getReqHeader('x-tenant')[0]",
+    "getReqHeader('user-agent')[0]",
+    "conn.client_ip",
+    "req.url.path",
+    "req.url.query",
+    "req.method",
+    "req.user_agent",
 ];
 
 /// Expressions that stay with the interpreter.
@@ -55,6 +64,9 @@ const SLOW: &[&str] = &[
     "req.url.path.matches(req.method)",
     "inCidrRange(req.host, '10.0.0.0/8')",
     "res.status_code == 200u",
+    "getReqHeader('x-tenant')[1]",
+    "getReqHeader('not a header')[0]",
+    "'literal'",
 ];
 
 fn requests() -> Vec<http::request::Parts> {
@@ -120,7 +132,11 @@ const CLIENTS: &[&str] = &[
     "[2001:db8::1]:3",
 ];
 
-fn interpreted(expr: &Expr, conn: &crate::exchange::Connection, ex: &Exchange) -> Option<bool> {
+fn interpreted(
+    expr: &Expr,
+    conn: &crate::exchange::Connection,
+    ex: &Exchange,
+) -> Option<cel::Value> {
     let mut scope = Scope::new();
     scope.set_shared(ScopeVar::Conn, conn.conn_value.clone());
     scope.set_val(
@@ -133,7 +149,7 @@ fn interpreted(expr: &Expr, conn: &crate::exchange::Connection, ex: &Exchange) -
             values::response_val(res, &ex.response_trailers, FieldSet::all()),
         );
     }
-    expr.eval_bool(&scope).ok()
+    expr.eval(&scope).ok()
 }
 
 #[test]
