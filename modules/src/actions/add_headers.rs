@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use cel::Value;
+use http::{HeaderName, HeaderValue};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_policy::cel::value::{map_owned, string};
@@ -26,17 +28,32 @@ pub struct AddHeadersConfig {
 /// The built action.
 pub struct AddHeaders {
     headers: HeaderTemplates,
+    /// The headers and the `actions.ngrok.add_headers` result, made once at load when no
+    /// value has a `${…}` (most policies): a request then only clones them.
+    fixed: Option<(Vec<(HeaderName, HeaderValue)>, Value)>,
+}
+
+/// The `actions.ngrok.add_headers` result for `added`.
+fn result_of(added: &[(HeaderName, HeaderValue)]) -> Value {
+    let added = map_owned(added.iter().map(|(k, v)| {
+        (
+            k.as_str().to_string(),
+            string(String::from_utf8_lossy(v.as_bytes())),
+        )
+    }));
+    sluice_policy::cel::value::map([("headers_added", added)])
 }
 
 impl AddHeaders {
     fn run(&self, cx: &mut HttpCx<'_>, response: bool) -> Result<Flow, ActionError> {
-        let rendered = render_headers(cx.scope(), Self::TYPE, &self.headers)?;
-        let added = map_owned(rendered.iter().map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                string(String::from_utf8_lossy(v.as_bytes())),
-            )
-        }));
+        let (rendered, result) = match &self.fixed {
+            Some((headers, result)) => (headers.clone(), result.clone()),
+            None => {
+                let rendered = render_headers(cx.scope(), Self::TYPE, &self.headers)?;
+                let result = result_of(&rendered);
+                (rendered, result)
+            }
+        };
         if response {
             if let Some(res) = cx.response_mut() {
                 add_to(&mut res.headers, rendered);
@@ -44,10 +61,7 @@ impl AddHeaders {
         } else {
             add_to(&mut cx.request_mut().headers, rendered);
         }
-        cx.set_result(
-            "add_headers",
-            sluice_policy::cel::value::map([("headers_added", added)]),
-        );
+        cx.set_result("add_headers", result);
         Ok(Flow::Continue)
     }
 }
@@ -85,6 +99,17 @@ impl TypedAction for AddHeaders {
         let mut forbidden = PROTECTED_HEADERS.to_vec();
         forbidden.push("ngrok-skip-browser-warning");
         let headers = header_templates(cx, "headers", &config.headers, 10, &forbidden)?;
-        Some(AddHeaders { headers })
+        let fixed = headers
+            .iter()
+            .map(|(name, t)| {
+                let value = HeaderValue::from_str(t.as_static()?).ok()?;
+                Some((name.clone(), value))
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|added| {
+                let result = result_of(&added);
+                (added, result)
+            });
+        Some(AddHeaders { headers, fixed })
     }
 }
