@@ -19,7 +19,9 @@ Environment:
   BENCH_STARTS     runs of each start-up timing, median reported       (default 5)
   SLUICE_BIN       the sluice binary to measure (default target/release/sluice under BENCH_SRC)
   BENCH_AB         a second sluice binary (before/after): its edge gets rows "sluice-edge@B" and
-                   "sluice-edge+policy@B" in scenarios 1, 2 and 5, alternated with the others
+                   "sluice-edge+policy@B" in scenarios 1, 2 and 5, alternated with the others;
+                   a tunnel edge and two agents of it give "sluice-tunnel@B" and
+                   "sluice-tunnel-noinspect@B" in scenarios 1 and 2
   BENCH_EDGE_EVENTS  "file": the edges write their events to a file in the scratch directory
                    instead of /dev/null
   BENCH_CONTENDERS comma list: measure only these HTTP rows (the others say skipped)
@@ -69,6 +71,7 @@ HTTP_CONTENDERS = ["direct", "nginx", "sluice-edge", "sluice-edge+policy", "slui
 AB = Path(os.environ["BENCH_AB"]).resolve() if os.environ.get("BENCH_AB") else None
 if AB:
     HTTP_CONTENDERS[4:4] = ["sluice-edge@B", "sluice-edge+policy@B"]
+    HTTP_CONTENDERS[8:8] = ["sluice-tunnel@B", "sluice-tunnel-noinspect@B"]
 CONTENDERS_ONLY = set(filter(None, os.environ.get("BENCH_CONTENDERS", "").split(",")))
 EDGE_EVENTS = os.environ.get("BENCH_EDGE_EVENTS", "null")
 PEERS = {"nginx", "rathole", "bore"}

@@ -154,6 +154,8 @@ class Lab:
                 self.url["sluice-edge@B"] = (self.edge_b_port, "plain.localhost")
                 self.url["sluice-edge+policy@B"] = (self.edge_b_port, "policy.localhost")
         self.start_sluice_tunnel()
+        if AB:
+            self.start_sluice_tunnel_b()
         self.start_rathole()
         self.start_bore()
         # the processes serving each contender (for CPU per request; wrk itself is not counted)
@@ -167,6 +169,9 @@ class Lab:
             "sluice-tunnel": [pid("sluice-tunnel-edge"), pid("sluice-agent"), pid("upstream")],
             "sluice-tunnel-noinspect": [pid("sluice-tunnel-edge"), pid("sluice-agent-noinspect"),
                                         pid("upstream")],
+            "sluice-tunnel@B": [pid("sluice-tunnel-edge@B"), pid("sluice-agent@B"), pid("upstream")],
+            "sluice-tunnel-noinspect@B": [pid("sluice-tunnel-edge@B"), pid("sluice-agent-noinspect@B"),
+                                          pid("upstream")],
             "sluice-forward-internal": [pid("sluice-tunnel-edge"), pid("sluice-fi-internal"),
                                         pid("sluice-fi-gateway"), pid("upstream")],
             "rathole": [pid("rathole"), pid("rathole-client"), pid("upstream")],
@@ -233,6 +238,30 @@ class Lab:
                 self.pids["sluice-tcp-agent"] = r[0].pid
         else:
             self.iperf["sluice-tunnel"] = "skipped: iperf3 not installed"
+
+    def start_sluice_tunnel_b(self) -> None:
+        """The BENCH_AB binary's tunnel edge and its two `sluice http` agents (rows
+        sluice-tunnel@B and sluice-tunnel-noinspect@B): before/after for the tunnel path."""
+        self.tedge_b = TunnelEdge("sluice-tunnel-edge-b", tcp=False, binary=AB)
+        if self.tedge_b.error:
+            for c in ("sluice-tunnel@B", "sluice-tunnel-noinspect@B"):
+                self.url[c] = self.tedge_b.error
+            return
+        self.pids["sluice-tunnel-edge@B"] = self.tedge_b.proc.pid
+        for c, inspect in (("sluice-tunnel@B", True), ("sluice-tunnel-noinspect@B", False)):
+            name = c.replace("@B", "-b")
+            r = start_agent(name, http_agent_args(self.tedge_b, self.up, f"http://{name}.localhost",
+                                                  inspect), want=f"{name}.localhost", binary=AB)
+            if isinstance(r, str):
+                self.url[c] = r
+                continue
+            p, url = r
+            target = split_url(url) or (self.tedge_b.http, f"{name}.localhost:{self.tedge_b.http}")
+            if http_ok(target[0], target[1], timeout=15):
+                self.url[c] = target
+                self.pids["sluice-agent@B" if inspect else "sluice-agent-noinspect@B"] = p.pid
+            else:
+                self.url[c] = f"n/a: no 200 through {url} ({last_line(name)})"
 
     def start_rathole(self) -> None:
         if not have("rathole"):

@@ -50,8 +50,9 @@ class TunnelEdge:
     `tcp:` port range when the binary accepts one. restart() keeps every port and the state
     folder (so agents keep trusting its CA)."""
 
-    def __init__(self, name: str, tcp: bool = True) -> None:
+    def __init__(self, name: str, tcp: bool = True, binary=None) -> None:
         self.name = name
+        self.binary = binary or SLUICE
         self.http, self.tunnel = free_port(), free_port()
         self.dir = WORK / name
         self.dir.mkdir(exist_ok=True)
@@ -62,7 +63,7 @@ class TunnelEdge:
         self.proc: subprocess.Popen | None = None
         self.error: str | None = None
         self.starts = 0
-        if not SLUICE.exists():
+        if not self.binary.exists():
             self.error = "n/a: the sluice binary was not built"
             return
         if not tcp:
@@ -98,7 +99,7 @@ authtokens:
         conf = write(self.dir / "edge.yml", self.config())
         log_name = f"{self.name}-{self.starts}"
         self.spawned_at = time.time()
-        self.proc = start(log_name, [str(SLUICE), "edge", "--config", str(conf)])
+        self.proc = start(log_name, [str(self.binary), "edge", "--config", str(conf)])
         if wait_port(self.tunnel, self.proc, 20) and wait_port(self.http, self.proc, 5) and self.ca.exists():
             return None
         err = f"n/a: the tunnel edge did not start ({last_line(log_name)})"
@@ -136,10 +137,10 @@ def agent_urls(name: str) -> list[str]:
 
 
 def start_agent(name: str, argv_tail: list[str], want: str | None = None,
-                timeout: float = 20) -> tuple[subprocess.Popen, str] | str:
-    """Starts `sluice <argv_tail>` and waits until it prints a forwarding URL (the one
-    containing `want`, when given). Returns (process, url) or an "n/a: ..." string."""
-    p = start(name, [str(SLUICE), *argv_tail])
+                timeout: float = 20, binary=None) -> tuple[subprocess.Popen, str] | str:
+    """Starts `sluice <argv_tail>` (or `binary`) and waits until it prints a forwarding URL
+    (the one containing `want`, when given). Returns (process, url) or an "n/a: ..." string."""
+    p = start(name, [str(binary or SLUICE), *argv_tail])
     end = time.time() + timeout
     while time.time() < end and p.poll() is None:
         urls = [u for u in agent_urls(name) if want is None or want in u]

@@ -37,6 +37,7 @@ pub mod backoff;
 pub mod binding;
 pub mod builder;
 pub mod client;
+mod coalesce;
 pub mod codec;
 mod control;
 pub mod edge_proxy;

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
 use tokio_util::sync::CancellationToken;
 
+use crate::coalesce::{CoalescedIo, Flusher, coalesce};
 use crate::error::{CloseReason, Result, TunnelError};
 
 /// A raw multiplexed stream (tokio I/O traits); half-close via `shutdown`.
@@ -90,6 +91,7 @@ impl Mux {
             Role::Client => yamux::Mode::Client,
             Role::Server => yamux::Mode::Server,
         };
+        let (io, flusher) = coalesce(io);
         let conn = yamux::Connection::new(io.compat(), config.yamux(), mode);
         let (open_tx, open_rx) = mpsc::channel(64);
         let (inbound_tx, inbound_rx) = mpsc::channel(config.accept_backlog.max(1));
@@ -97,6 +99,7 @@ impl Mux {
         let cancel = CancellationToken::new();
         let driver = Driver {
             conn,
+            flusher,
             open_rx,
             pending: None,
             inbound_tx,
@@ -139,7 +142,9 @@ impl Mux {
 }
 
 struct Driver<T> {
-    conn: yamux::Connection<Compat<T>>,
+    conn: yamux::Connection<Compat<CoalescedIo<T>>>,
+    /// Sends what yamux wrote once it has nothing left to do (see [`crate::coalesce`]).
+    flusher: Flusher<T>,
     open_rx: mpsc::Receiver<OpenReply>,
     pending: Option<OpenReply>,
     inbound_tx: mpsc::Sender<MuxStream>,
@@ -202,7 +207,14 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
                 }
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
                 Poll::Ready(None) => return Poll::Ready(Ok(())),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // Everything ready has been written into the buffer: send it as one piece.
+                    // Pending here means the transport is full; its waker brings us back.
+                    return match self.flusher.poll_flush(cx) {
+                        Poll::Ready(Err(e)) => Poll::Ready(Err(yamux::ConnectionError::Io(e))),
+                        _ => Poll::Pending,
+                    };
+                }
             }
         }
     }

@@ -287,6 +287,58 @@ async fn half_open_stream_is_reaped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timer_follows_activity_and_half_close_shortens_it() {
+    let pki = pki();
+    let idle = Duration::from_millis(900);
+    let settings = ServerSettings {
+        stream_timeouts: StreamTimeouts {
+            idle: Some(idle),
+            half_open: Some(Duration::from_millis(100)),
+        },
+        ..ServerSettings::default()
+    };
+    let edge = edge_at(&pki, "127.0.0.1:0", settings).await;
+    let client = soon("connect", builder(&pki, &edge, TOKEN).connect())
+        .await
+        .expect("connect");
+    let session = soon("edge session", edge.server.accept())
+        .await
+        .expect("session");
+    let mut e = session
+        .open_stream(&header("tcp://edge:20002", 1))
+        .await
+        .expect("open");
+    let (_, mut a) = soon("accept", client.accept()).await.expect("stream");
+    // A byte every 300 ms for over 2 idle periods: each read waits (arming the timer) and must
+    // never be reaped, although the first deadline passes while the stream is in use.
+    let begun = std::time::Instant::now();
+    let mut buf = [0u8; 1];
+    for i in 0..7u8 {
+        let reader = tokio::spawn(async move {
+            let r = e.read_exact(&mut buf).await.map(|_| buf[0]);
+            (e, r)
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        a.write_all(&[i]).await.expect("agent writes");
+        let (back, got) = soon("edge reads", reader).await.expect("reader task");
+        e = back;
+        assert_eq!(got.expect("a used stream is not reaped"), i);
+    }
+    assert!(begun.elapsed() >= idle * 2);
+    // Now quiet and half-closed: the 100 ms half-open limit reaps it; a timer left at the
+    // idle deadline armed by the last wait would fire about 600 ms from here.
+    e.shutdown().await.expect("half-close");
+    let quiet = std::time::Instant::now();
+    let err = soon("reap", e.read(&mut buf)).await.expect_err("reaped");
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert!(
+        quiet.elapsed() < Duration::from_millis(400),
+        "half-open limit applies: {:?}",
+        quiet.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_session_is_closed_after_tolerance() {
     let pki = pki();
     let edge = edge(&pki).await;

@@ -50,7 +50,10 @@ impl<V> Waiting<V> {
 
     fn take(&mut self, id: u64) -> Option<V> {
         let v = self.items.remove(&id)?;
-        self.order.retain(|x| *x != id);
+        // The other half usually comes soon after, so search from the newest end.
+        if let Some(at) = self.order.iter().rposition(|x| *x == id) {
+            self.order.remove(at);
+        }
         Some(v)
     }
 }
@@ -292,6 +295,29 @@ mod tests {
         assert_eq!(w.items.len(), MAX_WAITING);
         assert!(w.take(0).is_none(), "the oldest were forgotten");
         assert_eq!(w.take(MAX_WAITING as u64 + 9), Some(MAX_WAITING as u64 + 9));
+    }
+
+    #[test]
+    fn traces_out_of_order_join_the_right_exchanges() {
+        let store = Inspector::default();
+        for (id, tid) in [("e1", 1), ("e2", 2), ("e3", 3)] {
+            store.record_traced(exchange(id, "web", 1), Some(tid));
+        }
+        // The middle one first, then the newest, then the oldest.
+        for (tid, phase) in [(2, "two"), (3, "three"), (1, "one")] {
+            store.trace_reported("web", report(tid, trace(phase)));
+        }
+        for (id, phase) in [("e1", "one"), ("e2", "two"), ("e3", "three")] {
+            let got = store.get(id).and_then(|e| e.trace.clone());
+            assert_eq!(got, Some(trace(phase)), "{id}");
+        }
+        let mut w = Waiting::default();
+        for i in 0..5u64 {
+            w.insert(i, i);
+        }
+        assert_eq!(w.take(2), Some(2));
+        assert_eq!(w.order, [0, 1, 3, 4], "taken from the middle of the order");
+        assert_eq!(w.take(2), None);
     }
 
     #[test]
