@@ -189,14 +189,22 @@ impl Binder {
             return Err(no_listener(request.protocol.as_str()));
         };
         let policy = self.policy(request, protocol).await?;
+        let host = {
+            let tables = self.tables()?;
+            // A random name is free under both schemes, so an agent serving it under both
+            // (ngrok's `--scheme http,https`) can take its plain-HTTP twin too.
+            self.host(session, request, |n| {
+                tables.http.contains_key(&(Scheme::Http, n.to_string()))
+                    || tables.http.contains_key(&(Scheme::Https, n.to_string()))
+                    || tables.tls.contains_key(n)
+            })?
+        };
+        // In a cluster, the name must be this account's on every edge (one transaction).
+        let cluster = self.shared.cluster.get();
+        if let Some(c) = cluster {
+            c.claim(&host, session.account()).await?;
+        }
         let mut tables = self.tables()?;
-        // A random name is free under both schemes, so an agent serving it under both
-        // (ngrok's `--scheme http,https`) can take its plain-HTTP twin too.
-        let host = self.host(session, request, |n| {
-            tables.http.contains_key(&(Scheme::Http, n.to_string()))
-                || tables.http.contains_key(&(Scheme::Https, n.to_string()))
-                || tables.tls.contains_key(n)
-        })?;
         let state = self.shared.state.load();
         let static_routes = match scheme {
             Scheme::Http => &state.http,
@@ -214,14 +222,31 @@ impl Binder {
         let url = url_with_port(request.protocol, &host, port, default_port(scheme));
         let ep = endpoint(session, &url, &host, port, protocol, scheme);
         let member = member(session, request, ep, policy);
-        claim(
+        let inspect = member.endpoint.inspect;
+        let claimed = claim(
             &mut tables,
             |t| &mut t.http,
             (scheme, host.clone()),
             member,
             &host,
-        )?;
+        );
         drop(tables);
+        if let Some(c) = cluster {
+            match &claimed {
+                Ok(()) => {
+                    let bind = crate::cluster::LocalBind {
+                        account: session.account().to_string(),
+                        url: url.clone(),
+                        policy: request.traffic_policy.clone(),
+                        inspect,
+                    };
+                    c.bound(scheme, &host, bind);
+                }
+                // The sync lets go of the name if nothing here serves it.
+                Err(_) => c.changed(),
+            }
+        }
+        claimed?;
         if scheme == Scheme::Https {
             self.shared.acme.bound(&host);
         }
@@ -337,10 +362,17 @@ impl BindHandler for Binder {
             "https" => remove_member(&mut tables.http, (Scheme::Https, host), id),
             _ => remove_member(&mut tables.http, (Scheme::Http, host), id),
         }
+        drop(tables);
+        if let Some(c) = self.shared.cluster.get() {
+            c.changed();
+        }
     }
 
     async fn session_closed(&self, session: &AgentSession) {
         self.shared.tunnels.remove_session(session.id());
+        if let Some(c) = self.shared.cluster.get() {
+            c.changed();
+        }
     }
 }
 

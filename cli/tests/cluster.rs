@@ -1,0 +1,230 @@
+//! Several edges as one cluster on a real etcd (issue 21, `docs/cluster.md`): three real
+//! `sluice edge` processes, real agents, one single-node etcd started per test on loopback.
+//! Skipped (with a message) only when `/usr/bin/etcd` is absent.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::agent::{AgentProc, TOKEN, poll, try_get, write_file};
+use support::etcd::{Etcd, TOKEN_B, agent_on, cluster_edge, etcd_available};
+use support::{scratch_dir, start_echo};
+
+/// A policy that adds one request and one response header: run twice, each would appear
+/// twice.
+const POLICY: &str = "on_http_request:\n  - actions:\n      - type: add-headers\n        config:\n          headers:\n            x-policy-ran: \"yes\"\non_http_response:\n  - actions:\n      - type: add-headers\n        config:\n          headers:\n            x-policy-ran: \"yes\"\n";
+
+/// Waits until a GET for `host` through `port` answers `status`; the reply.
+async fn until_status(port: u16, host: &str, status: u16, limit: Duration) -> support::Reply {
+    poll(
+        &format!("{status} for {host} on :{port}"),
+        limit,
+        || async {
+            try_get(port, host, "/x")
+                .await
+                .filter(|r| r.status == status)
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_on_one_edge_is_reached_through_every_edge_with_its_policy_run_once() {
+    if !etcd_available("cluster routing") {
+        return;
+    }
+    let etcd = Etcd::start().await;
+    let ca = scratch_dir();
+    let a = cluster_edge(&etcd, "a", "10s", &ca).await;
+    let b = cluster_edge(&etcd, "b", "10s", &ca).await;
+    let c = cluster_edge(&etcd, "c", "10s", &ca).await;
+    let (echo, _gate) = start_echo().await;
+    let policy = write_file(&scratch_dir(), "policy.yml", POLICY);
+    let policy = policy.display().to_string();
+    let mut agent = agent_on(
+        &a,
+        TOKEN,
+        &echo.to_string(),
+        "http://app.localhost",
+        &["--traffic-policy-file", &policy],
+    );
+    assert_eq!(
+        agent.url().await,
+        format!("http://app.localhost:{}", a.http)
+    );
+    for edge in [&a, &b, &c] {
+        let r = until_status(edge.http, "app.localhost", 200, Duration::from_secs(10)).await;
+        let seen = r.json();
+        let ran = seen["headers"]["x-policy-ran"].as_array().map(Vec::len);
+        assert_eq!(ran, Some(1), "request header via :{}: {seen}", edge.http);
+        let xff = seen["headers"]["x-forwarded-for"].as_array().cloned();
+        assert_eq!(xff.map(|v| v.len()), Some(1), "one hop recorded: {seen}");
+        let back: Vec<_> = r.headers.get_all("x-policy-ran").iter().collect();
+        assert_eq!(back.len(), 1, "response header via :{}", edge.http);
+    }
+    // A name nobody bound is unknown on every edge.
+    let r = try_get(b.http, "nobody.localhost", "/")
+        .await
+        .expect("answer");
+    assert_eq!(r.status, 404);
+    // The agent gone, the name goes from the other edges too.
+    agent.kill();
+    until_status(c.http, "app.localhost", 404, Duration::from_secs(10)).await;
+    let keys = etcd.keys("/sluice/").await.expect("etcd answers");
+    assert!(
+        !keys.iter().any(|k| k.contains("app.localhost")),
+        "the name and its placement are released: {keys:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_accounts_racing_for_one_name_through_two_edges_exactly_one_wins() {
+    if !etcd_available("cluster ownership race") {
+        return;
+    }
+    const RACES: usize = 12;
+    let etcd = Etcd::start().await;
+    let ca = scratch_dir();
+    let a = cluster_edge(&etcd, "a", "10s", &ca).await;
+    let c = cluster_edge(&etcd, "c", "10s", &ca).await;
+    let (echo, _gate) = start_echo().await;
+    let echo = echo.to_string();
+    let started = Instant::now();
+    for i in 0..RACES {
+        let url = format!("http://race{i}.localhost");
+        let mut x = agent_on(&a, TOKEN, &echo, &url, &[]);
+        let mut y = agent_on(&c, TOKEN_B, &echo, &url, &[]);
+        // Each agent either serves the name or exits refused; at most 30 s for both.
+        let outcome = |agent: &mut AgentProc| {
+            let won = agent.lines().iter().any(|l| l.starts_with("Forwarding"));
+            let lost = agent.stderr().contains("ERR_SLUICE_334");
+            (won, lost)
+        };
+        let limit = Instant::now() + Duration::from_secs(30);
+        let (ox, oy) = loop {
+            let (ox, oy) = (outcome(&mut x), outcome(&mut y));
+            if (ox.0 || ox.1) && (oy.0 || oy.1) {
+                break (ox, oy);
+            }
+            assert!(
+                Instant::now() < limit,
+                "race {i} undecided\nx: {:?} {}\ny: {:?} {}",
+                x.lines(),
+                x.stderr(),
+                y.lines(),
+                y.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(
+            ox.0 != oy.0 && ox.1 != oy.1,
+            "race {i}: exactly one wins\nx: {ox:?} {}\ny: {oy:?} {}",
+            x.stderr(),
+            y.stderr()
+        );
+        x.kill();
+        y.kill();
+    }
+    assert!(started.elapsed() < Duration::from_secs(300));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_edge_loses_its_placements_within_the_lease_ttl() {
+    if !etcd_available("cluster lease") {
+        return;
+    }
+    let etcd = Etcd::start().await;
+    let ca = scratch_dir();
+    let mut a = cluster_edge(&etcd, "a", "3s", &ca).await;
+    let b = cluster_edge(&etcd, "b", "3s", &ca).await;
+    let (echo, _gate) = start_echo().await;
+    let mut agent = agent_on(&a, TOKEN, &echo.to_string(), "http://app.localhost", &[]);
+    agent.url().await;
+    until_status(b.http, "app.localhost", 200, Duration::from_secs(10)).await;
+    a.kill();
+    let killed = Instant::now();
+    poll(
+        "the placement to vanish",
+        Duration::from_secs(10),
+        || async {
+            let keys = etcd.keys("/sluice/").await?;
+            (!keys.iter().any(|k| k.contains("app.localhost"))).then_some(())
+        },
+    )
+    .await;
+    let gone = killed.elapsed();
+    eprintln!("placement of a killed edge gone after {gone:?} (lease 3s)");
+    // The lease is 3 s; etcd checks expiry at its own pace, the poll every 100 ms.
+    assert!(gone <= Duration::from_millis(4500), "{gone:?}");
+    // B no longer routes the name anywhere.
+    until_status(b.http, "app.localhost", 404, Duration::from_secs(3)).await;
+    agent.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_etcd_down_known_names_flow_and_new_binds_are_refused_until_it_is_back() {
+    if !etcd_available("cluster without etcd") {
+        return;
+    }
+    let mut etcd = Etcd::start().await;
+    let ca = scratch_dir();
+    let a = cluster_edge(&etcd, "a", "5s", &ca).await;
+    let b = cluster_edge(&etcd, "b", "5s", &ca).await;
+    let (echo, _gate) = start_echo().await;
+    let echo = echo.to_string();
+    let mut agent = agent_on(&a, TOKEN, &echo, "http://app.localhost", &[]);
+    agent.url().await;
+    until_status(b.http, "app.localhost", 200, Duration::from_secs(10)).await;
+    assert!(b.metrics().await.contains("sluice_cluster_etcd_up 1"));
+    etcd.kill();
+    // Longer than the lease: nothing the edges know is dropped while etcd is away.
+    let down = Instant::now();
+    while down.elapsed() < Duration::from_secs(7) {
+        let r = try_get(b.http, "app.localhost", "/x")
+            .await
+            .expect("answer");
+        assert_eq!(r.status, 200, "known name through b with etcd down");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let health = support::get(b.admin, "127.0.0.1", "/healthz").await;
+    let text = String::from_utf8_lossy(&health.body).into_owned();
+    assert!(text.starts_with("degraded: etcd is unreachable"), "{text}");
+    assert!(b.metrics().await.contains("sluice_cluster_etcd_up 0"));
+    let mut refused = agent_on(&b, TOKEN, &echo, "http://new.localhost", &[]);
+    let code = refused.exited(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(1), "{}", refused.stderr());
+    let err = refused.stderr();
+    assert!(err.contains("ERR_SLUICE_CLUSTER_UNAVAILABLE"), "{err}");
+    assert!(err.contains("etcd"), "{err}");
+    etcd.restart().await;
+    // Binds work again without restarting an edge (an agent retried a few times at most).
+    let mut bound = None;
+    for _ in 0..10 {
+        let mut next = agent_on(&b, TOKEN, &echo, "http://new.localhost", &[]);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if next.lines().iter().any(|l| l.starts_with("Forwarding")) {
+                break;
+            }
+            if next.exited(Duration::from_millis(100)).await.is_some() {
+                break;
+            }
+        }
+        if next.lines().iter().any(|l| l.starts_with("Forwarding")) {
+            bound = Some(next);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut bound = bound.expect("a bind succeeds once etcd is back");
+    let health = support::get(b.admin, "127.0.0.1", "/healthz").await;
+    assert_eq!(&health.body[..], b"ok\n");
+    assert!(b.metrics().await.contains("sluice_cluster_etcd_up 1"));
+    until_status(a.http, "new.localhost", 200, Duration::from_secs(10)).await;
+    let r = try_get(b.http, "app.localhost", "/x")
+        .await
+        .expect("answer");
+    assert_eq!(r.status, 200);
+    bound.kill();
+    agent.kill();
+}

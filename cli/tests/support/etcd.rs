@@ -1,0 +1,160 @@
+//! A real single-node etcd (Debian's `etcd-server`) on free loopback ports with its data in
+//! a scratch folder, killed on drop; and edges that join it as one cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::agent::{AgentProc, TunnelEdge};
+use super::{free_port, scratch_dir};
+
+/// Where Debian installs etcd.
+pub const ETCD: &str = "/usr/bin/etcd";
+
+/// The second account's authtoken on every cluster edge (the first is `agent::TOKEN`).
+pub const TOKEN_B: &str = "cluster-account-b";
+
+/// Whether etcd is installed; prints why a test is skipped when it is not.
+pub fn etcd_available(test: &str) -> bool {
+    let there = Path::new(ETCD).exists();
+    if !there {
+        eprintln!("skipping {test}: {ETCD} is absent (install Debian's etcd-server)");
+    }
+    there
+}
+
+/// A running etcd.
+pub struct Etcd {
+    child: Option<Child>,
+    /// Client port.
+    pub client: u16,
+    peer: u16,
+    /// Data and log folder.
+    pub dir: PathBuf,
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Etcd {
+    /// Starts etcd and waits until it answers.
+    pub async fn start() -> Etcd {
+        let mut etcd = Etcd {
+            child: None,
+            client: free_port(),
+            peer: free_port(),
+            dir: scratch_dir(),
+        };
+        etcd.restart().await;
+        etcd
+    }
+
+    /// The client URL edges are given.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client)
+    }
+
+    /// (Re)starts etcd on the same ports and data; returns once it answers.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("etcd.log"))
+            .expect("etcd log");
+        let peer = format!("http://127.0.0.1:{}", self.peer);
+        let child = Command::new(ETCD)
+            .arg("--name=t")
+            .arg(format!("--data-dir={}", self.dir.join("data").display()))
+            .arg(format!("--listen-client-urls={}", self.url()))
+            .arg(format!("--advertise-client-urls={}", self.url()))
+            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--initial-advertise-peer-urls={peer}"))
+            .arg(format!("--initial-cluster=t={peer}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn etcd");
+        self.child = Some(child);
+        let start = Instant::now();
+        while self.keys("/").await.is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "etcd did not answer within 20 s:\n{}",
+                std::fs::read_to_string(self.dir.join("etcd.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Kills etcd with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The keys under `prefix`, through etcd's JSON gateway (`None`: no answer).
+    pub async fn keys(&self, prefix: &str) -> Option<Vec<String>> {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD as B64;
+        let mut end = prefix.as_bytes().to_vec();
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        let body = serde_json::json!({
+            "key": B64.encode(prefix), "range_end": B64.encode(&end), "keys_only": true
+        });
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "2", "-X", "POST", "-d"])
+            .arg(body.to_string())
+            .arg(format!("{}/v3/kv/range", self.url()))
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v.get("header")?;
+        let keys = v["kvs"].as_array().cloned().unwrap_or_default();
+        Some(
+            keys.iter()
+                .filter_map(|kv| kv["key"].as_str())
+                .filter_map(|k| B64.decode(k).ok())
+                .map(|k| String::from_utf8_lossy(&k).into_owned())
+                .collect(),
+        )
+    }
+}
+
+/// Starts an edge with a tunnel listener that joins the cluster on `etcd` as `id`, with
+/// lease lifetime `ttl` and the cluster CA in `ca_dir`; it also takes [`TOKEN_B`] (account b).
+pub async fn cluster_edge(etcd: &Etcd, id: &str, ttl: &str, ca_dir: &Path) -> TunnelEdge {
+    let extra = format!(
+        "  - token: {TOKEN_B}\n    account: b\n    allow: [\"*\"]\ncluster:\n  etcd: [{}]\n  edge_id: {id}\n  listen: 127.0.0.1:{}\n  lease_ttl: {ttl}\n  ca_dir: {}\n",
+        etcd.url(),
+        free_port(),
+        ca_dir.display()
+    );
+    TunnelEdge::start_with_config(false, &extra).await
+}
+
+/// `sluice http <upstream> --url <url>` on `edge` with `token`, and `extra` flags.
+pub fn agent_on(
+    edge: &TunnelEdge,
+    token: &str,
+    upstream: &str,
+    url: &str,
+    extra: &[&str],
+) -> AgentProc {
+    let mut args: Vec<String> = vec!["http".into(), upstream.into()];
+    args.extend(edge.agent_flags());
+    if let Some(t) = args.iter_mut().skip_while(|a| *a != "--authtoken").nth(1) {
+        *t = token.to_string();
+    }
+    args.extend(["--url".to_string(), url.to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    AgentProc::spawn(&args)
+}
