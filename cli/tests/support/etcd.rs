@@ -158,3 +158,43 @@ pub fn agent_on(
     args.extend(extra.iter().map(|s| s.to_string()));
     AgentProc::spawn(&args)
 }
+
+/// The port of a [`cluster_edge`]'s inter-edge listener.
+pub fn cluster_port(edge: &TunnelEdge) -> u16 {
+    let (_, rest) = edge
+        .extra_config
+        .split_once("listen: 127.0.0.1:")
+        .expect("a cluster edge");
+    rest.lines()
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .expect("port")
+}
+
+/// Runs `openssl` with `args` in `dir`; panics unless it succeeds.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Dials an inter-edge listener with `openssl s_client` (the client certificate `cert`/`key`
+/// in `dir`, if given), sends `line` and returns what came back within a second.
+pub fn peer_hello(dir: &Path, port: u16, cert: Option<(&str, &str)>, line: &str) -> Vec<u8> {
+    let mut cmd = Command::new("sh");
+    let auth = cert.map_or_else(String::new, |(c, k)| format!("-cert {c} -key {k}"));
+    cmd.arg("-c")
+        .arg(format!(
+            "(printf '%s\\n' '{line}'; sleep 1) | timeout 10 openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:{port} -servername edges.sluice-cluster.invalid {auth}"
+        ))
+        .current_dir(dir)
+        .stdin(Stdio::null());
+    cmd.output().expect("run openssl s_client").stdout
+}
