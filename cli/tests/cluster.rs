@@ -314,3 +314,56 @@ async fn with_etcd_down_known_names_flow_and_new_binds_are_refused_until_it_is_b
     bound.kill();
     agent.kill();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_follows_its_account_to_another_edge_and_no_other_account_takes_it() {
+    if !etcd_available("cluster failover") {
+        return;
+    }
+    let etcd = Etcd::start().await;
+    let ca = scratch_dir();
+    let mut a = cluster_edge(&etcd, "a", "3s", &ca).await;
+    let b = cluster_edge(&etcd, "b", "3s", &ca).await;
+    let c = cluster_edge(&etcd, "c", "3s", &ca).await;
+    let (echo, _gate) = start_echo().await;
+    let echo = echo.to_string();
+    let mut first = agent_on(&a, TOKEN, &echo, "http://app.localhost", &[]);
+    first.url().await;
+    a.kill();
+    // The same account binds the name on b at once: a's owner key still stands, for it.
+    let mut moved = agent_on(&b, TOKEN, &echo, "http://app.localhost", &[]);
+    assert_eq!(
+        moved.url().await,
+        format!("http://app.localhost:{}", b.http)
+    );
+    // a's keys go with its lease; the owner key follows the name to b.
+    poll(
+        "a's placement to vanish",
+        Duration::from_secs(10),
+        || async {
+            let keys = etcd.keys("/sluice/placement/").await?;
+            (!keys.iter().any(|k| k.ends_with("/app.localhost/a"))).then_some(())
+        },
+    )
+    .await;
+    poll("the owner key under b", Duration::from_secs(5), || async {
+        let keys = etcd.keys("/sluice/owner/").await?;
+        keys.iter()
+            .any(|k| k == "/sluice/owner/app.localhost")
+            .then_some(())
+    })
+    .await;
+    for _ in 0..5 {
+        until_status(c.http, "app.localhost", 200, Duration::from_secs(5)).await;
+    }
+    // Another account cannot take the name, through any edge.
+    let mut thief = agent_on(&c, TOKEN_B, &echo, "http://app.localhost", &[]);
+    assert_eq!(thief.exited(Duration::from_secs(30)).await, Some(1));
+    assert!(
+        thief.stderr().contains("ERR_SLUICE_334"),
+        "{}",
+        thief.stderr()
+    );
+    first.kill();
+    moved.kill();
+}
