@@ -142,6 +142,45 @@ async fn an_agent_on_one_edge_is_reached_through_every_edge_with_its_policy_run_
         !stranger.contains(&b'+'),
         "another CA's certificate: refused"
     );
+    // An https name too: c terminates TLS with its own certificate, then forwards.
+    let mut secure = agent_on(
+        &a,
+        TOKEN,
+        &echo.to_string(),
+        "https://secure.localhost",
+        &[],
+    );
+    assert_eq!(
+        secure.url().await,
+        format!("https://secure.localhost:{}", a.https)
+    );
+    let curl = || {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "5",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .arg("--cacert")
+            .arg(c.ca_path())
+            .arg("--resolve")
+            .arg(format!("secure.localhost:{}:127.0.0.1", c.https))
+            .arg(format!("https://secure.localhost:{}/x", c.https))
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    poll(
+        "curl through c's https",
+        Duration::from_secs(10),
+        || async { (curl() == "200").then_some(()) },
+    )
+    .await;
+    secure.kill();
     // A name nobody bound is unknown on every edge.
     let r = try_get(b.http, "nobody.localhost", "/")
         .await
