@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use support::agent::{AgentProc, TOKEN, poll, try_get, write_file};
 use support::etcd::{
-    Etcd, TOKEN_B, agent_on, cluster_edge, cluster_port, etcd_available, openssl, peer_hello,
+    Etcd, TOKEN_B, agent_on, cluster_edge, cluster_edge_with, cluster_port, etcd_available,
+    openssl, peer_hello,
 };
 use support::{scratch_dir, start_echo};
 
@@ -405,4 +406,72 @@ async fn a_name_follows_its_account_to_another_edge_and_no_other_account_takes_i
     );
     first.kill();
     moved.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_two_edges_give_one_tcp_port_to_two_accounts() {
+    if !etcd_available("cluster TCP ports") {
+        return;
+    }
+    let etcd = Etcd::start().await;
+    let ca = scratch_dir();
+    // Two edges with the same two-port range on two loopback addresses, so that each could
+    // open either port by itself.
+    let first = support::free_ports(2);
+    let range = |ip: &str| {
+        format!(
+            "tcp:\n  bind: {ip}\n  host: localhost\n  ports: {first}-{}\n",
+            first + 1
+        )
+    };
+    let a = cluster_edge_with(&etcd, "a", "10s", &ca, &range("127.0.0.1")).await;
+    let c = cluster_edge_with(&etcd, "c", "10s", &ca, &range("127.0.0.2")).await;
+    let (echo, _gate) = start_echo().await;
+    let echo = echo.to_string();
+    let tcp_on = |edge: &support::agent::TunnelEdge, token: &str, url: Option<String>| {
+        let mut args: Vec<String> = vec!["tcp".into(), echo.clone()];
+        args.extend(edge.agent_flags());
+        if let Some(t) = args.iter_mut().skip_while(|a| *a != "--authtoken").nth(1) {
+            *t = token.to_string();
+        }
+        args.extend(url.into_iter().flat_map(|u| ["--url".to_string(), u]));
+        AgentProc::spawn(&args)
+    };
+    let port_url = format!("tcp://localhost:{first}");
+    let mut x = tcp_on(&a, TOKEN, Some(port_url.clone()));
+    assert_eq!(x.url().await, port_url);
+    // The same port through the other edge, by another account: refused.
+    let mut y = tcp_on(&c, TOKEN_B, Some(port_url.clone()));
+    assert_eq!(y.exited(Duration::from_secs(30)).await, Some(1));
+    let err = y.stderr();
+    assert!(
+        err.contains("ERR_SLUICE_334")
+            && err.contains(&format!("TCP port {first} is already bound"))
+            && err.contains("on the cluster"),
+        "{err}"
+    );
+    // A random port through the other edge skips it.
+    let mut z = tcp_on(&c, TOKEN_B, None);
+    assert_eq!(z.url().await, format!("tcp://localhost:{}", first + 1));
+    // Once x lets go, the port is free for the other account.
+    x.kill();
+    let mut bound = None;
+    for _ in 0..20 {
+        let mut w = tcp_on(&c, TOKEN_B, Some(port_url.clone()));
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10)
+            && !w.lines().iter().any(|l| l.starts_with("Forwarding"))
+            && w.exited(Duration::from_millis(100)).await.is_none()
+        {}
+        if w.lines().iter().any(|l| l.starts_with("Forwarding")) {
+            bound = Some(w);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        bound.is_some(),
+        "the port is released once its agent is gone"
+    );
+    z.kill();
 }

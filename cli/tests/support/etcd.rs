@@ -132,8 +132,19 @@ impl Etcd {
 /// Starts an edge with a tunnel listener that joins the cluster on `etcd` as `id`, with
 /// lease lifetime `ttl` and the cluster CA in `ca_dir`; it also takes [`TOKEN_B`] (account b).
 pub async fn cluster_edge(etcd: &Etcd, id: &str, ttl: &str, ca_dir: &Path) -> TunnelEdge {
+    cluster_edge_with(etcd, id, ttl, ca_dir, "").await
+}
+
+/// [`cluster_edge`] with more top-level config sections (`tcp:` …).
+pub async fn cluster_edge_with(
+    etcd: &Etcd,
+    id: &str,
+    ttl: &str,
+    ca_dir: &Path,
+    more: &str,
+) -> TunnelEdge {
     let extra = format!(
-        "  - token: {TOKEN_B}\n    account: b\n    allow: [\"*\"]\ncluster:\n  etcd: [{}]\n  edge_id: {id}\n  listen: 127.0.0.1:{}\n  lease_ttl: {ttl}\n  ca_dir: {}\n",
+        "  - token: {TOKEN_B}\n    account: b\n    allow: [\"*\"]\ncluster:\n  etcd: [{}]\n  edge_id: {id}\n  listen: 127.0.0.1:{}\n  lease_ttl: {ttl}\n  ca_dir: {}\n{more}",
         etcd.url(),
         free_port(),
         ca_dir.display()

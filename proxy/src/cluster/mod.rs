@@ -46,6 +46,11 @@ pub struct PeerRoute {
     pub host: String,
 }
 
+/// The owner key's last part for TCP port `port` (no name has a `:`).
+fn port_key(port: u16) -> String {
+    format!("tcp:{port}")
+}
+
 /// Who owns a name across the cluster (`/sluice/owner/<name>`).
 #[derive(Debug, Serialize, Deserialize)]
 struct Owner {
@@ -92,6 +97,8 @@ pub struct Cluster {
     /// Whether etcd answered the last call.
     healthy: AtomicBool,
     local: Mutex<HashMap<(Scheme, String), (LocalBind, i64)>>,
+    /// TCP ports bound here, with their account.
+    ports: Mutex<HashMap<u16, String>>,
     remote: ArcSwap<Remote>,
     turn: AtomicUsize,
     wake: tokio::sync::Notify,
@@ -146,6 +153,7 @@ impl Cluster {
             lease: AtomicI64::new(0),
             healthy: AtomicBool::new(false),
             local: Mutex::new(HashMap::new()),
+            ports: Mutex::new(HashMap::new()),
             remote: ArcSwap::from_pointee(HashMap::new()),
             turn: AtomicUsize::new(0),
             wake: tokio::sync::Notify::new(),
@@ -167,21 +175,40 @@ impl Cluster {
     /// Claims `host` for `account` across the cluster, in one etcd transaction: the name is
     /// this account's if no account owns it yet or this one does.
     pub async fn claim(&self, host: &str, account: &str) -> Result<(), BindRejection> {
+        self.claim_key(host, host, account).await
+    }
+
+    /// Claims TCP port `port` for `account` across the cluster, as [`Cluster::claim`] does
+    /// names: no two edges give one port number to two accounts.
+    pub async fn claim_port(&self, port: u16, account: &str) -> Result<(), BindRejection> {
+        self.claim_key(&port_key(port), &format!("TCP port {port}"), account)
+            .await
+    }
+
+    async fn claim_key(&self, key: &str, what: &str, account: &str) -> Result<(), BindRejection> {
         let lease = self.lease.load(Ordering::Relaxed);
         if lease == 0 {
-            return Err(unavailable(host, "no lease"));
+            return Err(unavailable(what, "no lease"));
         }
-        match self.own(host, account, lease).await {
+        match self.own(key, account, lease).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(BindRejection::new(
                 "ERR_SLUICE_334",
-                format!("{host} is already bound: another account holds it on the cluster"),
+                format!("{what} is already bound: another account holds it on the cluster"),
             )),
             Err(e) => {
                 self.healthy.store(false, Ordering::Relaxed);
-                Err(unavailable(host, e))
+                Err(unavailable(what, e))
             }
         }
+    }
+
+    /// Records a TCP port bound here (its owner key is kept while it is).
+    pub fn bound_port(&self, port: u16, account: &str) {
+        if let Ok(mut ports) = self.ports.lock() {
+            ports.insert(port, account.to_string());
+        }
+        self.changed();
     }
 
     /// Makes `account` the owner of `host` unless another account is; whether it is now.

@@ -117,7 +117,7 @@ async fn sync_once(c: &Cluster, cache: &mut Cache) -> Result<(), EtcdError> {
     }
     // Names this edge owns but no longer serves under either scheme; names it serves whose
     // owner key went with another edge's lease (a pool across edges, an agent that moved).
-    let held: Vec<(String, String)> = c
+    let mut held: Vec<(String, String)> = c
         .local
         .lock()
         .map(|l| {
@@ -126,6 +126,12 @@ async fn sync_once(c: &Cluster, cache: &mut Cache) -> Result<(), EtcdError> {
                 .collect()
         })
         .unwrap_or_default();
+    if let Ok(mut ports) = c.ports.lock() {
+        ports.retain(|port, account| {
+            shared.tunnels.tcp_account(*port).as_deref() == Some(account.as_str())
+        });
+        held.extend(ports.iter().map(|(p, a)| (super::port_key(*p), a.clone())));
+    }
     let owners = c.etcd.range_prefix(&format!("{PREFIX}owner/")).await?;
     let owned = |host: &str| {
         owners
@@ -135,10 +141,7 @@ async fn sync_once(c: &Cluster, cache: &mut Cache) -> Result<(), EtcdError> {
     for (host, account) in &held {
         if !owned(host) && !c.own(host, account, lease).await? {
             // Never route other edges' clients to two accounts: withdraw the placements.
-            tracing::warn!(
-                host,
-                "another account took this name; withdrawn from the cluster"
-            );
+            tracing::warn!(host, "another account took this name or port");
             for scheme in [Scheme::Http, Scheme::Https] {
                 let key = placement_key(scheme, host, edge);
                 c.etcd.delete_if_lease(&key, lease).await?;
