@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use support::agent::{AgentProc, TOKEN, poll, try_get, write_file};
 use support::etcd::{
-    Etcd, TOKEN_B, agent_on, cluster_edge, cluster_edge_with, cluster_port, etcd_available,
-    openssl, peer_hello,
+    Etcd, TOKEN_B, agent_on, cluster_edge, cluster_edge_on, cluster_edge_with, cluster_port,
+    etcd_available, openssl, peer_hello,
 };
 use support::{scratch_dir, start_echo};
 
@@ -474,4 +474,55 @@ async fn no_two_edges_give_one_tcp_port_to_two_accounts() {
         "the port is released once its agent is gone"
     );
     z.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_member_of_a_three_member_etcd_killed_changes_nothing_visible() {
+    if !etcd_available("cluster on three etcd members") {
+        return;
+    }
+    let mut members = Etcd::start_cluster(3).await;
+    let urls: Vec<String> = members.iter().map(Etcd::url).collect();
+    let ca = scratch_dir();
+    let a = cluster_edge_on(&urls, "a", "3s", &ca, "").await;
+    let b = cluster_edge_on(&urls, "b", "3s", &ca, "").await;
+    let (echo, _gate) = start_echo().await;
+    let echo = echo.to_string();
+    let mut x = agent_on(&a, TOKEN, &echo, "http://app.localhost", &[]);
+    x.url().await;
+    until_status(b.http, "app.localhost", 200, Duration::from_secs(10)).await;
+    // The member every edge asks first goes away: the edges turn to the others.
+    members[0].kill();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        let r = try_get(b.http, "app.localhost", "/x")
+            .await
+            .expect("answer");
+        assert_eq!(r.status, 200);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let health = support::get(b.admin, "127.0.0.1", "/healthz").await;
+    assert_eq!(&health.body[..], b"ok\n");
+    // Longer than the lease: the lease is kept alive through the other members.
+    let keys = members[1]
+        .keys("/sluice/placement/")
+        .await
+        .expect("etcd answers");
+    assert!(
+        keys.iter().any(|k| k.ends_with("/app.localhost/a")),
+        "{keys:?}"
+    );
+    // New binds work, and so does the ownership rule.
+    let mut y = agent_on(&b, TOKEN, &echo, "http://new.localhost", &[]);
+    y.url().await;
+    until_status(a.http, "new.localhost", 200, Duration::from_secs(10)).await;
+    let mut thief = agent_on(&a, TOKEN_B, &echo, "http://new.localhost", &[]);
+    assert_eq!(thief.exited(Duration::from_secs(30)).await, Some(1));
+    assert!(
+        thief.stderr().contains("ERR_SLUICE_334"),
+        "{}",
+        thief.stderr()
+    );
+    x.kill();
+    y.kill();
 }

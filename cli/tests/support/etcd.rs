@@ -31,6 +31,9 @@ pub struct Etcd {
     peer: u16,
     /// Data and log folder.
     pub dir: PathBuf,
+    /// This member's name and the `--initial-cluster` of its cluster.
+    name: String,
+    initial: String,
 }
 
 impl Drop for Etcd {
@@ -43,14 +46,33 @@ impl Drop for Etcd {
 impl Etcd {
     /// Starts etcd and waits until it answers.
     pub async fn start() -> Etcd {
-        let mut etcd = Etcd {
-            child: None,
-            client: free_port(),
-            peer: free_port(),
-            dir: scratch_dir(),
-        };
-        etcd.restart().await;
-        etcd
+        Etcd::start_cluster(1).await.remove(0)
+    }
+
+    /// Starts an etcd cluster of `n` members and waits until each answers.
+    pub async fn start_cluster(n: usize) -> Vec<Etcd> {
+        let mut members: Vec<Etcd> = (0..n)
+            .map(|i| Etcd {
+                child: None,
+                client: free_port(),
+                peer: free_port(),
+                dir: scratch_dir(),
+                name: format!("m{i}"),
+                initial: String::new(),
+            })
+            .collect();
+        let initial: Vec<String> = members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
+            .collect();
+        for m in &mut members {
+            m.initial = initial.join(",");
+            m.spawn();
+        }
+        for m in &members {
+            m.wait().await;
+        }
+        members
     }
 
     /// The client URL edges are given.
@@ -60,6 +82,11 @@ impl Etcd {
 
     /// (Re)starts etcd on the same ports and data; returns once it answers.
     pub async fn restart(&mut self) {
+        self.spawn();
+        self.wait().await;
+    }
+
+    fn spawn(&mut self) {
         self.kill();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -68,18 +95,21 @@ impl Etcd {
             .expect("etcd log");
         let peer = format!("http://127.0.0.1:{}", self.peer);
         let child = Command::new(ETCD)
-            .arg("--name=t")
+            .arg(format!("--name={}", self.name))
             .arg(format!("--data-dir={}", self.dir.join("data").display()))
             .arg(format!("--listen-client-urls={}", self.url()))
             .arg(format!("--advertise-client-urls={}", self.url()))
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster=t={peer}"))
+            .arg(format!("--initial-cluster={}", self.initial))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn etcd");
         self.child = Some(child);
+    }
+
+    async fn wait(&self) {
         let start = Instant::now();
         while self.keys("/").await.is_none() {
             assert!(
@@ -143,9 +173,20 @@ pub async fn cluster_edge_with(
     ca_dir: &Path,
     more: &str,
 ) -> TunnelEdge {
+    cluster_edge_on(&[etcd.url()], id, ttl, ca_dir, more).await
+}
+
+/// [`cluster_edge_with`] given the etcd URLs.
+pub async fn cluster_edge_on(
+    urls: &[String],
+    id: &str,
+    ttl: &str,
+    ca_dir: &Path,
+    more: &str,
+) -> TunnelEdge {
     let extra = format!(
         "  - token: {TOKEN_B}\n    account: b\n    allow: [\"*\"]\ncluster:\n  etcd: [{}]\n  edge_id: {id}\n  listen: 127.0.0.1:{}\n  lease_ttl: {ttl}\n  ca_dir: {}\n{more}",
-        etcd.url(),
+        urls.join(", "),
         free_port(),
         ca_dir.display()
     );
