@@ -66,7 +66,6 @@ struct Placement {
     url: String,
     account: String,
     policy: Option<String>,
-    inspect: bool,
 }
 
 /// A bind of this edge that the cluster should know of.
@@ -78,8 +77,6 @@ pub struct LocalBind {
     pub url: String,
     /// Its traffic policy, as sent.
     pub policy: Option<String>,
-    /// Whether its requests are traced for the agent's inspector.
-    pub inspect: bool,
 }
 
 /// Names held by other edges: the endpoints this edge serves them as.

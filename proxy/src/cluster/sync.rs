@@ -201,7 +201,6 @@ async fn publish(
         url: bind.url.clone(),
         account: bind.account.clone(),
         policy: bind.policy.clone(),
-        inspect: bind.inspect,
     };
     let value = serde_json::to_vec(&placement).unwrap_or_default();
     let key = placement_key(scheme, host, &c.config.edge_id);
@@ -317,6 +316,7 @@ async fn build(
         policy: Arc::new(policy),
         binding: sluice_tunnel::EndpointBinding::Public,
         account: Some(p.account),
-        inspect: p.inspect,
+        // The policy trace goes to the agent over its session, which is on the other edge.
+        inspect: false,
     }))
 }

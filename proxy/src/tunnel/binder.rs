@@ -222,7 +222,6 @@ impl Binder {
         let url = url_with_port(request.protocol, &host, port, default_port(scheme));
         let ep = endpoint(session, &url, &host, port, protocol, scheme);
         let member = member(session, request, ep, policy);
-        let inspect = member.endpoint.inspect;
         let claimed = claim(
             &mut tables,
             |t| &mut t.http,
@@ -238,7 +237,6 @@ impl Binder {
                         account: session.account().to_string(),
                         url: url.clone(),
                         policy: request.traffic_policy.clone(),
-                        inspect,
                     };
                     c.bound(scheme, &host, bind);
                 }
