@@ -189,21 +189,30 @@ impl Binder {
             return Err(no_listener(request.protocol.as_str()));
         };
         let policy = self.policy(request, protocol).await?;
-        let host = {
-            let tables = self.tables()?;
-            // A random name is free under both schemes, so an agent serving it under both
-            // (ngrok's `--scheme http,https`) can take its plain-HTTP twin too.
-            self.host(session, request, |n| {
-                tables.http.contains_key(&(Scheme::Http, n.to_string()))
-                    || tables.http.contains_key(&(Scheme::Https, n.to_string()))
-                    || tables.tls.contains_key(n)
-            })?
-        };
-        // In a cluster, the name must be this account's on every edge (one transaction).
         let cluster = self.shared.cluster.get();
-        if let Some(c) = cluster {
-            c.claim(&host, session.account()).await?;
-        }
+        let random = request.url.is_none() && request.subdomain.is_none();
+        let mut tries = 0;
+        let host = loop {
+            let host = {
+                let tables = self.tables()?;
+                // A random name is free under both schemes, so an agent serving it under both
+                // (ngrok's `--scheme http,https`) can take its plain-HTTP twin too.
+                self.host(session, request, |n| {
+                    tables.http.contains_key(&(Scheme::Http, n.to_string()))
+                        || tables.http.contains_key(&(Scheme::Https, n.to_string()))
+                        || tables.tls.contains_key(n)
+                })?
+            };
+            // In a cluster, the name must be this account's on every edge (one transaction);
+            // a random name another account holds elsewhere gives way to another.
+            let Some(c) = cluster else { break host };
+            tries += 1;
+            match c.claim(&host, session.account()).await {
+                Ok(()) => break host,
+                Err(e) if random && e.code == "ERR_SLUICE_334" && tries < 8 => continue,
+                Err(e) => return Err(e),
+            }
+        };
         let mut tables = self.tables()?;
         let state = self.shared.state.load();
         let static_routes = match scheme {
