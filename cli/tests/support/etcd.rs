@@ -250,3 +250,17 @@ pub fn peer_hello(dir: &Path, port: u16, cert: Option<(&str, &str)>, line: &str)
         .stdin(Stdio::null());
     cmd.output().expect("run openssl s_client").stdout
 }
+
+/// Waits (at most `limit`) until a GET for `host` through `port` answers `status`; the reply.
+pub async fn until_status(port: u16, host: &str, status: u16, limit: Duration) -> super::Reply {
+    super::agent::poll(
+        &format!("{status} for {host} on :{port}"),
+        limit,
+        || async {
+            super::agent::try_get(port, host, "/x")
+                .await
+                .filter(|r| r.status == status)
+        },
+    )
+    .await
+}
