@@ -39,11 +39,11 @@ pub(crate) async fn admin_loop(listener: TcpListener, shared: Arc<Shared>) {
             let method = parts.next().unwrap_or("");
             let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
             let (status, ctype, body) = match (method, path) {
-                ("GET" | "HEAD", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
+                ("GET" | "HEAD", "/healthz") => ("200 OK", "text/plain", health(&shared)),
                 ("GET" | "HEAD", "/metrics") => (
                     "200 OK",
                     "text/plain; version=0.0.4; charset=utf-8",
-                    shared.metrics.render(),
+                    shared.metrics.render() + &cluster_metrics(&shared),
                 ),
                 ("POST", "/acme/renew") => match shared.acme.renew_all() {
                     Some(n) => (
@@ -74,5 +74,28 @@ pub(crate) async fn admin_loop(listener: TcpListener, shared: Arc<Shared>) {
             let _ = tcp.write_all(resp.as_bytes()).await;
             let _ = tcp.shutdown().await;
         });
+    }
+}
+
+/// `/healthz`: `ok`, or, in a cluster whose etcd does not answer, the degraded mode (still
+/// 200: the edge serves every name it knows).
+fn health(shared: &Shared) -> String {
+    match shared.cluster.get() {
+        Some(c) if !c.healthy() => "degraded: etcd is unreachable; serving known placements, \
+                                    refusing new binds\n"
+            .to_string(),
+        _ => "ok\n".to_string(),
+    }
+}
+
+/// The cluster's gauge, in a cluster.
+fn cluster_metrics(shared: &Shared) -> String {
+    match shared.cluster.get() {
+        Some(c) => format!(
+            "# HELP sluice_cluster_etcd_up Whether etcd answered the edge's last call (0: degraded).\n\
+             # TYPE sluice_cluster_etcd_up gauge\nsluice_cluster_etcd_up {}\n",
+            u8::from(c.healthy())
+        ),
+        None => String::new(),
     }
 }

@@ -30,6 +30,7 @@ mod body;
 pub mod body_pace;
 mod body_watch;
 mod cert_watch;
+pub mod cluster;
 mod coalesce;
 pub mod config;
 pub mod conn;

@@ -183,7 +183,7 @@ impl DevCa {
 /// partial file: the text goes to a temporary file first (mode 0600 when `private`), which is
 /// then linked into place. Returns whether this call created `path` (`false`: another process
 /// did first, and its file stands).
-fn publish(path: &Path, text: &str, private: bool) -> anyhow::Result<bool> {
+pub(crate) fn publish(path: &Path, text: &str, private: bool) -> anyhow::Result<bool> {
     use std::io::Write;
     let tmp = path.with_extension(format!("tmp-{}-{:x}", std::process::id(), next_tmp_id()));
     let mut opts = std::fs::OpenOptions::new();

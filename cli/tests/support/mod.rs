@@ -9,6 +9,7 @@ pub mod attack;
 mod bulk;
 mod client;
 mod edge;
+pub mod etcd;
 pub mod internal;
 mod nginx;
 pub mod pebble;

@@ -438,6 +438,10 @@ pub fn load_str(
         .acme
         .as_ref()
         .and_then(|a| super::acme::acme_section(&mut cx, a, base, http.is_some(), https.is_some()));
+    let cluster = raw
+        .cluster
+        .as_ref()
+        .and_then(|c| super::cluster::cluster_section(&mut cx, c, base, &state_dir));
     if tunnel.is_some() && authtokens.is_empty() {
         cx.error(
             &[key("listeners"), key("tunnel")],
@@ -479,5 +483,6 @@ pub fn load_str(
         ip_policies,
         only_endpoint_at_ip: false,
         acme,
+        cluster,
     })
 }

@@ -42,6 +42,12 @@
 //!   base_domains: [example.com]     # names agents bind under it, on first bind
 //!   challenges: [http-01, tls-alpn-01]
 //!   renew_before: 720h
+//! cluster:                  # several edges as one, on etcd (see docs/cluster.md)
+//!   etcd: [http://127.0.0.1:2379]
+//!   edge_id: edge-a         # unique per edge
+//!   listen: 10.0.0.1:7443   # inter-edge listener (mutual TLS with the cluster CA)
+//!   lease_ttl: 10s          # placements outlive a dead edge by at most this
+//!   ca_dir: cluster-ca      # default <state_dir>/cluster; the same CA on every edge
 //! tunnel:
 //!   auth_limits:            # per source address (IPv6: per /64), wrong authtokens only
 //!     free_failures: 5      # failures per window before the address is blocked
@@ -54,6 +60,7 @@
 mod acme;
 mod auth_limits;
 mod check;
+mod cluster;
 mod ip_policies;
 mod load;
 mod model;
@@ -69,8 +76,9 @@ mod tests;
 pub use check::parse_duration;
 pub use load::{load_file, load_str};
 pub use model::{
-    AcmeChallenge, AcmeConfig, Address, Allow, Authtoken, Certificate, ConfigError, EdgeConfig,
-    Endpoint, EventsOutput, Scheme, Target, TcpConfig, TunnelTls, Upstream, UpstreamProtocol,
+    AcmeChallenge, AcmeConfig, Address, Allow, Authtoken, Certificate, ClusterConfig, ConfigError,
+    EdgeConfig, Endpoint, EventsOutput, Scheme, Target, TcpConfig, TunnelTls, Upstream,
+    UpstreamProtocol,
 };
 pub use prepare::prepare_policies;
 pub use raw::edge_config_schema;

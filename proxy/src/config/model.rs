@@ -82,6 +82,25 @@ pub struct EdgeConfig {
     pub only_endpoint_at_ip: bool,
     /// Certificates obtained from an ACME CA (`acme:`), if configured.
     pub acme: Option<AcmeConfig>,
+    /// Several edges as one (`cluster:`), if configured.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// The validated `cluster:` section (see `docs/cluster.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// etcd members' client URLs (`http://host:port`), tried in order.
+    pub etcd: Vec<String>,
+    /// This edge's id, unique in the cluster.
+    pub edge_id: String,
+    /// Where the inter-edge listener listens.
+    pub listen: SocketAddr,
+    /// The address other edges dial to reach it.
+    pub advertise: SocketAddr,
+    /// Lifetime of this edge's lease (its placements outlive it by at most this).
+    pub lease_ttl: Duration,
+    /// Folder of the cluster CA.
+    pub ca_dir: PathBuf,
 }
 
 /// An ACME challenge the edge answers.
@@ -215,6 +234,9 @@ pub enum Target {
     Address(Address),
     /// An agent session: each upstream connection is a stream opened on it.
     Tunnel(sluice_tunnel::AgentSession),
+    /// Another edge of the cluster, which holds the agent: each upstream connection is an
+    /// inter-edge connection to it.
+    Peer(Arc<crate::cluster::PeerRoute>),
     /// None: the endpoint's policy answers every request (checked at load); a request it
     /// still lets through (a `forward-internal` with `on_error: continue` that failed) is
     /// answered as offline.

@@ -59,6 +59,35 @@ pub(super) struct RawConfig {
     /// pebble, …), for its own domains and for names agents bind under given domains.
     #[serde(default)]
     pub(super) acme: Option<RawAcme>,
+    /// Several edges as one, sharing placements and name ownership in etcd (see
+    /// `docs/cluster.md`); absent: a single edge.
+    #[serde(default)]
+    pub(super) cluster: Option<RawCluster>,
+}
+
+/// `cluster:` as written.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Cluster")]
+pub(super) struct RawCluster {
+    /// etcd members' client URLs (`http://host:2379`), tried in order.
+    pub(super) etcd: Vec<String>,
+    /// This edge's name in the cluster: letters, digits, `-`, `_`, `.`; unique per edge.
+    pub(super) edge_id: String,
+    /// Address of the inter-edge listener (mutual TLS), which other edges dial.
+    pub(super) listen: String,
+    /// Address other edges dial to reach the inter-edge listener; default `listen`.
+    #[serde(default)]
+    pub(super) advertise: Option<String>,
+    /// Lifetime of this edge's lease: its placements vanish this long after it dies;
+    /// default 10s (2s to 10m, whole seconds).
+    #[serde(default)]
+    pub(super) lease_ttl: Option<String>,
+    /// Folder of the cluster CA (`cluster-ca.pem`, `cluster-ca-key.pem`; made when
+    /// missing), relative to this file; default `<state_dir>/cluster`. Every edge needs the
+    /// same CA.
+    #[serde(default)]
+    pub(super) ca_dir: Option<String>,
 }
 
 /// `acme:` as written.

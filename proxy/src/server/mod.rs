@@ -90,6 +90,10 @@ pub async fn serve(config: EdgeConfig, path: PathBuf, registry: Registry) -> any
         ),
         None => None,
     };
+    if let Some(c) = &config.cluster {
+        let cluster = crate::cluster::Cluster::start(c, &shared, registry.clone()).await?;
+        let _ = shared.cluster.set(cluster);
+    }
     let conf = Arc::new(ServerConf {
         threads: 2,
         ..ServerConf::default()

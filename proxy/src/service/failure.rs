@@ -51,9 +51,10 @@ impl EdgeService {
             .as_ref()
             .map(|ep| ep.upstream.url.clone())
             .unwrap_or_default();
+        // An agent on another edge of the cluster fails as one on this edge does.
         let tunnel = upstream
             .as_ref()
-            .is_some_and(|ep| matches!(ep.upstream.target, Target::Tunnel(_)));
+            .is_some_and(|ep| matches!(ep.upstream.target, Target::Tunnel(_) | Target::Peer(_)));
         let (status, code, message) = match (e.etype(), e.esource()) {
             (ErrorType::HTTPStatus(_), _) => self.status_failure(e),
             (ErrorType::ConnectError | ErrorType::ConnectTimedout, _) if tunnel => (

@@ -49,7 +49,7 @@ pub(super) struct Level<'a> {
 pub(crate) fn owner(ep: &Endpoint) -> Option<String> {
     match &ep.upstream.target {
         Target::Tunnel(session) => Some(session.account().to_owned()),
-        Target::Address(_) | Target::PolicyOnly => ep.account.clone(),
+        Target::Address(_) | Target::PolicyOnly | Target::Peer(_) => ep.account.clone(),
     }
 }
 

@@ -70,7 +70,7 @@ impl EdgeService {
         // local service's own and answers 8012 itself when that service is unreachable.
         let from_agent = ctx
             .upstream_endpoint()
-            .is_some_and(|ep| matches!(ep.upstream.target, Target::Tunnel(_)));
+            .is_some_and(|ep| matches!(ep.upstream.target, Target::Tunnel(_) | Target::Peer(_)));
         if !from_agent {
             upstream_response.remove_header(ERROR_CODE_HEADER);
         }

@@ -42,6 +42,22 @@ pub(super) fn peer_for(ep: &Arc<Endpoint>, client: Option<SocketAddr>) -> Result
             }));
             return Ok(Box::new(peer));
         }
+        Target::Peer(route) => {
+            // As for a session: the connector dials the edge that holds the agent instead.
+            let mut peer =
+                HttpPeer::new(SocketAddr::from(([127, 0, 0, 1], 1)), false, String::new());
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            (&route.edge, route.addr, &route.host, ep.scheme).hash(&mut hasher);
+            peer.group_key = hasher.finish();
+            peer.options.custom_l4 = Some(Arc::new(crate::cluster::peer::PeerConnect {
+                addr: route.addr,
+                tls: route.tls.clone(),
+                scheme: ep.scheme,
+                host: route.host.clone(),
+                client: client.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            }));
+            return Ok(Box::new(peer));
+        }
     };
     let mut peer = HttpPeer::new(up.addr, up.tls, up.host.clone());
     if up.tls {

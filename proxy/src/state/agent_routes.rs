@@ -167,6 +167,14 @@ impl TunnelRoutes {
         })
     }
 
+    /// The account serving TCP port `port`, if a session does (without moving the pool's
+    /// round robin).
+    pub fn tcp_account(&self, port: u16) -> Option<String> {
+        let tables = self.tables.read().ok()?;
+        let member = tables.tcp.get(&port)?.pool.peek()?;
+        Some(member.session.account().to_owned())
+    }
+
     /// The TCP ports bound now.
     pub fn tcp_ports(&self) -> Vec<u16> {
         self.tables

@@ -44,6 +44,8 @@ pub struct Shared {
     /// Certificates from the ACME CA and the answers to its challenges (empty without
     /// `acme:`).
     pub acme: Arc<Acme>,
+    /// This edge's membership of a cluster (`cluster:`), set once at start.
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl Shared {
@@ -62,6 +64,7 @@ impl Shared {
             body_timeouts: config.body_timeouts,
             only_endpoint_at_ip: config.only_endpoint_at_ip,
             acme: Arc::new(Acme::default()),
+            cluster: std::sync::OnceLock::new(),
         }
     }
 
@@ -75,6 +78,7 @@ impl Shared {
         };
         configured
             .or_else(|| self.tunnels.lookup(scheme, host))
+            .or_else(|| self.cluster.get()?.lookup(scheme, host))
             .or_else(|| {
                 (self.only_endpoint_at_ip && is_ip_or_localhost(host))
                     .then(|| self.tunnels.only(scheme))
@@ -89,7 +93,9 @@ impl Shared {
             Scheme::Http => state.http.lookup(host),
             Scheme::Https => state.https.lookup(host),
         };
-        configured.or_else(|| self.tunnels.peek(scheme, host))
+        configured
+            .or_else(|| self.tunnels.peek(scheme, host))
+            .or_else(|| self.cluster.get()?.lookup(scheme, host))
     }
 
     /// How specific the HTTPS endpoint serving `host` is (0: exact; see

@@ -15,6 +15,9 @@ use crate::state::pool::{Admission, Pool};
 
 /// How long a TCP bind waits for its port while a listener just closed still holds it.
 const PORT_RETRY: Duration = Duration::from_secs(1);
+/// Ports of the range other accounts hold on other edges that a bind of a random port skips
+/// before it gives up.
+const MAX_REFUSED: usize = 64;
 
 impl Binder {
     /// Binds a TCP endpoint for `session`; returns `tcp://host:port`.
@@ -25,6 +28,7 @@ impl Binder {
     ) -> Result<String, BindRejection> {
         let policy = self.policy(request, sluice_policy::Protocol::Tcp).await?;
         let cfg = &self.settings.tcp;
+        let cluster = self.shared.cluster.get();
         let (port, mut listener) = match &request.url {
             Some(url) => {
                 let port = match sluice_tunnel::auth::host_port(url) {
@@ -36,13 +40,33 @@ impl Binder {
                         ));
                     }
                 };
-                (port, self.open_waiting(port).await?)
+                let listener = self.open_waiting(port).await?;
+                if let Some(c) = cluster {
+                    c.claim_port(port, session.account()).await?;
+                }
+                (port, listener)
             }
             None => {
                 let taken = self.shared.tunnels.tcp_ports();
-                let found = tcp::candidates(cfg, session, &taken)
-                    .into_iter()
-                    .find_map(|p| tcp::open(cfg.bind, p).ok().map(|l| (p, l)));
+                let mut found = None;
+                let mut refused = 0;
+                for p in tcp::candidates(cfg, session, &taken) {
+                    let Ok(l) = tcp::open(cfg.bind, p) else {
+                        continue;
+                    };
+                    // In a cluster, a port another account holds on another edge is skipped.
+                    if let Some(c) = cluster
+                        && let Err(e) = c.claim_port(p, session.account()).await
+                    {
+                        refused += 1;
+                        if e.code != "ERR_SLUICE_334" || refused >= MAX_REFUSED {
+                            return Err(e);
+                        }
+                        continue;
+                    }
+                    found = Some((p, l));
+                    break;
+                }
                 let Some((port, listener)) = found else {
                     return Err(BindRejection::new(
                         "ERR_SLUICE_BIND_PORT_UNAVAILABLE",
@@ -88,6 +112,11 @@ impl Binder {
         };
         if let Err(e) = admission {
             drop_if_empty(&mut tables.tcp, port);
+            drop(tables);
+            if let Some(c) = cluster {
+                // The sync lets go of the port if nothing here serves it.
+                c.changed();
+            }
             return Err(e);
         }
         if let Some(t) = tables.tcp.get_mut(&port) {
@@ -95,6 +124,10 @@ impl Binder {
         }
         if let Ok(Admission::TakeOver(old)) = admission {
             take_over(&mut tables, old);
+        }
+        drop(tables);
+        if let Some(c) = cluster {
+            c.bound_port(port, session.account());
         }
         Ok(url)
     }

@@ -189,14 +189,31 @@ impl Binder {
             return Err(no_listener(request.protocol.as_str()));
         };
         let policy = self.policy(request, protocol).await?;
+        let cluster = self.shared.cluster.get();
+        let random = request.url.is_none() && request.subdomain.is_none();
+        let mut tries = 0;
+        let host = loop {
+            let host = {
+                let tables = self.tables()?;
+                // A random name is free under both schemes, so an agent serving it under both
+                // (ngrok's `--scheme http,https`) can take its plain-HTTP twin too.
+                self.host(session, request, |n| {
+                    tables.http.contains_key(&(Scheme::Http, n.to_string()))
+                        || tables.http.contains_key(&(Scheme::Https, n.to_string()))
+                        || tables.tls.contains_key(n)
+                })?
+            };
+            // In a cluster, the name must be this account's on every edge (one transaction);
+            // a random name another account holds elsewhere gives way to another.
+            let Some(c) = cluster else { break host };
+            tries += 1;
+            match c.claim(&host, session.account()).await {
+                Ok(()) => break host,
+                Err(e) if random && e.code == "ERR_SLUICE_334" && tries < 8 => continue,
+                Err(e) => return Err(e),
+            }
+        };
         let mut tables = self.tables()?;
-        // A random name is free under both schemes, so an agent serving it under both
-        // (ngrok's `--scheme http,https`) can take its plain-HTTP twin too.
-        let host = self.host(session, request, |n| {
-            tables.http.contains_key(&(Scheme::Http, n.to_string()))
-                || tables.http.contains_key(&(Scheme::Https, n.to_string()))
-                || tables.tls.contains_key(n)
-        })?;
         let state = self.shared.state.load();
         let static_routes = match scheme {
             Scheme::Http => &state.http,
@@ -214,14 +231,29 @@ impl Binder {
         let url = url_with_port(request.protocol, &host, port, default_port(scheme));
         let ep = endpoint(session, &url, &host, port, protocol, scheme);
         let member = member(session, request, ep, policy);
-        claim(
+        let claimed = claim(
             &mut tables,
             |t| &mut t.http,
             (scheme, host.clone()),
             member,
             &host,
-        )?;
+        );
         drop(tables);
+        if let Some(c) = cluster {
+            match &claimed {
+                Ok(()) => {
+                    let bind = crate::cluster::LocalBind {
+                        account: session.account().to_string(),
+                        url: url.clone(),
+                        policy: request.traffic_policy.clone(),
+                    };
+                    c.bound(scheme, &host, bind);
+                }
+                // The sync lets go of the name if nothing here serves it.
+                Err(_) => c.changed(),
+            }
+        }
+        claimed?;
         if scheme == Scheme::Https {
             self.shared.acme.bound(&host);
         }
@@ -337,10 +369,17 @@ impl BindHandler for Binder {
             "https" => remove_member(&mut tables.http, (Scheme::Https, host), id),
             _ => remove_member(&mut tables.http, (Scheme::Http, host), id),
         }
+        drop(tables);
+        if let Some(c) = self.shared.cluster.get() {
+            c.changed();
+        }
     }
 
     async fn session_closed(&self, session: &AgentSession) {
         self.shared.tunnels.remove_session(session.id());
+        if let Some(c) = self.shared.cluster.get() {
+            c.changed();
+        }
     }
 }
 
