@@ -241,14 +241,9 @@ async fn balancer(ports: Vec<u16>) -> (u16, tokio::task::JoinHandle<()>) {
     (port, task)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_whose_edge_is_killed_binds_its_name_again_through_another() {
-    if !etcd_available("cluster agent failover") {
-        return;
-    }
-    let etcd = Etcd::start().await;
-    let ca = scratch_dir();
-    // One tunnel certificate for every edge, as behind a load balancer.
+/// One tunnel certificate (for `localhost`) shared by every edge, as behind a load balancer:
+/// the folder holding its CA (`ca.pem`) and the edge config's `tunnel:` section.
+fn shared_tunnel_cert() -> (std::path::PathBuf, String) {
     let pki = scratch_dir();
     let ext = write_file(
         &pki,
@@ -312,6 +307,17 @@ async fn an_agent_whose_edge_is_killed_binds_its_name_again_through_another() {
         pki.join("t.pem").display(),
         pki.join("t.key").display()
     );
+    (pki, tunnel)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_whose_edge_is_killed_binds_its_name_again_through_another() {
+    if !etcd_available("cluster agent failover") {
+        return;
+    }
+    let etcd = Etcd::start().await;
+    let ca = scratch_dir();
+    let (pki, tunnel) = shared_tunnel_cert();
     let mut a = cluster_edge_with(&etcd, "a", "3s", &ca, &tunnel).await;
     let b = cluster_edge_with(&etcd, "b", "3s", &ca, &tunnel).await;
     let (lb, _lb) = balancer(vec![a.tunnel, b.tunnel]).await;
@@ -366,7 +372,79 @@ async fn an_agent_whose_edge_is_killed_binds_its_name_again_through_another() {
     let moved = killed.elapsed();
     eprintln!("edge killed: agent online through b after {back:?}, name only on b after {moved:?}");
     assert!(moved < Duration::from_secs(3 + 3), "{moved:?}");
-    // Requests are not checked here: the agent routes streams by the URL of its first bind,
-    // and these edges, all on 127.0.0.1, differ in port (behind one balancer they share it).
+    // b gives the name another port than a did: the agent serves it under both.
+    until_status(b.http, "app.localhost", 200, Duration::from_secs(5)).await;
+    agent.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_given_several_edges_moves_on_when_its_edge_dies_and_every_edge_serves_it() {
+    if !etcd_available("cluster agent with several edges") {
+        return;
+    }
+    let etcd = Etcd::start().await;
+    let ca = scratch_dir();
+    let (pki, tunnel) = shared_tunnel_cert();
+    // A long lease: a's placement outlives the whole test, so c must route around it.
+    let mut a = cluster_edge_with(&etcd, "a", "20s", &ca, &tunnel).await;
+    let b = cluster_edge_with(&etcd, "b", "20s", &ca, &tunnel).await;
+    let c = cluster_edge_with(&etcd, "c", "20s", &ca, &tunnel).await;
+    let (echo, _gate) = start_echo().await;
+    let args: Vec<String> = vec![
+        "http".into(),
+        echo.to_string(),
+        "--connect-url".into(),
+        format!("localhost:{}, localhost:{}", a.tunnel, b.tunnel),
+        "--connect-ca".into(),
+        pki.join("ca.pem").display().to_string(),
+        "--authtoken".into(),
+        TOKEN.into(),
+        "--url".into(),
+        "http://app.localhost".into(),
+    ];
+    let mut agent = AgentProc::spawn(&args);
+    // The first edge of the list answers.
+    assert_eq!(
+        agent.url().await,
+        format!("http://app.localhost:{}", a.http)
+    );
+    let (first, _) = agent
+        .wait_line(0, Duration::from_secs(5), |l| l.starts_with("Forwarding"))
+        .await;
+    until_status(c.http, "app.localhost", 200, Duration::from_secs(10)).await;
+    a.kill();
+    let killed = Instant::now();
+    agent
+        .wait_line(first + 1, Duration::from_secs(30), |l| {
+            l.starts_with("Session Status") && l.ends_with("online")
+        })
+        .await;
+    let online = killed.elapsed();
+    // b gives the name its own URL (another port): the agent serves it all the same.
+    until_status(b.http, "app.localhost", 200, Duration::from_secs(10)).await;
+    // c still has a's placement until its lease ends: after one failed dial it passes over a.
+    until_status(c.http, "app.localhost", 200, Duration::from_secs(10)).await;
+    let served = killed.elapsed();
+    for i in 0..20 {
+        for edge in [&b, &c] {
+            let reply = try_get(edge.http, "app.localhost", &format!("/after/{i}"))
+                .await
+                .expect("an answer");
+            assert_eq!(
+                reply.status, 200,
+                "request {i} at :{} after the agent moved",
+                edge.http
+            );
+        }
+    }
+    eprintln!(
+        "edge killed: agent online through b after {online:?}, served at b and c after {served:?} (lease 20s)"
+    );
+    // All of it inside the dead edge's lease: c did not wait for the placement to go.
+    let keys = etcd.keys("/sluice/placement/").await.expect("etcd answers");
+    assert!(
+        keys.iter().any(|k| k.ends_with("/app.localhost/a")),
+        "a's placement should still be there: {keys:?}"
+    );
     agent.kill();
 }

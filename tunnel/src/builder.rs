@@ -1,6 +1,7 @@
 //! [`SessionBuilder`]: how an agent dials and authenticates to an edge.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::client::{ClientSession, StartParams};
@@ -20,7 +21,12 @@ pub struct SessionBuilder {
     authtoken: String,
     agent_version: String,
     client_id: String,
-    addr: String,
+    /// The edges to dial, tried in turn from `next`.
+    addrs: Vec<String>,
+    /// Index into `addrs` of the edge the next dial tries first: the one that last answered,
+    /// or the one after it once its session died. Shared by clones, so a reconnecting
+    /// session's choice is remembered across attempts.
+    next: Arc<AtomicUsize>,
     server_name: Option<String>,
     roots: Roots,
     transport: Option<Arc<dyn Transport>>,
@@ -37,7 +43,7 @@ pub struct SessionBuilder {
 impl std::fmt::Debug for SessionBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionBuilder")
-            .field("addr", &self.addr)
+            .field("addrs", &self.addrs)
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
@@ -50,7 +56,8 @@ impl SessionBuilder {
             authtoken: authtoken.into(),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             client_id: format!("{:032x}", rand::random::<u128>()),
-            addr: "localhost:4443".to_owned(),
+            addrs: vec!["localhost:4443".to_owned()],
+            next: Arc::default(),
             server_name: None,
             roots: Roots::System,
             transport: None,
@@ -67,11 +74,26 @@ impl SessionBuilder {
 
     /// The edge's tunnel address, `host:port`.
     pub fn connect_addr(mut self, addr: impl Into<String>) -> Self {
-        self.addr = addr.into();
+        self.addrs = vec![addr.into()];
         self
     }
 
-    /// The name the edge's certificate must carry (default: the host of the connect address).
+    /// Several edges of one cluster (`host:port` each): a dial tries them in turn, starting
+    /// with the one that answered last, and a session that dies sends the next dial to the
+    /// following edge first. An empty list keeps the current address.
+    pub fn connect_addrs<I, S>(mut self, addrs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let addrs: Vec<String> = addrs.into_iter().map(Into::into).collect();
+        if !addrs.is_empty() {
+            self.addrs = addrs;
+        }
+        self
+    }
+
+    /// The name every edge's certificate must carry (default: the host of the address dialed).
     pub fn server_name(mut self, name: impl Into<String>) -> Self {
         self.server_name = Some(name.into());
         self
@@ -147,33 +169,73 @@ impl SessionBuilder {
         self
     }
 
+    /// Removes the trace sink, for a caller that wraps it.
+    pub(crate) fn take_trace_sink(&mut self) -> Option<TraceSink> {
+        self.on_trace.take()
+    }
+
     /// The client id sent on every (re)connect.
     pub fn get_client_id(&self) -> &str {
         &self.client_id
     }
 
-    fn tls_transport(&self) -> Result<TlsTransport> {
+    fn tls_transport(&self, addr: &str) -> Result<TlsTransport> {
         let name = match &self.server_name {
             Some(n) => n.clone(),
-            None => crate::auth::host_port(&self.addr)
+            None => crate::auth::host_port(addr)
                 .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_owned())
-                .ok_or_else(|| TunnelError::Tls(format!("bad connect address {}", self.addr)))?,
+                .ok_or_else(|| TunnelError::Tls(format!("bad connect address {addr}")))?,
         };
         let config = client_tls_config(&self.roots)?;
-        let tls = TlsTransport::new(self.addr.clone(), &name, config, self.connect_timeout)?;
+        let tls = TlsTransport::new(addr.to_owned(), &name, config, self.connect_timeout)?;
         Ok(match &self.proxy {
             Some(p) => tls.with_proxy(p.clone()),
             None => tls,
         })
     }
 
-    /// Dials the edge and authenticates.
+    /// Dials an edge and authenticates: with several addresses, each in turn from the
+    /// preferred one until one accepts; a refusal that retrying cannot fix (a bad authtoken)
+    /// ends the round at once, since every edge of a cluster shares its authtokens.
     pub async fn connect(&self) -> Result<ClientSession> {
-        let io = match &self.transport {
-            Some(t) => t.connect().await?,
-            None => self.tls_transport()?.connect().await?,
-        };
-        self.connect_io(io).await
+        if let Some(t) = &self.transport {
+            let io = t.connect().await?;
+            return self.connect_io(io).await;
+        }
+        let count = self.addrs.len();
+        let first = self.next.load(Ordering::Relaxed) % count;
+        let mut last = None;
+        for i in (0..count).map(|k| (first + k) % count) {
+            let addr = &self.addrs[i];
+            let attempt = async {
+                self.connect_io(self.tls_transport(addr)?.connect().await?)
+                    .await
+            };
+            match attempt.await {
+                Ok(session) => {
+                    self.next.store(i, Ordering::Relaxed);
+                    return Ok(session);
+                }
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(e) => {
+                    if count > 1 {
+                        tracing::debug!(edge = %addr, error = %e, "edge did not answer; trying the next");
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or(TunnelError::Timeout("dialing the edge")))
+    }
+
+    /// The session on the edge dialed last ended: the next dial starts with the following
+    /// edge of the list (the one that just failed is likely still down).
+    pub(crate) fn move_on(&self) {
+        let count = self.addrs.len();
+        if count > 1 {
+            let at = self.next.load(Ordering::Relaxed);
+            self.next.store((at + 1) % count, Ordering::Relaxed);
+        }
     }
 
     /// Authenticates over an already-established connection.

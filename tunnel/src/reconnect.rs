@@ -1,6 +1,11 @@
 //! [`ReconnectingSession`]: keeps an agent connected across edge restarts and network loss —
 //! capped, jittered backoff; re-auth with the same client id; re-bind of the same URLs.
+//!
+//! With several edges (a cluster), a rebind on another edge may come back with another URL
+//! for the same name (that edge listens on another port). Callers keep the URL of the first
+//! bind: streams and traces naming the new URL are rewritten to it here.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +18,7 @@ use crate::client::ClientSession;
 use crate::error::{CloseReason, Result, TunnelError};
 use crate::proto::{BindOk, BindRequest, StreamHeader};
 use crate::stream::TunnelStream;
+use crate::trace::TraceSink;
 
 /// Where a [`ReconnectingSession`] stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +52,21 @@ pub enum ConnectionState {
 
 type Accepted = (StreamHeader, TunnelStream);
 
+/// A bind to restore after every reconnect.
+struct Recorded {
+    /// Carries the URL the edge assigned last.
+    request: BindRequest,
+    /// The URL of the first bind: the one the caller knows.
+    first_url: String,
+}
+
+/// The URLs the current edge gave to binds whose first URL differs, mapped to that first URL.
+type Aliases = Arc<std::sync::Mutex<HashMap<String, String>>>;
+
 struct Shared {
     current: Mutex<Option<ClientSession>>,
-    /// Binds to restore; each request carries the URL the edge assigned.
-    binds: Mutex<Vec<BindRequest>>,
+    binds: Mutex<Vec<Recorded>>,
+    aliases: Aliases,
     state: watch::Sender<ConnectionState>,
     cancel: CancellationToken,
 }
@@ -64,10 +81,22 @@ pub struct ReconnectingSession {
 impl ReconnectingSession {
     /// Starts connecting in the background; follow [`state`](Self::state) or call
     /// [`wait_connected`](Self::wait_connected).
-    pub fn start(builder: SessionBuilder, backoff: Backoff) -> Self {
+    pub fn start(mut builder: SessionBuilder, backoff: Backoff) -> Self {
+        let aliases = Aliases::default();
+        if let Some(sink) = builder.take_trace_sink() {
+            let aliases = aliases.clone();
+            let sink: TraceSink = Arc::new(move |mut report| {
+                if let Some(first) = first_url(&aliases, &report.endpoint_url) {
+                    report.endpoint_url = first;
+                }
+                sink(report);
+            });
+            builder = builder.on_trace(sink);
+        }
         let shared = Arc::new(Shared {
             current: Mutex::new(None),
             binds: Mutex::new(Vec::new()),
+            aliases,
             state: watch::channel(ConnectionState::Connecting { attempt: 0 }).0,
             cancel: CancellationToken::new(),
         });
@@ -130,20 +159,27 @@ impl ReconnectingSession {
             // Rebinds name the URL the edge gave (a subdomain became a full name).
             recorded.url = Some(ok.url.clone());
             recorded.subdomain = None;
-            binds.push(recorded);
+            binds.push(Recorded {
+                request: recorded,
+                first_url: ok.url.clone(),
+            });
             return Ok(ok);
         }
     }
 
-    /// Unbinds `url` now and stops restoring it.
+    /// Unbinds `url` (the URL its first bind got) now and stops restoring it.
     pub async fn unbind(&self, url: &str) -> Result<()> {
-        self.shared
-            .binds
-            .lock()
-            .await
-            .retain(|b| b.url.as_deref() != Some(url));
+        let mut now = url.to_owned();
+        self.shared.binds.lock().await.retain(|b| {
+            let this = b.first_url == url;
+            if this {
+                now = b.request.url.clone().unwrap_or_default();
+            }
+            !this
+        });
+        lock(&self.shared.aliases).remove(&now);
         match self.shared.current.lock().await.clone() {
-            Some(session) => session.unbind(url).await,
+            Some(session) => session.unbind(&now).await,
             None => Ok(()),
         }
     }
@@ -170,16 +206,37 @@ impl Drop for ReconnectingSession {
     }
 }
 
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The first URL of the bind the current edge calls `url`, when it differs.
+fn first_url(aliases: &Aliases, url: &str) -> Option<String> {
+    let aliases = lock(aliases);
+    if aliases.is_empty() {
+        return None;
+    }
+    aliases.get(url).cloned()
+}
+
 async fn rebind(shared: &Shared, session: &ClientSession) -> Vec<(String, String)> {
     let mut errors = Vec::new();
     let mut binds = shared.binds.lock().await;
-    for req in binds.iter_mut() {
-        let url = req.url.clone().unwrap_or_default();
-        match session.bind(req.clone()).await {
-            Ok(ok) => req.url = Some(ok.url),
-            Err(e) => errors.push((url, e.to_string())),
+    let mut aliases = HashMap::new();
+    for b in binds.iter_mut() {
+        match session.bind(b.request.clone()).await {
+            Ok(ok) => {
+                if ok.url != b.first_url {
+                    tracing::info!(first = %b.first_url, now = %ok.url,
+                        "this edge serves the endpoint under another URL; both reach it");
+                    aliases.insert(ok.url.clone(), b.first_url.clone());
+                }
+                b.request.url = Some(ok.url);
+            }
+            Err(e) => errors.push((b.first_url.clone(), e.to_string())),
         }
     }
+    *lock(&shared.aliases) = aliases;
     errors
 }
 
@@ -215,6 +272,7 @@ async fn supervise(
                     rebind_errors,
                 });
                 let reason = pump(&shared, &session, &accept_tx).await;
+                builder.move_on();
                 let error = match reason {
                     None => {
                         session.close();
@@ -256,9 +314,12 @@ async fn pump(
             _ = shared.cancel.cancelled() => return None,
             a = session.accept() => a,
         };
-        let Some(item) = accepted else {
+        let Some(mut item) = accepted else {
             return Some(session.closed().await);
         };
+        if let Some(first) = first_url(&shared.aliases, &item.0.endpoint_url) {
+            item.0.endpoint_url = first;
+        }
         tokio::select! {
             _ = shared.cancel.cancelled() => return None,
             r = accept_tx.send(item) => if r.is_err() { return None },

@@ -117,3 +117,23 @@ async fn bad_token_stops_reconnecting() {
     assert!(err.to_string().contains("unknown authtoken"), "{err}");
     assert!(matches!(*rs.state().borrow(), ConnectionState::Failed(_)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_edges_are_tried_in_turn_and_a_dead_one_is_passed_over() {
+    let pki = pki();
+    let live = edge(&pki).await;
+    // A port nothing listens on: bound, then released.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").to_string()
+    };
+    let b = builder(&pki, &live, TOKEN).connect_addrs([dead.clone(), live.addr.clone()]);
+    let rs = ReconnectingSession::start(b, fast_backoff());
+    soon("connect through the second edge", rs.wait_connected())
+        .await
+        .expect("connected");
+    soon("session", live.server.accept())
+        .await
+        .expect("a session on the live edge");
+    rs.close();
+}

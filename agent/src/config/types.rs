@@ -78,7 +78,7 @@ pub struct AgentSection {
     pub authtoken: Option<String>,
     /// API key (for API commands).
     pub api_key: Option<String>,
-    /// Edge address.
+    /// Edge address `host:port`, or several edges of one cluster separated by commas.
     pub connect_url: Option<String>,
     /// `trusted`, `host` or a PEM path.
     pub connect_cas: Option<String>,

@@ -27,7 +27,7 @@ pub struct SessionArgs {
     #[arg(long, env = "SLUICE_AUTHTOKEN", hide_env_values = true)]
     pub authtoken: Option<String>,
     /// The edge's tunnel address, `host:port` (default: the config's, else an edge embedded in
-    /// this process).
+    /// this process); several edges of one cluster separated by commas, tried in turn.
     #[arg(long, env = "SLUICE_CONNECT_URL")]
     pub connect_url: Option<String>,
     /// A PEM CA file to trust for the edge instead of the system roots.

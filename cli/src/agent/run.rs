@@ -45,18 +45,53 @@ async fn shutdown_signal() {
 
 /// The proxy to reach a remote edge at `addr` through: the config's, else the environment's
 /// (never for the embedded edge, which is in this process).
-fn edge_proxy(settings: &Settings, addr: &str) -> anyhow::Result<Option<EdgeProxy>> {
+fn edge_proxy(settings: &Settings, addrs: &[&str]) -> anyhow::Result<Option<EdgeProxy>> {
     let proxy = match &settings.proxy_url {
         Some(url) => Some(EdgeProxy::parse(url).context("the config's proxy_url")?),
         None => {
-            let host = sluice_tunnel::auth::host_port(addr).map_or_else(String::new, |(h, _)| h);
-            EdgeProxy::from_env(&host)?
+            let host =
+                |a: &str| sluice_tunnel::auth::host_port(a).map_or_else(String::new, |(h, _)| h);
+            let first = EdgeProxy::from_env(&host(addrs[0]))?;
+            for addr in &addrs[1..] {
+                if EdgeProxy::from_env(&host(addr))?.map(|p| p.to_string())
+                    != first.as_ref().map(|p| p.to_string())
+                {
+                    anyhow::bail!(
+                        "the proxy settings of the environment (NO_PROXY) cover some of the edges in connect_url but not all ({} and {addr}): give proxy_url in the config, or make NO_PROXY name all or none of them",
+                        addrs[0]
+                    );
+                }
+            }
+            first
         }
     };
     if let Some(p) = &proxy {
         tracing::info!(proxy = %p, "dialing the edge through a proxy");
     }
     Ok(proxy)
+}
+
+/// The edges of `connect_url`: one `host:port`, or several separated by commas (edges of one
+/// cluster, tried in turn).
+pub(crate) fn edge_addrs(connect_url: &str) -> anyhow::Result<Vec<&str>> {
+    let addrs: Vec<&str> = connect_url
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect();
+    if addrs.is_empty() {
+        anyhow::bail!("connect_url names no edge: give host:port, or several separated by commas");
+    }
+    for addr in &addrs {
+        if !matches!(sluice_tunnel::auth::host_port(addr), Some((_, Some(_))))
+            || addr.contains("://")
+        {
+            anyhow::bail!(
+                "connect_url: {addr:?} is not host:port (e.g. edge.example.com:4443); several edges are separated by commas"
+            );
+        }
+    }
+    Ok(addrs)
 }
 
 /// Dials the embedded edge or the remote one.
@@ -72,11 +107,12 @@ async fn session_builder(
     );
     let (interval, tolerance) = settings.heartbeat;
     match &settings.connect_url {
-        Some(addr) => {
+        Some(url) => {
             let token = settings.authtoken.clone().context(
                 "connecting to an edge needs an authtoken (--authtoken, SLUICE_AUTHTOKEN or the config's agent.authtoken)",
             )?;
-            let mut builder = SessionBuilder::new(token).connect_addr(addr.clone());
+            let addrs = edge_addrs(url)?;
+            let mut builder = SessionBuilder::new(token).connect_addrs(addrs.iter().copied());
             if let Some(ca) = &settings.connect_ca {
                 let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
                 builder = builder.ca_pem(pem);
@@ -84,7 +120,7 @@ async fn session_builder(
             if let Some(timeout) = settings.connect_timeout {
                 builder = builder.connect_timeout(timeout);
             }
-            if let Some(proxy) = edge_proxy(settings, addr)? {
+            if let Some(proxy) = edge_proxy(settings, &addrs)? {
                 builder = builder.proxy(proxy);
             }
             Ok((
@@ -297,5 +333,24 @@ mod tests {
         ];
         assert_eq!(loopback_url(&two, http), None);
         assert_eq!(loopback_url(&[fwd("tcp://localhost:20000")], http), None);
+    }
+
+    #[test]
+    fn connect_url_lists_edges_separated_by_commas() {
+        assert_eq!(edge_addrs("a.example:4443").unwrap(), ["a.example:4443"]);
+        assert_eq!(
+            edge_addrs(" a.example:4443 , [::1]:4443,").unwrap(),
+            ["a.example:4443", "[::1]:4443"]
+        );
+        for bad in [
+            "",
+            " , ",
+            "a.example",
+            "tls://a.example:443",
+            "a.example:99999",
+        ] {
+            let e = edge_addrs(bad).expect_err(bad).to_string();
+            assert!(e.contains("connect_url"), "{bad}: {e}");
+        }
     }
 }

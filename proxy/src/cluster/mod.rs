@@ -11,6 +11,7 @@
 //! [`Cluster::bound`] (from the bind handler), [`Cluster::lookup`] (from routing) and
 //! [`Cluster::changed`].
 
+pub mod down;
 pub mod etcd;
 pub mod peer;
 mod sync;
@@ -44,6 +45,8 @@ pub struct PeerRoute {
     pub tls: Arc<rustls::ClientConfig>,
     /// The endpoint's name there.
     pub host: String,
+    /// Where a failed dial is recorded, so routing passes over this edge for a while.
+    pub down: Arc<down::DownMarks>,
 }
 
 /// The owner key's last part for TCP port `port` (no name has a `:`).
@@ -97,6 +100,8 @@ pub struct Cluster {
     /// TCP ports bound here, with their account.
     ports: Mutex<HashMap<u16, String>>,
     remote: ArcSwap<Remote>,
+    /// Edges that just failed for a name (see [`down`]).
+    down: Arc<down::DownMarks>,
     turn: AtomicUsize,
     wake: tokio::sync::Notify,
 }
@@ -152,6 +157,7 @@ impl Cluster {
             local: Mutex::new(HashMap::new()),
             ports: Mutex::new(HashMap::new()),
             remote: ArcSwap::from_pointee(HashMap::new()),
+            down: Arc::default(),
             turn: AtomicUsize::new(0),
             wake: tokio::sync::Notify::new(),
         });
@@ -246,14 +252,29 @@ impl Cluster {
     }
 
     /// The endpoint serving `host` on another edge, if one holds it (pooled across edges: the
-    /// next one on each call).
+    /// next one on each call), passing over edges that just failed for it while another
+    /// holds it too (an agent that moved leaves its old placement until that lease ends).
     pub fn lookup(&self, scheme: Scheme, host: &str) -> Option<Arc<Endpoint>> {
         let name = crate::routes::normalize(host);
         let remote = self.remote.load();
         crate::routes::candidates(&name).find_map(|c| {
             let eps = remote.get(&(scheme, c))?;
             let i = self.turn.fetch_add(1, Ordering::Relaxed);
-            eps.get(i % eps.len().max(1)).cloned()
+            let n = eps.len();
+            if n == 0 {
+                return None;
+            }
+            let up = (0..n)
+                .map(|k| &eps[(i + k) % n])
+                .find(|ep| !self.passed_over(ep));
+            Some(up.unwrap_or(&eps[i % n]).clone())
         })
+    }
+
+    fn passed_over(&self, ep: &Endpoint) -> bool {
+        match &ep.upstream.target {
+            crate::config::Target::Peer(route) => self.down.is_down(&route.edge, &route.host),
+            _ => false,
+        }
     }
 }

@@ -41,8 +41,8 @@ struct Hello {
 /// Dials a peer edge in place of a TCP connect (Pingora's L4 connector).
 #[derive(Debug)]
 pub struct PeerConnect {
-    /// The peer's inter-edge address.
-    pub addr: SocketAddr,
+    /// The peer edge (its address, and where a failure is recorded).
+    pub route: Arc<super::PeerRoute>,
     /// This edge's client TLS settings.
     pub tls: Arc<rustls::ClientConfig>,
     /// The listener the client reached.
@@ -55,14 +55,15 @@ pub struct PeerConnect {
 
 impl PeerConnect {
     async fn dial(&self) -> Result<PeerSock, String> {
-        let tcp = TcpStream::connect(self.addr)
+        let addr = self.route.addr;
+        let tcp = TcpStream::connect(addr)
             .await
-            .map_err(|e| format!("cannot reach the edge at {}: {e}", self.addr))?;
+            .map_err(|e| format!("cannot reach the edge at {addr}: {e}"))?;
         let _ = tcp.set_nodelay(true);
         let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
             .connect(super::tls::peer_name(), tcp)
             .await
-            .map_err(|e| format!("TLS with the edge at {}: {e}", self.addr))?;
+            .map_err(|e| format!("TLS with the edge at {addr}: {e}"))?;
         let mut sock = BufReader::new(tls);
         let hello = Hello {
             scheme: scheme_str(self.scheme).into(),
@@ -75,11 +76,8 @@ impl PeerConnect {
         sock.flush().await.map_err(|e| e.to_string())?;
         match sock.read_u8().await {
             Ok(b'+') => Ok(PeerSock(Box::new(sock))),
-            Ok(_) => Err(format!(
-                "the edge at {} no longer serves {}",
-                self.addr, self.host
-            )),
-            Err(e) => Err(format!("the edge at {} closed: {e}", self.addr)),
+            Ok(_) => Err(format!("the edge at {addr} no longer serves {}", self.host)),
+            Err(e) => Err(format!("the edge at {addr} closed: {e}")),
         }
     }
 }
@@ -90,12 +88,19 @@ impl pingora::connectors::L4Connect for PeerConnect {
         &self,
         _addr: &pingora::protocols::l4::socket::SocketAddr,
     ) -> pingora::Result<L4Stream> {
-        match tokio::time::timeout(DIAL_TIMEOUT, self.dial()).await {
+        let route = &self.route;
+        let dialed = tokio::time::timeout(DIAL_TIMEOUT, self.dial()).await;
+        if matches!(dialed, Ok(Ok(_))) {
+            route.down.clear(&route.edge, &route.host);
+        } else {
+            route.down.mark(&route.edge, &route.host);
+        }
+        match dialed {
             Ok(Ok(s)) => Ok(L4Stream::from(VirtualSocketStream::new(Box::new(s)))),
             Ok(Err(e)) => Error::e_explain(ErrorType::ConnectError, e),
             Err(_) => Error::e_explain(
                 ErrorType::ConnectTimedout,
-                format!("dialing the edge at {} timed out", self.addr),
+                format!("dialing the edge at {} timed out", route.addr),
             ),
         }
     }

@@ -311,6 +311,7 @@ async fn build(
                 addr: p.addr,
                 tls: c.tls.client.clone(),
                 host: host.to_string(),
+                down: c.down.clone(),
             })),
         },
         policy: Arc::new(policy),

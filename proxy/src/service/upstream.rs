@@ -50,7 +50,7 @@ pub(super) fn peer_for(ep: &Arc<Endpoint>, client: Option<SocketAddr>) -> Result
             (&route.edge, route.addr, &route.host, ep.scheme).hash(&mut hasher);
             peer.group_key = hasher.finish();
             peer.options.custom_l4 = Some(Arc::new(crate::cluster::peer::PeerConnect {
-                addr: route.addr,
+                route: route.clone(),
                 tls: route.tls.clone(),
                 scheme: ep.scheme,
                 host: route.host.clone(),
