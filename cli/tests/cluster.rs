@@ -312,3 +312,42 @@ async fn no_two_edges_give_one_tcp_port_to_two_accounts() {
     );
     z.kill();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_agent_of_one_account_on_another_edge_shares_a_name_only_when_both_pool() {
+    if !etcd_available("cluster pooling across edges") {
+        return;
+    }
+    let etcd = Etcd::start().await;
+    let ca = scratch_dir();
+    let a = cluster_edge(&etcd, "a", "10s", &ca).await;
+    let b = cluster_edge(&etcd, "b", "10s", &ca).await;
+    let (echo, _gate) = start_echo().await;
+    let echo = echo.to_string();
+    // Unpooled: the second agent (another client id, same account) is refused on b.
+    let mut x = agent_on(&a, TOKEN, &echo, "http://solo.localhost", &[]);
+    x.url().await;
+    let mut y = agent_on(&b, TOKEN, &echo, "http://solo.localhost", &[]);
+    poll("the second bind refused", Duration::from_secs(20), || {
+        let refused = y.stderr().contains("ERR_SLUICE_334");
+        async move { refused.then_some(()) }
+    })
+    .await;
+    assert!(
+        y.stderr().contains("another session on edge a"),
+        "{}",
+        y.stderr()
+    );
+    x.kill();
+    y.kill();
+    // Both pooled: both serve the name.
+    let pool = ["--pooling-enabled"];
+    let mut x = agent_on(&a, TOKEN, &echo, "http://shared.localhost", &pool);
+    x.url().await;
+    let mut y = agent_on(&b, TOKEN, &echo, "http://shared.localhost", &pool);
+    y.url().await;
+    assert!(!y.stderr().contains("ERR_SLUICE_334"), "{}", y.stderr());
+    until_status(a.http, "shared.localhost", 200, Duration::from_secs(10)).await;
+    x.kill();
+    y.kill();
+}

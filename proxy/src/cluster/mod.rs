@@ -69,6 +69,12 @@ struct Placement {
     url: String,
     account: String,
     policy: Option<String>,
+    /// The client id of the agent that bound it last (empty from an older edge).
+    #[serde(default)]
+    client_id: String,
+    /// Whether it was bound with pooling enabled.
+    #[serde(default)]
+    pooled: bool,
 }
 
 /// A bind of this edge that the cluster should know of.
@@ -80,6 +86,10 @@ pub struct LocalBind {
     pub url: String,
     /// Its traffic policy, as sent.
     pub policy: Option<String>,
+    /// The binding agent's client id.
+    pub client_id: String,
+    /// Whether it was bound with pooling enabled.
+    pub pooled: bool,
 }
 
 /// Names held by other edges: the endpoints this edge serves them as.
@@ -112,6 +122,15 @@ impl std::fmt::Debug for Cluster {
             .field("edge_id", &self.config.edge_id)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether another edge's inter-edge listener accepts a connection (a second at most).
+async fn edge_answers(addr: SocketAddr) -> bool {
+    let dial = tokio::net::TcpStream::connect(addr);
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), dial).await,
+        Ok(Ok(_))
+    )
 }
 
 /// The refusal of a bind while etcd does not answer.
@@ -179,6 +198,46 @@ impl Cluster {
     /// this account's if no account owns it yet or this one does.
     pub async fn claim(&self, host: &str, account: &str) -> Result<(), BindRejection> {
         self.claim_key(host, host, account).await
+    }
+
+    /// Applies the pooling rule across edges, as [`crate::state::pool::Pool::admit`] does on
+    /// one: an agent of the same account with another client id holding `host` on another
+    /// edge shares it only when both enabled pooling. The same client id passes (an agent
+    /// that moved here while its old edge's placement waits for its lease), and so does a
+    /// placement whose edge does not answer on its inter-edge listener: that edge is gone
+    /// and its agents with it, as a session that ended on one edge frees its names at once.
+    /// (Across accounts the owner key decides, and it waits for the lease.)
+    pub async fn admit(
+        &self,
+        scheme: Scheme,
+        host: &str,
+        client_id: &str,
+        pooling: bool,
+    ) -> Result<(), BindRejection> {
+        let prefix = sync::placement_prefix(scheme, host);
+        let placements = self.etcd.range_prefix(&prefix).await.map_err(|e| {
+            self.healthy.store(false, Ordering::Relaxed);
+            unavailable(host, e)
+        })?;
+        for kv in placements {
+            let Ok(p) = serde_json::from_slice::<Placement>(&kv.value) else {
+                continue;
+            };
+            if p.edge == self.config.edge_id || p.client_id.is_empty() || p.client_id == client_id {
+                continue;
+            }
+            if !(pooling && p.pooled) && edge_answers(p.addr).await {
+                return Err(BindRejection::new(
+                    "ERR_SLUICE_334",
+                    format!(
+                        "{host} is already bound by another session on edge {} of the cluster \
+                         (bind it with pooling enabled on every agent to share it)",
+                        p.edge
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Claims TCP port `port` for `account` across the cluster, as [`Cluster::claim`] does

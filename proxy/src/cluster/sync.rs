@@ -171,6 +171,11 @@ fn tunnel_account(ep: &Endpoint) -> Option<&str> {
     }
 }
 
+/// The prefix of every edge's placement of `host` under `scheme`.
+pub(super) fn placement_prefix(scheme: Scheme, host: &str) -> String {
+    placement_key(scheme, host, "")
+}
+
 fn placement_key(scheme: Scheme, host: &str, edge: &str) -> String {
     let s = match scheme {
         Scheme::Http => "http",
@@ -201,6 +206,8 @@ async fn publish(
         url: bind.url.clone(),
         account: bind.account.clone(),
         policy: bind.policy.clone(),
+        client_id: bind.client_id.clone(),
+        pooled: bind.pooled,
     };
     let value = serde_json::to_vec(&placement).unwrap_or_default();
     let key = placement_key(scheme, host, &c.config.edge_id);

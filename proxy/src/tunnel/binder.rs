@@ -207,7 +207,20 @@ impl Binder {
             // a random name another account holds elsewhere gives way to another.
             let Some(c) = cluster else { break host };
             tries += 1;
-            match c.claim(&host, session.account()).await {
+            let claimed = match c.claim(&host, session.account()).await {
+                Ok(()) => {
+                    let admitted = c
+                        .admit(scheme, &host, session.client_id(), request.pooling_enabled)
+                        .await;
+                    if admitted.is_err() {
+                        // The sync lets go of the name if nothing here serves it.
+                        c.changed();
+                    }
+                    admitted
+                }
+                Err(e) => Err(e),
+            };
+            match claimed {
                 Ok(()) => break host,
                 Err(e) if random && e.code == "ERR_SLUICE_334" && tries < 8 => continue,
                 Err(e) => return Err(e),
@@ -246,6 +259,8 @@ impl Binder {
                         account: session.account().to_string(),
                         url: url.clone(),
                         policy: request.traffic_policy.clone(),
+                        client_id: session.client_id().to_string(),
+                        pooled: request.pooling_enabled,
                     };
                     c.bound(scheme, &host, bind);
                 }
