@@ -29,6 +29,16 @@ async fn an_agent_on_one_edge_is_reached_through_every_edge_with_its_policy_run_
     let b = cluster_edge(&etcd, "b", "10s", &ca).await;
     let c = cluster_edge(&etcd, "c", "10s", &ca).await;
     let (echo, _gate) = start_echo().await;
+    // Each edge watches the placements in etcd (another edge's bind arrives at once).
+    for edge in [&a, &b, &c] {
+        poll("the placement watch", Duration::from_secs(10), || async {
+            edge.metrics()
+                .await
+                .contains("sluice_cluster_watching 1")
+                .then_some(())
+        })
+        .await;
+    }
     let policy = write_file(&scratch_dir(), "policy.yml", POLICY);
     let policy = policy.display().to_string();
     let mut agent = agent_on(

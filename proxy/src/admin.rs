@@ -93,8 +93,11 @@ fn cluster_metrics(shared: &Shared) -> String {
     match shared.cluster.get() {
         Some(c) => format!(
             "# HELP sluice_cluster_etcd_up Whether etcd answered the edge's last call (0: degraded).\n\
-             # TYPE sluice_cluster_etcd_up gauge\nsluice_cluster_etcd_up {}\n",
-            u8::from(c.healthy())
+             # TYPE sluice_cluster_etcd_up gauge\nsluice_cluster_etcd_up {}\n\
+             # HELP sluice_cluster_watching Whether a watch on etcd brings other edges' binds at once (0: polled every 500 ms).\n\
+             # TYPE sluice_cluster_watching gauge\nsluice_cluster_watching {}\n",
+            u8::from(c.healthy()),
+            u8::from(c.watching())
         ),
         None => String::new(),
     }

@@ -1,7 +1,7 @@
 //! A small etcd v3 client over etcd's JSON gateway (`/v3/...`), with the edge's own hyper
 //! client. Not the `etcd-client` crate: it generates its gRPC code with `protoc` at build time
 //! and brings tonic and prost (a second HTTP/2 stack) into every build of the edge, for the
-//! five calls used here (lease grant and keep-alive, range, transaction, delete), which the
+//! calls used here (lease grant and keep-alive, range, transaction, delete, watch), which the
 //! gateway answers in JSON.
 
 use std::time::Duration;
@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest answer read from etcd.
 const MAX_ANSWER: usize = 16 << 20;
+/// Largest part of a watch stream held while it is not yet a whole JSON message.
+const MAX_WATCH_MESSAGE: usize = 1 << 20;
 
 /// Why a call to etcd failed.
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +203,65 @@ impl Etcd {
     pub async fn range_prefix(&self, prefix: &str) -> Result<Vec<Kv>, EtcdError> {
         let body = json!({ "key": b64(prefix.as_bytes()), "range_end": b64(&prefix_end(prefix)) });
         Ok(kvs(&self.call("/v3/kv/range", body).await?))
+    }
+
+    /// Watches every key starting with `prefix` on the first member that takes the watch,
+    /// calling `changed` when the watch starts and after each batch of events, until the
+    /// stream ends or fails (an `Err` says why; the caller watches again).
+    pub async fn watch_prefix(&self, prefix: &str, changed: impl Fn()) -> Result<(), EtcdError> {
+        let body = json!({ "create_request": {
+            "key": b64(prefix.as_bytes()), "range_end": b64(&prefix_end(prefix))
+        }});
+        let mut last = String::from("no endpoint");
+        for base in &self.endpoints {
+            let req = http::Request::post(format!("{}/v3/watch", base.trim_end_matches('/')))
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .map_err(|e| EtcdError::Protocol(e.to_string()))?;
+            let res = match tokio::time::timeout(CALL_TIMEOUT, self.client.request(req)).await {
+                Ok(Ok(res)) if res.status().is_success() => res,
+                Ok(Ok(res)) => {
+                    last = format!("{base}: {}", res.status());
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    last = format!("{base}: {e}");
+                    continue;
+                }
+                Err(_) => {
+                    last = format!("{base}: timed out");
+                    continue;
+                }
+            };
+            let mut body = res.into_body();
+            let mut buf: Vec<u8> = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| EtcdError::Unreachable(format!("{base}: {e}")))?;
+                let Some(data) = frame.data_ref() else {
+                    continue;
+                };
+                buf.extend_from_slice(data);
+                // Whole messages are taken off the front; a partial one waits for more.
+                let mut messages = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
+                let mut seen = false;
+                while let Some(Ok(message)) = messages.next() {
+                    if message.get("error").is_some() {
+                        return Err(EtcdError::Protocol(format!("watch: {message}")));
+                    }
+                    seen = true;
+                }
+                let used = messages.byte_offset();
+                buf.drain(..used);
+                if seen {
+                    changed();
+                }
+                if buf.len() > MAX_WATCH_MESSAGE {
+                    return Err(EtcdError::Protocol("watch message too large".into()));
+                }
+            }
+            return Err(EtcdError::Unreachable(format!("{base}: the watch ended")));
+        }
+        Err(EtcdError::Unreachable(last))
     }
 
     /// Deletes `key`, only while it is attached to `lease`.

@@ -31,6 +31,11 @@ use crate::config::{ClusterConfig, Endpoint, Scheme};
 use crate::state::Shared;
 use etcd::{Cmp, Etcd, Op};
 
+/// How long a claimed owner key is kept by the sync before the name is served here: longer
+/// than any bind takes between its claim and its registration (a bind that fails after its
+/// claim leaves the key to the account this long).
+const CLAIM_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Where every key of the cluster lives in etcd.
 const PREFIX: &str = "/sluice/";
 
@@ -47,6 +52,8 @@ pub struct PeerRoute {
     pub host: String,
     /// Where a failed dial is recorded, so routing passes over this edge for a while.
     pub down: Arc<down::DownMarks>,
+    /// The client id of the agent placed there (empty from an older edge).
+    pub client_id: String,
 }
 
 /// The owner key's last part for TCP port `port` (no name has a `:`).
@@ -106,10 +113,15 @@ pub struct Cluster {
     lease: AtomicI64,
     /// Whether etcd answered the last call.
     healthy: AtomicBool,
+    /// Whether a watch of the placements is open (other edges' binds arrive at once).
+    watching: AtomicBool,
     local: Mutex<HashMap<(Scheme, String), (LocalBind, i64)>>,
     /// TCP ports bound here, with their account.
     ports: Mutex<HashMap<u16, String>>,
     remote: ArcSwap<Remote>,
+    /// Owner keys claimed lately, by key: the sync does not let go of them while the bind
+    /// that claimed one may still be on its way to being served here.
+    claims: Mutex<HashMap<String, std::time::Instant>>,
     /// Edges that just failed for a name (see [`down`]).
     down: Arc<down::DownMarks>,
     turn: AtomicUsize,
@@ -173,9 +185,11 @@ impl Cluster {
             shared: Arc::downgrade(shared),
             lease: AtomicI64::new(0),
             healthy: AtomicBool::new(false),
+            watching: AtomicBool::new(false),
             local: Mutex::new(HashMap::new()),
             ports: Mutex::new(HashMap::new()),
             remote: ArcSwap::from_pointee(HashMap::new()),
+            claims: Mutex::default(),
             down: Arc::default(),
             turn: AtomicUsize::new(0),
             wake: tokio::sync::Notify::new(),
@@ -184,9 +198,42 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Whether a watch on etcd brings other edges' binds at once (false: the 500 ms poll does).
+    pub fn watching(&self) -> bool {
+        self.watching.load(Ordering::Relaxed)
+    }
+
     /// Whether etcd answered the last call (false: degraded, serving known placements only).
     pub fn healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    fn claim_done(&self, key: &str) {
+        if let Ok(mut claims) = self.claims.lock() {
+            claims.remove(key);
+        }
+    }
+
+    /// Whether this edge serves owner key `key` now (a name under either scheme, or a port).
+    fn holds(&self, key: &str) -> bool {
+        let name = self
+            .local
+            .lock()
+            .map_or(true, |l| l.keys().any(|(_, h)| h == key));
+        name || self
+            .ports
+            .lock()
+            .map_or(true, |p| p.keys().any(|port| port_key(*port) == key))
+    }
+
+    /// Whether `key` was claimed within the last [`CLAIM_GRACE`] (forgetting older claims)
+    /// by a bind not yet held here.
+    fn claimed_lately(&self, key: &str) -> bool {
+        let Ok(mut claims) = self.claims.lock() else {
+            return true;
+        };
+        claims.retain(|_, at| at.elapsed() < CLAIM_GRACE);
+        claims.contains_key(key)
     }
 
     /// Asks the sync loop to run now (after an unbind or a closed session).
@@ -252,6 +299,9 @@ impl Cluster {
         if lease == 0 {
             return Err(unavailable(what, "no lease"));
         }
+        if let Ok(mut claims) = self.claims.lock() {
+            claims.insert(key.to_string(), std::time::Instant::now());
+        }
         match self.own(key, account, lease).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(BindRejection::new(
@@ -270,6 +320,7 @@ impl Cluster {
         if let Ok(mut ports) = self.ports.lock() {
             ports.insert(port, account.to_string());
         }
+        self.claim_done(&port_key(port));
         self.changed();
     }
 
@@ -307,6 +358,8 @@ impl Cluster {
         if let Ok(mut local) = self.local.lock() {
             local.insert((scheme, host.to_string()), (bind, 0));
         }
+        // Held now (the sync reads the claims before the binds held): the claim is done.
+        self.claim_done(host);
         self.changed();
     }
 
@@ -327,6 +380,27 @@ impl Cluster {
                 .map(|k| &eps[(i + k) % n])
                 .find(|ep| !self.passed_over(ep));
             Some(up.unwrap_or(&eps[i % n]).clone())
+        })
+    }
+
+    /// After dialing `failed` did not work: the other edge the same agent (client id) holds
+    /// the name on now, unless that one failed lately too. Only the same agent: its policy,
+    /// which already ran here, is the one placed there.
+    pub fn moved_to(&self, scheme: Scheme, failed: &PeerRoute) -> Option<Arc<PeerRoute>> {
+        if failed.client_id.is_empty() {
+            return None;
+        }
+        let remote = self.remote.load();
+        let eps = remote.get(&(scheme, failed.host.clone()))?;
+        eps.iter().find_map(|ep| match &ep.upstream.target {
+            crate::config::Target::Peer(r)
+                if r.edge != failed.edge
+                    && r.client_id == failed.client_id
+                    && !self.down.is_down(&r.edge, &r.host) =>
+            {
+                Some(r.clone())
+            }
+            _ => None,
         })
     }
 

@@ -15,6 +15,8 @@ use crate::config::{Endpoint, Scheme, Target, Upstream};
 
 /// How often the sync runs when nothing wakes it.
 const SYNC_EVERY: Duration = Duration::from_millis(500);
+/// Pause before watching again after a watch ended.
+const WATCH_RETRY: Duration = Duration::from_secs(1);
 
 /// Starts the keep-alive and sync loops of `cluster`.
 pub(super) fn spawn(cluster: Arc<Cluster>) {
@@ -41,6 +43,23 @@ pub(super) fn spawn(cluster: Arc<Cluster>) {
                     tracing::warn!("cluster lease keep-alive: {e}");
                 }
             }
+        }
+    });
+    // Other edges' binds reach this one as soon as etcd has them (the poll below remains, for
+    // a watch that stalls).
+    let c = cluster.clone();
+    tokio::spawn(async move {
+        let prefix = format!("{PREFIX}placement/");
+        loop {
+            let ended = c.etcd.watch_prefix(&prefix, || {
+                c.watching.store(true, Ordering::Relaxed);
+                c.wake.notify_one();
+            });
+            if let Err(e) = ended.await {
+                tracing::debug!("cluster watch: {e}");
+            }
+            c.watching.store(false, Ordering::Relaxed);
+            tokio::time::sleep(WATCH_RETRY).await;
         }
     });
     tokio::spawn(async move {
@@ -153,7 +172,13 @@ async fn sync_once(c: &Cluster, cache: &mut Cache) -> Result<(), EtcdError> {
             .key
             .trim_start_matches(PREFIX)
             .trim_start_matches("owner/");
-        if kv.lease == lease && !held.iter().any(|(h, _)| h == host) {
+        // A bind between the snapshot of `held` and now: its claim is either still marked,
+        // or it is held by now (marks go after the bind is recorded); check in that order.
+        if kv.lease == lease
+            && !held.iter().any(|(h, _)| h == host)
+            && !c.claimed_lately(host)
+            && !c.holds(host)
+        {
             c.etcd.delete_if_lease(&kv.key, lease).await?;
         }
     }
@@ -319,6 +344,7 @@ async fn build(
                 tls: c.tls.client.clone(),
                 host: host.to_string(),
                 down: c.down.clone(),
+                client_id: p.client_id.clone(),
             })),
         },
         policy: Arc::new(policy),

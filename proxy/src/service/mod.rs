@@ -111,6 +111,9 @@ pub struct Ctx {
     ngrok_error_code: bool,
     /// The trace id sent upstream with a traced request (see [`trace`]).
     trace_id: Option<u64>,
+    /// In a cluster: the edge to dial instead of the placement's, after that one failed
+    /// (the agent moved there; see [`crate::cluster::Cluster::moved_to`]).
+    edge_retry: Option<Arc<crate::cluster::PeerRoute>>,
 }
 
 /// Why the edge stopped taking a request body.
@@ -180,6 +183,7 @@ impl ProxyHttp for EdgeService {
             body_failure: None,
             ngrok_error_code: self.shared.state.load().ngrok_error_code,
             trace_id: None,
+            edge_retry: None,
         }
     }
 
@@ -211,6 +215,22 @@ impl ProxyHttp for EdgeService {
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let client = session.client_addr().and_then(|a| a.as_inet()).copied();
         Self::peer(ctx, client)
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<pingora::Error>,
+    ) -> Box<pingora::Error> {
+        if ctx.edge_retry.is_none()
+            && let Some(route) = self.moved_agent(ctx)
+        {
+            ctx.edge_retry = Some(route);
+            e.set_retry(true);
+        }
+        e
     }
 
     async fn upstream_request_filter(

@@ -19,7 +19,8 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::config::{Endpoint, Target, UpstreamProtocol};
+use crate::cluster::PeerRoute;
+use crate::config::{Endpoint, Scheme, Target, UpstreamProtocol};
 use crate::tunnel::TunnelConnect;
 
 /// The peer for `ep`'s upstream, for a request of the client at `client`.
@@ -42,22 +43,7 @@ pub(super) fn peer_for(ep: &Arc<Endpoint>, client: Option<SocketAddr>) -> Result
             }));
             return Ok(Box::new(peer));
         }
-        Target::Peer(route) => {
-            // As for a session: the connector dials the edge that holds the agent instead.
-            let mut peer =
-                HttpPeer::new(SocketAddr::from(([127, 0, 0, 1], 1)), false, String::new());
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            (&route.edge, route.addr, &route.host, ep.scheme).hash(&mut hasher);
-            peer.group_key = hasher.finish();
-            peer.options.custom_l4 = Some(Arc::new(crate::cluster::peer::PeerConnect {
-                route: route.clone(),
-                tls: route.tls.clone(),
-                scheme: ep.scheme,
-                host: route.host.clone(),
-                client: client.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
-            }));
-            return Ok(Box::new(peer));
-        }
+        Target::Peer(route) => return Ok(edge_peer(route, ep.scheme, client)),
     };
     let mut peer = HttpPeer::new(up.addr, up.tls, up.host.clone());
     if up.tls {
@@ -71,13 +57,43 @@ pub(super) fn peer_for(ep: &Arc<Endpoint>, client: Option<SocketAddr>) -> Result
     Ok(Box::new(peer))
 }
 
+/// A peer that dials another edge of the cluster (the connector does) instead of an address.
+fn edge_peer(route: &Arc<PeerRoute>, scheme: Scheme, client: Option<SocketAddr>) -> Box<HttpPeer> {
+    // As for a session: the connector dials the edge that holds the agent instead.
+    let mut peer = HttpPeer::new(SocketAddr::from(([127, 0, 0, 1], 1)), false, String::new());
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (&route.edge, route.addr, &route.host, scheme).hash(&mut hasher);
+    peer.group_key = hasher.finish();
+    peer.options.custom_l4 = Some(Arc::new(crate::cluster::peer::PeerConnect {
+        route: route.clone(),
+        tls: route.tls.clone(),
+        scheme,
+        host: route.host.clone(),
+        client: client.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+    }));
+    Box::new(peer)
+}
+
 impl EdgeService {
     /// The peer for the chosen endpoint's upstream.
     pub(super) fn peer(ctx: &Ctx, client: Option<SocketAddr>) -> Result<Box<HttpPeer>> {
         let ep = ctx
             .upstream_endpoint()
             .ok_or_else(|| internal("no endpoint chosen"))?;
+        if let (Some(route), Target::Peer(_)) = (&ctx.edge_retry, &ep.upstream.target) {
+            return Ok(edge_peer(route, ep.scheme, client));
+        }
         peer_for(&ep, client)
+    }
+
+    /// When dialing another edge for the chosen endpoint failed: the edge the same agent is
+    /// placed on now, if it moved (the policy that ran is its policy there too).
+    pub(super) fn moved_agent(&self, ctx: &Ctx) -> Option<Arc<PeerRoute>> {
+        let ep = ctx.upstream_endpoint()?;
+        let Target::Peer(failed) = &ep.upstream.target else {
+            return None;
+        };
+        self.shared.cluster.get()?.moved_to(ep.scheme, failed)
     }
 
     /// Builds the upstream request header from the exchange's request.
