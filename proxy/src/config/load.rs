@@ -175,10 +175,16 @@ pub fn load_str(
         }
     }
     let ip_policies = ip_policies_section(&mut cx, &raw.ip_policies);
+    let rate_limit_redis = raw
+        .rate_limit
+        .as_ref()
+        .and_then(|r| super::rate_limit::rate_limit_section(&mut cx, r));
     let policy_options = LoadOptions {
         protocol: None,
         local_secrets: true,
         ip_policies: IpPolicyNames::Known(ip_policies.clone()),
+        // The edge config's own endpoints: the same on every edge given the same file.
+        shared_counters: crate::rate_limit_redis::shared_counters(&rate_limit_redis, "config"),
     };
     let mut endpoints: Vec<Arc<Endpoint>> = Vec::new();
     for (i, ep) in raw.endpoints.iter().enumerate() {
@@ -484,5 +490,6 @@ pub fn load_str(
         only_endpoint_at_ip: false,
         acme,
         cluster,
+        rate_limit_redis,
     })
 }

@@ -48,6 +48,8 @@
 //!   listen: 10.0.0.1:7443   # inter-edge listener (mutual TLS with the cluster CA)
 //!   lease_ttl: 10s          # placements outlive a dead edge by at most this
 //!   ca_dir: cluster-ca      # default <state_dir>/cluster; the same CA on every edge
+//! rate_limit:
+//!   redis: redis://127.0.0.1:6379   # rate-limit counts shared by every edge naming it
 //! tunnel:
 //!   auth_limits:            # per source address (IPv6: per /64), wrong authtokens only
 //!     free_failures: 5      # failures per window before the address is blocked
@@ -66,6 +68,7 @@ mod load;
 mod model;
 mod policy_only;
 mod prepare;
+mod rate_limit;
 mod raw;
 mod ssh_keys;
 mod ssh_section;
