@@ -69,6 +69,8 @@ pub enum RedisUrlError {
 /// after failures, shared by every `rate-limit` action of the edge.
 pub struct RedisWindows {
     client: redis::Client,
+    /// The URL as configured.
+    url: String,
     /// The URL without its password, for logs.
     shown: String,
     conn: OnceCell<ConnectionManager>,
@@ -120,6 +122,7 @@ impl RedisWindows {
         };
         Ok(Arc::new(RedisWindows {
             client,
+            url: url.to_string(),
             shown,
             conn: OnceCell::new(),
             script: redis::Script::new(SCRIPT),
@@ -136,8 +139,13 @@ impl RedisWindows {
         !self.health.down.load(Ordering::Relaxed)
     }
 
+    /// Whether this store was made for `url`.
+    pub fn is_for(&self, url: &str) -> bool {
+        self.url == url
+    }
+
     /// The URL, without its password.
-    pub fn url(&self) -> &str {
+    pub fn shown_url(&self) -> &str {
         &self.shown
     }
 

@@ -77,7 +77,7 @@ mod tcp;
 mod tests;
 
 pub use check::parse_duration;
-pub use load::{load_file, load_str};
+pub use load::{load_file, load_file_reusing, load_str};
 pub use model::{
     AcmeChallenge, AcmeConfig, Address, Allow, Authtoken, Certificate, ClusterConfig, ConfigError,
     EdgeConfig, Endpoint, EventsOutput, Scheme, Target, TcpConfig, TunnelTls, Upstream,

@@ -7,12 +7,17 @@ use super::check::{Checker, key};
 use super::raw::RawRateLimit;
 use crate::rate_limit_redis::RedisWindows;
 
-/// Validates `rate_limit:`; the store it gives dials nothing until a request needs it.
+/// Validates `rate_limit:`; the store it gives dials nothing until a request needs it. A
+/// reload that names the `running` store's URL again keeps that store (one connection).
 pub(super) fn rate_limit_section(
     cx: &mut Checker<'_>,
     raw: &RawRateLimit,
+    running: Option<Arc<RedisWindows>>,
 ) -> Option<Arc<RedisWindows>> {
     let url = raw.redis.trim();
+    if let Some(store) = running.filter(|r| r.is_for(url)) {
+        return Some(store);
+    }
     match RedisWindows::new(url) {
         Ok(store) => Some(store),
         Err(e) => {
@@ -52,7 +57,33 @@ mod tests {
         ))
         .unwrap();
         let store = c.rate_limit_redis.unwrap();
-        assert_eq!(store.url(), "redis://…@10.0.0.5:6380/2");
+        assert_eq!(store.shown_url(), "redis://…@10.0.0.5:6380/2");
+    }
+
+    #[test]
+    fn a_reload_naming_the_same_url_keeps_the_store() {
+        let text = format!("{BASE}rate_limit:\n  redis: redis://10.0.0.5:6379\n");
+        let load_with = |text: &str, running| {
+            crate::config::load::load_text(
+                &Arc::from("edge.yml"),
+                text,
+                Path::new("/etc/sluice"),
+                &sluice_modules::builtin_registry(),
+                running,
+            )
+            .unwrap()
+            .rate_limit_redis
+            .unwrap()
+        };
+        let first = load_with(&text, None);
+        let again = load_with(&text, Some(first.clone()));
+        assert!(Arc::ptr_eq(&first, &again));
+        let moved = load_with(
+            &format!("{BASE}rate_limit:\n  redis: redis://10.0.0.6:6379\n"),
+            Some(first.clone()),
+        );
+        assert!(!Arc::ptr_eq(&first, &moved));
+        assert!(load(BASE).unwrap().rate_limit_redis.is_none());
     }
 
     #[test]
