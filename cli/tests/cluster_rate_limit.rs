@@ -8,7 +8,7 @@ mod support;
 #[path = "../../proxy/tests/redis_support/mod.rs"]
 mod redis_support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::agent::{TOKEN, try_get, write_file};
 use support::etcd::{Etcd, agent_on, cluster_edge_with, etcd_available, until_status};
@@ -23,7 +23,7 @@ async fn two_edges_share_an_agents_rate_limit_in_redis() {
     {
         return;
     }
-    let redis = redis_support::Redis::start().await;
+    let mut redis = redis_support::Redis::start().await;
     let etcd = Etcd::start().await;
     let ca = scratch_dir();
     let more = format!("rate_limit:\n  redis: {}\n", redis.url());
@@ -48,4 +48,20 @@ async fn two_edges_share_an_agents_rate_limit_in_redis() {
     assert_eq!(status(a.http).await, Some(200), "the 3rd request");
     assert_eq!(status(b.http).await, Some(429), "the 4th, B's 2nd");
     assert_eq!(status(a.http).await, Some(429), "A's 3rd");
+    assert!(b.metrics().await.contains("sluice_rate_limit_redis_up 1"));
+    // Redis gone: B answers at once, counting alone (its own count is empty), and says so.
+    redis.kill();
+    let start = Instant::now();
+    assert_eq!(status(b.http).await, Some(200), "counted on B alone");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    let health = support::get(b.admin, "127.0.0.1", "/healthz").await;
+    let text = String::from_utf8_lossy(&health.body).into_owned();
+    assert!(text.starts_with("degraded: Redis is unreachable"), "{text}");
+    assert!(b.metrics().await.contains("sluice_rate_limit_redis_up 0"));
+    let health = support::get(a.admin, "127.0.0.1", "/healthz").await;
+    assert_eq!(&health.body[..], b"ok\n", "A has not called Redis since");
 }
