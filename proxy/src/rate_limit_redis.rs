@@ -104,11 +104,12 @@ impl std::fmt::Debug for RedisWindows {
 impl RedisWindows {
     /// A store for `url` (`redis://[user:password@]host[:port][/db]`); nothing is dialled yet.
     pub fn new(url: &str) -> Result<Arc<Self>, RedisUrlError> {
+        let shown = without_password(url);
         let Some(rest) = url.strip_prefix("redis://") else {
-            return Err(RedisUrlError::Scheme(url.to_string()));
+            return Err(RedisUrlError::Scheme(shown));
         };
         let invalid = |reason: String| RedisUrlError::Invalid {
-            url: url.to_string(),
+            url: shown.clone(),
             reason,
         };
         let host_part = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
@@ -116,10 +117,6 @@ impl RedisWindows {
             return Err(invalid("give a host, as in redis://127.0.0.1:6379".into()));
         }
         let client = redis::Client::open(url).map_err(|e| invalid(e.to_string()))?;
-        let shown = match rest.rsplit_once('@') {
-            Some((_, host)) => format!("redis://…@{host}"),
-            None => url.to_string(),
-        };
         Ok(Arc::new(RedisWindows {
             client,
             url: url.to_string(),
@@ -234,6 +231,17 @@ impl SharedWindows for RedisWindows {
             Err(e) => self.failed(e),
         }
         result
+    }
+}
+
+/// `url` with whatever precedes `@` (user and password) replaced by `…`, for logs and errors.
+fn without_password(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://…@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }
 

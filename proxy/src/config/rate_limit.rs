@@ -106,12 +106,18 @@ mod tests {
                 "redis://h:notaport",
             ),
             ("  url: redis://h\n", "edge.yml:6:", "url"),
+            (
+                "  redis: rediss://u:hunter2@h:6379\n",
+                "edge.yml:6:10",
+                "rediss://…@h:6379",
+            ),
         ];
         for (section, at, what) in cases {
             let e = load(&format!("{BASE}rate_limit:\n{section}"))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(at) && e.contains(what), "{section}: {e}");
+            assert!(!e.contains("hunter2"), "no password in errors: {e}");
         }
     }
 }
