@@ -122,6 +122,7 @@ fn check(
                 local_secrets: true,
                 // Named IP policies live in an edge's config: named, not checked, here.
                 ip_policies: IpPolicyNames::Deferred,
+                shared_counters: None,
             },
         );
         let mut diagnostics = match &result {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::cel::{CompileErrorKind, Expr, Needs, Template};
+use crate::counters::SharedCounters;
 use crate::diag::{Code, Diagnostic};
 use crate::ip_policy::IpPolicyNames;
 use crate::phase::Phase;
@@ -27,6 +28,7 @@ pub struct BuildCx<'a> {
     fast: Vec<Expr>,
     local_secrets: bool,
     ip_policies: IpPolicyNames,
+    shared_counters: Option<SharedCounters>,
 }
 
 impl<'a> BuildCx<'a> {
@@ -51,6 +53,7 @@ impl<'a> BuildCx<'a> {
             fast: Vec::new(),
             local_secrets: false,
             ip_policies: IpPolicyNames::Unavailable,
+            shared_counters: None,
         }
     }
 
@@ -60,6 +63,20 @@ impl<'a> BuildCx<'a> {
 
     pub(crate) fn set_ip_policies(&mut self, names: IpPolicyNames) {
         self.ip_policies = names;
+    }
+
+    pub(crate) fn set_shared_counters(&mut self, counters: Option<SharedCounters>) {
+        self.shared_counters = counters;
+    }
+
+    /// The counters shared with other edges, when the edge has them (`rate_limit.redis`).
+    pub fn shared_counters(&self) -> Option<&SharedCounters> {
+        self.shared_counters.as_ref()
+    }
+
+    /// Where the action sits in its document, e.g. `on_http_request[0].actions[1]`.
+    pub fn action_path(&self) -> String {
+        PathSeg::render(&self.action_path)
     }
 
     /// What named IP policies (`restrict-ips`' `ip_policies`) resolve against here.

@@ -22,6 +22,9 @@ pub struct LoadOptions {
     pub local_secrets: bool,
     /// What `restrict-ips`' `ip_policies` names resolve against.
     pub ip_policies: crate::IpPolicyNames,
+    /// Where `rate-limit` counts: `None` keeps counts in each built action's memory (per
+    /// edge); `Some` shares them with the other edges of the same store.
+    pub shared_counters: Option<crate::SharedCounters>,
 }
 
 /// Loads a policy from YAML or JSON text. `file` names it in diagnostics.

@@ -43,7 +43,7 @@ pub(crate) async fn admin_loop(listener: TcpListener, shared: Arc<Shared>) {
                 ("GET" | "HEAD", "/metrics") => (
                     "200 OK",
                     "text/plain; version=0.0.4; charset=utf-8",
-                    shared.metrics.render() + &cluster_metrics(&shared),
+                    shared.metrics.render() + &cluster_metrics(&shared) + &redis_metrics(&shared),
                 ),
                 ("POST", "/acme/renew") => match shared.acme.renew_all() {
                     Some(n) => (
@@ -77,14 +77,41 @@ pub(crate) async fn admin_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// `/healthz`: `ok`, or, in a cluster whose etcd does not answer, the degraded mode (still
-/// 200: the edge serves every name it knows).
+/// `/healthz`: `ok`, or the degraded modes (still 200: the edge serves): in a cluster whose
+/// etcd does not answer, and with `rate_limit.redis` when Redis does not.
 fn health(shared: &Shared) -> String {
-    match shared.cluster.get() {
-        Some(c) if !c.healthy() => "degraded: etcd is unreachable; serving known placements, \
-                                    refusing new binds\n"
-            .to_string(),
-        _ => "ok\n".to_string(),
+    let mut degraded = Vec::new();
+    if shared.cluster.get().is_some_and(|c| !c.healthy()) {
+        degraded
+            .push("degraded: etcd is unreachable; serving known placements, refusing new binds\n");
+    }
+    if shared
+        .state
+        .load()
+        .rate_limit_redis
+        .as_ref()
+        .is_some_and(|r| !r.is_up())
+    {
+        degraded.push(
+            "degraded: Redis is unreachable; rate-limit counts are per edge until it answers\n",
+        );
+    }
+    if degraded.is_empty() {
+        "ok\n".to_string()
+    } else {
+        degraded.concat()
+    }
+}
+
+/// The gauge of the shared rate-limit counters, when the edge has them.
+fn redis_metrics(shared: &Shared) -> String {
+    match &shared.state.load().rate_limit_redis {
+        Some(r) => format!(
+            "# HELP sluice_rate_limit_redis_up Whether Redis answered the edge's last rate-limit call (0: counting per edge).\n\
+             # TYPE sluice_rate_limit_redis_up gauge\nsluice_rate_limit_redis_up {}\n",
+            u8::from(r.is_up())
+        ),
+        None => String::new(),
     }
 }
 

@@ -40,6 +40,7 @@ pub mod event_sink;
 pub mod events;
 mod metered;
 pub mod metrics;
+pub mod rate_limit_redis;
 mod refusal;
 mod reload;
 pub mod routes;

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use sluice_policy::Registry;
 
 use crate::cert_watch::cert_files;
-use crate::config::{EdgeConfig, load_file, prepare_policies};
+use crate::config::{EdgeConfig, load_file_reusing, prepare_policies};
 use crate::state::{Shared, State};
 
 /// Modification time and size of the config file, to notice changes.
@@ -29,7 +29,9 @@ pub(crate) async fn reload(
     shared: &Shared,
     why: &str,
 ) -> Option<Vec<PathBuf>> {
-    let loaded = match load_file(path, registry) {
+    // The same Redis URL keeps the running store: one connection per edge across reloads.
+    let store = shared.state.load().rate_limit_redis.clone();
+    let loaded = match load_file_reusing(path, registry, store) {
         Ok(new) => prepare_policies(&new).await.map(|()| new),
         Err(e) => Err(e),
     };

@@ -124,6 +124,7 @@ pub fn check_text(
             local_secrets: false,
             // The edge resolves named IP policies when it loads the policy at bind.
             ip_policies: IpPolicyNames::Deferred,
+            shared_counters: None,
         };
         let result = match (&e.traffic_policy, &e.traffic_policy_file) {
             (Some(_), Some(_)) => {
@@ -180,6 +181,7 @@ pub fn check_text(
                     protocol: Some(r.kind.protocol(r.url.as_deref())),
                     local_secrets: false,
                     ip_policies: IpPolicyNames::Deferred,
+                    shared_counters: None,
                 };
                 let label = format!("{name} (policy of tunnel `{tname}`)");
                 if let Err(err) = load_policy(&label, text, registry, options) {

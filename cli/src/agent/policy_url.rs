@@ -26,6 +26,7 @@ pub fn fetch(url: &str, kind: EndpointKind, registry: &Registry) -> anyhow::Resu
         // are the edge's to resolve.
         local_secrets: false,
         ip_policies: IpPolicyNames::Deferred,
+        shared_counters: None,
     };
     match load_policy(url, &text, registry, options) {
         Ok(policy) => {

@@ -11,7 +11,10 @@
 //! `actions.ngrok.rate_limit.error.{code,message}`.
 //!
 //! Counts live in the built action: every `rate-limit` action instance has its own limiter,
-//! kept in memory (like ngrok, limits are per server, not global).
+//! kept in memory (like ngrok, limits are per server, not global) — unless the edge has
+//! shared counters (`rate_limit.redis` in its config, reached through
+//! [`BuildCx::shared_counters`]): then every edge naming the same Redis counts each bucket of
+//! the same account, endpoint and action in one sliding window (see `docs/cluster.md`).
 
 use async_trait::async_trait;
 use cel::Value;
@@ -27,7 +30,7 @@ use sluice_policy::{
 use sluice_wire::parse_duration;
 
 use crate::limits::sliding_window::{MAX_CAPACITY, MAX_WINDOW, MIN_WINDOW, WINDOW_STEP};
-use crate::limits::{Decision, SlidingWindowLimiter, hash_key};
+use crate::limits::{Decision, SharedWindowStore, SlidingWindowLimiter, WindowStore};
 
 /// Error code of a rate-limit rejection (`ERR_SLUICE_2800`); ngrok documents none.
 pub const RATE_LIMITED_CODE: u16 = 2800;
@@ -76,7 +79,7 @@ fn enforce_default() -> bool {
 pub struct RateLimit {
     enforce: bool,
     bucket_key: Vec<Expr>,
-    limiter: SlidingWindowLimiter,
+    limiter: Box<dyn WindowStore>,
 }
 
 impl RateLimit {
@@ -106,7 +109,10 @@ impl Action for RateLimit {
     async fn on_http_request(&self, cx: &mut HttpCx<'_>) -> Result<Flow, ActionError> {
         let values = self.key_values(cx)?;
         let parts: Vec<&str> = values.iter().map(String::as_str).collect();
-        let decision = self.limiter.check(hash_key(&parts), cx.now());
+        let decision = self
+            .limiter
+            .check(&cx.endpoint().url, &parts, cx.now())
+            .await;
         let mut result = vec![
             ("bucket_key", string(parts.join(","))),
             ("limited", Value::Bool(!decision.is_allowed())),
@@ -243,7 +249,23 @@ impl TypedAction for RateLimit {
         if cx.failed() {
             return None;
         }
-        match SlidingWindowLimiter::new(config.capacity, window) {
+        let limiter: Result<Box<dyn WindowStore>, _> = match cx.shared_counters() {
+            None => SlidingWindowLimiter::new(config.capacity, window)
+                .map(|l| Box::new(l) as Box<dyn WindowStore>),
+            Some(shared) => {
+                let sources: Vec<&str> = bucket_key.iter().map(Expr::source).collect();
+                SharedWindowStore::new(
+                    shared.clone(),
+                    &cx.action_path(),
+                    &config.name,
+                    config.capacity,
+                    window,
+                    &sources,
+                )
+                .map(|s| Box::new(s) as Box<dyn WindowStore>)
+            }
+        };
+        match limiter {
             Ok(limiter) => Some(RateLimit {
                 enforce: config.enforce,
                 bucket_key,

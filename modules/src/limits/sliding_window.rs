@@ -193,7 +193,7 @@ impl SlidingWindowLimiter {
 
     /// Window index and nanosecond offset into it; times before the epoch
     /// are clamped to it.
-    fn position(&self, now: SystemTime) -> (u64, u128) {
+    pub(crate) fn position(&self, now: SystemTime) -> (u64, u128) {
         let nanos = now
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
@@ -219,16 +219,34 @@ impl SlidingWindowLimiter {
         }
         bucket.window = index;
 
-        let w = self.window_nanos;
-        let cap = u128::from(self.capacity) * w;
-        let prev = u128::from(bucket.prev);
-        let curr = u128::from(bucket.curr);
-        // estimate * w, exact.
-        let used = prev * (w - offset) + curr * w;
-        if used + w <= cap {
+        let decision = self.decide(u64::from(bucket.prev), u64::from(bucket.curr), offset, None);
+        if decision.is_allowed() {
             // curr + 1 <= capacity <= 2e9 < u32::MAX: cannot overflow.
             bucket.curr += 1;
-            let remaining = (cap - used - w) / w;
+        }
+        decision
+    }
+
+    /// The decision for a request at `offset` into the current window, given the admitted
+    /// counts of the previous (`prev`) and current (`curr`, before this request) windows.
+    /// `admitted` overrides the verdict when a shared store already took it (its arithmetic
+    /// is the same estimate at a coarser offset), so the remaining count and the retry time
+    /// still come from this formula.
+    pub(crate) fn decide(
+        &self,
+        prev: u64,
+        curr: u64,
+        offset: u128,
+        admitted: Option<bool>,
+    ) -> Decision {
+        let w = self.window_nanos;
+        let cap = u128::from(self.capacity) * w;
+        let prev = u128::from(prev);
+        let curr = u128::from(curr);
+        // estimate * w, exact.
+        let used = prev * (w - offset) + curr * w;
+        if admitted.unwrap_or(used + w <= cap) {
+            let remaining = cap.saturating_sub(used + w) / w;
             Decision::Allowed {
                 remaining: u64::try_from(remaining).unwrap_or(u64::MAX),
             }

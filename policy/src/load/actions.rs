@@ -198,6 +198,7 @@ impl Loader<'_> {
         );
         cx.set_local_secrets(self.options.local_secrets);
         cx.set_ip_policies(self.options.ip_policies.clone());
+        cx.set_shared_counters(self.options.shared_counters.clone());
         let built = factory.build(&mut cx);
         let failed = cx.failed();
         let needs = cx.needs();

@@ -297,11 +297,18 @@ async fn build(
     let policy = match &p.policy {
         None => Policy::empty(),
         Some(text) => {
+            let state = shared.state.load();
+            // The same scope as the holding edge's (the account): one count for both.
             let options = LoadOptions {
                 protocol: Some(protocol),
                 local_secrets: false,
-                ip_policies: IpPolicyNames::Known(shared.state.load().ip_policies.clone()),
+                ip_policies: IpPolicyNames::Known(state.ip_policies.clone()),
+                shared_counters: crate::rate_limit_redis::shared_counters(
+                    &state.rate_limit_redis,
+                    &format!("account:{}", p.account),
+                ),
             };
+            drop(state);
             let loaded = match load_policy("traffic-policy", text, &c.registry, options) {
                 Ok(p) => p,
                 Err(e) => {

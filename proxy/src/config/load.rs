@@ -22,12 +22,23 @@ use super::model::{
 use super::raw::RawConfig;
 use super::tcp::tcp_section;
 use crate::body_pace::BodyTimeouts;
+use crate::rate_limit_redis::RedisWindows;
 
 /// Largest `timeouts.body_min_rate` (bytes a second): above it, ordinary uploads would fail.
 const MAX_BODY_MIN_RATE: u64 = 100 * 1024 * 1024;
 
 /// Reads and validates an edge config file, compiling every endpoint's policy with `registry`.
 pub fn load_file(path: &Path, registry: &Registry) -> Result<EdgeConfig, ConfigError> {
+    load_file_reusing(path, registry, None)
+}
+
+/// [`load_file`] for a reload: when `rate_limit.redis` still names the URL of `running`
+/// (the running config's store), that store (and its connection) is kept.
+pub fn load_file_reusing(
+    path: &Path,
+    registry: &Registry,
+    running: Option<Arc<RedisWindows>>,
+) -> Result<EdgeConfig, ConfigError> {
     let file: Arc<str> = Arc::from(path.display().to_string());
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         diagnostics: vec![Diagnostic::error(
@@ -38,11 +49,12 @@ pub fn load_file(path: &Path, registry: &Registry) -> Result<EdgeConfig, ConfigE
             format!("cannot read the edge config: {e}"),
         )],
     })?;
-    load_str(
+    load_text(
         &file,
         &text,
         path.parent().unwrap_or(Path::new(".")),
         registry,
+        running,
     )
 }
 
@@ -52,6 +64,17 @@ pub fn load_str(
     text: &str,
     base: &Path,
     registry: &Registry,
+) -> Result<EdgeConfig, ConfigError> {
+    load_text(file, text, base, registry, None)
+}
+
+/// [`load_str`], keeping the `running` Redis store when the config still names its URL.
+pub(super) fn load_text(
+    file: &Arc<str>,
+    text: &str,
+    base: &Path,
+    registry: &Registry,
+    running: Option<Arc<RedisWindows>>,
 ) -> Result<EdgeConfig, ConfigError> {
     let root = parse(text).map_err(|(loc, message)| ConfigError {
         diagnostics: vec![Diagnostic::error(
@@ -175,10 +198,16 @@ pub fn load_str(
         }
     }
     let ip_policies = ip_policies_section(&mut cx, &raw.ip_policies);
+    let rate_limit_redis = raw
+        .rate_limit
+        .as_ref()
+        .and_then(|r| super::rate_limit::rate_limit_section(&mut cx, r, running));
     let policy_options = LoadOptions {
         protocol: None,
         local_secrets: true,
         ip_policies: IpPolicyNames::Known(ip_policies.clone()),
+        // The edge config's own endpoints: the same on every edge given the same file.
+        shared_counters: crate::rate_limit_redis::shared_counters(&rate_limit_redis, "config"),
     };
     let mut endpoints: Vec<Arc<Endpoint>> = Vec::new();
     for (i, ep) in raw.endpoints.iter().enumerate() {
@@ -484,5 +513,6 @@ pub fn load_str(
         only_endpoint_at_ip: false,
         acme,
         cluster,
+        rate_limit_redis,
     })
 }

@@ -48,6 +48,8 @@
 //!   listen: 10.0.0.1:7443   # inter-edge listener (mutual TLS with the cluster CA)
 //!   lease_ttl: 10s          # placements outlive a dead edge by at most this
 //!   ca_dir: cluster-ca      # default <state_dir>/cluster; the same CA on every edge
+//! rate_limit:
+//!   redis: redis://127.0.0.1:6379   # rate-limit counts shared by every edge naming it
 //! tunnel:
 //!   auth_limits:            # per source address (IPv6: per /64), wrong authtokens only
 //!     free_failures: 5      # failures per window before the address is blocked
@@ -66,6 +68,7 @@ mod load;
 mod model;
 mod policy_only;
 mod prepare;
+mod rate_limit;
 mod raw;
 mod ssh_keys;
 mod ssh_section;
@@ -74,7 +77,7 @@ mod tcp;
 mod tests;
 
 pub use check::parse_duration;
-pub use load::{load_file, load_str};
+pub use load::{load_file, load_file_reusing, load_str};
 pub use model::{
     AcmeChallenge, AcmeConfig, Address, Allow, Authtoken, Certificate, ClusterConfig, ConfigError,
     EdgeConfig, Endpoint, EventsOutput, Scheme, Target, TcpConfig, TunnelTls, Upstream,

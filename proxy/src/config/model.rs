@@ -84,6 +84,9 @@ pub struct EdgeConfig {
     pub acme: Option<AcmeConfig>,
     /// Several edges as one (`cluster:`), if configured.
     pub cluster: Option<ClusterConfig>,
+    /// The Redis store of `rate-limit` counts shared with other edges (`rate_limit.redis`),
+    /// if configured; every policy this config loads counts in it.
+    pub rate_limit_redis: Option<Arc<crate::rate_limit_redis::RedisWindows>>,
 }
 
 /// The validated `cluster:` section (see `docs/cluster.md`).

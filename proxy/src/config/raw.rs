@@ -63,6 +63,19 @@ pub(super) struct RawConfig {
     /// `docs/cluster.md`); absent: a single edge.
     #[serde(default)]
     pub(super) cluster: Option<RawCluster>,
+    /// Where `rate-limit` keeps its counts; absent: in each edge's memory.
+    #[serde(default)]
+    pub(super) rate_limit: Option<RawRateLimit>,
+}
+
+/// `rate_limit:` as written.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "RateLimit")]
+pub(super) struct RawRateLimit {
+    /// A Redis server (`redis://[user:password@]host[:port][/db]`) where every edge naming it
+    /// counts the same `rate-limit` buckets in one sliding window (see `docs/cluster.md`).
+    pub(super) redis: String,
 }
 
 /// `cluster:` as written.

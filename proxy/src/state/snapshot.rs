@@ -26,6 +26,8 @@ pub struct State {
     pub ngrok_error_code: bool,
     /// Named IP policies that agents' policies may name in `restrict-ips`.
     pub ip_policies: Arc<sluice_policy::IpPolicies>,
+    /// Where `rate-limit` counts when shared with other edges (`rate_limit.redis`).
+    pub rate_limit_redis: Option<Arc<crate::rate_limit_redis::RedisWindows>>,
 }
 
 impl State {
@@ -52,6 +54,7 @@ impl State {
             certs: CertTable::new(&config.certificates),
             ngrok_error_code: config.ngrok_error_code_header,
             ip_policies: config.ip_policies.clone(),
+            rate_limit_redis: config.rate_limit_redis.clone(),
         }
     }
 }

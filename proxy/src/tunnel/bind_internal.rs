@@ -52,7 +52,7 @@ impl Binder {
             Protocol::Https | Protocol::Tls => Scheme::Https,
             Protocol::Http | Protocol::Tcp => Scheme::Http,
         };
-        let policy = self.policy(request, protocol).await?;
+        let policy = self.policy(session.account(), request, protocol).await?;
         // The hop to an internal HTTP endpoint is in-process: there is no connection of its
         // own for `on_tcp_connect` to run on (ngrok refuses it likewise, ERR_NGROK_2262).
         if matches!(protocol, Protocol::Http | Protocol::Https)

@@ -26,7 +26,9 @@ impl Binder {
         session: &AgentSession,
         request: &BindRequest,
     ) -> Result<String, BindRejection> {
-        let policy = self.policy(request, sluice_policy::Protocol::Tcp).await?;
+        let policy = self
+            .policy(session.account(), request, sluice_policy::Protocol::Tcp)
+            .await?;
         let cfg = &self.settings.tcp;
         let cluster = self.shared.cluster.get();
         let (port, mut listener) = match &request.url {

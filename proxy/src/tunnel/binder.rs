@@ -64,6 +64,7 @@ impl Binder {
     /// fetched now), so the agent learns of either problem when it binds.
     pub(super) async fn policy(
         &self,
+        account: &str,
         request: &BindRequest,
         protocol: sluice_policy::Protocol,
     ) -> Result<Arc<Policy>, BindRejection> {
@@ -71,11 +72,17 @@ impl Binder {
             return Ok(Arc::new(Policy::empty()));
         };
         // An agent's policy never reads the edge's environment or files.
+        let state = self.shared.state.load();
         let options = LoadOptions {
             protocol: Some(protocol),
             local_secrets: false,
-            ip_policies: IpPolicyNames::Known(self.shared.state.load().ip_policies.clone()),
+            ip_policies: IpPolicyNames::Known(state.ip_policies.clone()),
+            shared_counters: crate::rate_limit_redis::shared_counters(
+                &state.rate_limit_redis,
+                &format!("account:{account}"),
+            ),
         };
+        drop(state);
         let rejection = |e: sluice_policy::PolicyError| {
             let text: Vec<String> = e.errors().map(|d| d.to_string()).collect();
             BindRejection::new("ERR_SLUICE_POLICY_INVALID", text.join("\n"))
@@ -188,7 +195,7 @@ impl Binder {
         let Some(port) = port else {
             return Err(no_listener(request.protocol.as_str()));
         };
-        let policy = self.policy(request, protocol).await?;
+        let policy = self.policy(session.account(), request, protocol).await?;
         let cluster = self.shared.cluster.get();
         let random = request.url.is_none() && request.subdomain.is_none();
         let mut tries = 0;
@@ -286,7 +293,9 @@ impl Binder {
                 "this edge has no https listener, which is where TLS endpoints are served",
             ));
         };
-        let policy = self.policy(request, sluice_policy::Protocol::Tls).await?;
+        let policy = self
+            .policy(session.account(), request, sluice_policy::Protocol::Tls)
+            .await?;
         let mut tables = self.tables()?;
         let host = self.host(session, request, |n| {
             tables.tls.contains_key(n) || tables.http.contains_key(&(Scheme::Https, n.into()))
