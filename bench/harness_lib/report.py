@@ -58,6 +58,9 @@ def summary(results: dict) -> list[str]:
                  f"{ratio_to(st, 'sluice-embedded', ['rathole', 'bore'], 'ms', False)}, --connect-url "
                  f"{ratio_to(st, 'sluice-connect', ['rathole', 'bore'], 'ms', False)}; reconnect after an "
                  f"edge restart {ratio_to(rc, 'sluice', ['rathole'], 'ms', False)}")
+    line = summary_cluster(results)
+    if line:
+        L.append(line)
     return L
 
 
