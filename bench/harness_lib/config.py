@@ -12,8 +12,9 @@ Environment:
   BENCH_ROUNDS     interleaved rounds for wrk and iperf3         (default 3)
   BENCH_CONNS      idle connections for the memory scenario      (default 10000)
   BENCH_PERF       1 = perf record the edge under wrk            (default 1 when perf works)
-  BENCH_ONLY       comma list of scenarios to run: http1,rate,h2,iperf,memory,times,tls,criterion
-                   (tls alone: its section goes into the last run's RESULTS.md and results.json)
+  BENCH_ONLY       comma list of scenarios to run: http1,rate,h2,iperf,memory,times,tls,cluster,
+                   criterion (tls and/or cluster alone: their sections go into the last run's
+                   RESULTS.md and results.json)
   BENCH_KEEP       1 = keep the scratch directory
   BENCH_TUNNELS    idle tunnels bound by one agent for the memory scenario (default 1000)
   BENCH_STARTS     runs of each start-up timing, median reported       (default 5)

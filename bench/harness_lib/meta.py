@@ -23,6 +23,8 @@ def collect(results: dict, started: float) -> dict:
                for row in t.values() for r in row.get("runs", [])]
     samples += [r for row in results.get("iperf", {}).values() for r in row.get("runs", [])]
     samples += [r for row in results.get("tls", {}).values() for r in row.get("runs", [])]
+    samples += [r for t in results.get("cluster", {}).values() for row in t.values()
+                for r in row.get("runs", [])]
     samples += [r for t in results.get("times", {}).values() for row in t.values()
                 for r in row.get("runs", []) if "loadavg1" in r]
     loads = [r["loadavg1"] for r in samples] or [0.0]

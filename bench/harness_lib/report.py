@@ -12,6 +12,7 @@ from .config import (
     STARTS,
 )
 from .report_cells import best_peer, cell, ratio_to
+from .scenario_cluster import report_cluster, summary_cluster
 from .scenario_http import edge_https_support
 from .scenario_tls import report_tls
 
@@ -57,6 +58,9 @@ def summary(results: dict) -> list[str]:
                  f"{ratio_to(st, 'sluice-embedded', ['rathole', 'bore'], 'ms', False)}, --connect-url "
                  f"{ratio_to(st, 'sluice-connect', ['rathole', 'bore'], 'ms', False)}; reconnect after an "
                  f"edge restart {ratio_to(rc, 'sluice', ['rathole'], 'ms', False)}")
+    line = summary_cluster(results)
+    if line:
+        L.append(line)
     return L
 
 
@@ -77,6 +81,9 @@ def not_measured(results: dict) -> list[str]:
             out.append(f"start-up {c}: {row['na']}")
     if "na" in results.get("times", {}).get("reconnect", {}).get("sluice", {}):
         out.append(f"reconnect: {results['times']['reconnect']['sluice']['na']}")
+    for f, t in results.get("cluster", {}).items():
+        if "na" in t.get("crossing", {}):
+            out.append(f"cluster {f} crossing edges: {t['crossing']['na']}")
     # the same reason once per scenario is enough
     seen, uniq = set(), []
     for m in out:
@@ -266,6 +273,7 @@ def report(results: dict, meta: dict) -> str:
             L.append(f"| {c} | {cell(rc, c, 'ms', 'ms', False, None)} |")
         L.append("")
     L.extend(report_tls(results))
+    L.extend(report_cluster(results))
     if "profile" in results or "profile_tunnel" in results:
         L.append("## Profiles\n")
     if "profile" in results:
