@@ -62,6 +62,23 @@ async fn an_agent_on_one_edge_is_reached_through_every_edge_with_its_policy_run_
         let back: Vec<_> = r.headers.get_all("x-policy-ran").iter().collect();
         assert_eq!(back.len(), 1, "response header via :{}", edge.http);
     }
+    // Requests that cross edges share one connection per pair of edges.
+    for i in 0..10 {
+        for edge in [&b, &c] {
+            let r = try_get(edge.http, "app.localhost", &format!("/again/{i}")).await;
+            assert_eq!(
+                r.map(|r| r.status),
+                Some(200),
+                "request {i} via :{}",
+                edge.http
+            );
+        }
+    }
+    let to_a = connections_to(cluster_port(&a));
+    assert!(
+        (1..=2).contains(&to_a),
+        "b and c reach a over at most one connection each, kept open: {to_a}"
+    );
     // The inter-edge channel takes only certificates of the cluster CA.
     let port = cluster_port(&a);
     let hello = r#"{"scheme":"http","host":"app.localhost","client":"192.0.2.1:1"}"#;
@@ -360,4 +377,22 @@ async fn a_second_agent_of_one_account_on_another_edge_shares_a_name_only_when_b
     until_status(a.http, "shared.localhost", 200, Duration::from_secs(10)).await;
     x.kill();
     y.kill();
+}
+
+/// Established TCP connections on this machine whose far end is local port `port`.
+fn connections_to(port: u16) -> usize {
+    let want = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .map(|text| {
+            text.lines()
+                .skip(1)
+                .filter(|l| {
+                    let cols: Vec<&str> = l.split_whitespace().collect();
+                    cols.len() > 3 && cols[2].ends_with(&want) && cols[3] == "01"
+                })
+                .count()
+        })
+        .sum()
 }

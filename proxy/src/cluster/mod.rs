@@ -54,6 +54,8 @@ pub struct PeerRoute {
     pub down: Arc<down::DownMarks>,
     /// The client id of the agent placed there (empty from an older edge).
     pub client_id: String,
+    /// This edge's connections to its peers, shared by every route.
+    pub channels: Arc<peer::PeerChannels>,
 }
 
 /// The owner key's last part for TCP port `port` (no name has a `:`).
@@ -124,6 +126,8 @@ pub struct Cluster {
     claims: Mutex<HashMap<String, std::time::Instant>>,
     /// Edges that just failed for a name (see [`down`]).
     down: Arc<down::DownMarks>,
+    /// Multiplexed connections to the other edges.
+    channels: Arc<peer::PeerChannels>,
     turn: AtomicUsize,
     wake: tokio::sync::Notify,
 }
@@ -191,6 +195,7 @@ impl Cluster {
             remote: ArcSwap::from_pointee(HashMap::new()),
             claims: Mutex::default(),
             down: Arc::default(),
+            channels: Arc::default(),
             turn: AtomicUsize::new(0),
             wake: tokio::sync::Notify::new(),
         });

@@ -1,13 +1,19 @@
 //! The inter-edge channel. The edge a client reached (B) runs the endpoint's policy, then
-//! dials the edge that holds the agent (A) over mutual TLS and sends one line naming the
-//! endpoint and the client; A answers `+` and from then on copies bytes between the
-//! connection and a stream it opens on the agent's session (`-` and close when it no longer
-//! holds the name). A runs no policy and reads no HTTP: the request is the one B's policy let
-//! through, as B sends it.
+//! opens a stream to the edge that holds the agent (A) and sends one line naming the endpoint
+//! and the client; A answers `+` and from then on copies bytes between the stream and a
+//! stream it opens on the agent's session (`-` and close when it no longer holds the name).
+//! A runs no policy and reads no HTTP: the request is the one B's policy let through, as B
+//! sends it.
+//!
+//! The streams ride one multiplexed connection per pair of edges (mutual TLS, first line
+//! `mux`, then the agent session's multiplexer), dialed by the first request and kept: a
+//! request that crosses edges costs a stream, not a TCP connect and a TLS handshake. A
+//! connection whose first line is the endpoint's line instead carries that one request.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -16,6 +22,8 @@ use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::l4::virt::{VirtualSockOpt, VirtualSocket, VirtualSocketStream};
 use pingora::{Error, ErrorType};
 use serde::{Deserialize, Serialize};
+use sluice_tunnel::MuxConfig;
+use sluice_tunnel::mux::{Mux, MuxStream, Role};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -26,6 +34,71 @@ use crate::state::Shared;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest first line accepted from a peer.
 const MAX_LINE: u64 = 4096;
+/// The first line of a connection that carries many requests, one per stream.
+const MUX_LINE: &[u8] = b"mux\n";
+
+/// The multiplexed connections of this edge to its peers, one per peer address, dialed by
+/// the first request to a peer and reused by the next ones.
+#[derive(Debug, Default)]
+pub struct PeerChannels {
+    open: Mutex<HashMap<SocketAddr, Mux>>,
+}
+
+impl PeerChannels {
+    /// A new stream to the peer at `addr`, on its connection (dialed again once closed),
+    /// with a handle on that connection: the connection lives while a handle does.
+    async fn stream(
+        &self,
+        addr: SocketAddr,
+        tls: &Arc<rustls::ClientConfig>,
+    ) -> Result<(Mux, MuxStream), String> {
+        let cached = self.open.lock().ok().and_then(|m| m.get(&addr).cloned());
+        if let Some(mux) = cached
+            && !mux.is_closed()
+            && let Ok(stream) = mux.open().await
+        {
+            return Ok((mux, stream));
+        }
+        let mux = dial_channel(addr, tls).await?;
+        let stream = mux.open().await.map_err(|e| e.to_string())?;
+        if let Ok(mut open) = self.open.lock() {
+            // Two requests may have dialed at once: the first connection stays the shared one.
+            match open.get(&addr) {
+                Some(kept) if !kept.is_closed() => {}
+                _ => {
+                    open.insert(addr, mux.clone());
+                }
+            }
+        }
+        Ok((mux, stream))
+    }
+
+    /// Stops handing out the connection to `addr` (a stream on it failed or stalled): the
+    /// next request dials anew. It is not closed: other requests' streams on it (perhaps
+    /// only waiting for a slow agent) finish, and it ends with the last of them.
+    fn forget(&self, addr: SocketAddr) {
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(&addr);
+        }
+    }
+}
+
+/// Dials the peer at `addr` (TCP, mutual TLS) and starts a multiplexed connection on it.
+async fn dial_channel(addr: SocketAddr, tls: &Arc<rustls::ClientConfig>) -> Result<Mux, String> {
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("cannot reach the edge at {addr}: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    let mut tls = tokio_rustls::TlsConnector::from(tls.clone())
+        .connect(super::tls::peer_name(), tcp)
+        .await
+        .map_err(|e| format!("TLS with the edge at {addr}: {e}"))?;
+    tls.write_all(MUX_LINE).await.map_err(|e| e.to_string())?;
+    tls.flush().await.map_err(|e| e.to_string())?;
+    // The peer never opens streams this way: its queue is dropped.
+    let (mux, _) = Mux::start(tls, Role::Client, &MuxConfig::default());
+    Ok(mux)
+}
 
 /// The first line on an inter-edge connection.
 #[derive(Debug, Serialize, Deserialize)]
@@ -56,15 +129,8 @@ pub struct PeerConnect {
 impl PeerConnect {
     async fn dial(&self) -> Result<PeerSock, String> {
         let addr = self.route.addr;
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("cannot reach the edge at {addr}: {e}"))?;
-        let _ = tcp.set_nodelay(true);
-        let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
-            .connect(super::tls::peer_name(), tcp)
-            .await
-            .map_err(|e| format!("TLS with the edge at {addr}: {e}"))?;
-        let mut sock = BufReader::new(tls);
+        let (channel, stream) = self.route.channels.stream(addr, &self.tls).await?;
+        let mut sock = BufReader::new(stream);
         let hello = Hello {
             scheme: scheme_str(self.scheme).into(),
             host: self.host.clone(),
@@ -75,9 +141,15 @@ impl PeerConnect {
         sock.write_all(&line).await.map_err(|e| e.to_string())?;
         sock.flush().await.map_err(|e| e.to_string())?;
         match sock.read_u8().await {
-            Ok(b'+') => Ok(PeerSock(Box::new(sock))),
+            Ok(b'+') => Ok(PeerSock {
+                io: Box::new(sock),
+                _channel: channel,
+            }),
             Ok(_) => Err(format!("the edge at {addr} no longer serves {}", self.host)),
-            Err(e) => Err(format!("the edge at {addr} closed: {e}")),
+            Err(e) => {
+                self.route.channels.forget(addr);
+                Err(format!("the edge at {addr} closed: {e}"))
+            }
         }
     }
 }
@@ -98,10 +170,14 @@ impl pingora::connectors::L4Connect for PeerConnect {
         match dialed {
             Ok(Ok(s)) => Ok(L4Stream::from(VirtualSocketStream::new(Box::new(s)))),
             Ok(Err(e)) => Error::e_explain(ErrorType::ConnectError, e),
-            Err(_) => Error::e_explain(
-                ErrorType::ConnectTimedout,
-                format!("dialing the edge at {} timed out", route.addr),
-            ),
+            Err(_) => {
+                // A connection that stopped answering is not used again.
+                route.channels.forget(route.addr);
+                Error::e_explain(
+                    ErrorType::ConnectTimedout,
+                    format!("dialing the edge at {} timed out", route.addr),
+                )
+            }
         }
     }
 }
@@ -116,8 +192,11 @@ fn scheme_str(s: Scheme) -> &'static str {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
 
-/// An inter-edge connection as a Pingora virtual socket.
-struct PeerSock(Box<dyn Io>);
+/// A stream to another edge as a Pingora virtual socket, holding its connection open.
+struct PeerSock {
+    io: Box<dyn Io>,
+    _channel: Mux,
+}
 
 impl std::fmt::Debug for PeerSock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -131,7 +210,7 @@ impl AsyncRead for PeerSock {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
@@ -141,15 +220,15 @@ impl AsyncWrite for PeerSock {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -169,17 +248,28 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, shared
         };
         let (acceptor, shared) = (acceptor.clone(), shared.clone());
         tokio::spawn(async move {
-            if let Err(e) = handle(acceptor, tcp, &shared).await {
+            if let Err(e) = handle(acceptor, tcp, shared).await {
                 tracing::debug!(%from, "inter-edge connection: {e}");
             }
         });
     }
 }
 
+/// Reads a first line of at most [`MAX_LINE`] bytes.
+async fn first_line<R: AsyncBufReadExt + Unpin>(sock: &mut R) -> Result<Vec<u8>, String> {
+    let mut line = Vec::new();
+    let mut limited = sock.take(MAX_LINE);
+    tokio::time::timeout(DIAL_TIMEOUT, limited.read_until(b'\n', &mut line))
+        .await
+        .map_err(|_| "no first line".to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(line)
+}
+
 async fn handle(
     acceptor: tokio_rustls::TlsAcceptor,
     tcp: TcpStream,
-    shared: &Shared,
+    shared: Arc<Shared>,
 ) -> Result<(), String> {
     let _ = tcp.set_nodelay(true);
     let tls = tokio::time::timeout(DIAL_TIMEOUT, acceptor.accept(tcp))
@@ -187,13 +277,35 @@ async fn handle(
         .map_err(|_| "handshake timed out".to_string())?
         .map_err(|e| format!("handshake: {e}"))?;
     let mut sock = BufReader::new(tls);
-    let mut line = Vec::new();
-    let mut limited = (&mut sock).take(MAX_LINE);
-    tokio::time::timeout(DIAL_TIMEOUT, limited.read_until(b'\n', &mut line))
-        .await
-        .map_err(|_| "no first line".to_string())?
-        .map_err(|e| e.to_string())?;
-    let hello: Hello = serde_json::from_slice(&line).map_err(|e| format!("first line: {e}"))?;
+    let line = first_line(&mut sock).await?;
+    if line != MUX_LINE {
+        return forward(sock, &line, &shared).await;
+    }
+    // Many requests, one per stream, each starting with its own line.
+    let (_mux, mut streams) = Mux::start(sock, Role::Server, &MuxConfig::default());
+    while let Some(stream) = streams.recv().await {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut stream = BufReader::new(stream);
+            let line = match first_line(&mut stream).await {
+                Ok(line) => line,
+                Err(e) => return tracing::debug!("inter-edge stream: {e}"),
+            };
+            if let Err(e) = forward(stream, &line, &shared).await {
+                tracing::debug!("inter-edge stream: {e}");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Serves one request whose first line is `line` on `sock`: opens a stream on the agent's
+/// session for the endpoint it names and copies bytes both ways.
+async fn forward<S>(mut sock: S, line: &[u8], shared: &Shared) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let hello: Hello = serde_json::from_slice(line).map_err(|e| format!("first line: {e}"))?;
     let scheme = match hello.scheme.as_str() {
         "https" => Scheme::Https,
         _ => Scheme::Http,
@@ -214,6 +326,7 @@ async fn handle(
     };
     let Some(mut stream) = stream else {
         let _ = sock.write_all(b"-").await;
+        let _ = sock.flush().await;
         return Err(format!("{} is not bound here", hello.host));
     };
     sock.write_all(b"+").await.map_err(|e| e.to_string())?;

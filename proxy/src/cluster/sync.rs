@@ -352,6 +352,7 @@ async fn build(
                 host: host.to_string(),
                 down: c.down.clone(),
                 client_id: p.client_id.clone(),
+                channels: c.channels.clone(),
             })),
         },
         policy: Arc::new(policy),
