@@ -68,7 +68,8 @@ def write_partial(results: dict, run_meta: dict, only: list[str]) -> None:
         previous.update({k: results[k] for k in keys if k in results})
         text = replace_section(text, n, "\n".join(section))
         note_head = f"Section {n} was measured later"
-        text = "\n".join(l for l in text.split("\n") if not l.startswith(note_head))
+        # the earlier note of this section goes, with the blank line after it
+        text = re.sub(rf"^{re.escape(note_head)}[^\n]*\n\n?", "", text, flags=re.M)
         how = "alone" if len(only) == 1 else "in a partial run"
         note = (f"{note_head}, {how} (`BENCH_ONLY={','.join(only)}`), on {part['date']} at commit "
                 f"`{part['commit']}` ({part['elapsed_min']:.1f} min, 1-minute load average "

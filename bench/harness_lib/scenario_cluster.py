@@ -285,11 +285,9 @@ def report_cluster(results: dict) -> list[str]:
     L.append("")
     n = meta.get("interedge_conns_after")
     if isinstance(n, int):
-        L.append(f"After the last run B held {n} established connections to A's inter-edge "
-                 "listener: Pingora puts each back in its pool after the response, but the next "
-                 "request that takes it out drops it (a virtual stream has no file descriptor to "
-                 "match the peer address) and dials A anew, TLS handshake included (see "
-                 "bench/README.md, scenario 9).\n")
+        L.append(f"After the last run B held {n} established connection(s) to A's inter-edge "
+                 "listener: crossing requests are streams on one multiplexed connection per pair "
+                 "of edges, dialed by the first request (see bench/README.md, scenario 9).\n")
     return L
 
 
