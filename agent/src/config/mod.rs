@@ -41,7 +41,7 @@ pub use settings::{
     ConsoleColor, ConsoleUi, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TOLERANCE,
 };
 pub use types::{AgentSection, ConfigFile, EndpointConfig, TunnelConfig, UpstreamConfig};
-pub use values::{GoDuration, LogTarget, Scalar, WebAddr};
+pub use values::{GoDuration, LogTarget, Scalar, WebAddr, edge_addrs};
 
 /// A config problem.
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +150,24 @@ pub fn parse_file(name: &str, text: &str, path: &Path) -> Result<ConfigFile, Con
                 &[PathSeg::Key("version".into())],
                 format!("unsupported config version `{other}` (expected 3, or 2 for legacy files)"),
             ));
+        }
+    }
+    let edges = [
+        (
+            file.agent.as_ref().and_then(|a| a.connect_url.as_deref()),
+            ["agent", "connect_url"],
+        ),
+        (file.server_addr.as_deref(), ["server_addr", ""]),
+    ];
+    for (value, keys) in edges {
+        if let Some(Err(msg)) = value.map(edge_addrs) {
+            let at: Vec<PathSeg> = keys
+                .iter()
+                .filter(|k| !k.is_empty())
+                .map(|k| PathSeg::Key((*k).into()))
+                .collect();
+            let loc = node.at(&at).map_or((0, 0), |n| (n.loc.line, n.loc.col));
+            return Err(ConfigError::at(name, loc, &at, msg));
         }
     }
     file.warnings = unsupported::review(&file, &node, name)?;

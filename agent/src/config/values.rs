@@ -205,3 +205,55 @@ mod tests {
         assert_eq!(parse_web_addr("nope"), None);
     }
 }
+
+/// The edges of `connect_url`: one `host:port`, or several edges of one cluster separated by
+/// commas (the agent tries them in turn).
+pub fn edge_addrs(connect_url: &str) -> Result<Vec<&str>, String> {
+    let addrs: Vec<&str> = connect_url
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect();
+    if addrs.is_empty() {
+        return Err(
+            "connect_url names no edge: give host:port, or several separated by commas".into(),
+        );
+    }
+    for addr in &addrs {
+        let port = addr
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.is_empty())
+            .and_then(|(_, p)| p.parse::<u16>().ok());
+        if port.is_none() || addr.contains("://") || addr.contains('/') {
+            return Err(format!(
+                "connect_url: {addr:?} is not host:port (e.g. edge.example.com:4443); several edges are separated by commas"
+            ));
+        }
+    }
+    Ok(addrs)
+}
+
+#[cfg(test)]
+mod edge_addrs_tests {
+    use super::edge_addrs;
+
+    #[test]
+    fn connect_url_lists_edges_separated_by_commas() {
+        assert_eq!(edge_addrs("a.example:4443"), Ok(vec!["a.example:4443"]));
+        assert_eq!(
+            edge_addrs(" a.example:4443 , [::1]:4443,"),
+            Ok(vec!["a.example:4443", "[::1]:4443"])
+        );
+        for bad in [
+            "",
+            " , ",
+            "a.example",
+            "tls://a.example:443",
+            "a.example:99999",
+            ":443",
+        ] {
+            let e = edge_addrs(bad).expect_err(bad);
+            assert!(e.contains("connect_url"), "{bad}: {e}");
+        }
+    }
+}

@@ -71,29 +71,6 @@ fn edge_proxy(settings: &Settings, addrs: &[&str]) -> anyhow::Result<Option<Edge
     Ok(proxy)
 }
 
-/// The edges of `connect_url`: one `host:port`, or several separated by commas (edges of one
-/// cluster, tried in turn).
-pub(crate) fn edge_addrs(connect_url: &str) -> anyhow::Result<Vec<&str>> {
-    let addrs: Vec<&str> = connect_url
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .collect();
-    if addrs.is_empty() {
-        anyhow::bail!("connect_url names no edge: give host:port, or several separated by commas");
-    }
-    for addr in &addrs {
-        if !matches!(sluice_tunnel::auth::host_port(addr), Some((_, Some(_))))
-            || addr.contains("://")
-        {
-            anyhow::bail!(
-                "connect_url: {addr:?} is not host:port (e.g. edge.example.com:4443); several edges are separated by commas"
-            );
-        }
-    }
-    Ok(addrs)
-}
-
 /// Dials the embedded edge or the remote one.
 async fn session_builder(
     settings: &Settings,
@@ -111,7 +88,7 @@ async fn session_builder(
             let token = settings.authtoken.clone().context(
                 "connecting to an edge needs an authtoken (--authtoken, SLUICE_AUTHTOKEN or the config's agent.authtoken)",
             )?;
-            let addrs = edge_addrs(url)?;
+            let addrs = sluice_agent::config::edge_addrs(url).map_err(anyhow::Error::msg)?;
             let mut builder = SessionBuilder::new(token).connect_addrs(addrs.iter().copied());
             if let Some(ca) = &settings.connect_ca {
                 let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
@@ -333,24 +310,5 @@ mod tests {
         ];
         assert_eq!(loopback_url(&two, http), None);
         assert_eq!(loopback_url(&[fwd("tcp://localhost:20000")], http), None);
-    }
-
-    #[test]
-    fn connect_url_lists_edges_separated_by_commas() {
-        assert_eq!(edge_addrs("a.example:4443").unwrap(), ["a.example:4443"]);
-        assert_eq!(
-            edge_addrs(" a.example:4443 , [::1]:4443,").unwrap(),
-            ["a.example:4443", "[::1]:4443"]
-        );
-        for bad in [
-            "",
-            " , ",
-            "a.example",
-            "tls://a.example:443",
-            "a.example:99999",
-        ] {
-            let e = edge_addrs(bad).expect_err(bad).to_string();
-            assert!(e.contains("connect_url"), "{bad}: {e}");
-        }
     }
 }
