@@ -353,7 +353,10 @@ fn a_connect_url_that_is_not_host_port_fails_at_load_with_its_location() {
     let bad = "version: 3\nagent:\n  authtoken: tok\n  connect_url: edge-a.example:4443, https://edge-b.example\n";
     let err = file(bad).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.starts_with("sluice.yml:4:"), "{err}");
-    assert!(err.contains("\"https://edge-b.example\" is not host:port"), "{err}");
+    assert!(
+        err.contains("\"https://edge-b.example\" is not host:port"),
+        "{err}"
+    );
     let good = "version: 3\nagent:\n  connect_url: edge-a.example:4443, edge-b.example:4443\n";
     assert!(file(good).is_ok());
     let v2 = "version: 2\nserver_addr: edge.example\n";

@@ -1,7 +1,6 @@
 //! A real `redis-server` (Debian's `redis-server`) on a free loopback port, without
 //! persistence, killed on drop; the tests skip only when the binary is absent.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,13 +17,9 @@ pub fn redis_available(test: &str) -> bool {
     there
 }
 
-/// A free loopback TCP port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+#[path = "../ports/mod.rs"]
+mod ports;
+pub use ports::free_port;
 
 /// A running `redis-server`.
 pub struct Redis {
