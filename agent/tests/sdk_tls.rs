@@ -12,10 +12,9 @@ use sluice_tunnel::{BindRequest, Protocol, SessionBuilder};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+#[path = "support/ports.rs"]
+mod ports;
+use ports::free_port;
 
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sluice-agent-sdk-tls-{}", std::process::id()));

@@ -10,10 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+mod ports;
+pub use ports::free_port;
 
 /// A fresh directory for one test (`name` keeps tests of one binary apart).
 pub fn temp_dir(name: &str) -> PathBuf {
