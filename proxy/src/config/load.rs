@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use sluice_policy::{
     Code, Diagnostic, EndpointInfo, IpPolicyNames, LoadOptions, Policy, Protocol, Registry,
@@ -11,9 +10,7 @@ use sluice_policy::{
 };
 use sluice_source::{Loc, NodeDeserializer, PathSeg, parse};
 
-use super::check::{
-    Checker, key, load_certified_key, parse_duration, split_url, valid_host_pattern,
-};
+use super::check::{Checker, key, load_certified_key, split_url, valid_host_pattern};
 use super::ip_policies::ip_policies_section;
 use super::model::{
     Allow, Authtoken, Certificate, ConfigError, EdgeConfig, Endpoint, EventsOutput, Scheme, Target,
@@ -21,11 +18,8 @@ use super::model::{
 };
 use super::raw::RawConfig;
 use super::tcp::tcp_section;
-use crate::body_pace::BodyTimeouts;
+use super::timeouts::timeouts_section;
 use crate::rate_limit_redis::RedisWindows;
-
-/// Largest `timeouts.body_min_rate` (bytes a second): above it, ordinary uploads would fail.
-const MAX_BODY_MIN_RATE: u64 = 100 * 1024 * 1024;
 
 /// Reads and validates an edge config file, compiling every endpoint's policy with `registry`.
 pub fn load_file(path: &Path, registry: &Registry) -> Result<EdgeConfig, ConfigError> {
@@ -134,42 +128,7 @@ pub(super) fn load_text(
         Some(p) => EventsOutput::File(base.join(p)),
     };
     let state_dir = base.join(raw.state_dir.as_deref().unwrap_or(".sluice-edge"));
-    let mut idle_timeout = Duration::from_secs(300);
-    let mut header_read_timeout = Duration::from_secs(10);
-    let mut shutdown_grace = Duration::from_secs(10);
-    let mut body_timeouts = BodyTimeouts::default();
-    if let Some(t) = &raw.timeouts {
-        for (value, slot, name) in [
-            (&t.idle, &mut idle_timeout, "idle"),
-            (&t.header_read, &mut header_read_timeout, "header_read"),
-            (&t.shutdown_grace, &mut shutdown_grace, "shutdown_grace"),
-            (&t.body_read, &mut body_timeouts.read, "body_read"),
-            (
-                &t.body_min_rate_grace,
-                &mut body_timeouts.grace,
-                "body_min_rate_grace",
-            ),
-        ] {
-            let Some(text) = value else { continue };
-            match parse_duration(text) {
-                Some(d) if !d.is_zero() => *slot = d,
-                _ => cx.error(
-                    &[key("timeouts"), key(name)],
-                    format!("`{text}` is not a duration like 300ms, 10s, 5m or 1h"),
-                ),
-            }
-        }
-        match t.body_min_rate {
-            Some(rate) if rate > MAX_BODY_MIN_RATE => cx.error(
-                &[key("timeouts"), key("body_min_rate")],
-                format!(
-                    "{rate} bytes a second is more than the {MAX_BODY_MIN_RATE} allowed (0 turns the minimum rate off)"
-                ),
-            ),
-            Some(rate) => body_timeouts.min_rate = rate,
-            None => {}
-        }
-    }
+    let timeouts = timeouts_section(&mut cx, raw.timeouts.as_ref());
     let mut certificates = Vec::new();
     for (i, c) in raw.certificates.iter().enumerate() {
         let at = |k: &str| vec![key("certificates"), PathSeg::Index(i), key(k)];
@@ -494,10 +453,10 @@ pub(super) fn load_text(
         admin,
         state_dir,
         certificates,
-        idle_timeout,
-        header_read_timeout,
-        shutdown_grace,
-        body_timeouts,
+        idle_timeout: timeouts.idle,
+        header_read_timeout: timeouts.header_read,
+        shutdown_grace: timeouts.shutdown_grace,
+        body_timeouts: timeouts.body,
         events,
         endpoints,
         tunnel,

@@ -75,6 +75,7 @@ mod ssh_section;
 mod tcp;
 #[cfg(test)]
 mod tests;
+mod timeouts;
 
 pub use check::parse_duration;
 pub use load::{load_file, load_file_reusing, load_str};
