@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use sluice_policy::{
@@ -14,6 +14,7 @@ use sluice_policy::{
 };
 
 use crate::config::Endpoint;
+use crate::tunnel::StreamLease;
 
 /// Policy state of one endpoint on one connection: `on_tcp_connect` ran once, with this
 /// outcome.
@@ -70,6 +71,8 @@ pub struct ConnRecord {
     /// Per endpoint id: the policy's connection state (`on_tcp_connect` runs once per
     /// connection and endpoint; the lock is held while it runs, so HTTP/2 streams wait).
     pub endpoints: tokio::sync::Mutex<HashMap<String, EndpointConn>>,
+    /// Where streams to agents are kept for this connection's next request: closed with it.
+    kept_streams: Mutex<Vec<Arc<StreamLease>>>,
 }
 
 impl ConnRecord {
@@ -91,6 +94,28 @@ impl ConnRecord {
             https_termination: OnceLock::new(),
             close_reason: OnceLock::new(),
             endpoints: tokio::sync::Mutex::new(HashMap::new()),
+            kept_streams: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Remembers that `lease` kept its stream for this connection's next request.
+    pub fn stream_kept(&self, lease: Arc<StreamLease>) {
+        if let Ok(mut kept) = self.kept_streams.lock()
+            && !kept.iter().any(|k| k.same_place(&lease))
+        {
+            kept.push(lease);
+        }
+    }
+
+    /// Closes the streams to agents kept for this connection (it ended).
+    pub fn close_kept_streams(&self) {
+        let kept = self
+            .kept_streams
+            .lock()
+            .map(|mut k| std::mem::take(&mut *k))
+            .unwrap_or_default();
+        for lease in kept {
+            lease.discard_kept();
         }
     }
 

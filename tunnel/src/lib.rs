@@ -43,6 +43,7 @@ mod control;
 pub mod edge_proxy;
 pub mod error;
 pub mod handler;
+pub mod idle;
 pub mod mux;
 pub mod proto;
 pub mod reconnect;

@@ -236,7 +236,7 @@ pub enum ControlMessage {
 }
 
 /// First frame of an edge-opened proxy stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StreamHeader {
     /// The bound URL the public connection arrived on.
     pub endpoint_url: String,

@@ -14,6 +14,7 @@ use crate::codec::encode_typed_frame;
 use crate::control::{ControlReader, ControlTx};
 use crate::error::{CloseReason, Result, TunnelError};
 use crate::handler::BindHandler;
+use crate::idle::{IDLE_LIMIT, IdleStreams};
 use crate::mux::Mux;
 use crate::proto::{BindError, BindOk, BindRequest, ControlMessage, StreamHeader, StreamType};
 use crate::stream::{StreamTimeouts, TunnelStream};
@@ -45,6 +46,8 @@ struct Inner {
     binds: watch::Sender<Vec<Binding>>,
     closed: watch::Sender<Option<CloseReason>>,
     cancel: CancellationToken,
+    /// Streams kept between two requests of the same public connection.
+    idle: IdleStreams,
 }
 
 /// An authenticated agent connected to the edge. Cheap to clone.
@@ -80,6 +83,7 @@ impl AgentSession {
                 binds: watch::channel(Vec::new()).0,
                 closed: watch::channel(None).0,
                 cancel,
+                idle: IdleStreams::default(),
             }),
         }
     }
@@ -128,6 +132,34 @@ impl AgentSession {
         let frame = encode_typed_frame(StreamType::Proxy, header)?;
         stream.write_all(&frame).await?;
         Ok(TunnelStream::new(stream, self.inner.timeouts))
+    }
+
+    /// A proxy stream for a request with `header`: one kept by [`Self::keep_stream`] for the
+    /// same header if it is still open and quiet (`true`), else a new one (`false`).
+    pub async fn stream_for(&self, header: &StreamHeader) -> Result<(TunnelStream, bool)> {
+        if let Some(stream) = self.inner.idle.take(header) {
+            return Ok((stream, true));
+        }
+        Ok((self.open_stream(header).await?, false))
+    }
+
+    /// Keeps `stream`, opened with `header` and now between two exchanges (its request sent
+    /// whole, its response read whole, neither side closing), for the next request with the
+    /// same header. Dropped instead when the session has ended or keeps enough already.
+    pub fn keep_stream(&self, header: StreamHeader, stream: TunnelStream) {
+        if self.close_reason().is_none() {
+            self.inner.idle.keep(header, stream);
+        }
+    }
+
+    /// Closes the streams kept for `header` (the public connection it names ended).
+    pub fn discard_kept(&self, header: &StreamHeader) {
+        self.inner.idle.discard(header);
+    }
+
+    /// How many streams are kept for a next request now.
+    pub fn idle_streams(&self) -> usize {
+        self.inner.idle.len()
     }
 
     /// Why the session ended, if it has.
@@ -247,9 +279,11 @@ impl AgentSession {
     ) {
         let binds_in_flight = Arc::new(Semaphore::new(max_concurrent_binds.max(1)));
         let mut deadline = Instant::now() + tolerance;
+        let mut sweep = tokio::time::interval(IDLE_LIMIT / 2);
         let reason = loop {
             tokio::select! {
                 _ = self.inner.cancel.cancelled() => break CloseReason::Local,
+                _ = sweep.tick() => self.inner.idle.sweep(),
                 _ = server_cancel.cancelled() => break CloseReason::ServerShutdown,
                 _ = tokio::time::sleep_until(deadline) => break CloseReason::HeartbeatTimeout,
                 _ = self.inner.mux.closed() => break CloseReason::PeerClosed,
@@ -303,6 +337,7 @@ impl AgentSession {
         let flush = self.inner.control_tx.flush();
         let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
         self.inner.mux.close();
+        self.inner.idle.clear();
         handler.session_closed(&self).await;
     }
 }

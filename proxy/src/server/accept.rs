@@ -137,5 +137,6 @@ async fn serve_ready(tcp: TcpStream, peer: SocketAddr, l: &Listening, metrics: A
     });
     // Pingora hands back a stream only for protocols it does not serve; there is none here.
     let _ = app.process_new(Box::new(metered), &l.shutdown).await;
+    record.close_kept_streams();
     l.shared.connection_closed(&record).await;
 }

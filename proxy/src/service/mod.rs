@@ -114,6 +114,8 @@ pub struct Ctx {
     /// In a cluster: the edge to dial instead of the placement's, after that one failed
     /// (the agent moved there; see [`crate::cluster::Cluster::moved_to`]).
     edge_retry: Option<Arc<crate::cluster::PeerRoute>>,
+    /// The request's stream to an agent, kept for the client's next request if it ends clean.
+    stream_lease: Option<Arc<crate::tunnel::StreamLease>>,
 }
 
 /// Why the edge stopped taking a request body.
@@ -184,6 +186,7 @@ impl ProxyHttp for EdgeService {
             ngrok_error_code: self.shared.state.load().ngrok_error_code,
             trace_id: None,
             edge_retry: None,
+            stream_lease: None,
         }
     }
 
@@ -229,6 +232,27 @@ impl ProxyHttp for EdgeService {
         {
             ctx.edge_retry = Some(route);
             e.set_retry(true);
+        }
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        // A kept tunnel stream counts as a reused connection: one the agent closed just as
+        // the request went out is retried on a new stream, as Pingora does for its own pool.
+        let reused = client_reused || ctx.stream_lease.as_ref().is_some_and(|l| l.reused());
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
+        {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(reused);
         }
         e
     }
@@ -289,7 +313,13 @@ impl ProxyHttp for EdgeService {
         self.fail(session, e, ctx).await
     }
 
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        if let Some(lease) = ctx.stream_lease.take()
+            && lease.finish(e.is_none())
+            && let Some(record) = &ctx.record
+        {
+            record.stream_kept(lease);
+        }
         trace::report(session, ctx);
         self.emit_event(session, ctx);
     }

@@ -21,10 +21,14 @@ use std::sync::Arc;
 
 use crate::cluster::PeerRoute;
 use crate::config::{Endpoint, Scheme, Target, UpstreamProtocol};
-use crate::tunnel::TunnelConnect;
+use crate::tunnel::{StreamLease, TunnelConnect};
 
-/// The peer for `ep`'s upstream, for a request of the client at `client`.
-pub(super) fn peer_for(ep: &Arc<Endpoint>, client: Option<SocketAddr>) -> Result<Box<HttpPeer>> {
+/// The peer for `ep`'s upstream, for a request of the client at `client`, and for an agent's
+/// endpoint the lease on the request's tunnel stream.
+pub(super) fn peer_for(
+    ep: &Arc<Endpoint>,
+    client: Option<SocketAddr>,
+) -> Result<(Box<HttpPeer>, Option<Arc<StreamLease>>)> {
     let up = match &ep.upstream.target {
         Target::Address(up) => up,
         // Answered in the request phase; never asked for a peer.
@@ -33,17 +37,20 @@ pub(super) fn peer_for(ep: &Arc<Endpoint>, client: Option<SocketAddr>) -> Result
             // Any address will do: the connector opens a stream on the session instead.
             let mut peer =
                 HttpPeer::new(SocketAddr::from(([127, 0, 0, 1], 1)), false, String::new());
+            let header = crate::tunnel::header(ep, client);
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            session.id().hash(&mut hasher);
-            // One pool group per session: idle streams never go to another agent.
+            (session.id(), &header).hash(&mut hasher);
+            // Pingora parks a finished stream in its pool under this key until the lease takes
+            // it back; one key per client connection keeps another client's request from
+            // picking it up (and dropping it) first.
             peer.group_key = hasher.finish();
+            let lease = StreamLease::new(session.clone(), header);
             peer.options.custom_l4 = Some(Arc::new(TunnelConnect {
-                session: session.clone(),
-                header: crate::tunnel::header(ep, client),
+                lease: lease.clone(),
             }));
-            return Ok(Box::new(peer));
+            return Ok((Box::new(peer), Some(lease)));
         }
-        Target::Peer(route) => return Ok(edge_peer(route, ep.scheme, client)),
+        Target::Peer(route) => return Ok((edge_peer(route, ep.scheme, client), None)),
     };
     let mut peer = HttpPeer::new(up.addr, up.tls, up.host.clone());
     if up.tls {
@@ -54,7 +61,7 @@ pub(super) fn peer_for(ep: &Arc<Endpoint>, client: Option<SocketAddr>) -> Result
     if up.protocol == UpstreamProtocol::Http2 {
         peer.options.set_http_version(2, 2);
     }
-    Ok(Box::new(peer))
+    Ok((Box::new(peer), None))
 }
 
 /// A peer that dials another edge of the cluster (the connector does) instead of an address.
@@ -75,15 +82,21 @@ fn edge_peer(route: &Arc<PeerRoute>, scheme: Scheme, client: Option<SocketAddr>)
 }
 
 impl EdgeService {
-    /// The peer for the chosen endpoint's upstream.
-    pub(super) fn peer(ctx: &Ctx, client: Option<SocketAddr>) -> Result<Box<HttpPeer>> {
+    /// The peer for the chosen endpoint's upstream (an agent's stream lease goes into `ctx`,
+    /// finished when the request is logged).
+    pub(super) fn peer(ctx: &mut Ctx, client: Option<SocketAddr>) -> Result<Box<HttpPeer>> {
         let ep = ctx
             .upstream_endpoint()
             .ok_or_else(|| internal("no endpoint chosen"))?;
         if let (Some(route), Target::Peer(_)) = (&ctx.edge_retry, &ep.upstream.target) {
             return Ok(edge_peer(route, ep.scheme, client));
         }
-        peer_for(&ep, client)
+        let (peer, lease) = peer_for(&ep, client)?;
+        if let Some(earlier) = std::mem::replace(&mut ctx.stream_lease, lease) {
+            // A retry: the first attempt's stream failed.
+            earlier.finish(false);
+        }
+        Ok(peer)
     }
 
     /// When dialing another edge for the chosen endpoint failed: the edge the same agent is

@@ -33,6 +33,6 @@ pub mod tls_terminate;
 
 pub use auth::TokenAuth;
 pub use binder::{BindSettings, Binder, watch_session};
-pub use connect::{TunnelConnect, header};
+pub use connect::{StreamLease, TunnelConnect, header};
 pub use tls_passthrough::{Passthrough, passthrough};
 pub use tls_terminate::Terminator;
