@@ -38,6 +38,9 @@ impl std::fmt::Debug for EndpointConn {
 /// One client connection.
 #[derive(Debug)]
 pub struct ConnRecord {
+    /// This edge's id of the connection: unique in the process (what a stream to an agent is
+    /// kept under, besides the client's address).
+    pub id: u64,
     /// Client address.
     pub client: SocketAddr,
     /// Local address the client connected to.
@@ -78,7 +81,9 @@ pub struct ConnRecord {
 impl ConnRecord {
     /// A new connection's record.
     pub fn new(client: SocketAddr, server: SocketAddr, tls: Option<TlsInfo>) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         ConnRecord {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             client,
             server,
             tls,

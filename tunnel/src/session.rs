@@ -134,10 +134,15 @@ impl AgentSession {
         Ok(TunnelStream::new(stream, self.inner.timeouts))
     }
 
-    /// A proxy stream for a request with `header`: one kept by [`Self::keep_stream`] for the
-    /// same header if it is still open and quiet (`true`), else a new one (`false`).
-    pub async fn stream_for(&self, header: &StreamHeader) -> Result<(TunnelStream, bool)> {
-        if let Some(stream) = self.inner.idle.take(header) {
+    /// A proxy stream for a request with `header` on the edge's client connection `conn`:
+    /// one kept by [`Self::keep_stream`] for the same header and connection if it is still
+    /// open and quiet (`true`), else a new one (`false`).
+    pub async fn stream_for(
+        &self,
+        header: &StreamHeader,
+        conn: u64,
+    ) -> Result<(TunnelStream, bool)> {
+        if let Some(stream) = self.inner.idle.take(header, conn) {
             return Ok((stream, true));
         }
         Ok((self.open_stream(header).await?, false))
@@ -145,16 +150,17 @@ impl AgentSession {
 
     /// Keeps `stream`, opened with `header` and now between two exchanges (its request sent
     /// whole, its response read whole, neither side closing), for the next request with the
-    /// same header. Dropped instead when the session has ended or keeps enough already.
-    pub fn keep_stream(&self, header: StreamHeader, stream: TunnelStream) {
+    /// same header on client connection `conn`. Dropped instead when the session has ended
+    /// or keeps enough already.
+    pub fn keep_stream(&self, header: StreamHeader, conn: u64, stream: TunnelStream) {
         if self.close_reason().is_none() {
-            self.inner.idle.keep(header, stream);
+            self.inner.idle.keep(header, conn, stream);
         }
     }
 
-    /// Closes the streams kept for `header` (the public connection it names ended).
-    pub fn discard_kept(&self, header: &StreamHeader) {
-        self.inner.idle.discard(header);
+    /// Closes the streams kept for `header` on client connection `conn` (it ended).
+    pub fn discard_kept(&self, header: &StreamHeader, conn: u64) {
+        self.inner.idle.discard(header, conn);
     }
 
     /// How many streams are kept for a next request now.

@@ -140,7 +140,8 @@ async fn upstream(
     request: http::Request<Bytes>,
     max_body: usize,
 ) -> Result<http::Response<Bytes>, Upstream> {
-    let (peer, _lease) = peer_for(target, Some(client)).map_err(|e| e.to_string())?;
+    // Never kept: the lease is not finished, so the stream closes with the call.
+    let (peer, _lease) = peer_for(target, Some(client), 0).map_err(|e| e.to_string())?;
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut header = RequestHeader::build(parts.method.clone(), path.as_bytes(), None)

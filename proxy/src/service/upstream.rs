@@ -23,11 +23,13 @@ use crate::cluster::PeerRoute;
 use crate::config::{Endpoint, Scheme, Target, UpstreamProtocol};
 use crate::tunnel::{StreamLease, TunnelConnect};
 
-/// The peer for `ep`'s upstream, for a request of the client at `client`, and for an agent's
-/// endpoint the lease on the request's tunnel stream.
+/// The peer for `ep`'s upstream, for a request of the client at `client` on client connection
+/// `conn` (its record's id; 0 for none), and for an agent's endpoint the lease on the
+/// request's tunnel stream.
 pub(super) fn peer_for(
     ep: &Arc<Endpoint>,
     client: Option<SocketAddr>,
+    conn: u64,
 ) -> Result<(Box<HttpPeer>, Option<Arc<StreamLease>>)> {
     let up = match &ep.upstream.target {
         Target::Address(up) => up,
@@ -39,12 +41,12 @@ pub(super) fn peer_for(
                 HttpPeer::new(SocketAddr::from(([127, 0, 0, 1], 1)), false, String::new());
             let header = crate::tunnel::header(ep, client);
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            (session.id(), &header).hash(&mut hasher);
+            (session.id(), &header, conn).hash(&mut hasher);
             // Pingora parks a finished stream in its pool under this key until the lease takes
             // it back; one key per client connection keeps another client's request from
             // picking it up (and dropping it) first.
             peer.group_key = hasher.finish();
-            let lease = StreamLease::new(session.clone(), header);
+            let lease = StreamLease::new(session.clone(), header, conn);
             peer.options.custom_l4 = Some(Arc::new(TunnelConnect {
                 lease: lease.clone(),
             }));
@@ -91,7 +93,8 @@ impl EdgeService {
         if let (Some(route), Target::Peer(_)) = (&ctx.edge_retry, &ep.upstream.target) {
             return Ok(edge_peer(route, ep.scheme, client));
         }
-        let (peer, lease) = peer_for(&ep, client)?;
+        let conn = ctx.record.as_ref().map_or(0, |r| r.id);
+        let (peer, lease) = peer_for(&ep, client, conn)?;
         if let Some(earlier) = std::mem::replace(&mut ctx.stream_lease, lease) {
             // A retry: the first attempt's stream failed.
             earlier.finish(false);

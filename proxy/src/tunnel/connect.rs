@@ -35,7 +35,8 @@ impl pingora::connectors::L4Connect for TunnelConnect {
         _addr: &pingora::protocols::l4::socket::SocketAddr,
     ) -> pingora::Result<L4Stream> {
         let lease = &self.lease;
-        let open = tokio::time::timeout(OPEN_TIMEOUT, lease.session.stream_for(&lease.header));
+        let stream = lease.session.stream_for(&lease.header, lease.conn);
+        let open = tokio::time::timeout(OPEN_TIMEOUT, stream);
         match open.await {
             Ok(Ok((stream, reused))) => {
                 lease.hold(stream, reused);
@@ -69,6 +70,8 @@ impl pingora::connectors::L4Connect for TunnelConnect {
 pub struct StreamLease {
     session: AgentSession,
     header: StreamHeader,
+    /// The edge's id of the client connection (see [`crate::conn::ConnRecord::id`]).
+    conn: u64,
     slot: Mutex<Slot>,
 }
 
@@ -86,11 +89,13 @@ struct Slot {
 }
 
 impl StreamLease {
-    /// A lease for a request to `session` whose streams carry `header`.
-    pub fn new(session: AgentSession, header: StreamHeader) -> Arc<Self> {
+    /// A lease for a request on client connection `conn` to `session`, whose streams carry
+    /// `header`.
+    pub fn new(session: AgentSession, header: StreamHeader, conn: u64) -> Arc<Self> {
         Arc::new(StreamLease {
             session,
             header,
+            conn,
             slot: Mutex::new(Slot::default()),
         })
     }
@@ -125,11 +130,14 @@ impl StreamLease {
             }
             (slot.stream.take(), !slot.broken && !slot.dropped)
         };
+        // Without a client connection to close them with, streams are not kept.
         if let Some(stream) = stream
             && clean
             && intact
+            && self.conn != 0
         {
-            self.session.keep_stream(self.header.clone(), stream);
+            self.session
+                .keep_stream(self.header.clone(), self.conn, stream);
             return true;
         }
         false
@@ -137,12 +145,14 @@ impl StreamLease {
 
     /// Closes what is kept for the client connection this lease's request came on (it ended).
     pub fn discard_kept(&self) {
-        self.session.discard_kept(&self.header);
+        self.session.discard_kept(&self.header, self.conn);
     }
 
     /// Whether `other` keeps its stream in the same place (session and header) as this one.
     pub fn same_place(&self, other: &StreamLease) -> bool {
-        self.session.id() == other.session.id() && self.header == other.header
+        self.session.id() == other.session.id()
+            && self.conn == other.conn
+            && self.header == other.header
     }
 }
 
