@@ -14,7 +14,7 @@ use sluice_policy::{
 };
 
 use crate::config::Endpoint;
-use crate::tunnel::StreamLease;
+use crate::tunnel::Lease;
 
 /// Policy state of one endpoint on one connection: `on_tcp_connect` ran once, with this
 /// outcome.
@@ -75,7 +75,7 @@ pub struct ConnRecord {
     /// connection and endpoint; the lock is held while it runs, so HTTP/2 streams wait).
     pub endpoints: tokio::sync::Mutex<HashMap<String, EndpointConn>>,
     /// Where streams to agents are kept for this connection's next request: closed with it.
-    kept_streams: Mutex<Vec<Arc<StreamLease>>>,
+    kept_streams: Mutex<Vec<Arc<dyn Lease>>>,
 }
 
 impl ConnRecord {
@@ -104,9 +104,9 @@ impl ConnRecord {
     }
 
     /// Remembers that `lease` kept its stream for this connection's next request.
-    pub fn stream_kept(&self, lease: Arc<StreamLease>) {
+    pub fn stream_kept(&self, lease: Arc<dyn Lease>) {
         if let Ok(mut kept) = self.kept_streams.lock()
-            && !kept.iter().any(|k| k.same_place(&lease))
+            && !kept.iter().any(|k| k.same_place(lease.as_ref()))
         {
             kept.push(lease);
         }

@@ -1,16 +1,18 @@
-//! Idle proxy streams a session keeps for the next request of the same public connection, the
-//! way an HTTP client keeps a keep-alive connection: a small request then costs no stream
-//! open and close, and the agent keeps serving it with the same upstream connection.
+//! Idle streams kept for the next request of the same public connection, the way an HTTP
+//! client keeps a keep-alive connection: a small request then costs no stream open and close,
+//! and the far side keeps serving it with the same upstream connection.
 //!
-//! A stream is kept under its whole [`StreamHeader`] (endpoint, client address and port,
-//! protocol) and the edge's id of the client connection, so it only ever carries requests of
-//! the client connection it was opened for (even when one client address reaches the edge
-//! on two of its addresses at once).
+//! An agent session keeps its proxy streams under their whole [`StreamHeader`] (endpoint,
+//! client address and port, protocol) and the edge's id of the client connection, so a stream
+//! only ever carries requests of the client connection it was opened for (even when one client
+//! address reaches the edge on two of its addresses at once); the edge's streams to another
+//! edge of a cluster are kept the same way.
 //! Whoever keeps a stream vouches that it sits between two exchanges (nothing unread, nothing
 //! half-written); a stream found readable when taken (closed, or bytes nobody asked for) is
 //! dropped instead of handed out.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::io;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -20,44 +22,51 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::time::Instant;
 
-use crate::proto::StreamHeader;
-use crate::stream::TunnelStream;
-
 /// Longest a stream waits idle for its client's next request. Well under the agent's own
 /// limits, so the agent never closes a kept stream first.
 pub const IDLE_LIMIT: Duration = Duration::from_secs(10);
-/// Most idle streams one session keeps; past it a finished stream is closed.
+/// Most idle streams one pool keeps; past it a finished stream is closed.
 pub const MAX_IDLE: usize = 1024;
-/// Most idle streams kept for one header (HTTP/2 clients send requests side by side).
-const MAX_PER_HEADER: usize = 8;
+/// Most idle streams kept under one key (HTTP/2 clients send requests side by side).
+const MAX_PER_KEY: usize = 8;
 
-/// The idle streams of one session.
-#[derive(Debug, Default)]
-pub(crate) struct IdleStreams {
-    inner: Mutex<Pool>,
+/// Idle streams `S` kept under keys `K` (for an agent session: stream header and client
+/// connection).
+#[derive(Debug)]
+pub struct IdleStreams<K, S> {
+    inner: Mutex<Pool<K, S>>,
 }
 
-#[derive(Debug, Default)]
-struct Pool {
-    by_header: HashMap<(StreamHeader, u64), Vec<(TunnelStream, Instant)>>,
+#[derive(Debug)]
+struct Pool<K, S> {
+    by_key: HashMap<K, Vec<(S, Instant)>>,
     count: usize,
     last_sweep: Option<Instant>,
 }
 
-impl IdleStreams {
-    /// A kept stream for `header` on client connection `conn` that is still open and quiet,
-    /// if there is one.
-    pub(crate) fn take(&self, header: &StreamHeader, conn: u64) -> Option<TunnelStream> {
+impl<K, S> Default for IdleStreams<K, S> {
+    fn default() -> Self {
+        IdleStreams {
+            inner: Mutex::new(Pool {
+                by_key: HashMap::new(),
+                count: 0,
+                last_sweep: None,
+            }),
+        }
+    }
+}
+
+impl<K: Hash + Eq, S: AsyncRead + Unpin> IdleStreams<K, S> {
+    /// A stream kept under `key` that is still open and quiet, if there is one.
+    pub fn take(&self, key: &K) -> Option<S> {
         let mut pool = self.inner.lock().ok()?;
         let now = Instant::now();
         pool.sweep(now);
-        // The key is owned; one clone per take is the price of a plain `HashMap`.
-        let key = (header.clone(), conn);
         loop {
-            let list = pool.by_header.get_mut(&key)?;
+            let list = pool.by_key.get_mut(key)?;
             let popped = list.pop();
             if list.is_empty() {
-                pool.by_header.remove(&key);
+                pool.by_key.remove(key);
             }
             let (mut stream, since) = popped?;
             pool.count -= 1;
@@ -67,9 +76,8 @@ impl IdleStreams {
         }
     }
 
-    /// Keeps `stream`, between two exchanges, for the next request with `header` on client
-    /// connection `conn`.
-    pub(crate) fn keep(&self, header: StreamHeader, conn: u64, stream: TunnelStream) {
+    /// Keeps `stream`, between two exchanges, for the next request under `key`.
+    pub fn keep(&self, key: K, stream: S) {
         let Ok(mut pool) = self.inner.lock() else {
             return;
         };
@@ -78,40 +86,45 @@ impl IdleStreams {
         if pool.count >= MAX_IDLE {
             return;
         }
-        let list = pool.by_header.entry((header, conn)).or_default();
-        if list.len() >= MAX_PER_HEADER {
+        let list = pool.by_key.entry(key).or_default();
+        if list.len() >= MAX_PER_KEY {
             return;
         }
         list.push((stream, now));
         pool.count += 1;
     }
 
-    /// Closes the streams kept for `header` on client connection `conn` (it ended).
-    pub(crate) fn discard(&self, header: &StreamHeader, conn: u64) {
+    /// Closes the streams kept under `key` (its client connection ended).
+    pub fn discard(&self, key: &K) {
         let Ok(mut pool) = self.inner.lock() else {
             return;
         };
-        if let Some(list) = pool.by_header.remove(&(header.clone(), conn)) {
+        if let Some(list) = pool.by_key.remove(key) {
             pool.count -= list.len();
         }
     }
 
     /// How many streams are kept now.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.inner.lock().map_or(0, |p| p.count)
     }
 
-    /// Closes every kept stream (the session ended).
-    pub(crate) fn clear(&self) {
+    /// Whether no stream is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Closes every kept stream (their connection ended).
+    pub fn clear(&self) {
         if let Ok(mut pool) = self.inner.lock() {
-            pool.by_header.clear();
+            pool.by_key.clear();
             pool.count = 0;
         }
     }
 
     /// Closes the streams idle past [`IDLE_LIMIT`] (also done on the way by `take` and `keep`;
-    /// this is for a session whose traffic stopped).
-    pub(crate) fn sweep(&self) {
+    /// this is for a pool whose traffic stopped).
+    pub fn sweep(&self) {
         if let Ok(mut pool) = self.inner.lock() {
             pool.last_sweep = None;
             pool.sweep(Instant::now());
@@ -119,7 +132,7 @@ impl IdleStreams {
     }
 }
 
-impl Pool {
+impl<K, S> Pool<K, S> {
     /// Closes streams idle past [`IDLE_LIMIT`]; at most once a second, so a keep costs a scan
     /// only now and then.
     fn sweep(&mut self, now: Instant) {
@@ -131,7 +144,7 @@ impl Pool {
         }
         self.last_sweep = Some(now);
         let mut count = 0;
-        self.by_header.retain(|_, list| {
+        self.by_key.retain(|_, list| {
             list.retain(|(_, since)| now.duration_since(*since) < IDLE_LIMIT);
             count += list.len();
             !list.is_empty()
@@ -141,8 +154,8 @@ impl Pool {
 }
 
 /// Whether nothing can be read from `stream` right now: no bytes and no end. A kept stream
-/// that is readable was closed by the agent or carries bytes no request asked for.
-fn is_quiet(stream: &mut TunnelStream) -> bool {
+/// that is readable was closed by the far side or carries bytes no request asked for.
+fn is_quiet<S: AsyncRead + Unpin>(stream: &mut S) -> bool {
     let mut byte = [0u8; 1];
     let mut buf = ReadBuf::new(&mut byte);
     let mut cx = Context::from_waker(Waker::noop());
@@ -154,8 +167,8 @@ fn is_quiet(stream: &mut TunnelStream) -> bool {
 mod tests {
     use super::*;
     use crate::mux::{Mux, MuxConfig, Role};
-    use crate::proto::Protocol;
-    use crate::stream::StreamTimeouts;
+    use crate::proto::{Protocol, StreamHeader};
+    use crate::stream::{StreamTimeouts, TunnelStream};
 
     fn header(port: u16) -> StreamHeader {
         StreamHeader {
@@ -182,28 +195,34 @@ mod tests {
     #[tokio::test]
     async fn a_kept_stream_goes_only_to_its_own_header_and_client_connection() {
         let (mut s, _c, _s) = streams(2).await;
-        let pool = IdleStreams::default();
-        pool.keep(header(1000), 7, s.pop().expect("stream"));
-        assert!(pool.take(&header(1000), 8).is_none(), "another connection");
-        assert!(pool.take(&header(1001), 7).is_none(), "another client port");
-        assert!(pool.take(&header(1000), 7).is_some());
-        assert!(pool.take(&header(1000), 7).is_none(), "handed out once");
+        let pool: IdleStreams<(StreamHeader, u64), TunnelStream> = IdleStreams::default();
+        pool.keep((header(1000), 7), s.pop().expect("stream"));
+        assert!(
+            pool.take(&(header(1000), 8)).is_none(),
+            "another connection"
+        );
+        assert!(
+            pool.take(&(header(1001), 7)).is_none(),
+            "another client port"
+        );
+        assert!(pool.take(&(header(1000), 7)).is_some());
+        assert!(pool.take(&(header(1000), 7)).is_none(), "handed out once");
         assert_eq!(pool.len(), 0);
 
-        pool.keep(header(1000), 7, s.pop().expect("stream"));
+        pool.keep((header(1000), 7), s.pop().expect("stream"));
         assert_eq!(pool.len(), 1);
-        pool.discard(&header(1000), 7);
+        pool.discard(&(header(1000), 7));
         assert_eq!(pool.len(), 0);
-        assert!(pool.take(&header(1000), 7).is_none(), "discarded");
+        assert!(pool.take(&(header(1000), 7)).is_none(), "discarded");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_stream_idle_past_the_limit_is_not_handed_out() {
         let (mut s, _c, _s) = streams(1).await;
-        let pool = IdleStreams::default();
-        pool.keep(header(1000), 7, s.pop().expect("stream"));
+        let pool: IdleStreams<(StreamHeader, u64), TunnelStream> = IdleStreams::default();
+        pool.keep((header(1000), 7), s.pop().expect("stream"));
         tokio::time::advance(IDLE_LIMIT).await;
-        assert!(pool.take(&header(1000), 7).is_none());
+        assert!(pool.take(&(header(1000), 7)).is_none());
         assert_eq!(pool.len(), 0);
     }
 }

@@ -46,8 +46,9 @@ struct Inner {
     binds: watch::Sender<Vec<Binding>>,
     closed: watch::Sender<Option<CloseReason>>,
     cancel: CancellationToken,
-    /// Streams kept between two requests of the same public connection.
-    idle: IdleStreams,
+    /// Streams kept between two requests of the same public connection, under their header
+    /// and the edge's id of that connection.
+    idle: IdleStreams<(StreamHeader, u64), TunnelStream>,
 }
 
 /// An authenticated agent connected to the edge. Cheap to clone.
@@ -142,7 +143,7 @@ impl AgentSession {
         header: &StreamHeader,
         conn: u64,
     ) -> Result<(TunnelStream, bool)> {
-        if let Some(stream) = self.inner.idle.take(header, conn) {
+        if let Some(stream) = self.inner.idle.take(&(header.clone(), conn)) {
             return Ok((stream, true));
         }
         Ok((self.open_stream(header).await?, false))
@@ -154,13 +155,13 @@ impl AgentSession {
     /// or keeps enough already.
     pub fn keep_stream(&self, header: StreamHeader, conn: u64, stream: TunnelStream) {
         if self.close_reason().is_none() {
-            self.inner.idle.keep(header, conn, stream);
+            self.inner.idle.keep((header, conn), stream);
         }
     }
 
     /// Closes the streams kept for `header` on client connection `conn` (it ended).
     pub fn discard_kept(&self, header: &StreamHeader, conn: u64) {
-        self.inner.idle.discard(header, conn);
+        self.inner.idle.discard(&(header.clone(), conn));
     }
 
     /// How many streams are kept for a next request now.

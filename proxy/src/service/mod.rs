@@ -115,7 +115,7 @@ pub struct Ctx {
     /// (the agent moved there; see [`crate::cluster::Cluster::moved_to`]).
     edge_retry: Option<Arc<crate::cluster::PeerRoute>>,
     /// The request's stream to an agent, kept for the client's next request if it ends clean.
-    stream_lease: Option<Arc<crate::tunnel::StreamLease>>,
+    stream_lease: Option<Arc<dyn crate::tunnel::Lease>>,
 }
 
 /// Why the edge stopped taking a request body.

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::cluster::PeerRoute;
 use crate::config::{Endpoint, Scheme, Target, UpstreamProtocol};
-use crate::tunnel::{StreamLease, TunnelConnect};
+use crate::tunnel::{AgentHome, Lease, StreamLease, TunnelConnect};
 
 /// The peer for `ep`'s upstream, for a request of the client at `client` on client connection
 /// `conn` (its record's id; 0 for none), and for an agent's endpoint the lease on the
@@ -30,7 +30,7 @@ pub(super) fn peer_for(
     ep: &Arc<Endpoint>,
     client: Option<SocketAddr>,
     conn: u64,
-) -> Result<(Box<HttpPeer>, Option<Arc<StreamLease>>)> {
+) -> Result<(Box<HttpPeer>, Option<Arc<dyn Lease>>)> {
     let up = match &ep.upstream.target {
         Target::Address(up) => up,
         // Answered in the request phase; never asked for a peer.
@@ -46,7 +46,11 @@ pub(super) fn peer_for(
             // it back; one key per client connection keeps another client's request from
             // picking it up (and dropping it) first.
             peer.group_key = hasher.finish();
-            let lease = StreamLease::new(session.clone(), header, conn);
+            let lease = StreamLease::new(AgentHome {
+                session: session.clone(),
+                header,
+                conn,
+            });
             peer.options.custom_l4 = Some(Arc::new(TunnelConnect {
                 lease: lease.clone(),
             }));

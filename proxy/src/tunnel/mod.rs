@@ -5,7 +5,8 @@
 //! - [`binder`]: the bind handler (policy validation, names, takeover, pooling);
 //!   [`bind_tcp`] its TCP binds (ports); [`bind_internal`] its internal binds (`.internal`
 //!   names, never public); [`claim`] the endpoint records and ownership rules.
-//! - [`connect`]: the Pingora L4 connector opening a stream on an agent session (HTTP).
+//! - [`connect`]: the Pingora L4 connector opening a stream on an agent session (HTTP);
+//!   [`lease`] keeps such streams between requests of one client connection.
 //! - [`splice`]: one TCP or TLS connection copied to and from a stream (after
 //!   `on_tcp_connect`).
 //! - `tcp_chain`: `forward-internal` on TCP and TLS connections (the chain of
@@ -23,6 +24,7 @@ pub mod binder;
 pub mod claim;
 pub mod connect;
 pub mod handshake;
+pub mod lease;
 pub mod replay;
 pub mod sni;
 pub mod splice;
@@ -33,6 +35,7 @@ pub mod tls_terminate;
 
 pub use auth::TokenAuth;
 pub use binder::{BindSettings, Binder, watch_session};
-pub use connect::{StreamLease, TunnelConnect, header};
+pub use connect::{AgentHome, TunnelConnect, header};
+pub use lease::{Lease, StreamHome, StreamLease};
 pub use tls_passthrough::{Passthrough, passthrough};
 pub use tls_terminate::Terminator;
