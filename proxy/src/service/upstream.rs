@@ -23,6 +23,9 @@ use crate::cluster::PeerRoute;
 use crate::config::{Endpoint, Scheme, Target, UpstreamProtocol};
 use crate::tunnel::{AgentHome, Lease, StreamLease, TunnelConnect};
 
+/// A peer, and the lease on the request's stream when the edge keeps it between requests.
+pub(super) type PeerWithLease = (Box<HttpPeer>, Option<Arc<dyn Lease>>);
+
 /// The peer for `ep`'s upstream, for a request of the client at `client` on client connection
 /// `conn` (its record's id; 0 for none), and for an agent's endpoint the lease on the
 /// request's tunnel stream.
@@ -30,7 +33,7 @@ pub(super) fn peer_for(
     ep: &Arc<Endpoint>,
     client: Option<SocketAddr>,
     conn: u64,
-) -> Result<(Box<HttpPeer>, Option<Arc<dyn Lease>>)> {
+) -> Result<PeerWithLease> {
     let up = match &ep.upstream.target {
         Target::Address(up) => up,
         // Answered in the request phase; never asked for a peer.
