@@ -18,6 +18,50 @@ use support::{scratch_dir, start_echo};
 /// twice.
 const POLICY: &str = "on_http_request:\n  - actions:\n      - type: add-headers\n        config:\n          headers:\n            x-policy-ran: \"yes\"\non_http_response:\n  - actions:\n      - type: add-headers\n        config:\n          headers:\n            x-policy-ran: \"yes\"\n";
 
+/// The streams the agent has been given so far (its `/api/tunnels` connection count).
+async fn agent_streams(agent: &AgentProc) -> u64 {
+    let r = try_get(agent.web, "127.0.0.1", "/api/tunnels")
+        .await
+        .expect("the agent's /api/tunnels");
+    r.json()["tunnels"][0]["metrics"]["conns"]["count"]
+        .as_u64()
+        .expect("a connection count")
+}
+
+/// One keep-alive `GET path` for `host` on `conn`; the response's status (its body, framed
+/// by content-length, is read whole so the next request can follow).
+async fn status_on(conn: &mut tokio::net::TcpStream, host: &str, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\n\r\n");
+    conn.write_all(request.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut chunk))
+            .await
+            .expect("a response within 10 s")
+            .expect("read");
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let len = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("a content-length: {head}"));
+        if buf.len() >= end + 4 + len {
+            return head
+                .split(' ')
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(|| panic!("a status: {head}"));
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_on_one_edge_is_reached_through_every_edge_with_its_policy_run_once() {
     if !etcd_available("cluster routing") {
@@ -78,6 +122,23 @@ async fn an_agent_on_one_edge_is_reached_through_every_edge_with_its_policy_run_
     assert!(
         (1..=2).contains(&to_a),
         "b and c reach a over at most one connection each, kept open: {to_a}"
+    );
+    // Requests on one client connection through b ride one stream to a (and one stream to
+    // the agent), kept between them.
+    let streams_before = agent_streams(&agent).await;
+    let mut client = tokio::net::TcpStream::connect(("127.0.0.1", b.http))
+        .await
+        .expect("connect to b");
+    for i in 0..5 {
+        assert_eq!(
+            status_on(&mut client, "app.localhost", &format!("/kept/{i}")).await,
+            200
+        );
+    }
+    assert_eq!(
+        agent_streams(&agent).await - streams_before,
+        1,
+        "five requests on one connection through b took one stream to the agent"
     );
     // The inter-edge channel takes only certificates of the cluster CA.
     let port = cluster_port(&a);

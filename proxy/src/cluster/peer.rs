@@ -9,6 +9,10 @@
 //! `mux`, then the agent session's multiplexer), dialed by the first request and kept: a
 //! request that crosses edges costs a stream, not a TCP connect and a TLS handshake. A
 //! connection whose first line is the endpoint's line instead carries that one request.
+//! B keeps a finished stream (with A's stream to the agent behind it) for the same client
+//! connection's next request to the same endpoint, as for a stream to an agent
+//! ([`crate::tunnel::lease`]): that request costs no stream, no first line and no answer
+//! to wait for.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,16 +23,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::protocols::l4::virt::{VirtualSockOpt, VirtualSocket, VirtualSocketStream};
 use pingora::{Error, ErrorType};
 use serde::{Deserialize, Serialize};
 use sluice_tunnel::MuxConfig;
+use sluice_tunnel::idle::IdleStreams;
 use sluice_tunnel::mux::{Mux, MuxStream, Role};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::{Scheme, Target};
 use crate::state::Shared;
+use crate::tunnel::{StreamHome, StreamLease};
 
 /// Time allowed to connect to a peer edge, handshake and hear its answer.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,10 +43,72 @@ const MAX_LINE: u64 = 4096;
 const MUX_LINE: &[u8] = b"mux\n";
 
 /// The multiplexed connections of this edge to its peers, one per peer address, dialed by
-/// the first request to a peer and reused by the next ones.
+/// the first request to a peer and reused by the next ones; and the streams on them kept for
+/// a client connection's next request.
 #[derive(Debug, Default)]
 pub struct PeerChannels {
     open: Mutex<HashMap<SocketAddr, Mux>>,
+    idle: IdleStreams<PeerKey, PeerSock>,
+}
+
+/// What a kept inter-edge stream serves: the peer edge, the listener, the endpoint's name,
+/// the client's address and this edge's id of the client connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeerKey {
+    addr: SocketAddr,
+    scheme: Scheme,
+    host: String,
+    client: SocketAddr,
+    conn: u64,
+}
+
+/// Where a request's stream to another edge is kept: the channels, under its [`PeerKey`].
+#[derive(Debug)]
+pub struct PeerHome {
+    channels: Arc<PeerChannels>,
+    key: PeerKey,
+}
+
+impl PeerHome {
+    /// The home of a request on client connection `conn` (0: none, never kept) of `client`
+    /// to `host` on the `scheme` listener, held by the edge `route` leads to.
+    pub fn new(
+        route: &super::PeerRoute,
+        scheme: Scheme,
+        client: SocketAddr,
+        conn: u64,
+    ) -> PeerHome {
+        PeerHome {
+            channels: route.channels.clone(),
+            key: PeerKey {
+                addr: route.addr,
+                scheme,
+                host: route.host.clone(),
+                client,
+                conn,
+            },
+        }
+    }
+}
+
+impl StreamHome for PeerHome {
+    type Stream = PeerSock;
+
+    fn keep(&self, stream: PeerSock) -> bool {
+        if self.key.conn == 0 {
+            return false;
+        }
+        self.channels.idle.keep(self.key.clone(), stream);
+        true
+    }
+
+    fn discard(&self) {
+        self.channels.idle.discard(&self.key);
+    }
+
+    fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.channels, &other.channels) && self.key == other.key
+    }
 }
 
 impl PeerChannels {
@@ -111,7 +178,8 @@ struct Hello {
     client: SocketAddr,
 }
 
-/// Dials a peer edge in place of a TCP connect (Pingora's L4 connector).
+/// Dials a peer edge in place of a TCP connect (Pingora's L4 connector), or takes the stream
+/// the same client connection's previous request to the endpoint left kept.
 #[derive(Debug)]
 pub struct PeerConnect {
     /// The peer edge (its address, and where a failure is recorded).
@@ -124,6 +192,8 @@ pub struct PeerConnect {
     pub host: String,
     /// The client's address.
     pub client: SocketAddr,
+    /// The request's stream, from its dialing to where it goes when the request ends.
+    pub lease: Arc<StreamLease<PeerHome>>,
 }
 
 impl PeerConnect {
@@ -161,6 +231,9 @@ impl pingora::connectors::L4Connect for PeerConnect {
         _addr: &pingora::protocols::l4::socket::SocketAddr,
     ) -> pingora::Result<L4Stream> {
         let route = &self.route;
+        if let Some(kept) = route.channels.idle.take(&self.lease.home().key) {
+            return Ok(self.lease.socket(kept, true));
+        }
         let dialed = tokio::time::timeout(DIAL_TIMEOUT, self.dial()).await;
         if matches!(dialed, Ok(Ok(_))) {
             route.down.clear(&route.edge, &route.host);
@@ -168,7 +241,7 @@ impl pingora::connectors::L4Connect for PeerConnect {
             route.down.mark(&route.edge, &route.host);
         }
         match dialed {
-            Ok(Ok(s)) => Ok(L4Stream::from(VirtualSocketStream::new(Box::new(s)))),
+            Ok(Ok(s)) => Ok(self.lease.socket(s, false)),
             Ok(Err(e)) => Error::e_explain(ErrorType::ConnectError, e),
             Err(_) => {
                 // A connection that stopped answering is not used again.
@@ -192,8 +265,8 @@ fn scheme_str(s: Scheme) -> &'static str {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
 
-/// A stream to another edge as a Pingora virtual socket, holding its connection open.
-struct PeerSock {
+/// A stream to another edge, holding its connection open.
+pub struct PeerSock {
     io: Box<dyn Io>,
     _channel: Mux,
 }
@@ -229,12 +302,6 @@ impl AsyncWrite for PeerSock {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-}
-
-impl VirtualSocket for PeerSock {
-    fn set_socket_option(&self, _opt: VirtualSockOpt) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::cluster::PeerRoute;
+use crate::cluster::peer::PeerHome;
 use crate::config::{Endpoint, Scheme, Target, UpstreamProtocol};
 use crate::tunnel::{AgentHome, Lease, StreamLease, TunnelConnect};
 
@@ -59,7 +60,7 @@ pub(super) fn peer_for(
             }));
             return Ok((Box::new(peer), Some(lease)));
         }
-        Target::Peer(route) => return Ok((edge_peer(route, ep.scheme, client), None)),
+        Target::Peer(route) => return Ok(edge_peer(route, ep.scheme, client, conn)),
     };
     let mut peer = HttpPeer::new(up.addr, up.tls, up.host.clone());
     if up.tls {
@@ -73,21 +74,31 @@ pub(super) fn peer_for(
     Ok((Box::new(peer), None))
 }
 
-/// A peer that dials another edge of the cluster (the connector does) instead of an address.
-fn edge_peer(route: &Arc<PeerRoute>, scheme: Scheme, client: Option<SocketAddr>) -> Box<HttpPeer> {
+/// A peer that dials another edge of the cluster (the connector does) instead of an address,
+/// for a request on client connection `conn`, with the lease on its stream.
+fn edge_peer(
+    route: &Arc<PeerRoute>,
+    scheme: Scheme,
+    client: Option<SocketAddr>,
+    conn: u64,
+) -> PeerWithLease {
     // As for a session: the connector dials the edge that holds the agent instead.
     let mut peer = HttpPeer::new(SocketAddr::from(([127, 0, 0, 1], 1)), false, String::new());
+    let client = client.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (&route.edge, route.addr, &route.host, scheme).hash(&mut hasher);
+    (&route.edge, route.addr, &route.host, scheme, client, conn).hash(&mut hasher);
+    // One key per client connection, as for a session.
     peer.group_key = hasher.finish();
+    let lease = StreamLease::new(PeerHome::new(route, scheme, client, conn));
     peer.options.custom_l4 = Some(Arc::new(crate::cluster::peer::PeerConnect {
         route: route.clone(),
         tls: route.tls.clone(),
         scheme,
         host: route.host.clone(),
-        client: client.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+        client,
+        lease: lease.clone(),
     }));
-    Box::new(peer)
+    (Box::new(peer), Some(lease))
 }
 
 impl EdgeService {
@@ -97,11 +108,11 @@ impl EdgeService {
         let ep = ctx
             .upstream_endpoint()
             .ok_or_else(|| internal("no endpoint chosen"))?;
-        if let (Some(route), Target::Peer(_)) = (&ctx.edge_retry, &ep.upstream.target) {
-            return Ok(edge_peer(route, ep.scheme, client));
-        }
         let conn = ctx.record.as_ref().map_or(0, |r| r.id);
-        let (peer, lease) = peer_for(&ep, client, conn)?;
+        let (peer, lease) = match (&ctx.edge_retry, &ep.upstream.target) {
+            (Some(route), Target::Peer(_)) => edge_peer(route, ep.scheme, client, conn),
+            _ => peer_for(&ep, client, conn)?,
+        };
         if let Some(earlier) = std::mem::replace(&mut ctx.stream_lease, lease) {
             // A retry: the first attempt's stream failed.
             earlier.finish(false);
