@@ -229,6 +229,30 @@ async fn dispatch_inbound(
     }
 }
 
+/// Reports that may wait for the trace sink before newer ones are dropped.
+const TRACE_BACKLOG: usize = 1024;
+
+/// Starts the thread that hands trace reports to `sink`, off the control loop and off the
+/// runtime (a slow sink then holds up neither the heartbeat acks nor other tasks); the queue
+/// to it. The thread ends with the session (the queue's sender dropped).
+fn trace_worker(
+    sink: crate::trace::TraceSink,
+) -> std::sync::mpsc::SyncSender<crate::trace::TraceReport> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<crate::trace::TraceReport>(TRACE_BACKLOG);
+    let spawned = std::thread::Builder::new()
+        .name("sluice-traces".into())
+        .spawn(move || {
+            while let Ok(report) = rx.recv() {
+                sink(report);
+            }
+        });
+    if let Err(e) = spawned {
+        // The receiver is gone with the closure: every report is dropped, the session lives.
+        tracing::warn!(error = %e, "cannot start the trace thread; policy traces are dropped");
+    }
+    tx
+}
+
 /// Why the edge closed the connection: a GoAway it sent just before closing may still sit
 /// unread in the control stream when the connection's end is noticed, so read what is left
 /// (briefly) before settling for [`CloseReason::PeerClosed`].
@@ -259,6 +283,7 @@ async fn run_control(
     (every, tol): (Duration, Duration),
     on_trace: Option<crate::trace::TraceSink>,
 ) {
+    let traces = on_trace.map(trace_worker);
     let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ack_deadline: Option<Instant> = None;
@@ -299,8 +324,12 @@ async fn run_control(
                         None
                     }
                     ControlMessage::Trace(report) => {
-                        if let Some(sink) = &on_trace {
-                            sink(*report);
+                        // Handed off: a sink slower than the edge's traces must not hold up
+                        // the heartbeat acks behind them. Dropped when the worker is behind.
+                        if let Some(traces) = &traces
+                            && traces.try_send(*report).is_err()
+                        {
+                            tracing::debug!("trace worker behind; trace dropped");
                         }
                         None
                     }

@@ -12,6 +12,10 @@ use crate::proto::ControlMessage;
 
 /// How many outgoing control messages may wait for the socket.
 const CONTROL_QUEUE: usize = 64;
+/// Places of that queue only replies may take (heartbeat acks, bind answers, `GoAway`):
+/// best-effort messages (an edge's policy traces, one per inspected request) stop short of
+/// them, so a busy endpoint's traces never crowd out the acks that keep its session alive.
+const RESERVED_FOR_REPLIES: usize = 16;
 
 /// Reading half of a control stream.
 pub(crate) struct ControlReader {
@@ -48,6 +52,12 @@ impl ControlTx {
     /// Queues `msg` if there is room; `false` if full or gone.
     pub(crate) fn try_send(&self, msg: ControlMessage) -> bool {
         self.0.try_send(Outgoing::Msg(msg)).is_ok()
+    }
+
+    /// Queues a best-effort `msg` only while more than [`RESERVED_FOR_REPLIES`] places are
+    /// free; `false` when it was dropped (or the writer is gone).
+    pub(crate) fn try_send_best_effort(&self, msg: ControlMessage) -> bool {
+        self.0.capacity() > RESERVED_FOR_REPLIES && self.try_send(msg)
     }
 
     /// Waits until everything queued before this call is handed to the mux.
@@ -90,4 +100,33 @@ pub(crate) fn split(stream: MuxStream) -> (ControlTx, ControlReader) {
         let _ = sink.close().await;
     });
     (ControlTx(tx), ControlReader { inner: reader })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Traces fill the queue only up to the places kept for replies; a heartbeat ack still
+    /// gets in while nothing drains it.
+    #[test]
+    fn best_effort_messages_leave_room_for_replies() {
+        let (tx, _rx) = mpsc::channel::<Outgoing>(CONTROL_QUEUE);
+        let tx = ControlTx(tx);
+        let mut queued = 0;
+        while tx.try_send_best_effort(ControlMessage::Heartbeat) {
+            queued += 1;
+            assert!(queued <= CONTROL_QUEUE, "never refused");
+        }
+        assert_eq!(queued, CONTROL_QUEUE - RESERVED_FOR_REPLIES);
+        for _ in 0..RESERVED_FOR_REPLIES {
+            assert!(
+                tx.try_send(ControlMessage::HeartbeatAck),
+                "a reply finds room"
+            );
+        }
+        assert!(
+            !tx.try_send(ControlMessage::HeartbeatAck),
+            "the queue is bounded"
+        );
+    }
 }

@@ -25,8 +25,11 @@ use tokio::time::Instant;
 /// Longest a stream waits idle for its client's next request. Well under the agent's own
 /// limits, so the agent never closes a kept stream first.
 pub const IDLE_LIMIT: Duration = Duration::from_secs(10);
-/// Most idle streams one pool keeps; past it a finished stream is closed.
-pub const MAX_IDLE: usize = 1024;
+/// Most idle streams one pool keeps; past it a finished stream is closed. Kept streams count
+/// against the connection's stream limit (512 by default, [`crate::MuxConfig`]): a quarter of
+/// it at most, so clients that leave keep-alive connections idle cannot take the streams the
+/// endpoint's next requests need.
+pub const MAX_IDLE: usize = 128;
 /// Most idle streams kept under one key (HTTP/2 clients send requests side by side).
 const MAX_PER_KEY: usize = 8;
 
@@ -214,6 +217,17 @@ mod tests {
         pool.discard(&(header(1000), 7));
         assert_eq!(pool.len(), 0);
         assert!(pool.take(&(header(1000), 7)).is_none(), "discarded");
+    }
+
+    #[tokio::test]
+    async fn a_pool_keeps_at_most_its_share_of_the_stream_limit() {
+        let (s, _c, _s) = streams(MAX_IDLE + 1).await;
+        let pool: IdleStreams<(StreamHeader, u64), TunnelStream> = IdleStreams::default();
+        for (conn, stream) in s.into_iter().enumerate() {
+            pool.keep((header(1000), conn as u64), stream);
+        }
+        assert_eq!(pool.len(), MAX_IDLE);
+        assert!(MAX_IDLE * 4 <= MuxConfig::default().max_streams);
     }
 
     #[tokio::test(start_paused = true)]

@@ -194,12 +194,13 @@ impl AgentSession {
     }
 
     /// Hands the agent a request's policy trace (see [`crate::trace`]): best effort, dropped
-    /// when the control queue is full or the session has ended.
+    /// when the control queue is nearly full (the places left are kept for replies such as
+    /// heartbeat acks) or the session has ended.
     pub fn send_trace(&self, report: crate::trace::TraceReport) {
         if !self
             .inner
             .control_tx
-            .try_send(ControlMessage::Trace(Box::new(report)))
+            .try_send_best_effort(ControlMessage::Trace(Box::new(report)))
         {
             tracing::debug!(session = %self.id(), "control queue full or closed; trace dropped");
         }

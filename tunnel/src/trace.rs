@@ -105,8 +105,9 @@ pub struct EdgeAnswered {
 }
 
 /// What the agent does with each [`TraceReport`] it receives (set with
-/// [`SessionBuilder::on_trace`](crate::SessionBuilder::on_trace)); called on the control loop,
-/// so it must not block.
+/// [`SessionBuilder::on_trace`](crate::SessionBuilder::on_trace)); called in order on a thread
+/// of its own (not the control loop, whose heartbeat acks must not wait for it), and reports
+/// are dropped while it is 1,024 behind.
 pub type TraceSink = Arc<dyn Fn(TraceReport) + Send + Sync>;
 
 #[cfg(test)]

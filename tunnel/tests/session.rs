@@ -386,3 +386,38 @@ async fn heartbeats_keep_a_session_alive() {
         other => panic!("unexpected close reason {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn a_trace_sink_that_blocks_does_not_stop_the_heartbeats() {
+    let pki = pki();
+    let edge = edge(&pki).await;
+    // The sink blocks its thread until the test ends, as a sink far slower than the edge's
+    // traces would; the heartbeat acks behind those traces must still be read.
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let wait = std::sync::Mutex::new(wait);
+    let sink: sluice_tunnel::TraceSink = std::sync::Arc::new(move |_report| {
+        let _released = wait.lock().map(|w| w.recv());
+    });
+    let b = builder(&pki, &edge, TOKEN)
+        .heartbeat(Duration::from_millis(50), Duration::from_millis(400))
+        .on_trace(sink);
+    let client = soon("connect", b.connect()).await.expect("connect");
+    let session = soon("edge session", edge.server.accept())
+        .await
+        .expect("session");
+    let report = sluice_tunnel::TraceReport {
+        endpoint_url: "http://app.localhost".into(),
+        trace_id: 1,
+        answered: None,
+        trace: Default::default(),
+        tls: None,
+    };
+    for _ in 0..10 {
+        session.send_trace(report.clone());
+    }
+    // Several tolerance periods pass while the sink is stuck on the first report.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(client.close_reason(), None, "the agent kept its session");
+    assert_eq!(session.close_reason(), None);
+    drop(release);
+}

@@ -151,6 +151,9 @@ impl Default for Inspector {
     }
 }
 
+/// How many of the newest exchanges a late policy trace is looked for in.
+const TRACE_SCAN: usize = 4096;
+
 impl Inspector {
     /// An empty store with these limits.
     pub fn new(limits: InspectLimits) -> Self {
@@ -218,7 +221,15 @@ impl Inspector {
         // Newest first: a trace comes right after its exchange, so this stops at once instead
         // of comparing every kept id (a third of a busy agent's samples when it scanned from
         // the oldest).
-        let Some(slot) = inner.entries.iter_mut().rev().find(|e| e.id == id) else {
+        // Only the newest entries: a trace for an older one is stale, and a miss must not cost a
+        // scan of the whole store per trace (a busy endpoint sends thousands a second).
+        let Some(slot) = inner
+            .entries
+            .iter_mut()
+            .rev()
+            .take(TRACE_SCAN)
+            .find(|e| e.id == id)
+        else {
             return false;
         };
         let mut updated = Exchange::clone(slot);
