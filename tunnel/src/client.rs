@@ -231,6 +231,9 @@ async fn dispatch_inbound(
 
 /// Reports that may wait for the trace sink before newer ones are dropped.
 const TRACE_BACKLOG: usize = 1024;
+/// How long the trace thread lets reports gather after waking (they reach the inspector at
+/// most this much later).
+const TRACE_BATCH: Duration = Duration::from_millis(2);
 
 /// Starts the thread that hands trace reports to `sink`, off the control loop and off the
 /// runtime (a slow sink then holds up neither the heartbeat acks nor other tasks); the queue
@@ -242,8 +245,14 @@ fn trace_worker(
     let spawned = std::thread::Builder::new()
         .name("sluice-traces".into())
         .spawn(move || {
+            // Woken by the first report, then by a short sleep: under load the reports of a
+            // few milliseconds go to the sink in one wake-up, not one thread switch each.
             while let Ok(report) = rx.recv() {
                 sink(report);
+                std::thread::sleep(TRACE_BATCH);
+                while let Ok(report) = rx.try_recv() {
+                    sink(report);
+                }
             }
         });
     if let Err(e) = spawned {
