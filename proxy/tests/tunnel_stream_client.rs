@@ -109,6 +109,15 @@ async fn ask(conn: &mut TcpStream) -> String {
     ask_path(conn, "/").await
 }
 
+/// A client connection to the edge's http listener, and its address as the agent sees it.
+async fn client(edge: &tunnel_common::Edge) -> (TcpStream, String) {
+    let conn = TcpStream::connect(("127.0.0.1", edge.http))
+        .await
+        .expect("connect to the edge");
+    let addr = conn.local_addr().expect("addr").to_string();
+    (conn, addr)
+}
+
 /// An edge with one agent serving `who.localhost`; the agent's stream count.
 async fn edge_with_agent(name: &str) -> (tunnel_common::Edge, Arc<ClientSession>, Streams) {
     let dir = temp_dir(name);
@@ -127,16 +136,8 @@ async fn a_kept_tunnel_stream_serves_only_the_client_it_was_opened_for() {
 
     // Client one asks twice on one connection, then client two (another connection) asks
     // while client one's stream waits idle in the pool; then client one again.
-    let mut one = TcpStream::connect(("127.0.0.1", edge.http))
-        .await
-        .expect("one");
-    let mut two = TcpStream::connect(("127.0.0.1", edge.http))
-        .await
-        .expect("two");
-    let (one_addr, two_addr) = (
-        one.local_addr().expect("addr").to_string(),
-        two.local_addr().expect("addr").to_string(),
-    );
+    let (mut one, one_addr) = client(&edge).await;
+    let (mut two, two_addr) = client(&edge).await;
     assert_eq!(ask(&mut one).await, one_addr);
     assert_eq!(ask(&mut one).await, one_addr);
     assert_eq!(
@@ -156,10 +157,7 @@ async fn a_kept_tunnel_stream_serves_only_the_client_it_was_opened_for() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_whose_exchange_closes_the_connection_is_not_kept() {
     let (edge, _agent, streams) = edge_with_agent("stream-close").await;
-    let mut one = TcpStream::connect(("127.0.0.1", edge.http))
-        .await
-        .expect("one");
-    let addr = one.local_addr().expect("addr").to_string();
+    let (mut one, addr) = client(&edge).await;
     assert_eq!(ask_path(&mut one, "/close").await, addr);
     // The agent closed that stream: the next request on the same client connection opens
     // another one (and is answered).
@@ -171,10 +169,7 @@ async fn a_stream_whose_exchange_closes_the_connection_is_not_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_stream_the_agent_closes_as_the_request_goes_out_is_retried_on_a_new_one() {
     let (edge, _agent, streams) = edge_with_agent("stream-retry").await;
-    let mut one = TcpStream::connect(("127.0.0.1", edge.http))
-        .await
-        .expect("one");
-    let addr = one.local_addr().expect("addr").to_string();
+    let (mut one, addr) = client(&edge).await;
     assert_eq!(ask_path(&mut one, "/die-next").await, addr);
     // This request goes out on the kept stream, which the agent closes unanswered.
     assert_eq!(ask(&mut one).await, addr);
@@ -184,10 +179,7 @@ async fn a_kept_stream_the_agent_closes_as_the_request_goes_out_is_retried_on_a_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_stream_closes_with_its_client_connection() {
     let (edge, _agent, streams) = edge_with_agent("stream-gone").await;
-    let mut one = TcpStream::connect(("127.0.0.1", edge.http))
-        .await
-        .expect("one");
-    let addr = one.local_addr().expect("addr").to_string();
+    let (mut one, addr) = client(&edge).await;
     assert_eq!(ask(&mut one).await, addr);
     assert_eq!(streams.closed.load(Ordering::SeqCst), 0, "kept open");
     drop(one);

@@ -345,6 +345,19 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_late_trace_is_looked_for_among_the_newest_exchanges_only() {
+        let store = Inspector::default();
+        for n in 0..=TRACE_SCAN {
+            store.record(exchange(&n.to_string(), "e", 0));
+        }
+        // Exchange "0" is still kept, one place past the window: its trace is stale.
+        assert!(store.get("0").is_some());
+        assert!(!store.set_trace("0", PolicyTrace::default(), None));
+        assert!(store.set_trace("1", PolicyTrace::default(), None));
+        assert!(store.get("1").and_then(|e| e.trace.clone()).is_some());
+    }
+
+    #[test]
     fn lists_newest_first_with_filter_and_limit() {
         let store = Inspector::default();
         store.record(exchange("1", "web", 1));
