@@ -7,25 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use support::agent::{AgentProc, TOKEN, TunnelEdge, host_port, text_upstream, try_get, write_file};
-use support::scratch_dir;
-
-/// One GET over TLS to `port` for `host`, trusting `ca_pem`.
-async fn https_get(port: u16, host: &str, ca_pem: &std::path::Path) -> support::Reply {
-    let ca = CertificateDer::from_pem_slice(&std::fs::read(ca_pem).expect("read CA"))
-        .expect("CA certificate");
-    let tls = support::tls_connect(port, host, &[ca], b"http/1.1")
-        .await
-        .expect("TLS handshake");
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-            .await
-            .expect("handshake");
-    tokio::spawn(conn);
-    support::h1_request(&mut sender, "GET", host, "/", &[], "").await
-}
+use support::{https_get, scratch_dir};
 
 /// The `(name, proto, public_url)` of each entry of the agent's `/api/tunnels`.
 async fn api_tunnels(agent: &AgentProc) -> Vec<(String, String, String)> {

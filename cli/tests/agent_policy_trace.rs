@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::agent::{TunnelEdge, host_port, poll, write_file};
-use support::{get, scratch_dir, send, start_echo};
+use support::{get, https_get, scratch_dir, send, start_echo};
 
 const POLICY: &str = r#"
 on_http_request:
@@ -171,4 +171,49 @@ async fn no_trace_without_inspection() {
         r.json()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_policy_the_trace_is_empty_and_the_client_tls_still_comes() {
+    let edge = TunnelEdge::start(false).await;
+    let (echo, _gate) = start_echo().await;
+    let upstream = echo.port().to_string();
+
+    // Plain HTTP, no policy: nothing to report, the exchange gets an empty trace at once.
+    let mut plain = edge.http_agent(&upstream, &[]);
+    let (host, port) = host_port(&plain.url().await);
+    let ok = get(port, &host, "/plain").await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.json()["headers"].get("sluice-trace-id").is_none());
+    let list = captured(plain.web, 1).await;
+    assert_eq!(
+        list[0]["trace"],
+        serde_json::json!({"phases": []}),
+        "{list:?}"
+    );
+
+    // HTTPS, no policy: the report still comes, for the TLS the client spoke.
+    let mut tls = edge.http_agent(&upstream, &["--url", "https://bare.localhost"]);
+    let (host, port) = host_port(&tls.url().await);
+    let ok = https_get(port, &host, &edge.ca_path()).await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.json()["headers"].get("sluice-trace-id").is_none());
+    let own = format!("127.0.0.1:{}", tls.web);
+    let detail = poll(
+        "the client TLS of the request",
+        Duration::from_secs(20),
+        || {
+            let own = own.clone();
+            async move {
+                let list = get(tls.web, &own, "/api/requests/http").await.json();
+                let id = list["requests"][0]["id"].as_str()?.to_owned();
+                let path = format!("/api/requests/http/{id}/detail");
+                let detail = get(tls.web, &own, &path).await.json();
+                detail["tls"]["version"].is_string().then_some(detail)
+            }
+        },
+    )
+    .await;
+    assert_eq!(detail["tls"]["sni"], host.as_str(), "{detail}");
+    assert_eq!(detail["tls"]["terminated_at"], "edge");
 }

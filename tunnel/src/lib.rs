@@ -67,5 +67,7 @@ pub use reconnect::{ConnectionState, ReconnectingSession};
 pub use server::{ServerSettings, TunnelServer};
 pub use session::{AgentSession, Binding};
 pub use stream::{COPY_BUFFER, StreamTimeouts, TunnelStream};
-pub use trace::{ClientTls, EdgeAnswered, TRACE_ID_HEADER, TraceReport, TraceSink};
+pub use trace::{
+    ClientTls, EdgeAnswered, NO_REPORT_TRACE_ID, TRACE_ID_HEADER, TraceReport, TraceSink,
+};
 pub use transport::{Roots, TlsTransport, Transport, client_tls_config, server_tls_config};

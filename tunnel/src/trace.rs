@@ -12,7 +12,9 @@
 //!    [`TRACE_ID_HEADER`]` = <id>` (a decimal number unique on that edge). The agent removes it
 //!    before recording or forwarding the request, so its upstream never sees it (and a public
 //!    client cannot smuggle one through: the edge overwrites it, and the agent strips it on
-//!    every endpoint);
+//!    every endpoint). The id [`NO_REPORT_TRACE_ID`] (0) says that no report follows: the
+//!    endpoint has no policy rules and the client's connection is not TLS, so the trace would
+//!    be empty and the edge spares the report (most inspected endpoints have no policy);
 //! 2. once the request is over (both HTTP phases have run, the response is sent), the edge
 //!    sends one [`TraceReport`] on the control stream (`{"type":"trace", …}`) with the same
 //!    id and the whole trace: the connection's `on_tcp_connect`, `on_http_request`,
@@ -37,6 +39,11 @@ use sluice_wire::trace::PolicyTrace;
 
 /// Request header carrying the trace id of a request forwarded to an inspecting agent.
 pub const TRACE_ID_HEADER: &str = "sluice-trace-id";
+
+/// The trace id that says no report will follow: the endpoint has no policy rules (its trace
+/// would have no phases) and the client did not speak TLS to the edge. The agent records the
+/// exchange with an empty trace at once.
+pub const NO_REPORT_TRACE_ID: u64 = 0;
 
 /// Most headers an [`EdgeAnswered`] lists per head (the rest are left out).
 pub const MAX_REPORTED_HEADERS: usize = 64;

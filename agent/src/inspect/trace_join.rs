@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use sluice_tunnel::{ClientTls, EdgeAnswered, TRACE_ID_HEADER, TraceReport};
+use sluice_tunnel::{ClientTls, EdgeAnswered, NO_REPORT_TRACE_ID, TRACE_ID_HEADER, TraceReport};
 use sluice_wire::PolicyTrace;
 
 use super::store::{CapturedRequest, CapturedResponse, Exchange, Inspector};
@@ -114,6 +114,11 @@ impl Inspector {
         let Some(tid) = trace_id else {
             return self.record(exchange);
         };
+        if tid == NO_REPORT_TRACE_ID {
+            // The endpoint has no policy and the client no TLS: the trace is empty.
+            exchange.trace = Some(PolicyTrace::default());
+            return self.record(exchange);
+        }
         let mut join = self.joins.lock();
         let waiting = join.traces.take(tid);
         match waiting {
@@ -232,6 +237,25 @@ mod tests {
             store.len(),
             2,
             "reports of forwarded requests add no record"
+        );
+    }
+
+    #[test]
+    fn the_id_that_says_no_report_follows_records_an_empty_trace_at_once() {
+        let store = Inspector::default();
+        store.record_traced(exchange("e1", "web", 1), Some(NO_REPORT_TRACE_ID));
+        assert_eq!(
+            store.get("e1").and_then(|e| e.trace.clone()),
+            Some(PolicyTrace::default())
+        );
+        assert!(
+            store
+                .joins
+                .lock()
+                .exchanges
+                .take(NO_REPORT_TRACE_ID)
+                .is_none(),
+            "nothing waits for a report"
         );
     }
 

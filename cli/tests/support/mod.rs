@@ -32,7 +32,7 @@ pub use client::{
 };
 pub use edge::Edge;
 pub use nginx::Nginx;
-pub use tls_client::{h2_tls, tls_connect};
+pub use tls_client::{h2_tls, https_get, tls_connect};
 pub use tls_upstream::start_tls_upstream;
 pub use upstream::{
     BIG, Gate, Seen, big_body, start_echo, start_echo_h2c, start_echo_seen, start_ws_echo,

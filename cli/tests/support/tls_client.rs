@@ -1,5 +1,5 @@
-//! TLS clients of the edge's https listener: a rustls connection trusting given roots, and
-//! an HTTP/2 connection over it.
+//! TLS clients of the edge's https listener: a rustls connection trusting given roots, one
+//! HTTP/1.1 GET over it, and an HTTP/2 connection over it.
 
 use std::sync::Arc;
 
@@ -36,6 +36,21 @@ pub async fn tls_connect(
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(server_name, tcp)
         .await
+}
+
+/// One `GET /` over TLS to 127.0.0.1:`port` for `host`, trusting the CA in `ca_pem`.
+pub async fn https_get(port: u16, host: &str, ca_pem: &std::path::Path) -> super::Reply {
+    use rustls::pki_types::pem::PemObject;
+    let ca = CertificateDer::from_pem_slice(&std::fs::read(ca_pem).expect("read CA"))
+        .expect("CA certificate");
+    let tls = tls_connect(port, host, &[ca], b"http/1.1")
+        .await
+        .expect("TLS handshake");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    super::h1_request(&mut sender, "GET", host, "/", &[], "").await
 }
 
 /// An HTTP/2 connection (ALPN h2) to 127.0.0.1:`port` for `name`, trusting only `ca`.

@@ -12,12 +12,14 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use sluice_policy::{Connection, Exchange, PolicyTrace};
 use sluice_tunnel::trace::MAX_REPORTED_HEADERS;
-use sluice_tunnel::{AgentSession, ClientTls, EdgeAnswered, TRACE_ID_HEADER, TraceReport};
+use sluice_tunnel::{
+    AgentSession, ClientTls, EdgeAnswered, NO_REPORT_TRACE_ID, TRACE_ID_HEADER, TraceReport,
+};
 
 use super::Ctx;
 use crate::config::{Endpoint, Target};
 
-/// Trace ids, unique on this edge.
+/// Trace ids, unique on this edge (0 is [`NO_REPORT_TRACE_ID`]).
 static NEXT_TRACE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Turns tracing on for a new connection to `ep`, if `ep` is inspected.
@@ -57,7 +59,16 @@ pub(super) fn tag_upstream(ctx: &mut Ctx, upstream_request: &mut RequestHeader) 
     if report_session(ctx).is_none() {
         return Ok(());
     }
-    let id = NEXT_TRACE_ID.fetch_add(1, Ordering::Relaxed);
+    // Without rules the trace stays empty, and without TLS there is nothing else to tell:
+    // the agent learns that from the id alone, and no report follows (most inspected
+    // endpoints have no policy; a report per request was most of what inspection cost).
+    let nothing_to_report =
+        ctx.endpoint.as_ref().is_some_and(|ep| ep.policy.is_empty()) && client_tls(ctx).is_none();
+    let id = if nothing_to_report {
+        NO_REPORT_TRACE_ID
+    } else {
+        NEXT_TRACE_ID.fetch_add(1, Ordering::Relaxed)
+    };
     upstream_request.insert_header(TRACE_ID_HEADER, id.to_string())?;
     ctx.trace_id = Some(id);
     Ok(())
@@ -66,6 +77,9 @@ pub(super) fn tag_upstream(ctx: &mut Ctx, upstream_request: &mut RequestHeader) 
 /// Sends a traced request's report to its agent, once the request is over.
 pub(super) fn report(session: &Session, ctx: &mut Ctx) {
     if !ctx.endpoint.as_ref().is_some_and(|ep| ep.inspect) {
+        return;
+    }
+    if ctx.trace_id == Some(NO_REPORT_TRACE_ID) {
         return;
     }
     let Some(agent) = report_session(ctx) else {
