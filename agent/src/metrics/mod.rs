@@ -35,6 +35,8 @@ struct Timer {
 #[derive(Debug)]
 struct TimerState {
     rates: Rates,
+    /// Made at the first duration recorded: a histogram over this range is ~40 KB, and an
+    /// agent may bind a thousand endpoints that never see a request.
     durations: Option<Histogram<u64>>,
 }
 
@@ -44,7 +46,7 @@ impl Timer {
             count: AtomicU64::new(0),
             state: Mutex::new(TimerState {
                 rates: Rates::new(now),
-                durations: Histogram::new_with_bounds(1, MAX_NANOS, SIGFIG).ok(),
+                durations: None,
             }),
         }
     }
@@ -62,7 +64,11 @@ impl Timer {
     /// Records the duration of an event that ended.
     fn finish(&self, took: Duration) {
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        if let Some(h) = self.lock().durations.as_mut() {
+        let mut state = self.lock();
+        if state.durations.is_none() {
+            state.durations = Histogram::new_with_bounds(1, MAX_NANOS, SIGFIG).ok();
+        }
+        if let Some(h) = state.durations.as_mut() {
             h.saturating_record(nanos.clamp(1, MAX_NANOS));
         }
     }
@@ -269,6 +275,18 @@ impl MetricsSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endpoint_without_traffic_holds_no_histogram() {
+        let m = EndpointMetrics::new();
+        let held = |t: &Timer| t.lock().durations.is_some();
+        assert!(!held(&m.inner.http) && !held(&m.inner.conns));
+        assert_eq!(m.snapshot().http.p99, 0.0);
+        m.request_started(Instant::now());
+        m.request_finished(Duration::from_millis(5));
+        assert!(held(&m.inner.http) && !held(&m.inner.conns));
+        assert!(m.snapshot().http.p99 > 0.0);
+    }
 
     #[test]
     fn counts_gauges_and_ordered_percentiles() {
