@@ -230,6 +230,31 @@ mod tests {
         assert!(MAX_IDLE * 4 <= MuxConfig::default().max_streams);
     }
 
+    #[tokio::test]
+    async fn one_client_connection_keeps_at_most_eight_streams() {
+        let (s, _c, _s) = streams(MAX_PER_KEY + 1).await;
+        let pool: IdleStreams<(StreamHeader, u64), TunnelStream> = IdleStreams::default();
+        for stream in s {
+            pool.keep((header(1000), 7), stream);
+        }
+        assert_eq!(pool.len(), MAX_PER_KEY);
+        assert_eq!(MAX_PER_KEY, 8);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sweep_closes_only_the_streams_idle_past_the_limit() {
+        let (mut s, _c, _s) = streams(2).await;
+        let pool: IdleStreams<(StreamHeader, u64), TunnelStream> = IdleStreams::default();
+        pool.keep((header(1000), 7), s.pop().expect("stream"));
+        tokio::time::advance(IDLE_LIMIT / 2).await;
+        pool.keep((header(1001), 8), s.pop().expect("stream"));
+        tokio::time::advance(IDLE_LIMIT / 2).await;
+        pool.sweep();
+        assert_eq!(pool.len(), 1, "the older stream went, the newer one stays");
+        assert!(pool.take(&(header(1000), 7)).is_none());
+        assert!(pool.take(&(header(1001), 8)).is_some());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_stream_idle_past_the_limit_is_not_handed_out() {
         let (mut s, _c, _s) = streams(1).await;
