@@ -3,6 +3,7 @@
 
 use http::HeaderMap;
 use http::header::HOST;
+use http::header::HeaderName;
 use pingora::Result;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
@@ -20,6 +21,7 @@ const HOP_BY_HOP: [&str; 6] = [
 
 /// Removes hop-by-hop headers; `upgrade` keeps a protocol upgrade (and its `Connection`).
 pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Names the `Connection` header lists are hop-by-hop too (none in most requests).
     let named: Vec<String> = headers
         .get_all(http::header::CONNECTION)
         .iter()
@@ -28,20 +30,18 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
         .map(|t| t.trim().to_ascii_lowercase())
         .filter(|t| !t.is_empty())
         .collect();
-    let mut drop: Vec<String> = headers
+    let drop: Vec<HeaderName> = headers
         .keys()
-        .map(|k| k.as_str().to_string())
         .filter(|k| {
-            HOP_BY_HOP.contains(&k.as_str())
-                || k.starts_with("proxy-")
-                || named.iter().any(|n| n == k)
+            let k = k.as_str();
+            let hop =
+                HOP_BY_HOP.contains(&k) || k.starts_with("proxy-") || named.iter().any(|n| n == k);
+            hop && !(upgrade && (k == "connection" || k == "upgrade"))
         })
+        .cloned()
         .collect();
-    if upgrade {
-        drop.retain(|k| k != "connection" && k != "upgrade");
-    }
     for k in drop {
-        headers.remove(k.as_str());
+        headers.remove(k);
     }
     if upgrade {
         headers.insert(
@@ -87,17 +87,60 @@ fn is_h2c(protocol: &str) -> bool {
     name.eq_ignore_ascii_case("h2c")
 }
 
+/// What turns one header map into another: nothing, removing whole names, or a rewrite.
+#[derive(Debug, PartialEq, Eq)]
+enum HeadersDiff {
+    Same,
+    Remove(Vec<HeaderName>),
+    Rewrite,
+}
+
+/// How `dst` becomes `src`. Usually `src` is `dst` as it came, less its hop-by-hop headers:
+/// then removing those keeps every other header as it was on the wire (its original case too)
+/// and costs no copy.
+fn headers_diff(dst: &HeaderMap, src: &HeaderMap) -> HeadersDiff {
+    if dst.len() < src.len() {
+        return HeadersDiff::Rewrite;
+    }
+    let mut wanted = src.iter().peekable();
+    let mut removed: Vec<HeaderName> = Vec::new();
+    for (name, value) in dst {
+        if wanted.peek() == Some(&(name, value)) {
+            wanted.next();
+        } else if src.contains_key(name) {
+            return HeadersDiff::Rewrite;
+        } else if !removed.contains(name) {
+            removed.push(name.clone());
+        }
+    }
+    match (wanted.next(), removed.is_empty()) {
+        (Some(_), _) => HeadersDiff::Rewrite,
+        (None, true) => HeadersDiff::Same,
+        (None, false) => HeadersDiff::Remove(removed),
+    }
+}
+
 /// Defines a function replacing every header of a Pingora header type with those of a map.
 macro_rules! replace_headers {
     ($(#[$doc:meta])* $name:ident, $ty:ty) => {
         $(#[$doc])*
         pub(super) fn $name(dst: &mut $ty, src: &HeaderMap) -> Result<()> {
-            let names: Vec<_> = dst.headers.keys().cloned().collect();
-            for n in names {
-                dst.remove_header(&n);
-            }
-            for (k, v) in src {
-                dst.append_header(k.clone(), v.clone())?;
+            match headers_diff(&dst.headers, src) {
+                HeadersDiff::Same => {}
+                HeadersDiff::Remove(names) => {
+                    for n in names {
+                        dst.remove_header(&n);
+                    }
+                }
+                HeadersDiff::Rewrite => {
+                    let names: Vec<_> = dst.headers.keys().cloned().collect();
+                    for n in names {
+                        dst.remove_header(&n);
+                    }
+                    for (k, v) in src {
+                        dst.append_header(k.clone(), v.clone())?;
+                    }
+                }
             }
             Ok(())
         }
@@ -105,12 +148,12 @@ macro_rules! replace_headers {
 }
 
 replace_headers!(
-    /// Replaces every header of `dst` with those of `src`, keeping `src`'s order.
+    /// Makes the headers of `dst` those of `src`, in `src`'s order.
     replace_request_headers,
     RequestHeader
 );
 replace_headers!(
-    /// Replaces every header of `dst` with those of `src`, keeping `src`'s order.
+    /// Makes the headers of `dst` those of `src`, in `src`'s order.
     replace_response_headers,
     ResponseHeader
 );
@@ -145,6 +188,80 @@ mod tests {
             h.append(*k, http::HeaderValue::from_static(v));
         }
         h
+    }
+
+    fn pairs(h: &HeaderMap) -> Vec<(String, String)> {
+        h.iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+            .collect()
+    }
+
+    /// `dst` made from `src` by `replace_request_headers`: the resulting headers, in order.
+    fn replaced(dst: &[(&'static str, &'static str)], src: &HeaderMap) -> Vec<(String, String)> {
+        let mut req = RequestHeader::build("GET", b"/", None).expect("request");
+        for (k, v) in dst {
+            req.append_header(*k, *v).expect("header");
+        }
+        replace_request_headers(&mut req, src).expect("replace");
+        pairs(&req.headers)
+    }
+
+    #[test]
+    fn replacing_headers_removes_or_rewrites_only_what_differs() {
+        let came = [
+            ("host", "a"),
+            ("connection", "keep-alive, x-hop"),
+            ("x-a", "1"),
+            ("x-hop", "y"),
+            ("x-a", "2"),
+            ("keep-alive", "5"),
+        ];
+        let mut stripped = headers(&came);
+        strip_hop_by_hop(&mut stripped, false);
+        assert_eq!(
+            pairs(&stripped),
+            [("host", "a"), ("x-a", "1"), ("x-a", "2")].map(|(k, v)| (k.into(), v.into()))
+        );
+        let diff = headers_diff(&headers(&came), &stripped);
+        let names = ["connection", "x-hop", "keep-alive"].map(HeaderName::from_static);
+        assert_eq!(diff, HeadersDiff::Remove(names.to_vec()));
+        assert_eq!(replaced(&came, &stripped), pairs(&stripped));
+
+        let same = headers(&came);
+        assert_eq!(headers_diff(&same, &same), HeadersDiff::Same);
+        assert_eq!(replaced(&came, &same), pairs(&same));
+
+        // A value changed, one added, a name moved, a value of a kept name dropped: rewritten.
+        for src in [
+            headers(&[("host", "b"), ("x-a", "1"), ("x-a", "2")]),
+            headers(&[("host", "a"), ("x-a", "1"), ("x-a", "2"), ("x-new", "n")]),
+            headers(&[("x-a", "1"), ("x-a", "2"), ("host", "a")]),
+            headers(&[("host", "a"), ("x-a", "1")]),
+        ] {
+            assert_eq!(
+                headers_diff(&stripped, &src),
+                HeadersDiff::Rewrite,
+                "{src:?}"
+            );
+            let had = [("host", "a"), ("x-a", "1"), ("x-a", "2")];
+            assert_eq!(replaced(&had, &src), pairs(&src));
+        }
+    }
+
+    #[test]
+    fn an_upgrade_keeps_its_connection_and_upgrade_headers() {
+        let mut h = headers(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("proxy-authorization", "x"),
+            ("te", "trailers"),
+        ]);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(
+            pairs(&h),
+            [("connection", "upgrade"), ("upgrade", "websocket")]
+                .map(|(k, v)| (k.into(), v.into()))
+        );
     }
 
     #[test]

@@ -110,8 +110,7 @@ impl EdgeService {
             return Ok(());
         };
         upstream_response.set_status(parts.status)?;
-        let headers = parts.headers.clone();
-        replace_response_headers(upstream_response, &headers)?;
+        replace_response_headers(upstream_response, &parts.headers)?;
         if ex.synthetic {
             self.shared
                 .metrics
