@@ -10,23 +10,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sluice_tunnel::{BindRequest, ClientSession, Protocol};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tunnel_common::test_ca::TestCa;
-use tunnel_common::{agent, start_edge, temp_dir};
+use tunnel_common::{agent, read_head, start_edge, temp_dir};
 
 /// The agent answers every HTTP stream `200` with the request head it received as the body.
 fn serve_heads(client: Arc<ClientSession>) {
     tokio::spawn(async move {
         while let Some((_, mut stream)) = client.accept().await {
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
+                let Some(buf) = read_head(&mut stream).await else {
+                    return;
+                };
                 let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
                 let resp = format!(
                     "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_tunnel::{BindRequest, ClientSession, Protocol};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tunnel_common::{agent, get, start_edge, temp_dir};
+use tokio::io::AsyncWriteExt;
+use tunnel_common::{agent, get, read_head, start_edge, temp_dir};
 
 const POLICY: &str = "on_http_response:\n  - actions:\n      - type: add-headers\n        config:\n          headers:\n            x-edge: tunneled\n";
 
@@ -18,13 +18,8 @@ fn serve_agent(client: Arc<ClientSession>) {
     tokio::spawn(async move {
         while let Some((header, mut stream)) = client.accept().await {
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
+                if read_head(&mut stream).await.is_none() {
+                    return;
                 }
                 if header.endpoint_url.contains("://fail.") {
                     let _ = stream.shutdown().await;

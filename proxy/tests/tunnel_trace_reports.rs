@@ -12,8 +12,8 @@ use std::time::Duration;
 use sluice_tunnel::{
     BindRequest, ClientSession, NO_REPORT_TRACE_ID, Protocol, SessionBuilder, TraceReport,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tunnel_common::{Edge, eventually, get, start_edge, temp_dir};
+use tokio::io::AsyncWriteExt;
+use tunnel_common::{Edge, eventually, get, read_head, start_edge, temp_dir};
 
 const POLICY: &str = "on_http_request:\n  - actions:\n      - type: add-headers\n        config:\n          headers: {x-a: b}\n";
 
@@ -43,14 +43,9 @@ fn serve_trace_ids(client: Arc<ClientSession>) {
     tokio::spawn(async move {
         while let Some((_header, mut stream)) = client.accept().await {
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
+                let Some(buf) = read_head(&mut stream).await else {
+                    return;
+                };
                 let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
                 let id = head
                     .lines()

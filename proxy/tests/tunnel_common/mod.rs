@@ -145,13 +145,8 @@ pub fn serve_echo(client: Arc<ClientSession>, name: &str) -> Seen {
                     let _ = w.shutdown().await;
                     return;
                 }
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
+                if read_head(&mut stream).await.is_none() {
+                    return;
                 }
                 let body = format!("agent={name}");
                 let resp = format!(
@@ -164,6 +159,20 @@ pub fn serve_echo(client: Arc<ClientSession>, name: &str) -> Seen {
         }
     });
     seen
+}
+
+/// Reads `stream` up to the end of a request head (`\r\n\r\n`): the bytes read, or `None` when
+/// the stream ends or fails first.
+pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(buf)
 }
 
 /// `GET /` with this Host on the http listener; the whole answer, lower case.
