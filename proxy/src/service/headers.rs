@@ -21,21 +21,22 @@ const HOP_BY_HOP: [&str; 6] = [
 
 /// Removes hop-by-hop headers; `upgrade` keeps a protocol upgrade (and its `Connection`).
 pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    // Names the `Connection` header lists are hop-by-hop too (none in most requests).
-    let named: Vec<String> = headers
+    // Names the `Connection` header lists are hop-by-hop too (borrowed, not copied).
+    let named: Vec<&str> = headers
         .get_all(http::header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
+        .map(str::trim)
         .filter(|t| !t.is_empty())
         .collect();
     let drop: Vec<HeaderName> = headers
         .keys()
         .filter(|k| {
             let k = k.as_str();
-            let hop =
-                HOP_BY_HOP.contains(&k) || k.starts_with("proxy-") || named.iter().any(|n| n == k);
+            let hop = HOP_BY_HOP.contains(&k)
+                || k.starts_with("proxy-")
+                || named.iter().any(|n| n.eq_ignore_ascii_case(k));
             hop && !(upgrade && (k == "connection" || k == "upgrade"))
         })
         .cloned()
@@ -211,7 +212,7 @@ mod tests {
     fn replacing_headers_touches_only_the_names_that_differ() {
         let came = [
             ("host", "a"),
-            ("connection", "keep-alive, x-hop"),
+            ("connection", "keep-alive, X-Hop"),
             ("x-a", "1"),
             ("x-hop", "y"),
             ("x-a", "2"),
@@ -271,6 +272,24 @@ mod tests {
             assert_eq!(header_edits(&headers(&had), &src), edits, "{src:?}");
             assert_eq!(meaning(&replaced(&had, &src)), meaning(&src), "{src:?}");
         }
+    }
+
+    #[test]
+    fn a_header_passed_on_unchanged_keeps_the_case_it_came_with() {
+        let mut req = RequestHeader::build("GET", b"/", None).expect("request");
+        req.append_header("X-Request-ID", "7").expect("header");
+        req.append_header("Connection", "keep-alive")
+            .expect("header");
+        let mut src = req.headers.clone();
+        strip_hop_by_hop(&mut src, false);
+        src.append("x-added", http::HeaderValue::from_static("1"));
+        replace_request_headers(&mut req, &src).expect("replace");
+        let mut wire = Vec::new();
+        req.header_to_h1_wire(&mut wire);
+        let wire = String::from_utf8_lossy(&wire);
+        assert!(wire.contains("X-Request-ID: 7"), "{wire}");
+        assert!(wire.contains("x-added: 1"), "{wire}");
+        assert!(!wire.to_ascii_lowercase().contains("connection"), "{wire}");
     }
 
     #[test]

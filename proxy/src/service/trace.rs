@@ -62,8 +62,9 @@ pub(super) fn tag_upstream(ctx: &mut Ctx, upstream_request: &mut RequestHeader) 
     // Without rules the trace stays empty, and without TLS there is nothing else to tell:
     // the agent learns that from the id alone, and no report follows (most inspected
     // endpoints have no policy; a report per request was most of what inspection cost).
+    let over_tls = ctx.conn.as_ref().is_some_and(|c| c.info.tls.is_some());
     let nothing_to_report =
-        ctx.endpoint.as_ref().is_some_and(|ep| ep.policy.is_empty()) && client_tls(ctx).is_none();
+        ctx.endpoint.as_ref().is_some_and(|ep| ep.policy.is_empty()) && !over_tls;
     let id = if nothing_to_report {
         NO_REPORT_TRACE_ID
     } else {
