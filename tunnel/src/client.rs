@@ -363,3 +363,46 @@ async fn run_control(
     }
     inner.mux.close();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::TraceReport;
+
+    fn report(id: u64) -> TraceReport {
+        TraceReport {
+            endpoint_url: "http://app.localhost".into(),
+            trace_id: id,
+            answered: None,
+            trace: Default::default(),
+            tls: None,
+        }
+    }
+
+    #[test]
+    fn the_trace_thread_keeps_at_most_its_backlog_and_hands_reports_on_in_order() {
+        // The sink tells which report it holds, then blocks until released.
+        let (got_tx, got_rx) = std::sync::mpsc::channel::<u64>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = StdMutex::new(release_rx);
+        let sink: crate::trace::TraceSink = Arc::new(move |r: TraceReport| {
+            let _ = got_tx.send(r.trace_id);
+            let _ = release_rx.lock().map(|rx| rx.recv());
+        });
+        let tx = trace_worker(sink);
+        tx.try_send(report(0)).expect("first report");
+        assert_eq!(got_rx.recv().ok(), Some(0), "the thread holds the first");
+        for id in 1..=TRACE_BACKLOG as u64 {
+            assert!(tx.try_send(report(id)).is_ok(), "report {id} waits");
+        }
+        assert!(
+            tx.try_send(report(9999)).is_err(),
+            "past the backlog: dropped"
+        );
+        for _ in 0..=TRACE_BACKLOG {
+            let _ = release_tx.send(());
+        }
+        let handed: Vec<u64> = got_rx.iter().take(TRACE_BACKLOG).collect();
+        assert_eq!(handed, (1..=TRACE_BACKLOG as u64).collect::<Vec<_>>());
+    }
+}
