@@ -9,30 +9,9 @@ mod tunnel_common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sluice_tunnel::{BindRequest, ClientSession, Protocol};
-use tokio::io::AsyncWriteExt;
+use sluice_tunnel::{BindRequest, Protocol};
 use tunnel_common::test_ca::TestCa;
-use tunnel_common::{agent, read_head, start_edge, temp_dir};
-
-/// The agent answers every HTTP stream `200` with the request head it received as the body.
-fn serve_heads(client: Arc<ClientSession>) {
-    tokio::spawn(async move {
-        while let Some((_, mut stream)) = client.accept().await {
-            tokio::spawn(async move {
-                let Some(buf) = read_head(&mut stream).await else {
-                    return;
-                };
-                let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
-                    head.len()
-                );
-                let _ = stream.write_all(resp.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
-        }
-    });
-}
+use tunnel_common::{agent, serve_heads, start_edge, temp_dir};
 
 /// Runs `cmd` off the runtime's threads; its output.
 async fn output(mut cmd: std::process::Command) -> std::io::Result<std::process::Output> {

@@ -12,8 +12,7 @@ use std::time::Duration;
 use sluice_tunnel::{
     BindRequest, ClientSession, NO_REPORT_TRACE_ID, Protocol, SessionBuilder, TraceReport,
 };
-use tokio::io::AsyncWriteExt;
-use tunnel_common::{Edge, eventually, get, read_head, start_edge, temp_dir};
+use tunnel_common::{Edge, eventually, get, serve_heads, start_edge, temp_dir};
 
 const POLICY: &str = "on_http_request:\n  - actions:\n      - type: add-headers\n        config:\n          headers: {x-a: b}\n";
 
@@ -38,32 +37,12 @@ async fn inspecting_agent(edge: &Edge) -> (Arc<ClientSession>, Arc<Mutex<Vec<Tra
     (Arc::new(client), reports)
 }
 
-/// Answers each request `200` with the trace id header it carried (or `none`) as its body.
-fn serve_trace_ids(client: Arc<ClientSession>) {
-    tokio::spawn(async move {
-        while let Some((_header, mut stream)) = client.accept().await {
-            tokio::spawn(async move {
-                let Some(buf) = read_head(&mut stream).await else {
-                    return;
-                };
-                let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-                let id = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("sluice-trace-id:"))
-                    .map_or("none".to_string(), |v| v.trim().to_string());
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{id}",
-                    id.len()
-                );
-                let _ = stream.write_all(resp.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
-        }
-    });
-}
-
-fn body(answer: &str) -> &str {
-    answer.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+/// The trace id the agent received, from an answer of [`serve_heads`] (`none` without one).
+fn trace_id_seen(answer: &str) -> String {
+    let head = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    head.lines()
+        .find_map(|l| l.strip_prefix("sluice-trace-id:"))
+        .map_or("none".to_string(), |v| v.trim().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,18 +57,18 @@ async fn an_endpoint_without_policy_gets_no_trace_reports() {
     ruled.inspect = true;
     ruled.traffic_policy = Some(POLICY.to_string());
     agent.bind(ruled).await.expect("bind ruled");
-    serve_trace_ids(agent.clone());
+    serve_heads(agent.clone());
 
     for _ in 0..3 {
         let answer = get(edge.http, "plain.localhost").await;
         assert_eq!(
-            body(&answer),
+            trace_id_seen(&answer),
             NO_REPORT_TRACE_ID.to_string(),
             "no policy, no TLS: the id says no report follows: {answer}"
         );
     }
     let answer = get(edge.http, "ruled.localhost").await;
-    let ruled_id: u64 = body(&answer).parse().expect("a trace id");
+    let ruled_id: u64 = trace_id_seen(&answer).parse().expect("a trace id");
     assert_ne!(ruled_id, NO_REPORT_TRACE_ID);
 
     // The policy endpoint's report comes; by then the plain endpoint's would have, as each

@@ -175,6 +175,26 @@ pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Optio
     Some(buf)
 }
 
+/// The agent answers every HTTP stream `200` with the request head it received as the body.
+pub fn serve_heads(client: Arc<ClientSession>) {
+    tokio::spawn(async move {
+        while let Some((_, mut stream)) = client.accept().await {
+            tokio::spawn(async move {
+                let Some(buf) = read_head(&mut stream).await else {
+                    return;
+                };
+                let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
+                    head.len()
+                );
+                let _ = stream.write_all(resp.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+}
+
 /// `GET /` with this Host on the http listener; the whole answer, lower case.
 pub async fn get(port: u16, host: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port))
