@@ -204,11 +204,7 @@ async fn https_on_the_embedded_edge_uses_a_kept_ca_and_says_how_to_trust_it() {
     let tls = support::tls_connect(port, &host, &[ca], b"http/1.1")
         .await
         .expect("TLS with the kept CA");
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-            .await
-            .expect("handshake");
-    tokio::spawn(conn);
+    let mut sender = support::h1_over(tls).await;
     let r = support::h1_request(&mut sender, "GET", &host, "/", &[], "").await;
     assert_eq!(r.status, 200);
     assert_eq!(String::from_utf8_lossy(&r.body), "over https");

@@ -280,11 +280,7 @@ async fn internal_endpoints_are_not_reachable_from_public_listeners() {
         let tls = tls_connect(edge.https, name, std::slice::from_ref(&ca), b"http/1.1")
             .await
             .expect("TLS");
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-                .await
-                .expect("handshake");
-        tokio::spawn(conn);
+        let mut sender = support::h1_over(tls).await;
         let r = h1_request(&mut sender, "GET", name, "/", &[], "").await;
         assert_eq!(r.status, 404, "{name}");
         assert_eq!(r.header("sluice-error-code"), Some("ERR_SLUICE_3200"));

@@ -9,7 +9,6 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use support::agent::{TunnelEdge, poll};
@@ -131,10 +130,7 @@ async fn a_forced_renewal_swaps_the_certificate_and_open_connections_keep_workin
     .expect("TLS with the first certificate");
     let held_cert = tls.get_ref().1.peer_certificates().expect("peer")[0].clone();
     assert_eq!(held_cert, first);
-    let (mut held, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
+    let mut held = support::h1_over(tls).await;
     let r = h1_send(&mut held, "renew.example.com", "/before", &[]).await;
     assert_eq!(r.status, 200);
 
@@ -231,10 +227,7 @@ async fn a_name_bound_under_a_base_domain_gets_its_own_certificate() {
     )
     .await
     .expect("TLS");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
+    let mut sender = support::h1_over(tls).await;
     let r = h1_send(&mut sender, "shop.tenants.example.com", "/", &[]).await;
     assert_eq!(r.status, 200);
     // A name outside the base domains is never ordered: it keeps the development CA's.

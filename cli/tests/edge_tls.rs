@@ -18,10 +18,7 @@ async fn https_h1(port: u16, name: &str, roots: &[CertificateDer<'static>]) -> R
     let tls = tls_connect(port, name, roots, b"http/1.1")
         .await
         .unwrap_or_else(|e| panic!("TLS to {name}: {e}"));
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
+    let mut sender = support::h1_over(tls).await;
     h1_send(&mut sender, name, "/tls", &[]).await
 }
 

@@ -62,7 +62,16 @@ pub async fn h1_conn(port: u16) -> H1 {
     let stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect edge");
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    h1_over(stream).await
+}
+
+/// Speaks HTTP/1.1 over `io` (a TCP or TLS connection already made); its connection task runs
+/// in the background.
+pub async fn h1_over<T>(io: T) -> H1
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .expect("handshake");
     tokio::spawn(conn);

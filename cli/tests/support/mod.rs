@@ -28,7 +28,8 @@ pub use bulk::{
     CHUNK, Generated, RssSampler, expected_sha256, hash_body, hex, rss_bytes, sha256, start_bulk,
 };
 pub use client::{
-    H1, Reply, get, h1_conn, h1_request, h1_send, raw, raw_bytes, read_reply, read_until, send,
+    H1, Reply, get, h1_conn, h1_over, h1_request, h1_send, raw, raw_bytes, read_reply, read_until,
+    send,
 };
 pub use edge::Edge;
 pub use nginx::Nginx;

@@ -46,10 +46,7 @@ pub async fn https_get(port: u16, host: &str, ca_pem: &std::path::Path) -> super
     let tls = tls_connect(port, host, &[ca], b"http/1.1")
         .await
         .expect("TLS handshake");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
+    let mut sender = super::h1_over(tls).await;
     super::h1_request(&mut sender, "GET", host, "/", &[], "").await
 }
 
